@@ -1,0 +1,1 @@
+//! calico-client (in progress)

@@ -1,0 +1,1 @@
+//! calico-selector (in progress)
