@@ -1,1 +1,27 @@
-//! calico-api (in progress)
+//! The `projectcalico.org/v3` resource model: every kind a Calico user writes, with Calico's field
+//! names and JSON/YAML shapes, Calico's defaulting, and Calico's validation (errors carry the
+//! field path, e.g. `spec.ingress[0].destination.ports[1]: range 9010:9000 is reversed`).
+//!
+//! It also decodes documents the way calicoctl reads them (multi-document YAML, JSON objects,
+//! `List` kinds) with strict field checking, naming the document and field that is wrong.
+//!
+//! Pure: no I/O, no datastore, no dataplane. Depends only on `calico-selector` (selectors in
+//! resources are validated with Calico's own grammar). Storage keys and resourceVersion handling
+//! belong to `calico-client`.
+
+pub mod decode;
+pub mod errors;
+pub mod kinds;
+pub mod meta;
+pub mod resource;
+pub mod validation;
+
+pub mod clusterinfo;
+
+pub use errors::{FieldError, FieldErrors, FieldPath};
+pub use kinds::{KindInfo, all_kinds, kind_info, lookup_kind};
+pub use meta::ObjectMeta;
+pub use resource::{CalicoResource, Resource};
+
+/// The API group/version every resource here belongs to.
+pub const API_VERSION: &str = "projectcalico.org/v3";
