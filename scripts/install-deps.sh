@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every system package the build and the tests need on a fresh Debian 12 machine (as root).
+# Idempotent: re-running it only checks that the packages are present.
+set -euo pipefail
+packages=(
+  etcd-server etcd-client   # real etcd v3 for the etcd-backed datastore tests
+  protobuf-compiler         # etcd-client's build script runs protoc
+  openssl                   # test CA and client certificates for etcd TLS tests
+  nftables iproute2         # dataplane tools (later issues)
+  jq
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Debian's etcd-server package starts a system etcd on 127.0.0.1:2379; the tests start their own
+# on free ports and never use it, but stop it so nothing listens that we did not start.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+  systemctl stop etcd || true
+  systemctl disable etcd >/dev/null 2>&1 || true
+fi
+command -v cargo >/dev/null || { echo "cargo (Rust 1.95) is required" >&2; exit 1; }
