@@ -19,6 +19,7 @@ pub mod ast;
 pub mod compose;
 mod error;
 pub mod hash;
+pub mod index;
 mod parser;
 mod restrictions;
 pub mod tokenizer;
@@ -30,6 +31,7 @@ use std::sync::OnceLock;
 
 pub use ast::{CompareOp, Node};
 pub use error::SelectorError;
+pub use index::{IndexStats, SelectorIndex};
 pub use restrictions::{LabelRestriction, LabelRestrictions};
 pub use tokenizer::{MAX_LABEL_LENGTH, valid_label};
 
