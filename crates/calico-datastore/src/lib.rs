@@ -17,6 +17,11 @@
 mod error;
 mod types;
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
+#[cfg(feature = "test-etcd")]
+pub mod testing;
+
 pub use error::DatastoreError;
 pub use types::*;
 
