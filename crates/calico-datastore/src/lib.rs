@@ -17,6 +17,13 @@
 mod error;
 mod types;
 
+#[doc(hidden)]
+pub mod conformance;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+#[cfg(feature = "embedded")]
+pub use embedded::{EmbeddedDatastore, EmbeddedOptions};
+
 #[cfg(feature = "etcd")]
 pub mod etcd;
 #[cfg(feature = "test-etcd")]

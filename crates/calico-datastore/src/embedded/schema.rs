@@ -1,0 +1,162 @@
+//! Opening the SQLite file: connection pragmas, the schema and its migrations.
+//!
+//! The file is shared by every process of a machine (each calico-node of a lab, calicoctl, CNI
+//! plugins), so everything here must be safe when several processes open a fresh file at once:
+//! the schema is created inside one `BEGIN IMMEDIATE` transaction with `IF NOT EXISTS`, and the
+//! journal mode switch to WAL is retried while another process holds the lock.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use super::{EmbeddedOptions, Synchronous, now_ms};
+use crate::DatastoreError;
+
+/// The schema version this build writes. Bump it and add a step to [`MIGRATIONS`] when the
+/// layout changes; files written by a newer build (a higher version) are refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `MIGRATIONS[i]` takes a file from version `i` to `i + 1`. Version 0 is an empty file.
+const MIGRATIONS: &[&str] = &[
+    // v1: the revision log, the current state, leases and the store-wide counters.
+    "
+    CREATE TABLE IF NOT EXISTS meta (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO meta (name, value) VALUES
+        ('revision', 1), ('compact_revision', 0), ('lease_seq', 0);
+
+    -- Current value of every live key (what range reads).
+    CREATE TABLE IF NOT EXISTS kv (
+        key        BLOB PRIMARY KEY,
+        value      BLOB NOT NULL,
+        create_rev INTEGER NOT NULL,
+        mod_rev    INTEGER NOT NULL,
+        version    INTEGER NOT NULL,
+        lease      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS kv_by_lease ON kv (lease) WHERE lease != 0;
+
+    -- One row per change (what watches replay). The previous value is kept inline, as kine
+    -- does, so prev_kv survives compaction of the row that wrote it.
+    CREATE TABLE IF NOT EXISTS log (
+        rev             INTEGER NOT NULL,
+        seq             INTEGER NOT NULL,
+        key             BLOB NOT NULL,
+        deleted         INTEGER NOT NULL,
+        value           BLOB NOT NULL,
+        create_rev      INTEGER NOT NULL,
+        version         INTEGER NOT NULL,
+        lease           INTEGER NOT NULL,
+        prev_value      BLOB,
+        prev_create_rev INTEGER,
+        prev_mod_rev    INTEGER,
+        prev_version    INTEGER,
+        prev_lease      INTEGER,
+        PRIMARY KEY (rev, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE IF NOT EXISTS leases (
+        id        INTEGER PRIMARY KEY,
+        ttl       INTEGER NOT NULL,
+        expiry_ms INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS leases_by_expiry ON leases (expiry_ms);
+    ",
+];
+
+/// Opens one connection and applies the per-connection settings.
+pub(crate) fn connect(path: &Path, opts: &EmbeddedOptions) -> Result<Connection, DatastoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| {
+        DatastoreError::Config(format!(
+            "cannot open embedded datastore file {}: {e}",
+            path.display()
+        ))
+    })?;
+    // A writer waits this long for another process's write transaction instead of failing;
+    // beyond it the caller gets `Unavailable`.
+    conn.busy_timeout(opts.busy_timeout)?;
+    let sync = match opts.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Opens the first connection of a process: switches the file to WAL, creates or migrates the
+/// schema, and refuses files written by a newer build.
+pub(crate) fn open_and_migrate(
+    path: &Path,
+    opts: &EmbeddedOptions,
+) -> Result<Connection, DatastoreError> {
+    let mut conn = connect(path, opts)?;
+    set_wal(&conn, path, opts.busy_timeout)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version       INTEGER PRIMARY KEY,
+             applied_at_ms INTEGER NOT NULL
+         )",
+    )?;
+    let current: i64 = tx
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()?
+        .flatten()
+        .unwrap_or(0);
+    if current > SCHEMA_VERSION {
+        return Err(DatastoreError::Config(format!(
+            "embedded datastore {} has schema version {current}, but this build only understands \
+             versions up to {SCHEMA_VERSION}; upgrade calico-rs to open it",
+            path.display()
+        )));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_at_ms) VALUES (?1, ?2)",
+            (from as i64 + 1, now_ms()),
+        )?;
+    }
+    tx.commit()?;
+    Ok(conn)
+}
+
+/// Switches the file to WAL mode (persistent, so later opens see it already set). Changing the
+/// journal mode needs an exclusive lock; another process opening the same fresh file at the same
+/// moment makes it fail with SQLITE_BUSY without consulting the busy handler, so retry.
+fn set_wal(conn: &Connection, path: &Path, patience: Duration) -> Result<(), DatastoreError> {
+    let deadline = Instant::now() + patience;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(DatastoreError::Config(format!(
+                    "embedded datastore {}: cannot switch to WAL journal mode (got {mode}); \
+                     is the file on a filesystem without shared memory support?",
+                    path.display()
+                )));
+            }
+            Err(e) if super::is_busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => {
+                return Err(DatastoreError::Config(format!(
+                    "embedded datastore {}: cannot enable WAL mode: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+}
