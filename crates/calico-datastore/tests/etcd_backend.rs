@@ -3,6 +3,8 @@
 //! resumption across an etcd restart, compaction, leases. The backend-agnostic semantics are in
 //! `etcd_conformance.rs`.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::time::Duration;
 
 use calico_datastore::etcd::{EtcdConfig, EtcdDatastore};

@@ -281,6 +281,7 @@ pub(crate) fn read_pem(what: &str, path: &Path) -> Result<Vec<u8>, DatastoreErro
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::collections::HashMap;

@@ -326,8 +326,22 @@ impl Datastore for EtcdDatastore {
         } else {
             Retry::IfNotSent
         };
+        // etcd refuses a put under an unknown lease with "requested lease not found"; name the
+        // lease in the error as `LeaseNotFound`.
+        let lease = txn
+            .success
+            .iter()
+            .chain(&txn.failure)
+            .find_map(|op| match op {
+                TxnOp::Put { lease: Some(l), .. } if *l != 0 => Some(*l),
+                _ => None,
+            });
+        let ctx = match lease {
+            Some(l) => Ctx::Lease("txn", l),
+            None => Ctx::Op("txn"),
+        };
         let resp = self
-            .call(Ctx::Op("txn"), retry, |mut c| {
+            .call(ctx, retry, |mut c| {
                 let req = req.clone();
                 async move { c.kv.txn(req).await }
             })
@@ -449,6 +463,7 @@ impl Datastore for EtcdDatastore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
