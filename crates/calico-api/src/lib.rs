@@ -18,6 +18,14 @@ pub mod validation;
 
 pub mod clusterinfo;
 
+// Infrastructure kinds (IPAM, BGP, nodes, component configuration) and their shared types.
+pub mod asnumber;
+pub mod duration;
+pub mod ipamconfig;
+pub mod ippool;
+pub mod ipreservation;
+pub mod netutil;
+
 pub use errors::{FieldError, FieldErrors, FieldPath};
 pub use kinds::{KindInfo, all_kinds, kind_info, lookup_kind};
 pub use meta::ObjectMeta;

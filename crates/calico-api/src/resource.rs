@@ -151,6 +151,9 @@ macro_rules! resources {
 // One line per kind. Keep alphabetical.
 resources! {
     ClusterInformation => crate::clusterinfo::ClusterInformation,
+    IPAMConfiguration => crate::ipamconfig::IPAMConfiguration,
+    IPPool => crate::ippool::IPPool,
+    IPReservation => crate::ipreservation::IPReservation,
 }
 
 impl Resource {

@@ -81,14 +81,20 @@ pub(crate) fn connect(path: &Path, opts: &EmbeddedOptions) -> Result<Connection,
             path.display()
         ))
     })?;
-    // A writer waits this long for another process's write transaction instead of failing;
-    // beyond it the caller gets `Unavailable`.
-    conn.busy_timeout(opts.busy_timeout)?;
     let sync = match opts.synchronous {
         Synchronous::Full => "FULL",
         Synchronous::Normal => "NORMAL",
     };
-    conn.pragma_update(None, "synchronous", sync)?;
+    // A writer waits this long for another process's write transaction instead of failing;
+    // beyond it the caller gets `Unavailable`.
+    conn.busy_timeout(opts.busy_timeout)
+        .and_then(|()| conn.pragma_update(None, "synchronous", sync))
+        .map_err(|e| {
+            DatastoreError::Config(format!(
+                "cannot use embedded datastore file {}: {e}",
+                path.display()
+            ))
+        })?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

@@ -664,3 +664,65 @@ pub(crate) fn read_log(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_follows_etcd() {
+        assert_eq!(prefix_end(b"/a/"), b"/a0".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff\xff"), Vec::<u8>::new());
+        assert_eq!(prefix_end(b""), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn key_ranges() {
+        let dir = KeyRange::new("/a/", true);
+        assert!(dir.contains(b"/a/"));
+        assert!(dir.contains(b"/a/b"));
+        assert!(!dir.contains(b"/a"));
+        assert!(!dir.contains(b"/a0"));
+        let all = KeyRange::new("", true);
+        assert!(all.contains(b"") && all.contains(b"\xff\xff"));
+        let one = KeyRange::new("/a/b", false);
+        assert!(one.contains(b"/a/b") && !one.contains(b"/a/bc"));
+        assert!(dir.overlaps(&one) && one.overlaps(&dir));
+        assert!(!KeyRange::new("/b/", true).overlaps(&one));
+        assert!(all.overlaps(&KeyRange::new("/zz/", true)));
+        assert!(!KeyRange::new("/a/c", false).overlaps(&one));
+    }
+
+    #[test]
+    fn txn_validation_matches_etcd() {
+        let put = |k: &str| TxnOp::put(k, vec![], None);
+        let ok = Txn {
+            compare: vec![],
+            success: vec![
+                put("/a"),
+                put("/b"),
+                TxnOp::delete("/c"),
+                TxnOp::delete("/c"),
+            ],
+            failure: vec![put("/a")],
+        };
+        assert!(
+            validate_txn(&ok).is_ok(),
+            "deletes may overlap; branches are separate"
+        );
+        let twice = Txn {
+            failure: vec![put("/a"), put("/a")],
+            ..Default::default()
+        };
+        assert!(matches!(
+            validate_txn(&twice),
+            Err(DatastoreError::InvalidRequest(m)) if m.contains("failure branch")
+        ));
+        let empty_compare = Txn {
+            compare: vec![crate::Compare::version("", crate::CompareOp::Equal, 0)],
+            ..Default::default()
+        };
+        assert!(validate_txn(&empty_compare).is_err());
+    }
+}
