@@ -4,8 +4,9 @@
 //!
 //! Each selector is filed under one "anchor" derived from its label restrictions:
 //! - a required label with a value list (`app == "x"`, `role in {...}`): filed under each
-//!   `(label, value)`; the label with the shortest list wins, ties broken by label name;
-//! - otherwise a required label without values (`has(k)`, `k contains "x"`): filed under `label`;
+//!   `(label, value)`;
+//! - or a required label without values (`has(k)`, `k contains "x"`): filed under `label`
+//!   (when a selector has several such restrictions, the least crowded bucket wins);
 //! - restrictions that cannot be satisfied (`a == "x" && a == "y"`): never a candidate;
 //! - otherwise (`all()`, `!has(k)`, `k != "v"`, `a == "x" || b == "y"`): the always-evaluate list.
 //!
@@ -30,30 +31,6 @@ enum Anchor {
     Always,
     /// Cannot match any label set.
     Never,
-}
-
-fn anchor_for(sel: &Selector) -> Anchor {
-    let restrictions = sel.label_restrictions();
-    if restrictions.values().any(|r| !r.possible_to_satisfy()) {
-        return Anchor::Never;
-    }
-    let best_values = restrictions
-        .iter()
-        .filter(|(_, r)| r.must_be_present)
-        .filter_map(|(label, r)| r.must_have_one_of_values.as_ref().map(|v| (label, v)))
-        .min_by_key(|(label, v)| (v.len(), label.as_str()));
-    if let Some((label, values)) = best_values {
-        return Anchor::Values {
-            label: label.clone(),
-            values: values.iter().cloned().collect(),
-        };
-    }
-    match restrictions.iter().find(|(_, r)| r.must_be_present) {
-        Some((label, _)) => Anchor::Key {
-            label: label.clone(),
-        },
-        None => Anchor::Always,
-    }
 }
 
 #[derive(Debug)]
@@ -152,7 +129,7 @@ impl<Id: Clone + Eq + Hash> SelectorIndex<Id> {
             }
             self.remove_selector(&id);
         }
-        let anchor = anchor_for(&selector);
+        let anchor = self.choose_anchor(&selector);
         match &anchor {
             Anchor::Values { label, values } => {
                 let bucket = self.by_label.entry(label.clone()).or_default();
@@ -179,6 +156,57 @@ impl<Id: Clone + Eq + Hash> SelectorIndex<Id> {
             }
         }
         self.entries.insert(id, Entry { selector, anchor });
+    }
+
+    /// Picks where to file a selector: among its usable restrictions, the anchor whose bucket
+    /// currently holds the fewest selectors (so `has(tier) && env == "prod"` does not pile up
+    /// under the low-cardinality `env=prod` once that bucket is crowded); ties prefer a value
+    /// anchor, then fewer values, then the label name, which keeps the choice deterministic
+    /// for a given insertion order.
+    fn choose_anchor(&self, sel: &Selector) -> Anchor {
+        let restrictions = sel.label_restrictions();
+        if restrictions.values().any(|r| !r.possible_to_satisfy()) {
+            return Anchor::Never;
+        }
+        // (bucket load, 0 = value anchor / 1 = key anchor, number of values, label)
+        type Rank<'a> = (usize, u8, usize, &'a str);
+        let mut best: Option<(Rank<'_>, Anchor)> = None;
+        for (label, r) in restrictions.iter().filter(|(_, r)| r.must_be_present) {
+            let bucket = self.by_label.get(label);
+            let key = match &r.must_have_one_of_values {
+                Some(values) => {
+                    let load = values
+                        .iter()
+                        .map(|v| {
+                            bucket
+                                .and_then(|b| b.by_value.get(v))
+                                .map_or(0, HashSet::len)
+                        })
+                        .max()
+                        .unwrap_or(0);
+                    (load, 0u8, values.len(), label.as_str())
+                }
+                None => (
+                    bucket.map_or(0, |b| b.any_value.len()),
+                    1u8,
+                    0,
+                    label.as_str(),
+                ),
+            };
+            if best.as_ref().is_none_or(|(k, _)| key < *k) {
+                let anchor = match &r.must_have_one_of_values {
+                    Some(values) => Anchor::Values {
+                        label: label.clone(),
+                        values: values.iter().cloned().collect(),
+                    },
+                    None => Anchor::Key {
+                        label: label.clone(),
+                    },
+                };
+                best = Some((key, anchor));
+            }
+        }
+        best.map_or(Anchor::Always, |(_, anchor)| anchor)
     }
 
     /// Removes the selector under `id`, returning it.
