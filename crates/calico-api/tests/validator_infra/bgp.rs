@@ -1,0 +1,4 @@
+use super::Case;
+pub const CONFIG_CASES: &[Case] = &[];
+pub const PEER_CASES: &[Case] = &[];
+pub const FILTER_CASES: &[Case] = &[];
