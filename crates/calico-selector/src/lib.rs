@@ -27,7 +27,6 @@ pub mod tokenizer;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::OnceLock;
 
 pub use ast::{CompareOp, Node};
 pub use error::SelectorError;
@@ -85,18 +84,13 @@ impl<L: Labels + ?Sized> Labels for &L {
 pub struct Selector {
     root: Node,
     canonical: String,
-    uid: OnceLock<String>,
 }
 
 impl Selector {
     fn from_root(root: Node) -> Self {
         let mut canonical = String::new();
         root.write_canonical(&mut canonical);
-        Selector {
-            root,
-            canonical,
-            uid: OnceLock::new(),
-        }
+        Selector { root, canonical }
     }
 
     /// `all()`: matches every label set.
@@ -169,10 +163,10 @@ impl Selector {
     }
 
     /// `"s:" + base64url_nopad(SHA-224("s:" + canonical))` (Calico `Selector.UniqueID()`).
+    /// Computed on each call (Calico caches it; no interior mutability here, so `Selector`
+    /// stays a plain hash-map key). Callers that need it often should keep the result.
     pub fn unique_id(&self) -> String {
-        self.uid
-            .get_or_init(|| hash::make_unique_id("s", &self.canonical))
-            .clone()
+        hash::make_unique_id("s", &self.canonical)
     }
 
     /// Lower-bound restrictions on the labels of any matching label set (Calico
