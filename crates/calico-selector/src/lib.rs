@@ -6,6 +6,16 @@
 //! It owns only the language and its evaluation. It must not depend on any other calico-rs
 //! crate (API types, datastore, clients): those depend on it, never the reverse.
 //!
+//! Deliberate differences from the Go code, none of which changes the result for a selector
+//! Calico accepts in practice:
+//! - nesting is bounded by [`MAX_NESTING`] (Go has no bound) so hostile input cannot
+//!   overflow the stack;
+//! - [`normalise`] returns the parse error; [`normalise_or_keep`] is Calico's exact behaviour;
+//! - [`Selector::with_label_prefix`] refuses prefixes that would produce unparseable labels.
+//!
+//! Kept on purpose although odd: `!(!x)` prints as `!!x`, which re-parses as `x`, so
+//! canonicalising such a selector twice changes it once; unique IDs depend on this text.
+//!
 //! ```
 //! use std::collections::BTreeMap;
 //! let sel = calico_selector::parse("app == 'web' && role in {'db','api'}").unwrap();
