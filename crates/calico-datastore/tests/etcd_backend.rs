@@ -526,3 +526,113 @@ async fn requests_fail_fast_while_etcd_is_down() {
     }
     assert!(ok, "client did not recover after etcd came back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn username_and_password() {
+    let Some(etcd) = EtcdServer::start_or_skip() else {
+        return;
+    };
+    etcd.enable_auth("s3cret").unwrap();
+    let ds = EtcdDatastore::connect(etcd.config().with_credentials("root", "s3cret"))
+        .await
+        .unwrap();
+    let r = ds.put("/auth/a", b"1".to_vec(), None).await.unwrap();
+    let mut w = ds.watch(WatchRequest::prefix("/auth/", r)).await.unwrap();
+    assert_eq!(next_batch(&mut w).await[0].kv.mod_revision, r);
+
+    for cfg in [
+        etcd.config(),
+        etcd.config().with_credentials("root", "wrong"),
+    ] {
+        match EtcdDatastore::connect(cfg).await {
+            Err(DatastoreError::Config(m)) => assert!(m.contains("credentials"), "{m}"),
+            other => panic!("expected a credentials error, got {other:?}"),
+        }
+    }
+}
+
+fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn harness_kills_etcd_on_drop_and_on_panic() {
+    let Some(mut etcd) = EtcdServer::start_or_skip() else {
+        return;
+    };
+    let first = etcd.pid().unwrap();
+    etcd.restart().unwrap();
+    let second = etcd.pid().unwrap();
+    assert_ne!(first, second);
+    assert!(!process_exists(first), "restart left the old etcd running");
+    drop(etcd);
+    assert!(!process_exists(second), "drop left etcd running");
+
+    // A test that panics while holding the server still kills it (Drop runs while unwinding).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let joined = std::thread::spawn(move || {
+        let etcd = EtcdServer::start().unwrap();
+        tx.send(etcd.pid().unwrap()).unwrap();
+        panic!("simulated test failure");
+    })
+    .join();
+    assert!(joined.is_err());
+    let pid = rx.recv().unwrap();
+    assert!(
+        !process_exists(pid),
+        "a panicking test left etcd {pid} running"
+    );
+}
+
+/// Puts, retrying while the cluster elects a new leader (callers such as Calico's clients retry
+/// `Unavailable` the same way).
+async fn put_retrying(ds: &EtcdDatastore, key: &str, value: &[u8]) -> i64 {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        match ds.put(key, value.to_vec(), None).await {
+            Ok(rev) => return rev,
+            Err(DatastoreError::Unavailable(m)) if std::time::Instant::now() < deadline => {
+                eprintln!("retrying put of {key}: {m}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("put {key}: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_member_failures_are_survived() {
+    let Some(mut etcd) = EtcdServer::start_cluster_or_skip(3) else {
+        return;
+    };
+    let ds = connect(&etcd).await;
+    let start = put_retrying(&ds, "/f/0", b"0").await;
+    // Requests (and so the watch) start on the first member.
+    let mut w = ds.watch(WatchRequest::prefix("/f/", start)).await.unwrap();
+    let mut expected = vec![start];
+
+    for down in [0, 1] {
+        tokio::task::block_in_place(|| etcd.stop_member(down));
+        for i in 0..5 {
+            let key = format!("/f/{down}-{i}");
+            expected.push(put_retrying(&ds, &key, b"x").await);
+        }
+        tokio::task::block_in_place(|| etcd.start_member(down)).unwrap();
+    }
+    let last = *expected.last().unwrap();
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|r| *r < last) {
+        seen.extend(next_batch(&mut w).await.iter().map(|e| e.kv.mod_revision));
+    }
+    // A put that timed out during the election may still have been committed, and was then
+    // retried: such extra revisions are fine, lost or repeated ones are not.
+    assert!(
+        seen.windows(2).all(|p| p[0] < p[1]),
+        "revisions repeated or out of order: {seen:?}"
+    );
+    for rev in &expected {
+        assert!(seen.contains(rev), "revision {rev} missing from {seen:?}");
+    }
+    assert_quiet(&mut w).await;
+    assert_eq!(ds.list("/f/").await.unwrap().count, 11);
+}

@@ -34,6 +34,16 @@ impl Ctx<'_> {
 const MSG_COMPACTED: &str = "required revision has been compacted";
 const MSG_FUTURE: &str = "required revision is a future revision";
 const MSG_LEASE_NOT_FOUND: &str = "requested lease not found";
+/// etcd's authentication failures (`rpctypes.ErrGRPCUserEmpty`, `ErrGRPCAuthFailed`,
+/// `ErrGRPCPermissionDenied`, `ErrGRPCInvalidAuthToken`): some come with code InvalidArgument,
+/// but they are configuration problems, not bad requests.
+const MSG_AUTH: [&str; 5] = [
+    "user name is empty",
+    "authentication failed",
+    "permission denied",
+    "invalid auth token",
+    "authentication is not enabled",
+];
 
 /// Converts an etcd-client error; `ctx` names the operation for the message.
 pub(crate) fn map_err(err: etcd_client::Error, ctx: Ctx<'_>) -> DatastoreError {
@@ -84,6 +94,11 @@ fn map_status(status: &tonic::Status, ctx: Ctx<'_>) -> DatastoreError {
     }
     if let (true, Ctx::Lease(_, id)) = (msg.contains(MSG_LEASE_NOT_FOUND), ctx) {
         return DatastoreError::LeaseNotFound(id);
+    }
+    if MSG_AUTH.iter().any(|m| msg.contains(m)) {
+        return DatastoreError::Config(format!(
+            "{what}: etcd rejected the credentials (ETCD_USERNAME/ETCD_PASSWORD): {msg}"
+        ));
     }
     match status.code() {
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Aborted => {
@@ -199,6 +214,11 @@ mod tests {
         assert!(matches!(
             map_status(&bad, Ctx::Op("txn")),
             DatastoreError::InvalidRequest(m) if m.contains("duplicate key")
+        ));
+        let empty = tonic::Status::invalid_argument("etcdserver: user name is empty");
+        assert!(matches!(
+            map_status(&empty, Ctx::Op("range")),
+            DatastoreError::Config(_)
         ));
         let auth = tonic::Status::unauthenticated("etcdserver: invalid auth token");
         assert!(matches!(

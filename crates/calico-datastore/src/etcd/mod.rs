@@ -75,7 +75,9 @@ impl EtcdDatastore {
             opts = opts.with_tls(tls);
         }
         if let Some((user, password)) = config.credentials() {
-            opts = opts.with_user(user, password);
+            // Simple tokens expire after 5 minutes idle (`--auth-token-ttl`); re-authenticate
+            // transparently like clientv3 does.
+            opts = opts.with_user(user, password).with_auto_token_refresh(true);
         }
         let ds = EtcdDatastore {
             pool: Pool::new(endpoints.clone(), opts),
