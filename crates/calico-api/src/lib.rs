@@ -26,6 +26,10 @@ pub mod ippool;
 pub mod ipreservation;
 pub mod netutil;
 
+// Policy kinds (policies, tiers, network sets, endpoints, profiles) and their shared types.
+pub mod numorstring;
+pub mod rule;
+
 pub use errors::{FieldError, FieldErrors, FieldPath};
 pub use kinds::{KindInfo, all_kinds, kind_info, lookup_kind};
 pub use meta::ObjectMeta;
