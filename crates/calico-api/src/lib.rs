@@ -28,7 +28,9 @@ pub mod netutil;
 
 // Policy kinds (policies, tiers, network sets, endpoints, profiles) and their shared types.
 pub mod numorstring;
+pub mod policy;
 pub mod rule;
+pub mod tier;
 
 pub use errors::{FieldError, FieldErrors, FieldPath};
 pub use kinds::{KindInfo, all_kinds, kind_info, lookup_kind};

@@ -151,9 +151,14 @@ macro_rules! resources {
 // One line per kind. Keep alphabetical.
 resources! {
     ClusterInformation => crate::clusterinfo::ClusterInformation,
+    GlobalNetworkPolicy => crate::policy::GlobalNetworkPolicy,
     IPAMConfiguration => crate::ipamconfig::IPAMConfiguration,
     IPPool => crate::ippool::IPPool,
     IPReservation => crate::ipreservation::IPReservation,
+    NetworkPolicy => crate::policy::NetworkPolicy,
+    StagedGlobalNetworkPolicy => crate::policy::StagedGlobalNetworkPolicy,
+    StagedNetworkPolicy => crate::policy::StagedNetworkPolicy,
+    Tier => crate::tier::Tier,
 }
 
 impl Resource {
