@@ -27,10 +27,14 @@ pub mod ipreservation;
 pub mod netutil;
 
 // Policy kinds (policies, tiers, network sets, endpoints, profiles) and their shared types.
+pub mod hostendpoint;
+pub mod networkset;
 pub mod numorstring;
 pub mod policy;
+pub mod profile;
 pub mod rule;
 pub mod tier;
+pub mod workloadendpoint;
 
 pub use errors::{FieldError, FieldErrors, FieldPath};
 pub use kinds::{KindInfo, all_kinds, kind_info, lookup_kind};

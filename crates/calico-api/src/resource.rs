@@ -152,13 +152,18 @@ macro_rules! resources {
 resources! {
     ClusterInformation => crate::clusterinfo::ClusterInformation,
     GlobalNetworkPolicy => crate::policy::GlobalNetworkPolicy,
+    GlobalNetworkSet => crate::networkset::GlobalNetworkSet,
+    HostEndpoint => crate::hostendpoint::HostEndpoint,
     IPAMConfiguration => crate::ipamconfig::IPAMConfiguration,
     IPPool => crate::ippool::IPPool,
     IPReservation => crate::ipreservation::IPReservation,
     NetworkPolicy => crate::policy::NetworkPolicy,
+    NetworkSet => crate::networkset::NetworkSet,
+    Profile => crate::profile::Profile,
     StagedGlobalNetworkPolicy => crate::policy::StagedGlobalNetworkPolicy,
     StagedNetworkPolicy => crate::policy::StagedNetworkPolicy,
     Tier => crate::tier::Tier,
+    WorkloadEndpoint => crate::workloadendpoint::WorkloadEndpoint,
 }
 
 impl Resource {

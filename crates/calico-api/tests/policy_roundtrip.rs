@@ -85,7 +85,10 @@ fn types_default_from_rules() {
         rs[0].resource.to_json_value()["spec"]["types"].clone()
     };
     assert_eq!(types("{}"), serde_json::json!(["Ingress"]));
-    assert_eq!(types("{egress: [{action: Allow}]}"), serde_json::json!(["Egress"]));
+    assert_eq!(
+        types("{egress: [{action: Allow}]}"),
+        serde_json::json!(["Egress"])
+    );
     assert_eq!(
         types("{ingress: [{action: Allow}], egress: [{action: Allow}]}"),
         serde_json::json!(["Ingress", "Egress"])
@@ -101,7 +104,10 @@ fn explicit_tier_sets_the_label() {
     let text = "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: security.p, namespace: ns1, labels: {projectcalico.org/tier: wrong}}\nspec: {tier: security}\n";
     let rs = decode_and_validate("t.yaml", text).unwrap();
     let v = rs[0].resource.to_json_value();
-    assert_eq!(v["metadata"]["labels"]["projectcalico.org/tier"], "security");
+    assert_eq!(
+        v["metadata"]["labels"]["projectcalico.org/tier"],
+        "security"
+    );
     assert_eq!(v["spec"]["tier"], "security");
 }
 
@@ -143,12 +149,17 @@ fn errors_carry_document_and_field_path() {
     let text = "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ns1}\nspec:\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [80, \"9010:9000\"]}\n";
     let err = decode_documents("p.yaml", text).unwrap_err().to_string();
     assert!(
-        err.starts_with("p.yaml doc 1: spec.ingress[0].destination.ports[1]: range 9010:9000 is reversed"),
+        err.starts_with(
+            "p.yaml doc 1: spec.ingress[0].destination.ports[1]: range 9010:9000 is reversed"
+        ),
         "{err}"
     );
     let text = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: p}\nspec:\n  selector: \"a ==\"\n";
     let err = decode_and_validate("g.yaml", text).unwrap_err().to_string();
-    assert!(err.starts_with("g.yaml doc 1: spec.selector: invalid selector"), "{err}");
+    assert!(
+        err.starts_with("g.yaml doc 1: spec.selector: invalid selector"),
+        "{err}"
+    );
 }
 
 #[test]
