@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cases;
+mod crd;
 
 use calico_api::Resource;
 use calico_api::resource::DecodeError;
@@ -18,6 +19,15 @@ pub struct Case {
     pub valid: bool,
     /// For a rejected case: the field path one of the errors must be reported at.
     pub path: Option<&'static str>,
+}
+
+pub struct CrdCase {
+    /// The Go test function (`TestCRDValidation_<test>`).
+    pub test: &'static str,
+    pub name: &'static str,
+    pub doc: &'static str,
+    /// Substring one error message must contain; empty when the resource is valid.
+    pub msg: &'static str,
 }
 
 /// Expands `<<x*N>>` placeholders (long names and label values).
@@ -82,6 +92,30 @@ fn calico_validator_table() {
         cases::CASES.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn calico_crd_validation_tests() {
+    let mut failures = Vec::new();
+    for c in crd::CRD_CASES {
+        let doc: serde_json::Value = serde_json::from_str(c.doc).unwrap();
+        match check(&doc) {
+            Ok(_) if c.msg.is_empty() => {}
+            Ok(_) => failures.push(format!("{}/{}: accepted", c.test, c.name)),
+            Err(errs) if c.msg.is_empty() => {
+                failures.push(format!("{}/{}: rejected: {errs:?}", c.test, c.name))
+            }
+            Err(errs) => {
+                if !errs.iter().any(|e| e.contains(c.msg)) {
+                    failures.push(format!(
+                        "{}/{}: no error mentions {:?}: {errs:?}",
+                        c.test, c.name, c.msg
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
