@@ -20,6 +20,9 @@ pub mod clusterinfo;
 
 // Infrastructure kinds (IPAM, BGP, nodes, component configuration) and their shared types.
 pub mod asnumber;
+pub mod bgpconfig;
+pub mod bgpfilter;
+pub mod bgppeer;
 pub mod duration;
 pub mod ipamconfig;
 pub mod ippool;

@@ -23,6 +23,11 @@ pub fn ip_version(ip: &IpAddr) -> u8 {
     }
 }
 
+/// Calico's `ipv4` / `ipv6` tags: `s` parses as an IP of that version (by Go's rules).
+pub fn is_ip_of_version(s: &str, version: u8) -> bool {
+    parse_ip(s).is_some_and(|ip| ip_version(&ip) == version)
+}
+
 /// A parsed `addr/len`: the address as written and the network it lies in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParsedCidr {

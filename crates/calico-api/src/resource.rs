@@ -150,6 +150,9 @@ macro_rules! resources {
 
 // One line per kind. Keep alphabetical.
 resources! {
+    BGPConfiguration => crate::bgpconfig::BGPConfiguration,
+    BGPFilter => crate::bgpfilter::BGPFilter,
+    BGPPeer => crate::bgppeer::BGPPeer,
     ClusterInformation => crate::clusterinfo::ClusterInformation,
     GlobalNetworkPolicy => crate::policy::GlobalNetworkPolicy,
     GlobalNetworkSet => crate::networkset::GlobalNetworkSet,
