@@ -36,6 +36,7 @@ pub mod numorstring;
 pub mod policy;
 pub mod profile;
 pub mod rule;
+pub mod stagedk8spolicy;
 pub mod tier;
 pub mod workloadendpoint;
 

@@ -164,6 +164,7 @@ resources! {
     NetworkSet => crate::networkset::NetworkSet,
     Profile => crate::profile::Profile,
     StagedGlobalNetworkPolicy => crate::policy::StagedGlobalNetworkPolicy,
+    StagedKubernetesNetworkPolicy => crate::stagedk8spolicy::StagedKubernetesNetworkPolicy,
     StagedNetworkPolicy => crate::policy::StagedNetworkPolicy,
     Tier => crate::tier::Tier,
     WorkloadEndpoint => crate::workloadendpoint::WorkloadEndpoint,

@@ -1,0 +1,221 @@
+//! StagedKubernetesNetworkPolicy (`api/pkg/apis/projectcalico/v3/stagedkubernetesnetworkpolicy.go`):
+//! a Kubernetes `networking.k8s.io/v1` NetworkPolicy spec plus a `stagedAction`, evaluated for
+//! audit only. The spec types here mirror the Kubernetes ones field for field.
+//!
+//! Validation follows Calico's `validateStagedKubernetesNetworkPolicy`: metadata rules; with
+//! `stagedAction: Delete` every other spec field must be unset; otherwise the policy must convert
+//! to a Calico policy the way `K8sNetworkPolicyToCalico` converts it — the part that can fail is
+//! the port conversion (`port[:endPort]` must parse as a Calico port or range). The CRD adds the
+//! `stagedAction` enum/default and at most two `policyTypes`. Calico applies no other defaults.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::errors::{FieldErrors, FieldPath};
+use crate::meta::ObjectMeta;
+use crate::numorstring::Port;
+use crate::policy::StagedAction;
+use crate::resource::{CalicoResource, validate_namespaced_meta};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StagedKubernetesNetworkPolicy {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: StagedKubernetesNetworkPolicySpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StagedKubernetesNetworkPolicySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged_action: Option<StagedAction>,
+    /// Go has no omitempty here: `"podSelector": {}` is always written.
+    #[serde(default)]
+    pub pod_selector: LabelSelector,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingress: Vec<NetworkPolicyIngressRule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress: Vec<NetworkPolicyEgressRule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_types: Vec<String>,
+}
+
+/// Kubernetes `metav1.LabelSelector`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelector {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelectorRequirement {
+    pub key: String,
+    /// In, NotIn, Exists, DoesNotExist.
+    pub operator: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkPolicyIngressRule {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<NetworkPolicyPort>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from: Vec<NetworkPolicyPeer>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkPolicyEgressRule {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<NetworkPolicyPort>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<NetworkPolicyPeer>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkPolicyPeer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<LabelSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_block: Option<IpBlock>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IpBlock {
+    pub cidr: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub except: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkPolicyPort {
+    /// TCP (the default), UDP or SCTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<IntOrString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_port: Option<i32>,
+}
+
+/// Kubernetes `intstr.IntOrString`: a JSON number or string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IntOrString {
+    Int(i32),
+    Str(String),
+}
+
+impl std::fmt::Display for IntOrString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntOrString::Int(i) => write!(f, "{i}"),
+            IntOrString::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl NetworkPolicyPort {
+    /// Calico `k8sPortToCalico`: `port` or `port:endPort` parsed as a Calico port; `None` when
+    /// no port is given (all ports).
+    pub fn to_calico(&self) -> Result<Option<Port>, String> {
+        let Some(port) = &self.port else {
+            return Ok(None);
+        };
+        let mut text = port.to_string();
+        if let Some(end) = self.end_port {
+            text = format!("{text}:{end}");
+        }
+        Port::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("invalid port {text}: {e}"))
+    }
+}
+
+impl StagedKubernetesNetworkPolicySpec {
+    fn is_zero_except_action(&self) -> bool {
+        self.pod_selector == LabelSelector::default()
+            && self.ingress.is_empty()
+            && self.egress.is_empty()
+            && self.policy_types.is_empty()
+    }
+}
+
+fn validate_ports(ports: &[NetworkPolicyPort], path: &FieldPath, errs: &mut FieldErrors) {
+    for (i, p) in ports.iter().enumerate() {
+        if let Err(e) = p.to_calico() {
+            errs.push(
+                &path.index(i),
+                format!(
+                    "conversion to stagednetworkpolicy failed: k8s rule couldn't be converted: {e}"
+                ),
+            );
+        }
+    }
+}
+
+impl CalicoResource for StagedKubernetesNetworkPolicy {
+    const KIND: &'static str = "StagedKubernetesNetworkPolicy";
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+    fn apply_defaults(&mut self) {
+        // CRD default; Calico's client runs no other defaulting for this kind.
+        self.spec.staged_action.get_or_insert(StagedAction::Set);
+    }
+    fn validate(&self, errs: &mut FieldErrors) {
+        validate_namespaced_meta(&self.metadata, errs);
+        let spec = FieldPath::root().field("spec");
+        let types = spec.field("policyTypes");
+        if self.spec.policy_types.len() > 2 {
+            errs.push(
+                &types,
+                format!(
+                    "Too many: {}: must have at most 2 items",
+                    self.spec.policy_types.len()
+                ),
+            );
+        }
+        if self.spec.staged_action == Some(StagedAction::Delete) {
+            if !self.spec.is_zero_except_action() {
+                errs.push(
+                    &spec,
+                    "Spec fields should all be zero-value if stagedAction is Delete",
+                );
+            }
+            return;
+        }
+        for (i, r) in self.spec.ingress.iter().enumerate() {
+            validate_ports(
+                &r.ports,
+                &spec.field("ingress").index(i).field("ports"),
+                errs,
+            );
+        }
+        for (i, r) in self.spec.egress.iter().enumerate() {
+            validate_ports(
+                &r.ports,
+                &spec.field("egress").index(i).field("ports"),
+                errs,
+            );
+        }
+    }
+}
