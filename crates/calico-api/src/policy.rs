@@ -15,7 +15,8 @@ use crate::errors::{FieldErrors, FieldPath};
 use crate::meta::ObjectMeta;
 use crate::resource::{CalicoResource, validate_cluster_scoped_meta, validate_namespaced_meta};
 use crate::rule::{
-    self, Direction, PolicyType, Rule, check_max_items, check_no_global, check_selector, go_float,
+    self, Direction, MAX_SELECTOR_LEN, PolicyType, Rule, Schema, check_max_items, check_no_global,
+    check_selector, go_float,
 };
 use crate::validation;
 
@@ -132,8 +133,8 @@ impl PolicySpecView<'_> {
         }
         let ingress = spec.field("ingress");
         let egress = spec.field("egress");
-        rule::validate_rules(self.ingress, MAX_RULES, &ingress, errs);
-        rule::validate_rules(self.egress, MAX_RULES, &egress, errs);
+        rule::validate_rules(self.ingress, MAX_RULES, &ingress, Schema::Crd, errs);
+        rule::validate_rules(self.egress, MAX_RULES, &egress, Schema::Crd, errs);
         rule::validate_policy_rule_directions(
             self.ingress,
             Direction::Ingress,
@@ -157,7 +158,7 @@ impl PolicySpecView<'_> {
             selectors.push(("namespaceSelector", ns));
         }
         for (field, sel) in selectors {
-            check_selector(sel, &spec.field(field), errs);
+            check_selector(sel, Some(MAX_SELECTOR_LEN), &spec.field(field), errs);
             check_no_global(sel, &spec.field(field), errs);
         }
 

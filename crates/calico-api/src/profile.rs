@@ -10,7 +10,7 @@ use crate::errors::{FieldErrors, FieldPath};
 use crate::meta::ObjectMeta;
 use crate::policy::MAX_RULES;
 use crate::resource::{CalicoResource, validate_cluster_scoped_meta};
-use crate::rule::{self, Action, Rule};
+use crate::rule::{self, Action, Rule, Schema};
 use crate::validation;
 
 /// Name of the virtual allow-all profile (`libcalico-go/lib/resources/static.go`).
@@ -67,8 +67,16 @@ impl CalicoResource for Profile {
     fn validate(&self, errs: &mut FieldErrors) {
         validate_cluster_scoped_meta(&self.metadata, errs);
         let spec = FieldPath::root().field("spec");
-        rule::validate_rules(&self.spec.ingress, MAX_RULES, &spec.field("ingress"), errs);
-        rule::validate_rules(&self.spec.egress, MAX_RULES, &spec.field("egress"), errs);
+        // Profiles have no CRD: Go validators only (see `rule::Schema`).
+        let (ingress, egress) = (spec.field("ingress"), spec.field("egress"));
+        rule::validate_rules(
+            &self.spec.ingress,
+            MAX_RULES,
+            &ingress,
+            Schema::GoOnly,
+            errs,
+        );
+        rule::validate_rules(&self.spec.egress, MAX_RULES, &egress, Schema::GoOnly, errs);
         validation::validate_labels(
             &self.spec.labels_to_apply,
             &spec.field("labelsToApply"),

@@ -29,6 +29,18 @@ const NUMERIC_PORTS_NEED_PROTOCOL: &str =
 const GLOBAL_ONLY_IN_NAMESPACE_SELECTOR: &str =
     "global() can only be used in an EntityRule namespaceSelector";
 
+/// Which of Calico's checks apply. Kinds with a CRD (policies, tiers, host endpoints, ...) get
+/// the CRD schema limits and CEL rules on top of the Go validators; Profile has no CRD, so in
+/// etcd mode Calico checks its rules with the Go validators only (`validateRule`,
+/// `validateEntityRule`, field tags) — and so do we, to accept exactly what Calico accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Go validators + CRD OpenAPI limits + CEL rules.
+    Crd,
+    /// Go validators only.
+    GoOnly,
+}
+
 /// What a rule does when it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Action {
@@ -216,12 +228,20 @@ pub(crate) fn check_max_items(len: usize, max: usize, path: &FieldPath, errs: &m
     }
 }
 
-/// A selector field of a policy or rule: parses with Calico's grammar, ≤ 1024 chars.
-pub(crate) fn check_selector(sel: &str, path: &FieldPath, errs: &mut FieldErrors) {
+/// A selector field: parses with Calico's grammar (Go `selector` tag) and, where the CRD says
+/// so, is at most `max_len` characters.
+pub(crate) fn check_selector(
+    sel: &str,
+    max_len: Option<usize>,
+    path: &FieldPath,
+    errs: &mut FieldErrors,
+) {
     if sel.is_empty() {
         return;
     }
-    check_max_len(sel, MAX_SELECTOR_LEN, path, errs);
+    if let Some(max) = max_len {
+        check_max_len(sel, max, path, errs);
+    }
     validation::validate_selector(sel, path, errs);
 }
 
@@ -243,13 +263,13 @@ fn check_protocol(p: &Protocol, path: &FieldPath, errs: &mut FieldErrors) {
 impl IcmpFields {
     /// Bounds from the struct tags (type 0-254, code 0-255) and the CEL rule that a code needs
     /// a type.
-    pub fn validate(&self, path: &FieldPath, errs: &mut FieldErrors) {
+    pub fn validate(&self, path: &FieldPath, schema: Schema, errs: &mut FieldErrors) {
         if let Some(t) = self.type_ {
             netutil::check_range(t, Some(0), Some(254), &path.field("type"), errs);
         }
         if let Some(c) = self.code {
             netutil::check_range(c, Some(0), Some(255), &path.field("code"), errs);
-            if self.type_.is_none() {
+            if schema == Schema::Crd && self.type_.is_none() {
                 errs.push(
                     &path.field("code"),
                     "ICMP code specified without an ICMP type",
@@ -262,9 +282,12 @@ impl IcmpFields {
 impl HttpMatch {
     /// Calico `validateHTTPRule`: no duplicate methods; each path sets exactly one of
     /// exact/prefix, starts with `/` and has no `?`, `#` or space (RFC 3986 §3.3).
-    pub fn validate(&self, path: &FieldPath, errs: &mut FieldErrors) {
+    pub fn validate(&self, path: &FieldPath, schema: Schema, errs: &mut FieldErrors) {
+        let crd = schema == Schema::Crd;
         let methods = path.field("methods");
-        check_max_items(self.methods.len(), MAX_HTTP_ITEMS, &methods, errs);
+        if crd {
+            check_max_items(self.methods.len(), MAX_HTTP_ITEMS, &methods, errs);
+        }
         for (i, m) in self.methods.iter().enumerate() {
             if self.methods[..i].contains(m) {
                 errs.push(
@@ -274,11 +297,15 @@ impl HttpMatch {
             }
         }
         let paths = path.field("paths");
-        check_max_items(self.paths.len(), MAX_HTTP_ITEMS, &paths, errs);
+        if crd {
+            check_max_items(self.paths.len(), MAX_HTTP_ITEMS, &paths, errs);
+        }
         for (i, p) in self.paths.iter().enumerate() {
             let pp = paths.index(i);
-            check_max_len(&p.exact, MAX_HTTP_PATH_LEN, &pp.field("exact"), errs);
-            check_max_len(&p.prefix, MAX_HTTP_PATH_LEN, &pp.field("prefix"), errs);
+            if crd {
+                check_max_len(&p.exact, MAX_HTTP_PATH_LEN, &pp.field("exact"), errs);
+                check_max_len(&p.prefix, MAX_HTTP_PATH_LEN, &pp.field("prefix"), errs);
+            }
             if !p.exact.is_empty() && !p.prefix.is_empty() {
                 errs.push(&pp, "Invalid path match. Both 'exact' and 'prefix' are set");
                 continue;
@@ -307,10 +334,14 @@ impl EntityRule {
     /// Field checks of one side of a rule (the checks that do not depend on the rest of the
     /// rule): CIDR syntax and masking, selector syntax, port values, CRD limits, and the CEL
     /// rules of `EntityRule`.
-    pub fn validate(&self, path: &FieldPath, errs: &mut FieldErrors) {
+    pub fn validate(&self, path: &FieldPath, schema: Schema, errs: &mut FieldErrors) {
+        let crd = schema == Schema::Crd;
+        let sel_max = crd.then_some(MAX_SELECTOR_LEN);
         for (field, nets) in [("nets", &self.nets), ("notNets", &self.not_nets)] {
             let p = path.field(field);
-            check_max_items(nets.len(), MAX_NETS, &p, errs);
+            if crd {
+                check_max_items(nets.len(), MAX_NETS, &p, errs);
+            }
             for (i, n) in nets.iter().enumerate() {
                 // Calico's `net` tag: an IP or CIDR with no host bits set.
                 if !netutil::is_masked_network(n) {
@@ -323,26 +354,37 @@ impl EntityRule {
         }
         for (field, ports) in [("ports", &self.ports), ("notPorts", &self.not_ports)] {
             let p = path.field(field);
-            check_max_items(ports.len(), MAX_PORTS, &p, errs);
+            if crd {
+                check_max_items(ports.len(), MAX_PORTS, &p, errs);
+            }
             for (i, port) in ports.iter().enumerate() {
                 for problem in port.problems() {
                     errs.push(&p.index(i), problem);
                 }
             }
         }
-        check_selector(&self.selector, &path.field("selector"), errs);
-        check_no_global(&self.selector, &path.field("selector"), errs);
-        check_selector(&self.not_selector, &path.field("notSelector"), errs);
+        check_selector(&self.selector, sel_max, &path.field("selector"), errs);
+        if crd {
+            check_no_global(&self.selector, &path.field("selector"), errs);
+        }
+        check_selector(
+            &self.not_selector,
+            sel_max,
+            &path.field("notSelector"),
+            errs,
+        );
         let ns_path = path.field("namespaceSelector");
-        check_selector(&self.namespace_selector, &ns_path, errs);
+        check_selector(&self.namespace_selector, sel_max, &ns_path, errs);
         // Calico `validateEntityRule`: a namespaceSelector using global() must be only that.
         if self.namespace_selector.contains("global(") && !is_only_global(&self.namespace_selector)
         {
             errs.push(&ns_path, "global() cannot be combined with other selectors");
         }
         if let Some(sa) = &self.service_accounts {
+            // No MaxLength marker on this one.
             check_selector(
                 &sa.selector,
+                None,
                 &path.field("serviceAccounts").field("selector"),
                 errs,
             );
@@ -353,7 +395,9 @@ impl EntityRule {
                 if v.is_empty() {
                     continue;
                 }
-                check_max_len(v, MAX_SERVICE_NAME_LEN, &sp.field(field), errs);
+                if crd {
+                    check_max_len(v, MAX_SERVICE_NAME_LEN, &sp.field(field), errs);
+                }
                 if !netutil::is_name(v) {
                     errs.push(
                         &sp.field(field),
@@ -366,6 +410,9 @@ impl EntityRule {
                 }
             }
             // CEL rules on EntityRule: a Services match stands alone.
+            if !crd {
+                return;
+            }
             if svc.name.is_empty() {
                 errs.push(&sp.field("name"), "services must specify a service name");
             }
@@ -406,14 +453,17 @@ fn is_only_global(sel: &str) -> bool {
 
 impl Rule {
     /// Every check Calico makes on one rule, with paths under `path` (e.g. `spec.ingress[0]`).
-    pub fn validate(&self, path: &FieldPath, errs: &mut FieldErrors) {
-        if self.action.is_none() {
+    pub fn validate(&self, path: &FieldPath, schema: Schema, errs: &mut FieldErrors) {
+        let crd = schema == Schema::Crd;
+        // `action` is required and `ipVersion` an enum only through the CRD schema.
+        if crd && self.action.is_none() {
             errs.push(
                 &path.field("action"),
                 "Required value: action is required (one of Allow, Deny, Log, Pass)",
             );
         }
         if let Some(v) = self.ip_version
+            && crd
             && v != 4
             && v != 6
         {
@@ -429,15 +479,16 @@ impl Rule {
             check_protocol(p, &path.field("notProtocol"), errs);
         }
         if let Some(icmp) = &self.icmp {
-            icmp.validate(&path.field("icmp"), errs);
+            icmp.validate(&path.field("icmp"), schema, errs);
         }
         if let Some(icmp) = &self.not_icmp {
-            icmp.validate(&path.field("notICMP"), errs);
+            icmp.validate(&path.field("notICMP"), schema, errs);
         }
-        self.source.validate(&path.field("source"), errs);
-        self.destination.validate(&path.field("destination"), errs);
+        self.source.validate(&path.field("source"), schema, errs);
+        self.destination
+            .validate(&path.field("destination"), schema, errs);
         if let Some(http) = &self.http {
-            http.validate(&path.field("http"), errs);
+            http.validate(&path.field("http"), schema, errs);
         }
         if let Some(md) = &self.metadata {
             validation::validate_annotations(
@@ -448,7 +499,9 @@ impl Rule {
         }
         self.validate_ports_need_protocol(path, errs);
         self.validate_nets_ip_version(path, errs);
-        self.validate_cel(path, errs);
+        if crd {
+            self.validate_cel(path, errs);
+        }
     }
 
     /// Calico `validateRule`: numeric ports need a protocol, and any port needs a protocol that
@@ -587,11 +640,20 @@ pub enum Direction {
     Egress,
 }
 
-/// Validates a list of rules (`spec.ingress` / `spec.egress`) with the CRD item limit.
-pub fn validate_rules(rules: &[Rule], max: usize, path: &FieldPath, errs: &mut FieldErrors) {
-    check_max_items(rules.len(), max, path, errs);
+/// Validates a list of rules (`spec.ingress` / `spec.egress`), with the CRD item limit when the
+/// kind has a CRD.
+pub fn validate_rules(
+    rules: &[Rule],
+    max: usize,
+    path: &FieldPath,
+    schema: Schema,
+    errs: &mut FieldErrors,
+) {
+    if schema == Schema::Crd {
+        check_max_items(rules.len(), max, path, errs);
+    }
     for (i, r) in rules.iter().enumerate() {
-        r.validate(&path.index(i), errs);
+        r.validate(&path.index(i), schema, errs);
     }
 }
 
@@ -659,6 +721,7 @@ mod tests {
         let mut errs = FieldErrors::new();
         r.validate(
             &FieldPath::root().field("spec").field("ingress").index(0),
+            Schema::Crd,
             &mut errs,
         );
         errs.iter().map(|e| e.to_string()).collect()

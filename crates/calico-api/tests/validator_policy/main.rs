@@ -19,6 +19,19 @@ pub struct Case {
     pub valid: bool,
     /// For a rejected case: the field path one of the errors must be reported at.
     pub path: Option<&'static str>,
+    /// Calico checked a bare sub-struct with Go validators only: also run it inside a Profile
+    /// (the kind without a CRD) and expect the same verdict.
+    pub bare: bool,
+}
+
+/// The same rule in a Profile, where only the Go validators apply (Calico's bare-struct case).
+fn as_profile(doc: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "Profile",
+        "metadata": {"name": "test"},
+        "spec": {"ingress": doc["spec"]["ingress"].clone()},
+    })
 }
 
 pub struct CrdCase {
@@ -64,6 +77,12 @@ fn calico_validator_table() {
     for c in cases::CASES {
         let doc: serde_json::Value = serde_json::from_str(&expand(c.doc))
             .unwrap_or_else(|e| panic!("line {}: bad case JSON: {e}", c.line));
+        if c.bare && check(&as_profile(&doc)).is_ok() != c.valid {
+            failures.push(format!(
+                "line {} {:?}: Go-only verdict differs (as a Profile rule)",
+                c.line, c.desc
+            ));
+        }
         match (check(&doc), c.valid) {
             (Ok(_), true) => {}
             (Err(errs), false) => {
