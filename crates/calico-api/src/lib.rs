@@ -27,7 +27,10 @@ pub mod duration;
 pub mod ipamconfig;
 pub mod ippool;
 pub mod ipreservation;
+pub mod kubecontrollers;
 pub mod netutil;
+pub mod node;
+pub mod nodestatus;
 
 // Policy kinds (policies, tiers, network sets, endpoints, profiles) and their shared types.
 pub mod hostendpoint;
