@@ -112,6 +112,36 @@ async fn bench_one(a: &dyn Datastore, b: &dyn Datastore, n: usize) {
         n,
     )
     .await;
+    idle_watch_cpu(b, &prefix).await;
+}
+
+/// CPU time this process spends while one watch is open and nothing is written (the cost of
+/// polling for other processes' commits). Linux only (reads /proc/self/stat).
+async fn idle_watch_cpu(store: &dyn Datastore, prefix: &str) {
+    fn cpu_ticks() -> Option<u64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name (which is in parentheses): utime is the 12th, stime
+        // the 13th.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    }
+    let _w = store
+        .watch(WatchRequest::prefix(&format!("{prefix}idle/"), 0))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (Some(before), t) = (cpu_ticks(), Instant::now()) else {
+        return;
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let Some(after) = cpu_ticks() else { return };
+    // Clock ticks are 1/100 s on Linux.
+    let cpu = (after - before) as f64 / 100.0;
+    println!(
+        "idle process with one open watch: {:.1}% of one core",
+        100.0 * cpu / t.elapsed().as_secs_f64()
+    );
 }
 
 fn report_rate(what: &str, n: usize, took: Duration, unit: &str) {
@@ -220,22 +250,31 @@ async fn watch_latency(
             }
         }
     };
+    let mut put_took: Vec<Duration> = Vec::with_capacity(samples);
     let send = async {
         for _ in 0..samples {
+            let t = Instant::now();
             writer
                 .put(&key, now_nanos().to_string().into_bytes(), None)
                 .await
                 .unwrap();
+            put_took.push(t.elapsed());
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     };
     tokio::join!(recv, send);
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    let (p50, p99, max) = percentiles(&mut lat);
+    let (w50, w99, _) = percentiles(&mut put_took);
     println!(
-        "{what}: {samples} events, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        lat[lat.len() - 1].as_secs_f64() * 1e3
+        "{what}: {samples} events, write start -> event p50 {p50:.2} ms, p99 {p99:.2} ms, \
+         max {max:.2} ms (the put itself: p50 {w50:.2} ms, p99 {w99:.2} ms)"
     );
+}
+
+/// p50, p99 and max in milliseconds.
+fn percentiles(samples: &mut [Duration]) -> (f64, f64, f64) {
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    (ms(at(0.50)), ms(at(0.99)), ms(samples[samples.len() - 1]))
 }
