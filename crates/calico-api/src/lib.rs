@@ -41,6 +41,7 @@ pub mod profile;
 pub mod rule;
 pub mod stagedk8spolicy;
 pub mod tier;
+pub mod wepname;
 pub mod workloadendpoint;
 
 pub use errors::{FieldError, FieldErrors, FieldPath};

@@ -11,6 +11,11 @@ use crate::meta::ObjectMeta;
 use crate::netutil;
 use crate::numorstring::{Dscp, Protocol};
 use crate::resource::{CalicoResource, validate_namespaced_meta};
+use crate::wepname::WorkloadEndpointIdentifiers;
+
+/// Labels Calico's client adds to every stored WorkloadEndpoint.
+pub const LABEL_NAMESPACE: &str = "projectcalico.org/namespace";
+pub const LABEL_ORCHESTRATOR: &str = "projectcalico.org/orchestrator";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -169,6 +174,37 @@ pub fn is_mac(s: &str) -> bool {
     false
 }
 
+impl WorkloadEndpoint {
+    /// The identifiers the name is built from (Calico `IdentifiersForV3WorkloadEndpoint`).
+    pub fn identifiers(&self) -> WorkloadEndpointIdentifiers {
+        let s = &self.spec;
+        WorkloadEndpointIdentifiers {
+            node: s.node.clone(),
+            orchestrator: s.orchestrator.clone(),
+            endpoint: s.endpoint.clone(),
+            workload: s.workload.clone(),
+            pod: s.pod.clone(),
+            container_id: s.container_id.clone(),
+        }
+    }
+
+    /// Calico's client `assignOrValidateName` check: the name must be the one the identifiers
+    /// produce (an empty name is filled in by `apply_defaults`).
+    fn validate_name(&self, errs: &mut FieldErrors) {
+        match self.identifiers().calculate_name(false) {
+            Err(e) => errs.push(&FieldPath::root().field("spec").field(e.field), e.message),
+            Ok(expected) if expected != self.metadata.name => errs.push(
+                &FieldPath::root().field("metadata").field("name"),
+                format!(
+                    "the WorkloadEndpoint name does not match the primary identifiers assigned \
+                     in the Spec: expected name {expected}"
+                ),
+            ),
+            Ok(_) => {}
+        }
+    }
+}
+
 impl CalicoResource for WorkloadEndpoint {
     const KIND: &'static str = "WorkloadEndpoint";
 
@@ -178,8 +214,22 @@ impl CalicoResource for WorkloadEndpoint {
     fn metadata_mut(&mut self) -> &mut ObjectMeta {
         &mut self.metadata
     }
+    /// Calico's client names an unnamed endpoint from its identifiers and adds the namespace
+    /// and orchestrator labels before storing (`clientv3/workloadendpoint.go`).
+    fn apply_defaults(&mut self) {
+        if self.metadata.name.is_empty()
+            && let Ok(name) = self.identifiers().calculate_name(false)
+        {
+            self.metadata.name = name;
+        }
+        let ns = self.metadata.namespace.clone();
+        let orch = self.spec.orchestrator.clone();
+        self.metadata.labels.insert(LABEL_NAMESPACE.into(), ns);
+        self.metadata.labels.insert(LABEL_ORCHESTRATOR.into(), orch);
+    }
     fn validate(&self, errs: &mut FieldErrors) {
         validate_namespaced_meta(&self.metadata, errs);
+        self.validate_name(errs);
         let spec = FieldPath::root().field("spec");
         let s = &self.spec;
         for (field, v) in [
