@@ -287,3 +287,45 @@ fn programmatic_ports_are_checked() {
     );
     assert!(Port::single(1).problems().is_empty());
 }
+
+mod properties {
+    use calico_api::numorstring::{Port, Protocol};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn port_ranges_round_trip(a in any::<u16>(), b in any::<u16>()) {
+            let (min, max) = (a.min(b), a.max(b));
+            let p = Port::range(min, max).unwrap();
+            let text = serde_json::to_string(&p).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Port>(&text).unwrap(), p.clone());
+            prop_assert_eq!(Port::parse(&p.to_string()).unwrap(), p);
+            if min != max {
+                let reversed = format!("\"{max}:{min}\"");
+                prop_assert!(serde_json::from_str::<Port>(&reversed).is_err());
+            }
+        }
+
+        #[test]
+        fn named_ports_round_trip(name in "[a-zA-Z_.-][a-zA-Z0-9_.-]{0,127}") {
+            let p = Port::named(&name).unwrap();
+            let text = serde_json::to_string(&p).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Port>(&text).unwrap(), p);
+        }
+
+        #[test]
+        fn protocols_round_trip(n in any::<u8>(), name in "[A-Za-z]{1,10}") {
+            let p = Protocol::Num(n);
+            let text = serde_json::to_string(&p).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Protocol>(&text).unwrap(), p);
+            let p = Protocol::from_name(&name);
+            let text = serde_json::to_string(&p).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Protocol>(&text).unwrap(), p);
+        }
+
+        #[test]
+        fn arbitrary_port_text_never_panics(s in "\\PC{0,20}") {
+            let _ = Port::parse(&s);
+        }
+    }
+}
