@@ -9,7 +9,8 @@
 //!   second client (for the embedded store: another connection and poller, i.e. what another
 //!   process sees).
 //!
-//! Backend: `CALICO_BENCH_ETCD=http://127.0.0.1:2379` benchmarks etcd; otherwise the embedded
+//! Backend: `CALICO_BENCH_ETCD=http://127.0.0.1:2379` benchmarks etcd (`CALICO_BENCH_ETCD=start`
+//! starts a temporary local etcd for the run); otherwise the embedded
 //! store in a temporary file (`CALICO_BENCH_EMBEDDED=PATH` to choose the file), measured with
 //! both `synchronous` settings. `CALICO_BENCH_N` scales the operation counts (default 2000).
 //!
@@ -47,6 +48,16 @@ async fn run() {
     let n = n_ops();
     let writer_bin = env!("CARGO_BIN_EXE_datastore-test-writer");
     if let Ok(endpoints) = std::env::var("CALICO_BENCH_ETCD") {
+        // `start`: a throw-away single-member etcd on loopback (killed when this returns).
+        let _server;
+        let endpoints = if endpoints == "start" {
+            let server = calico_datastore::testing::EtcdServer::start().unwrap();
+            let ep = server.endpoint();
+            _server = server;
+            ep
+        } else {
+            endpoints
+        };
         let backend = Backend::Etcd(endpoints.clone());
         println!("== backend: etcd {endpoints}");
         let a = backend.open().await.unwrap();
