@@ -234,6 +234,10 @@ async fn bad_requests_are_rejected() {
         Err(DatastoreError::InvalidRequest(_))
     ));
     assert!(matches!(
+        store.lease_grant(i64::MAX).await,
+        Err(DatastoreError::InvalidRequest(_))
+    ));
+    assert!(matches!(
         store
             .range(calico_datastore::RangeRequest {
                 key: "/k".into(),

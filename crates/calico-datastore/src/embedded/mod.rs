@@ -102,6 +102,19 @@ impl Drop for Inner {
 
 const MAX_IDLE_READERS: usize = 4;
 
+/// etcd's `MaxLeaseTTL` (lease/lessor.go): 9 000 000 000 s; also keeps expiry arithmetic in
+/// milliseconds far from overflow.
+const MAX_LEASE_TTL: i64 = 9_000_000_000;
+
+impl std::fmt::Debug for EmbeddedDatastore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedDatastore")
+            .field("path", &self.inner.path)
+            .field("options", &self.inner.opts)
+            .finish()
+    }
+}
+
 impl EmbeddedDatastore {
     /// Opens (creating if needed) the store at `path` with default options.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DatastoreError> {
@@ -236,6 +249,11 @@ impl Datastore for EmbeddedDatastore {
         if ttl_seconds < 1 {
             return Err(DatastoreError::InvalidRequest(format!(
                 "lease TTL must be at least 1 second, got {ttl_seconds}"
+            )));
+        }
+        if ttl_seconds > MAX_LEASE_TTL {
+            return Err(DatastoreError::InvalidRequest(format!(
+                "lease TTL {ttl_seconds}s is too large (at most {MAX_LEASE_TTL}s, as etcd)"
             )));
         }
         self.write(move |conn, _| store::lease_grant(conn, ttl_seconds))

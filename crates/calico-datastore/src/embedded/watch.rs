@@ -205,7 +205,7 @@ impl Poller {
         };
         let mut lagging = Vec::new();
         for (i, w) in self.watchers.iter().enumerate() {
-            if w.next_rev < window_start {
+            if w.next_rev < window_start && w.next_rev >= compacted {
                 let to = w.next_rev + CHUNK_REVISIONS - 1;
                 lagging.push((i, to, store::read_log(&tx, w.next_rev, to)?));
             }
@@ -214,7 +214,9 @@ impl Poller {
 
         let mut closed = Vec::new();
         for (i, w) in self.watchers.iter_mut().enumerate() {
-            if w.next_rev > head {
+            // Past the head: nothing yet. Below the compaction point: still waiting for room in
+            // its channel to be told `Compacted`; it must not get the incomplete history.
+            if w.next_rev > head || w.next_rev < compacted {
                 continue;
             }
             let (to, rows) = match lagging.iter().find(|(j, _, _)| *j == i) {
