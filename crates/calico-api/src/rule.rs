@@ -678,7 +678,13 @@ pub fn validate_policy_rule_directions(
                     );
                 }
                 if r.http.is_some() {
-                    errs.push(&rp.field("http"), "not allowed in egress rules");
+                    // Calico's wording differs by kind (validateNetworkPolicySpec says "rule").
+                    let msg = if global {
+                        "not allowed in egress rules"
+                    } else {
+                        "not allowed in egress rule"
+                    };
+                    errs.push(&rp.field("http"), msg);
                 }
                 if global
                     && let Some(s) = &r.destination.services
