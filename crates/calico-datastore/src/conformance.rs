@@ -16,7 +16,16 @@
 //! store by a [`Backend`].
 //!
 //! Semantics follow etcd's API reference (<https://etcd.io/docs/v3.5/learning/api/>) and the
-//! way Calico's etcdv3 backend uses it (`libcalico-go/lib/backend/etcdv3/etcdv3.go`).
+//! way Calico's etcdv3 backend uses it (`libcalico-go/lib/backend/etcdv3/etcdv3.go`). Points
+//! where a backend could plausibly differ, pinned to what etcd 3.4/3.5 does:
+//! - after `compact(r)`, a watch from `r` still works and one from `r - 1` yields `Compacted`
+//!   (etcd keeps revision `r`); `compact` at or below the compaction point is `Compacted`,
+//!   above the current revision `FutureRevision`;
+//! - a watch may start in the future: it waits for that revision;
+//! - empty keys and a key put twice (or put and deleted) in one txn branch are
+//!   `InvalidRequest` (etcd's `InvalidArgument`), and change nothing;
+//! - a txn that changes nothing (failed compares, reads, deleting absent keys) keeps the
+//!   revision; a lease's keys go in one revision when it expires or is revoked.
 //! Not part of the stable API: it exists for this crate's tests and benchmarks.
 
 use std::any::Any;

@@ -252,3 +252,18 @@ async fn bad_requests_are_rejected() {
     store.put("z", vec![], None).await.unwrap();
     assert_eq!(store.list("").await.unwrap().count, 2);
 }
+
+/// Dropping the last handle of a store stops its poller: open watch streams end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_streams_end_when_the_store_is_dropped() {
+    let (_dir, path) = temp_store();
+    let store = EmbeddedDatastore::open(&path).unwrap();
+    let mut w = store.watch(WatchRequest::prefix("/", 0)).await.unwrap();
+    store.put("/k", b"v".to_vec(), None).await.unwrap();
+    collect_events(&mut w, 1).await;
+    drop(store);
+    match tokio::time::timeout(Duration::from_secs(5), w.next()).await {
+        Ok(None) => {}
+        other => panic!("expected the stream to end, got {other:?}"),
+    }
+}
