@@ -613,6 +613,12 @@ async fn cluster_member_failures_are_survived() {
 
     for down in [0, 1] {
         tokio::task::block_in_place(|| etcd.stop_member(down));
+        if down == 0 {
+            // A new watch while the member the client prefers is down goes to a live one.
+            let mut fresh = ds.watch(WatchRequest::prefix("/g/", 0)).await.unwrap();
+            let r = put_retrying(&ds, "/g/k", b"g").await;
+            assert_eq!(next_batch(&mut fresh).await[0].kv.mod_revision, r);
+        }
         for i in 0..5 {
             let key = format!("/f/{down}-{i}");
             expected.push(put_retrying(&ds, &key, b"x").await);

@@ -67,6 +67,10 @@ impl Pool {
         })
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.members.len()
+    }
+
     pub(crate) fn endpoint(&self, idx: usize) -> &str {
         &self.members[idx % self.members.len()].endpoint
     }

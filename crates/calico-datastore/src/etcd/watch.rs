@@ -102,21 +102,32 @@ impl Watcher {
     async fn run(mut self, ready: oneshot::Sender<Result<(), DatastoreError>>) {
         let mut ready: Ready = Some(ready);
         let mut backoff = BACKOFF_INITIAL;
+        // Members that failed since the watch last worked: each is tried once before backing
+        // off, so a dead member does not delay the switch to a live one.
+        let mut failures: Vec<String> = Vec::new();
         loop {
             let (end, was_created) = self.session(&mut ready).await;
             match end {
                 End::Done => return,
                 End::Broken(reason) => {
+                    if was_created {
+                        backoff = BACKOFF_INITIAL;
+                        failures.clear();
+                    }
+                    failures.push(reason);
+                    if failures.len() < self.pool.len() {
+                        continue;
+                    }
+                    let reason = failures.join("; ");
+                    failures.clear();
                     if let Some(r) = ready.take() {
-                        // The very first attempt failed: report it to `watch()`'s caller.
+                        // Creating the watch failed on every member: report it to `watch()`'s
+                        // caller.
                         let _ = r.send(Err(DatastoreError::Unavailable(format!(
                             "watch {}: {reason}",
                             self.req.key
                         ))));
                         return;
-                    }
-                    if was_created {
-                        backoff = BACKOFF_INITIAL;
                     }
                     warn!(
                         key = %self.req.key,
