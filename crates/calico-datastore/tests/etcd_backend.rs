@@ -642,3 +642,37 @@ async fn cluster_member_failures_are_survived() {
     assert_quiet(&mut w).await;
     assert_eq!(ds.list("/f/").await.unwrap().count, 11);
 }
+
+/// Listings and watch catch-up batches larger than gRPC's usual 4 MiB message limit (etcd's Go
+/// client accepts up to 2 GiB; Calico lists every workload endpoint in one range).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_over_four_mib() {
+    let Some(etcd) = EtcdServer::start_or_skip() else {
+        return;
+    };
+    let ds = connect(&etcd).await;
+    let big = vec![b'v'; 1024 * 1024]; // under etcd's 1.5 MiB request limit
+    let mut first = 0;
+    for i in 0..6 {
+        let r = ds
+            .put(&format!("/big/{i}"), big.clone(), None)
+            .await
+            .unwrap();
+        if i == 0 {
+            first = r;
+        }
+    }
+    let list = ds.list("/big/").await.unwrap();
+    assert_eq!(list.kvs.len(), 6);
+    assert!(list.kvs.iter().all(|kv| kv.value.len() == big.len()));
+    // A watch from the first revision gets all six from history in one etcd response.
+    let mut w = ds
+        .watch(WatchRequest::prefix("/big/", first))
+        .await
+        .unwrap();
+    let mut n = 0;
+    while n < 6 {
+        n += next_batch(&mut w).await.len();
+    }
+    assert_eq!(n, 6);
+}
