@@ -1,0 +1,73 @@
+//! The same calicoctl flow against a real etcd started on loopback by calico-datastore's test
+//! harness (skipped with a note when etcd is not installed, unless `CI` is set).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use calico_datastore::testing::EtcdServer;
+use common::{Ctl, data};
+
+#[test]
+fn examples_flow_on_etcd() {
+    let Some(etcd) = EtcdServer::start_or_skip() else {
+        return;
+    };
+    let ctl = Ctl::etcd(&etcd.endpoint());
+    common::examples_flow(&ctl);
+}
+
+#[test]
+fn keys_are_calicos_etcd_layout() {
+    let Some(etcd) = EtcdServer::start_or_skip() else {
+        return;
+    };
+    let ctl = Ctl::etcd(&etcd.endpoint());
+    ctl.run(&["apply", "-f", data("examples.yaml").to_str().unwrap()])
+        .ok();
+    // Read the raw keys with etcdctl, as another Calico component would see them.
+    let out = std::process::Command::new("etcdctl")
+        .args([
+            "--endpoints",
+            &etcd.endpoint(),
+            "get",
+            "/calico/resources/v3/",
+            "--prefix",
+            "--keys-only",
+        ])
+        .output()
+        .unwrap();
+    let keys = String::from_utf8(out.stdout).unwrap();
+    for k in [
+        "/calico/resources/v3/projectcalico.org/networkpolicies/prod/allow-frontend",
+        "/calico/resources/v3/projectcalico.org/globalnetworkpolicies/block-metadata",
+        "/calico/resources/v3/projectcalico.org/ippools/default-ipv4-ippool",
+        "/calico/resources/v3/projectcalico.org/bgppeers/rack1-tor",
+        "/calico/resources/v3/projectcalico.org/bgpconfigurations/default",
+        "/calico/resources/v3/projectcalico.org/tiers/default",
+        "/calico/resources/v3/projectcalico.org/clusterinformations/default",
+    ] {
+        assert!(keys.lines().any(|l| l == k), "{k} missing from:\n{keys}");
+    }
+    assert!(
+        !keys.contains("projectcalico-default-allow"),
+        "the default-allow profile is virtual"
+    );
+    let out = std::process::Command::new("etcdctl")
+        .args([
+            "--endpoints",
+            &etcd.endpoint(),
+            "get",
+            "/calico/resources/v3/projectcalico.org/networkpolicies/prod/allow-frontend",
+            "--print-value-only",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "NetworkPolicy");
+    assert!(v["metadata"].get("resourceVersion").is_none());
+    assert_eq!(
+        v["metadata"]["annotations"]["projectcalico.org/metadata"],
+        r#"{"name":"allow-frontend"}"#
+    );
+}
