@@ -42,22 +42,52 @@ pub enum Schema {
 }
 
 /// What a rule does when it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Action {
     Allow,
     Deny,
     Log,
     Pass,
+    /// Any other text. Kinds with a CRD reject it (the schema's enum); Calico's Go validators,
+    /// which are all a Profile gets, do not look at the action, so it is kept as written.
+    Other(String),
 }
 
+/// The actions the CRD schema allows.
+pub const ACTIONS: [&str; 4] = ["Allow", "Deny", "Log", "Pass"];
+
 impl Action {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Action::Allow => "Allow",
             Action::Deny => "Deny",
             Action::Log => "Log",
             Action::Pass => "Pass",
+            Action::Other(s) => s,
         }
+    }
+
+    /// Exact (case-sensitive) names, as the CRD enum compares them.
+    pub fn parse(s: &str) -> Action {
+        match s {
+            "Allow" => Action::Allow,
+            "Deny" => Action::Deny,
+            "Log" => Action::Log,
+            "Pass" => Action::Pass,
+            other => Action::Other(other.to_string()),
+        }
+    }
+}
+
+impl Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
+        String::deserialize(d).map(|s| Action::parse(&s))
     }
 }
 
@@ -456,11 +486,16 @@ impl Rule {
     pub fn validate(&self, path: &FieldPath, schema: Schema, errs: &mut FieldErrors) {
         let crd = schema == Schema::Crd;
         // `action` is required and `ipVersion` an enum only through the CRD schema.
-        if crd && self.action.is_none() {
-            errs.push(
+        match &self.action {
+            None if crd => errs.push(
                 &path.field("action"),
                 "Required value: action is required (one of Allow, Deny, Log, Pass)",
-            );
+            ),
+            Some(Action::Other(a)) if crd => errs.push(
+                &path.field("action"),
+                crate::netutil::unsupported_value(a, &ACTIONS),
+            ),
+            _ => {}
         }
         if let Some(v) = self.ip_version
             && crd

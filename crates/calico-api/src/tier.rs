@@ -120,9 +120,9 @@ impl CalicoResource for Tier {
             );
         }
         let spec = FieldPath::root().field("spec");
-        if let Some(a) = self.spec.default_action
-            && a != Action::Deny
-            && a != Action::Pass
+        if let Some(a) = &self.spec.default_action
+            && *a != Action::Deny
+            && *a != Action::Pass
         {
             errs.push(
                 &spec.field("defaultAction"),
@@ -134,7 +134,7 @@ impl CalicoResource for Tier {
             if name != reserved {
                 continue;
             }
-            if self.spec.default_action != Some(action) {
+            if self.spec.default_action.as_ref() != Some(&action) {
                 errs.push(
                     &spec.field("defaultAction"),
                     format!(

@@ -105,6 +105,24 @@ fn cel_rules_do_not_apply_to_profiles() {
 }
 
 #[test]
+fn action_enum_comes_from_the_crd() {
+    let r = json!({"action": "allow"});
+    let errs = errors("GlobalNetworkPolicy", json!({"ingress": [r.clone()]}));
+    assert_eq!(
+        errs,
+        vec![
+            r#"spec.ingress[0].action: Unsupported value: "allow": supported values: "Allow", "Deny", "Log", "Pass""#
+        ]
+    );
+    // Calico's Go validators (all a Profile gets) do not check the action; it is kept as written.
+    assert!(errors("Profile", json!({"ingress": [r]})).is_empty());
+    let doc = json!({"apiVersion": "projectcalico.org/v3", "kind": "Profile",
+                     "metadata": {"name": "p"}, "spec": {"egress": [{"action": "allow"}]}});
+    let r = Resource::from_json_value(doc.clone()).unwrap();
+    assert_eq!(r.to_json_value(), doc);
+}
+
+#[test]
 fn http_on_egress_wording_by_kind() {
     let spec = json!({"egress": [{"action": "Allow", "http": {"methods": ["GET"]}}]});
     let gnp = errors("GlobalNetworkPolicy", spec.clone());
