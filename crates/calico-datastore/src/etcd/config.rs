@@ -22,8 +22,9 @@ pub const DEFAULT_KEEP_ALIVE_TIME: Duration = Duration::from_secs(30);
 /// Calico's etcdv3 `keepaliveTimeout`.
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connection settings for [`super::EtcdDatastore::connect`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Connection settings for [`super::EtcdDatastore::connect`]. Its `Debug` output hides the
+/// password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct EtcdConfig {
     /// Client URLs of the cluster members, e.g. `https://10.0.0.1:2379`. A URL without a scheme
     /// gets `https://` when TLS files are configured and `http://` otherwise. Requests are
@@ -49,6 +50,23 @@ pub struct EtcdConfig {
     pub keep_alive_time: Duration,
     /// How long a keep-alive ping may go unanswered before the connection is dropped.
     pub keep_alive_timeout: Duration,
+}
+
+impl std::fmt::Debug for EtcdConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdConfig")
+            .field("endpoints", &self.endpoints)
+            .field("ca_cert_file", &self.ca_cert_file)
+            .field("cert_file", &self.cert_file)
+            .field("key_file", &self.key_file)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("dial_timeout", &self.dial_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("keep_alive_time", &self.keep_alive_time)
+            .field("keep_alive_timeout", &self.keep_alive_timeout)
+            .finish()
+    }
 }
 
 impl Default for EtcdConfig {
@@ -333,6 +351,14 @@ mod tests {
     fn env_without_endpoints_names_the_variable() {
         let err = EtcdConfig::from_env_with(env(&[("ETCD_ENDPOINTS", "  ")])).unwrap_err();
         assert!(err.to_string().contains("ETCD_ENDPOINTS"), "{err}");
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let cfg = EtcdConfig::new(["http://h:2379"]).with_credentials("calico", "hunter2");
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("calico"), "{shown}");
     }
 
     #[test]

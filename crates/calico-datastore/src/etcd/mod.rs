@@ -4,7 +4,7 @@
 //! trait's primitives map one-to-one onto etcd's KV, Watch and Lease APIs, so revisions,
 //! compare-and-swap and watch resumption are etcd's own. What this module adds is the plumbing
 //! Calico's Go client gets from `clientv3`: several endpoints with mutual TLS, request timeouts,
-//! error classification, and watches that survive a broken connection (see [`watch`]).
+//! error classification, and watches that survive a broken connection (module `watch`).
 
 mod config;
 mod errors;
