@@ -373,7 +373,8 @@ async fn compaction_ends_old_watches() {
 
     assert!(matches!(
         ds.compact(r1).await,
-        Err(DatastoreError::Compacted { .. })
+        Err(DatastoreError::Compacted { requested, compact_revision })
+            if requested == r1 && compact_revision == r3
     ));
     let current = ds.current_revision().await.unwrap();
     assert_eq!(

@@ -126,6 +126,34 @@ impl EtcdDatastore {
             .await
     }
 
+    /// Where etcd's history starts. etcd has no call for it, but a watch from revision 1 is
+    /// cancelled with the compaction revision when history was compacted.
+    async fn compact_revision(&self) -> Result<Revision, DatastoreError> {
+        let limit = self.config.dial_timeout;
+        self.pool
+            .run(
+                Ctx::Op("compact revision"),
+                Retry::Idempotent,
+                limit,
+                |mut c| async move {
+                    let opts = ec::WatchOptions::new().with_start_revision(1);
+                    let stream = c.watch.watch(b"\0".to_vec(), Some(opts)).await?;
+                    let (_requests, mut responses) = stream.split();
+                    while let Some(resp) = responses.message().await? {
+                        if resp.compact_revision() > 0 || resp.canceled() {
+                            return Ok(resp.compact_revision());
+                        }
+                        if !resp.created() {
+                            // Events from revision 1 on: nothing was compacted.
+                            return Ok(0);
+                        }
+                    }
+                    Ok(0)
+                },
+            )
+            .await
+    }
+
     async fn current_revision_within(&self, limit: Duration) -> Result<Revision, DatastoreError> {
         // Any read carries the store revision in its header; a count-only read of one key
         // is the cheapest.
@@ -454,6 +482,10 @@ impl Datastore for EtcdDatastore {
                 let current = self.current_revision().await?;
                 Err(DatastoreError::FutureRevision { requested, current })
             }
+            Err(DatastoreError::Compacted { requested, .. }) => Err(DatastoreError::Compacted {
+                requested,
+                compact_revision: self.compact_revision().await.unwrap_or(requested),
+            }),
             Err(e) => Err(e),
         }
     }
