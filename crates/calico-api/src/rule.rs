@@ -474,11 +474,13 @@ impl EntityRule {
     }
 }
 
-/// Whether a selector that mentions `global(` is exactly `global()` (allowing the spaces the
-/// tokenizer skips), as Calico's tokenizer-based check requires.
+/// Whether a selector that mentions `global(` is exactly `global()`, with the spaces/tabs
+/// Calico's tokenizer skips around the tokens and inside the parentheses (`global( )`).
 fn is_only_global(sel: &str) -> bool {
-    let compact: String = sel.chars().filter(|c| *c != ' ' && *c != '\t').collect();
-    compact == "global()"
+    let ws: &[char] = &[' ', '\t'];
+    sel.trim_matches(ws)
+        .strip_prefix("global(")
+        .is_some_and(|rest| rest.trim_start_matches(ws) == ")")
 }
 
 impl Rule {
@@ -803,6 +805,14 @@ mod tests {
             e,
             vec!["spec.ingress[0].source.nets: rule IP version doesn't match CIDR version"]
         );
+    }
+
+    #[test]
+    fn global_namespace_selector_forms() {
+        assert!(is_only_global("global()"));
+        assert!(is_only_global("  global( \t)  "));
+        assert!(!is_only_global("global() && a == 'b'"));
+        assert!(!is_only_global("global ()"));
     }
 
     #[test]
