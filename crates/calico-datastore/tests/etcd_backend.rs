@@ -677,3 +677,50 @@ async fn responses_over_four_mib() {
     }
     assert_eq!(n, 6);
 }
+
+/// etcd's own count of open watchers (`/metrics`, plain HTTP on the client port).
+fn etcd_watchers(etcd: &EtcdServer) -> u64 {
+    use std::io::{Read, Write};
+    let addr = etcd.endpoint().trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    conn.read_to_string(&mut body).unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix("etcd_debugging_mvcc_watcher_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .expect("etcd_debugging_mvcc_watcher_total in /metrics")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_watch_cancels_it_in_etcd() {
+    let Some(etcd) = EtcdServer::start_or_skip() else {
+        return;
+    };
+    let ds = connect(&etcd).await;
+    let base = etcd_watchers(&etcd);
+    let watches: Vec<WatchStream> = open_watches(&ds, 3).await;
+    assert_eq!(etcd_watchers(&etcd), base + 3);
+    drop(watches);
+    let deadline = std::time::Instant::now() + WAIT;
+    while etcd_watchers(&etcd) != base {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dropped watches still open in etcd"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn open_watches(ds: &EtcdDatastore, n: usize) -> Vec<WatchStream> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(
+            ds.watch(WatchRequest::prefix(&format!("/drop/{i}/"), 0))
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
