@@ -179,6 +179,9 @@ impl Client {
     /// new resourceVersion.
     pub async fn create(&self, mut res: Resource) -> Result<Resource, ClientError> {
         let ki = supported(res.kind())?;
+        // Kind rules first: Calico's per-kind wrappers run before the generic create checks
+        // (e.g. creating `projectcalico-default-allow` is "already exists" whatever it carries).
+        rules::before_create(self, &mut res).await?;
         let meta = res.metadata();
         if meta.name.is_empty() {
             let note = if meta.generate_name.is_empty() {
@@ -200,7 +203,6 @@ impl Client {
             });
         }
         check_namespace(ki, &meta.namespace)?;
-        rules::before_create(self, &mut res).await?;
         res.apply_defaults();
         res.validate().map_err(ClientError::Invalid)?;
         rules::after_validate_create(self, &res).await?;
@@ -227,6 +229,7 @@ impl Client {
     /// read). A stale resourceVersion fails with `update conflict`.
     pub async fn update(&self, mut res: Resource) -> Result<Resource, ClientError> {
         let ki = supported(res.kind())?;
+        rules::before_update(self, &mut res).await?;
         let meta = res.metadata();
         if meta.resource_version.is_empty() {
             return Err(ClientError::InvalidField {
@@ -251,7 +254,6 @@ impl Client {
             });
         }
         let expected = parse_resource_version(&meta.resource_version)?;
-        rules::before_update(self, &mut res).await?;
         res.apply_defaults();
         res.validate().map_err(ClientError::Invalid)?;
         let meta = res.metadata();

@@ -126,6 +126,11 @@ pub fn decode_stored(kind: &KindInfo, kv: &KeyValue) -> Result<Resource, ClientE
         meta.remove("selfLink");
     }
     let mut res = Resource::from_json_value(v).map_err(|e| corrupt(e.to_string()))?;
+    // Calico fills pool and tier defaults on read too (`ippool.go convertIpPoolFromStorage`,
+    // `tier.go List` with `DefaultTierFields`), so objects written by older writers read the same.
+    if matches!(kind.kind, "IPPool" | "Tier") {
+        res.apply_defaults();
+    }
     if is_policy_kind(kind.kind) {
         fix_policy_name_on_read(&mut res).map_err(corrupt)?;
         let tier = policy_tier(&res);
