@@ -24,6 +24,8 @@ pub mod bgpconfig;
 pub mod bgpfilter;
 pub mod bgppeer;
 pub mod duration;
+pub mod felixconfig;
+pub mod felixconfig_validate;
 pub mod ipamconfig;
 pub mod ippool;
 pub mod ipreservation;

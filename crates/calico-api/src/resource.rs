@@ -155,6 +155,7 @@ resources! {
     BGPPeer => crate::bgppeer::BGPPeer,
     CalicoNodeStatus => crate::nodestatus::CalicoNodeStatus,
     ClusterInformation => crate::clusterinfo::ClusterInformation,
+    FelixConfiguration => crate::felixconfig::FelixConfiguration,
     GlobalNetworkPolicy => crate::policy::GlobalNetworkPolicy,
     GlobalNetworkSet => crate::networkset::GlobalNetworkSet,
     HostEndpoint => crate::hostendpoint::HostEndpoint,

@@ -74,3 +74,36 @@ fn asdot_and_durations_are_stored_in_go_form() {
         r#"{"apiVersion":"projectcalico.org/v3","kind":"BGPPeer","metadata":{"name":"p"},"spec":{"peerIP":"[fd00::1]:1790","asNumber":65546,"maxRestartTime":"1m30s","keepaliveTime":"1h0m0s"}}"#
     );
 }
+
+#[test]
+fn felix_configuration_defaults_and_durations() {
+    let text = "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: default}\nspec: {iptablesRefreshInterval: 90s, reportingTTL: 2h, failsafeInboundHostPorts: [], logSeverityScreen: Info}\n";
+    let r = decode_and_validate("felix.yaml", text).unwrap();
+    assert_eq!(
+        serde_json::to_string(&r[0].resource.to_json_value()).unwrap(),
+        r#"{"apiVersion":"projectcalico.org/v3","kind":"FelixConfiguration","metadata":{"name":"default"},"spec":{"iptablesRefreshInterval":"1m30s","logSeverityScreen":"Info","reportingTTL":"2h0m0s","failsafeInboundHostPorts":[],"nftablesMode":"Auto","nftablesFlowTableOffload":"Disabled","bpfLogLevel":"","bpfConnectTimeLoadBalancing":"TCP","bpfHostNetworkedNATWithoutCTLB":"Enabled","floatingIPs":"Disabled"}}"#
+    );
+}
+
+#[test]
+fn deprecated_ctlb_flag_is_mapped_like_clientv3() {
+    let text = "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: node.n1}\nspec: {bpfConnectTimeLoadBalancingEnabled: false}\n";
+    let r = decode_and_validate("felix.yaml", text).unwrap();
+    let v = r[0].resource.to_json_value();
+    assert_eq!(v["spec"]["bpfConnectTimeLoadBalancing"], "Disabled");
+    assert_eq!(v["spec"]["bpfHostNetworkedNATWithoutCTLB"], "Disabled");
+}
+
+#[test]
+fn kube_controllers_and_node_shapes() {
+    let text = "apiVersion: projectcalico.org/v3\nkind: KubeControllersConfiguration\nmetadata: {name: default}\nspec: {controllers: {node: {syncLabels: Enabled}, loadBalancer: {}}}\n---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node1}\nspec: {bgp: {ipv4Address: 10.0.0.5/24, ipv4IPIPTunnelAddr: 192.168.0.1}}\n";
+    let r = decode_and_validate("kcc.yaml", text).unwrap();
+    assert_eq!(
+        serde_json::to_string(&r[0].resource.to_json_value()).unwrap(),
+        r#"{"apiVersion":"projectcalico.org/v3","kind":"KubeControllersConfiguration","metadata":{"name":"default"},"spec":{"healthChecks":"Enabled","prometheusMetricsPort":9094,"controllers":{"node":{"syncLabels":"Enabled","leakGracePeriod":"15m0s"},"loadBalancer":{"assignIPs":"AllServices"}}},"status":{}}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&r[1].resource.to_json_value()).unwrap(),
+        r#"{"apiVersion":"projectcalico.org/v3","kind":"Node","metadata":{"name":"node1"},"spec":{"bgp":{"ipv4Address":"10.0.0.5/24","ipv4IPIPTunnelAddr":"192.168.0.1"}},"status":{}}"#
+    );
+}

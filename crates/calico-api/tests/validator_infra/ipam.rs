@@ -492,12 +492,6 @@ pub const CASES: &[Case] = &[
         Valid,
     ),
     (
-        "rejects an over-long nodeSelector",
-        "IPPool",
-        "metadata: {name: p}\nspec: {cidr: 10.0.0.0/16, nodeSelector: 'has(aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa)'}",
-        Invalid("spec.nodeSelector"),
-    ),
-    (
         "rejects an unknown spec field",
         "IPPool",
         "metadata: {name: p}\nspec: {cidr: 10.0.0.0/16, ipip: {enabled: true}}",
@@ -612,6 +606,73 @@ pub const CASES: &[Case] = &[
         "IPAMConfiguration",
         "metadata: {name: other}\nspec: {autoAllocateBlocks: true}",
         Invalid("metadata.name"),
+    ),
+    // crd_validation_test.go TestCRDValidation_IPPool_CrossField
+    (
+        "IPIP and VXLAN both enabled fails",
+        "IPPool",
+        "metadata: {name: test-pool}\nspec: {cidr: 10.0.0.0/24, ipipMode: Always, vxlanMode: Always}",
+        Invalid("spec.vxlanMode"),
+    ),
+    (
+        "LoadBalancer use with IPIP enabled fails",
+        "IPPool",
+        "metadata: {name: test-pool}\nspec: {cidr: 10.0.0.0/24, ipipMode: Always, allowedUses: [LoadBalancer]}",
+        Invalid("spec.allowedUses"),
+    ),
+    (
+        "LoadBalancer combined with Workload use fails",
+        "IPPool",
+        "metadata: {name: test-pool}\nspec: {cidr: 10.0.0.0/24, allowedUses: [LoadBalancer, Workload]}",
+        Invalid("spec.allowedUses"),
+    ),
+    (
+        "IPv6 CIDR with IPIP mode fails",
+        "IPPool",
+        "metadata: {name: test-pool}\nspec: {cidr: 'fd00::/120', ipipMode: Always}",
+        Invalid("spec.ipipMode"),
+    ),
+    (
+        "valid IPv4 with IPIP passes",
+        "IPPool",
+        "metadata: {name: test-pool}\nspec: {cidr: 10.0.0.0/24, ipipMode: Always}",
+        Valid,
+    ),
+    (
+        "LB pool with disableBGPExport fails",
+        "IPPool",
+        "metadata: {name: test-pool}\nspec: {cidr: 10.0.0.0/24, allowedUses: [LoadBalancer], disableBGPExport: true, nodeSelector: all()}",
+        Invalid("spec.disableBGPExport"),
+    ),
+    (
+        "LB pool with wrong nodeSelector fails",
+        "IPPool",
+        "metadata: {name: test-pool}\nspec: {cidr: 10.0.0.0/24, allowedUses: [LoadBalancer], nodeSelector: has(node-role)}",
+        Invalid("spec.nodeSelector"),
+    ),
+    (
+        "LB pool with correct config passes",
+        "IPPool",
+        "metadata: {name: test-pool}\nspec: {cidr: 10.0.0.0/24, allowedUses: [LoadBalancer], nodeSelector: all()}",
+        Valid,
+    ),
+    (
+        "Tunnel pool with namespaceSelector fails",
+        "IPPool",
+        "metadata: {name: test-pool}\nspec: {cidr: 10.0.0.0/24, allowedUses: [Tunnel], namespaceSelector: has(ns-label)}",
+        Invalid("spec.namespaceSelector"),
+    ),
+    (
+        "nodeSelector with global() fails",
+        "IPPool",
+        "metadata: {name: test-pool}\nspec: {cidr: 10.0.0.0/24, nodeSelector: global()}",
+        Invalid("spec.nodeSelector"),
+    ),
+    (
+        "namespaceSelector with global() fails",
+        "IPPool",
+        "metadata: {name: test-pool}\nspec: {cidr: 10.0.0.0/24, namespaceSelector: global()}",
+        Invalid("spec.namespaceSelector"),
     ),
 ];
 

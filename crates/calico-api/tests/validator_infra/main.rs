@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bgp;
+mod bgpfilter;
 mod felix;
 mod ipam;
 mod kcc;
@@ -80,10 +81,37 @@ fn table_sizes() {
     let total = ipam::CASES.len()
         + bgp::CONFIG_CASES.len()
         + bgp::PEER_CASES.len()
-        + bgp::FILTER_CASES.len()
+        + bgpfilter::FILTER_CASES.len()
         + node::CASES.len()
         + felix::CASES.len()
         + kcc::CASES.len();
     // Guard against a table being emptied by accident.
-    assert!(total >= 100, "only {total} cases");
+    assert!(total >= 250, "only {total} cases");
+}
+
+/// Over-long selectors (the schema's `maxLength: 1024`), generated rather than written inline.
+#[test]
+fn over_long_selectors_are_rejected() {
+    let sel = format!("has({})", "a".repeat(1030));
+    let cases = [
+        (
+            "IPPool",
+            format!("metadata: {{name: p}}\nspec: {{cidr: 10.0.0.0/16, nodeSelector: '{sel}'}}"),
+            "spec.nodeSelector",
+        ),
+        (
+            "FelixConfiguration",
+            format!("metadata: {{name: f}}\nspec: {{nodeSelector: '{sel}'}}"),
+            "spec.nodeSelector",
+        ),
+        (
+            "BGPPeer",
+            format!("metadata: {{name: b}}\nspec: {{peerSelector: '{sel}'}}"),
+            "spec.peerSelector",
+        ),
+    ];
+    for (kind, body, path) in cases {
+        let body: &'static str = Box::leak(body.into_boxed_str());
+        run_case(&("over-long selector", kind, body, Invalid(path))).unwrap();
+    }
 }
