@@ -57,7 +57,10 @@ impl EtcdDatastore {
         let endpoints = config.normalized_endpoints()?;
         let mut opts = ec::ConnectOptions::new()
             .with_connect_timeout(config.dial_timeout)
-            .with_keep_alive(config.keep_alive_time, config.keep_alive_timeout);
+            .with_keep_alive(config.keep_alive_time, config.keep_alive_timeout)
+            // A member cut off from its cluster then refuses requests ("etcdserver: no leader")
+            // and cancels our watches instead of serving stale data, so we move to another.
+            .with_require_leader(true);
         if config.uses_tls() {
             let mut tls = ec::TlsOptions::new();
             if let Some(ca) = &config.ca_cert_file {

@@ -206,8 +206,10 @@ where
     }
 }
 
-/// Whether the request failed before reaching the member: the TCP connection or the TLS
-/// handshake could not be made. Such a request can be sent elsewhere even if it writes.
+/// Whether the request failed before reaching the member's raft log: the TCP connection or the
+/// TLS handshake could not be made, or the member refused it up front for having no leader
+/// (etcd checks the require-leader flag before handling a request). Such a request can be sent
+/// elsewhere even if it writes.
 fn never_sent(e: &ec::Error) -> bool {
     let text = match e {
         ec::Error::TransportError(_) | ec::Error::IoError(_) => return true,
@@ -232,6 +234,7 @@ fn never_sent(e: &ec::Error) -> bool {
         "dns error",
         "fatal alert",
         "invalid peer certificate",
+        "etcdserver: no leader",
     ]
     .iter()
     .any(|k| text.contains(k))

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use etcd_client as ec;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::convert_kv;
 use super::errors::{Ctx, map_err};
@@ -67,6 +67,7 @@ pub(crate) async fn start(
         req,
         tx,
         dial_timeout,
+        resuming: false,
     };
     let handle = tokio::spawn(watcher.run(ready_tx));
     let guard = AbortOnDrop(handle.abort_handle());
@@ -86,6 +87,8 @@ struct Watcher {
     next: Revision,
     tx: mpsc::Sender<Item>,
     dial_timeout: Duration,
+    /// Set after a broken session, so the recovery gets logged.
+    resuming: bool,
 }
 
 /// Why one gRPC watch session ended.
@@ -114,6 +117,7 @@ impl Watcher {
                         backoff = BACKOFF_INITIAL;
                         failures.clear();
                     }
+                    self.resuming = true;
                     failures.push(reason);
                     if failures.len() < self.pool.len() {
                         continue;
@@ -239,7 +243,12 @@ impl Watcher {
                     let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
                     self.next = rev + 1;
                 }
-                debug!(key = %self.req.key, next_revision = self.next, "etcd watch created");
+                if self.resuming {
+                    self.resuming = false;
+                    info!(key = %self.req.key, next_revision = self.next, endpoint = %endpoint, "etcd watch resumed");
+                } else {
+                    debug!(key = %self.req.key, next_revision = self.next, "etcd watch created");
+                }
                 if let (false, Some(r)) = (resp.canceled(), ready.take()) {
                     let _ = r.send(Ok(()));
                 }
