@@ -44,7 +44,7 @@ const MAX_PREFIX_COMMUNITIES: usize = 50;
 pub struct BGPConfiguration {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: BGPConfigurationSpec,
 }
 

@@ -24,7 +24,7 @@ pub const PEER_TYPES: &[&str] = &["eBGP", "iBGP"];
 pub struct BGPFilter {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: BGPFilterSpec,
 }
 

@@ -31,7 +31,7 @@ const SELECTOR_MAX_LEN: usize = 1024;
 pub struct BGPPeer {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: BGPPeerSpec,
 }
 

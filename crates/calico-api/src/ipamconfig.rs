@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_BLOCKS_PER_HOST: i32 = 20;
 pub struct IPAMConfiguration {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: IPAMConfigurationSpec,
 }
 

@@ -39,7 +39,7 @@ const ALLOWED_USES_MAX_ITEMS: usize = 10;
 pub struct IPPool {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: IPPoolSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<IPPoolStatus>,
@@ -93,7 +93,7 @@ pub struct Condition {
     #[serde(rename = "type", default)]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

@@ -13,7 +13,7 @@ use crate::resource::{CalicoResource, validate_cluster_scoped_meta};
 pub struct IPReservation {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: IPReservationSpec,
 }
 

@@ -32,9 +32,9 @@ pub const DEFAULT_PROMETHEUS_PORT: i64 = 9094;
 pub struct KubeControllersConfiguration {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: KubeControllersConfigurationSpec,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub status: KubeControllersConfigurationStatus,
 }
 

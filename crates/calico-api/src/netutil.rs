@@ -153,6 +153,17 @@ pub fn is_interface_glob(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'*' | b'-'))
 }
 
+/// Deserializes `null` as the type's default, as Go's `encoding/json` leaves a struct untouched
+/// for `null` (a YAML document with an empty `spec:` is accepted by calicoctl).
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    use serde::Deserialize;
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// `skip_serializing_if` helpers mirroring Go's `omitempty` on plain (non-pointer) fields.
 pub(crate) fn is_false(b: &bool) -> bool {
     !*b

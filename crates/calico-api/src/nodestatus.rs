@@ -21,9 +21,9 @@ pub const MAX_UPDATE_PERIOD_SECONDS: u32 = 86400;
 pub struct CalicoNodeStatus {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: CalicoNodeStatusSpec,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub status: CalicoNodeStatusStatus,
 }
 

@@ -107,3 +107,14 @@ fn kube_controllers_and_node_shapes() {
         r#"{"apiVersion":"projectcalico.org/v3","kind":"Node","metadata":{"name":"node1"},"spec":{"bgp":{"ipv4Address":"10.0.0.5/24","ipv4IPIPTunnelAddr":"192.168.0.1"}},"status":{}}"#
     );
 }
+
+#[test]
+fn empty_spec_is_accepted_as_calicoctl_does() {
+    // An empty `spec:` is YAML null; Go's decoder leaves the struct zero-valued.
+    let text = "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec:\n";
+    let r = decode_and_validate("bgp.yaml", text).unwrap();
+    assert_eq!(
+        serde_json::to_string(&r[0].resource.to_json_value()).unwrap(),
+        r#"{"apiVersion":"projectcalico.org/v3","kind":"BGPConfiguration","metadata":{"name":"default"},"spec":{"logSeverityScreen":"Info","serviceLoadBalancerAggregation":"Enabled"}}"#
+    );
+}
