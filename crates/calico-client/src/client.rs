@@ -216,6 +216,7 @@ impl Client {
         }
         let key = resource_key(ki, &meta.namespace, &meta.name);
         let id = identifier(ki, &meta.namespace, &meta.name);
+        tracing::debug!(%key, "creating resource");
         let rev = self
             .ds
             .create(&key, encode_for_storage(&res), None)
@@ -259,6 +260,7 @@ impl Client {
         let meta = res.metadata();
         let key = resource_key(ki, &meta.namespace, &meta.name);
         let id = identifier(ki, &meta.namespace, &meta.name);
+        tracing::debug!(%key, expected, "updating resource");
         let rev = self
             .ds
             .update(&key, encode_for_storage(&res), expected, None)
@@ -285,6 +287,7 @@ impl Client {
         rules::before_delete(self, ki, namespace, name).await?;
         let key = resource_key(ki, namespace, name);
         let id = identifier(ki, namespace, name);
+        tracing::debug!(%key, ?expected, "deleting resource");
         let kv = self
             .ds
             .delete(&key, expected)

@@ -488,9 +488,7 @@ async fn print_found(
     let mut out = String::new();
     match printer {
         Printer::Yaml | Printer::Json => {
-            if found.is_empty() {
-                return Ok(());
-            }
+            // calicoctl marshals one object alone and anything else (also nothing) as a list.
             let v = if found.len() == 1 {
                 found[0].to_json()
             } else {

@@ -19,9 +19,20 @@ use clap::{Args, Parser, Subcommand};
 
 const DEFAULT_CONFIG: &str = calico_client::config::DEFAULT_CONFIG_PATH;
 
+const DATASTORE_HELP: &str = "\
+Datastore selection (as calicoctl):
+  -c/--config FILE (default /etc/calico/calicoctl.cfg): apiVersion: projectcalico.org/v3,
+  kind: CalicoAPIConfig, spec: {datastoreType, etcdEndpoints, etcdCACertFile, etcdCertFile,
+  etcdKeyFile, etcdUsername, etcdPassword, embeddedPath}. Without that file, the environment:
+  DATASTORE_TYPE, ETCD_ENDPOINTS, ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE,
+  ETCD_USERNAME, ETCD_PASSWORD (each also read as CALICO_<NAME>), CALICO_DATASTORE_PATH.
+  datastoreType is etcdv3 or embedded; it defaults to etcdv3 when etcd endpoints are set and
+  to embedded (a single SQLite file, default /var/lib/calico/calico.db) otherwise.";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "calicoctl",
+    after_help = DATASTORE_HELP,
     about = "Calico CLI tool for managing Calico resources",
     long_about = "The calicoctl command line tool is used to manage Calico network and security \
                   policy, to view and manage endpoint configuration, and to manage a Calico node \
@@ -173,6 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cli.log_level
         );
     }
+    init_logging(&cli.log_level);
     use commands::Action;
     match cli.cmd {
         Cmd::Create { crud, skip_exists } => {
@@ -225,6 +237,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => commands::label(&kind, &name, &label, overwrite, remove, &config, namespace).await,
         Cmd::Version { client, config } => commands::version(client, config).await,
     }
+}
+
+/// Maps calicoctl's logrus levels onto tracing, logging to stderr (`panic`, the default, and
+/// `fatal` keep the output clean).
+fn init_logging(level: &str) {
+    let filter = match level.to_ascii_lowercase().as_str() {
+        "panic" | "fatal" => return,
+        "error" => "error",
+        "warn" | "warning" => "warn",
+        "info" => "info",
+        "debug" => "debug",
+        _ => "trace",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .try_init();
 }
 
 fn main() {
