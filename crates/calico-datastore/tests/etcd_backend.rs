@@ -785,3 +785,25 @@ async fn resumed_watch_equals_replayed_history_under_load() {
         "live watch across restarts differs from etcd's history"
     );
 }
+
+/// As with the embedded store, dropping the last handle of the store ends its watch streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_streams_end_when_the_store_is_dropped() {
+    let Some(etcd) = EtcdServer::start_or_skip() else {
+        return;
+    };
+    let ds = connect(&etcd).await;
+    let clone = ds.clone();
+    let mut w = ds.watch(WatchRequest::prefix("/end/", 0)).await.unwrap();
+    let r = ds.put("/end/k", b"v".to_vec(), None).await.unwrap();
+    assert_eq!(next_batch(&mut w).await[0].kv.mod_revision, r);
+    drop(ds);
+    // A clone still holds the store: the watch goes on.
+    let r2 = clone.put("/end/k", b"w".to_vec(), None).await.unwrap();
+    assert_eq!(next_batch(&mut w).await[0].kv.mod_revision, r2);
+    drop(clone);
+    match tokio::time::timeout(WAIT, w.next()).await {
+        Ok(None) => {}
+        other => panic!("expected the stream to end, got {other:?}"),
+    }
+}

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use etcd_client as ec;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, watch};
 
 use super::errors::{Ctx, map_err};
 use crate::DatastoreError;
@@ -41,6 +41,9 @@ pub(crate) struct Pool {
     options: ec::ConnectOptions,
     /// Index of the member that answered last; requests start there.
     preferred: AtomicUsize,
+    /// Never sent on: dropping it (with the pool, when the last store handle goes) tells the
+    /// watch tasks to end.
+    shutdown: watch::Sender<()>,
 }
 
 /// Whether a failed request may be sent again to another member.
@@ -64,7 +67,13 @@ impl Pool {
                 .collect(),
             options,
             preferred: AtomicUsize::new(0),
+            shutdown: watch::Sender::new(()),
         })
+    }
+
+    /// A receiver whose `changed()` fails once the pool is gone.
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<()> {
+        self.shutdown.subscribe()
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -14,11 +14,12 @@
 //! etcd 3.4 can send a progress notification ahead of events it has not yet delivered to an
 //! unsynced watcher (etcd-io/etcd#15220), and resuming after such a revision would lose events.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use etcd_client as ec;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::convert_kv;
@@ -62,7 +63,9 @@ pub(crate) async fn start(
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     let (ready_tx, ready_rx) = oneshot::channel();
     let watcher = Watcher {
-        pool,
+        members: pool.len(),
+        shutdown: pool.shutdown_signal(),
+        pool: Arc::downgrade(&pool),
         next: req.start_revision,
         req,
         tx,
@@ -81,7 +84,12 @@ pub(crate) async fn start(
 }
 
 struct Watcher {
-    pool: Arc<Pool>,
+    /// Weak, so that dropping the last handle of the store drops the pool, which ends the
+    /// watch (`shutdown`), as with the embedded backend.
+    pool: Weak<Pool>,
+    members: usize,
+    /// Closed when the pool is dropped.
+    shutdown: watch::Receiver<()>,
     req: WatchRequest,
     /// The next revision the caller has not seen; 0 until a "from now" watch is created.
     next: Revision,
@@ -119,7 +127,7 @@ impl Watcher {
                     }
                     self.resuming = true;
                     failures.push(reason);
-                    if failures.len() < self.pool.len() {
+                    if failures.len() < self.members {
                         continue;
                     }
                     let reason = failures.join("; ");
@@ -140,10 +148,23 @@ impl Watcher {
                     );
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = self.tx.closed() => return,
+                        _ = self.gone() => return,
                     }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
+            }
+        }
+    }
+
+    /// Completes when nobody needs this watch any more: the caller dropped the stream, or
+    /// every handle of the store was dropped.
+    fn gone(&self) -> impl Future<Output = ()> + use<> {
+        let tx = self.tx.clone();
+        let mut shutdown = self.shutdown.clone();
+        async move {
+            tokio::select! {
+                _ = tx.closed() => {}
+                _ = async { while shutdown.changed().await.is_ok() {} } => {}
             }
         }
     }
@@ -179,19 +200,28 @@ impl Watcher {
         let ctx = Ctx::Revision("watch", self.next);
         // Each attempt goes to the member the pool prefers; a member that breaks the watch is
         // demoted so that the next attempt tries another one.
-        let idx = self.pool.preferred();
-        let endpoint = self.pool.endpoint(idx).to_string();
-        let broken = |pool: &Pool, m: String| {
-            pool.demote(idx);
-            End::Broken(format!("{endpoint}: {m}"))
+        let Some(pool) = self.pool.upgrade() else {
+            return (End::Done, false);
+        };
+        let idx = pool.preferred();
+        let endpoint = pool.endpoint(idx).to_string();
+        let weak = self.pool.clone();
+        let at = endpoint.clone();
+        let broken = move |m: String| {
+            if let Some(pool) = weak.upgrade() {
+                pool.demote(idx);
+            }
+            End::Broken(format!("{at}: {m}"))
         };
         let clients = tokio::select! {
-            c = self.pool.clients(idx, self.dial_timeout) => c,
-            _ = self.tx.closed() => return (End::Done, false),
+            c = pool.clients(idx, self.dial_timeout) => c,
+            _ = self.gone() => return (End::Done, false),
         };
+        // Only the session's own channel is kept from here on, not the pool.
+        drop(pool);
         let mut client = match clients {
             Ok(c) => c.watch,
-            Err(DatastoreError::Unavailable(m)) => return (broken(&self.pool, m), false),
+            Err(DatastoreError::Unavailable(m)) => return (broken(m), false),
             Err(other) => return (self.finish(ready, other).await, false),
         };
         let open = tokio::select! {
@@ -199,19 +229,19 @@ impl Watcher {
                 self.dial_timeout,
                 client.watch(self.req.key.as_bytes().to_vec(), Some(opts)),
             ) => r,
-            _ = self.tx.closed() => return (End::Done, false),
+            _ = self.gone() => return (End::Done, false),
         };
         let stream = match open {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 return match map_err(e, ctx) {
-                    DatastoreError::Unavailable(m) => (broken(&self.pool, m), false),
+                    DatastoreError::Unavailable(m) => (broken(m), false),
                     other => (self.finish(ready, other).await, false),
                 };
             }
             Err(_) => {
                 let m = format!("no answer from etcd within {:?}", self.dial_timeout);
-                return (broken(&self.pool, m), false);
+                return (broken(m), false);
             }
         };
         // Keep the request half alive for the whole session: dropping it half-closes the gRPC
@@ -221,17 +251,17 @@ impl Watcher {
         loop {
             let msg = tokio::select! {
                 m = responses.message() => m,
-                _ = self.tx.closed() => return (End::Done, created),
+                _ = self.gone() => return (End::Done, created),
             };
             let resp = match msg {
                 Ok(Some(resp)) => resp,
                 Ok(None) => {
                     let m = "etcd closed the watch stream".to_string();
-                    return (broken(&self.pool, m), created);
+                    return (broken(m), created);
                 }
                 Err(e) => {
                     return match map_err(e, Ctx::Revision("watch", self.next)) {
-                        DatastoreError::Unavailable(m) => (broken(&self.pool, m), created),
+                        DatastoreError::Unavailable(m) => (broken(m), created),
                         other => (self.finish(ready, other).await, created),
                     };
                 }
@@ -275,7 +305,7 @@ impl Watcher {
                         } else {
                             format!("etcd cancelled the watch: {reason}")
                         };
-                        return (broken(&self.pool, why), created);
+                        return (broken(why), created);
                     }
                 };
                 return (self.finish(ready, err).await, created);
