@@ -56,7 +56,8 @@ pub fn load(
         std::io::stdin()
             .read_to_string(&mut text)
             .map_err(|e| format!("reading stdin: {e}"))?;
-        sources.push(("-".into(), text));
+        // Documents read from stdin are reported as `stdin doc N: ...`.
+        sources.push(("stdin".into(), text));
     } else {
         let path = Path::new(filename);
         let files = if path.is_dir() {

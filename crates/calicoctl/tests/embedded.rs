@@ -388,3 +388,49 @@ fn config_file_selects_the_datastore() {
         "Failed to create Calico API client: Error reading config file: /nonexistent/calicoctl.cfg\n"
     );
 }
+
+#[test]
+fn custom_columns_and_stdin_locations() {
+    let ctl = Ctl::embedded();
+    ctl.run(&["apply", "-f", data("pools.json").to_str().unwrap()])
+        .ok();
+    let out = ctl
+        .run(&["get", "ippool", "-o", "custom-columns=NAME,VXLANMODE"])
+        .ok();
+    assert_eq!(
+        out.stdout,
+        "NAME     VXLANMODE   \npool-a   Never       \npool-b   Always      \n\n"
+    );
+    let out = ctl
+        .run(&["get", "ippool", "-o", "custom-columns=NAME,BOGUS"])
+        .fails();
+    assert!(
+        out.stderr
+            .starts_with("unknown heading BOGUS, valid values are: "),
+        "{}",
+        out.stderr
+    );
+    let out = ctl
+        .run(&["get", "ippool", "-o", "go-template={{.}}"])
+        .fails();
+    assert!(out.stderr.contains("not supported"), "{}", out.stderr);
+    let out = ctl.run(&["get", "ippool", "-o", "xml"]).fails();
+    assert_eq!(out.stderr, "unrecognized output format 'xml'\n");
+
+    let text = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: ok}\nspec: {cidr: 10.8.0.0/16}\n---\n\
+                apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: bad}\nspec: {cidr: 10.9.0.0/16, blockSize: 99}\n";
+    let out = ctl
+        .run_with_stdin(&["apply", "-f", "-"], Some(text))
+        .fails();
+    assert!(
+        out.stderr
+            .starts_with("failed to execute command: stdin doc 2: spec.blockSize"),
+        "{}",
+        out.stderr
+    );
+    ctl.run(&["get", "ippool", "ok"]).fails();
+
+    // JSON output of one object: kind first, as Go marshals Calico types.
+    let out = ctl.run(&["get", "ippool", "pool-a", "-o", "json"]).ok();
+    assert!(out.stdout.starts_with("{\n  \"kind\": \"IPPool\",\n  \"apiVersion\": \"projectcalico.org/v3\",\n  \"metadata\": {\n    \"name\": \"pool-a\","), "{}", out.stdout);
+}

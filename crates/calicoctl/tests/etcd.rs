@@ -71,3 +71,49 @@ fn keys_are_calicos_etcd_layout() {
         r#"{"name":"allow-frontend"}"#
     );
 }
+
+#[test]
+fn mutual_tls_from_a_config_file() {
+    let Some(etcd) = EtcdServer::start_tls_or_skip() else {
+        return;
+    };
+    let tls = etcd.tls_files().unwrap().clone();
+    let ctl = Ctl::embedded();
+    let cfg = ctl.file(
+        "calicoctl.cfg",
+        &format!(
+            "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {{}}\nspec:\n  \
+             datastoreType: etcdv3\n  etcdEndpoints: {}\n  etcdCACertFile: {}\n  \
+             etcdCertFile: {}\n  etcdKeyFile: {}\n",
+            etcd.endpoint(),
+            tls.ca_cert.display(),
+            tls.client_cert.display(),
+            tls.client_key.display()
+        ),
+    );
+    let out = ctl
+        .run(&[
+            "apply",
+            "-c",
+            &cfg,
+            "-f",
+            data("pools.json").to_str().unwrap(),
+        ])
+        .ok();
+    assert_eq!(out.stdout, "Successfully applied 2 'IPPool' resource(s)\n");
+    let out = ctl.run(&["get", "ippools", "-c", &cfg, "-o", "name"]).ok();
+    assert_eq!(out.stdout, "ippool/pool-a\nippool/pool-b\n");
+    // The embedded store named by the environment saw nothing.
+    assert_eq!(ctl.run(&["get", "ippool", "-o", "name"]).ok().stdout, "");
+    // Without the client certificate the server refuses us.
+    let no_cert = ctl.file(
+        "nocert.cfg",
+        &format!(
+            "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n  \
+             etcdEndpoints: {}\n  etcdCACertFile: {}\n",
+            etcd.endpoint(),
+            tls.ca_cert.display()
+        ),
+    );
+    ctl.run(&["get", "ippools", "-c", &no_cert]).fails();
+}
