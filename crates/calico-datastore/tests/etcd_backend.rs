@@ -444,8 +444,18 @@ async fn tls_client_certificates() {
     let mut w = ds.watch(WatchRequest::prefix("/tls/", r)).await.unwrap();
     assert_eq!(next_batch(&mut w).await[0].kv.mod_revision, r);
 
-    // The same CA but no client certificate: etcd (--client-cert-auth) refuses the handshake.
+    // The same certificates given inline (Calico's etcdCACert/etcdCert/etcdKey).
     let files = etcd.tls_files().unwrap();
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+    let inline = EtcdConfig::new([etcd.endpoint()]).with_inline_tls(
+        &read(&files.ca_cert),
+        &read(&files.client_cert),
+        &read(&files.client_key),
+    );
+    let ds2 = EtcdDatastore::connect(inline).await.unwrap();
+    assert_eq!(ds2.get("/tls/a").await.unwrap().unwrap().value, b"1");
+
+    // The same CA but no client certificate: etcd (--client-cert-auth) refuses the handshake.
     let mut no_cert = EtcdConfig::new([etcd.endpoint()]);
     no_cert.ca_cert_file = Some(files.ca_cert.clone());
     no_cert.dial_timeout = Duration::from_secs(3);

@@ -37,6 +37,13 @@ pub struct EtcdConfig {
     pub cert_file: Option<PathBuf>,
     /// Private key of `cert_file` (`ETCD_KEY_FILE`).
     pub key_file: Option<PathBuf>,
+    /// The CA bundle inline, as PEM text (Calico's `etcdCACert` config-file option). Inline
+    /// PEMs and files can't be mixed.
+    pub ca_cert_pem: Option<String>,
+    /// The client certificate inline, as PEM text (`etcdCert`).
+    pub cert_pem: Option<String>,
+    /// The client key inline, as PEM text (`etcdKey`).
+    pub key_pem: Option<String>,
     /// etcd user (`ETCD_USERNAME`); used only together with `password`, as Calico does.
     pub username: Option<String>,
     /// etcd password (`ETCD_PASSWORD`).
@@ -59,6 +66,12 @@ impl std::fmt::Debug for EtcdConfig {
             .field("ca_cert_file", &self.ca_cert_file)
             .field("cert_file", &self.cert_file)
             .field("key_file", &self.key_file)
+            .field(
+                "ca_cert_pem",
+                &self.ca_cert_pem.as_ref().map(|_| "<inline>"),
+            )
+            .field("cert_pem", &self.cert_pem.as_ref().map(|_| "<inline>"))
+            .field("key_pem", &self.key_pem.as_ref().map(|_| "<redacted>"))
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("dial_timeout", &self.dial_timeout)
@@ -76,6 +89,9 @@ impl Default for EtcdConfig {
             ca_cert_file: None,
             cert_file: None,
             key_file: None,
+            ca_cert_pem: None,
+            cert_pem: None,
+            key_pem: None,
             username: None,
             password: None,
             dial_timeout: DEFAULT_DIAL_TIMEOUT,
@@ -168,9 +184,55 @@ impl EtcdConfig {
         self
     }
 
-    /// Whether any TLS file is configured (then every endpoint must be `https://`).
-    pub fn uses_tls(&self) -> bool {
+    /// Sets the CA, client certificate and key as inline PEM text (mutual TLS).
+    pub fn with_inline_tls(mut self, ca_cert_pem: &str, cert_pem: &str, key_pem: &str) -> Self {
+        self.ca_cert_pem = Some(ca_cert_pem.to_string());
+        self.cert_pem = Some(cert_pem.to_string());
+        self.key_pem = Some(key_pem.to_string());
+        self
+    }
+
+    fn uses_tls_files(&self) -> bool {
         self.ca_cert_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
+    }
+
+    fn uses_inline_tls(&self) -> bool {
+        self.ca_cert_pem.is_some() || self.cert_pem.is_some() || self.key_pem.is_some()
+    }
+
+    /// Whether TLS is configured, by files or inline (then every endpoint must be `https://`).
+    pub fn uses_tls(&self) -> bool {
+        self.uses_tls_files() || self.uses_inline_tls()
+    }
+
+    /// Whether a client certificate is configured.
+    pub fn has_client_cert(&self) -> bool {
+        self.cert_file.is_some() || self.cert_pem.is_some()
+    }
+
+    /// The PEM bytes of the CA and of the client certificate and key, read from the files or
+    /// taken inline. Call after [`EtcdConfig::validate`].
+    pub(crate) fn tls_material(&self) -> Result<TlsMaterial, DatastoreError> {
+        let ca = match (&self.ca_cert_file, &self.ca_cert_pem) {
+            (Some(path), _) => Some(read_pem(ENV_CA_CERT_FILE, path)?),
+            (None, Some(pem)) => Some(inline_pem("etcdCACert", pem)?),
+            (None, None) => None,
+        };
+        let identity = match (
+            &self.cert_file,
+            &self.key_file,
+            &self.cert_pem,
+            &self.key_pem,
+        ) {
+            (Some(cert), Some(key), _, _) => {
+                Some((read_pem(ENV_CERT_FILE, cert)?, read_pem(ENV_KEY_FILE, key)?))
+            }
+            (None, None, Some(cert), Some(key)) => {
+                Some((inline_pem("etcdCert", cert)?, inline_pem("etcdKey", key)?))
+            }
+            _ => None,
+        };
+        Ok(TlsMaterial { ca, identity })
     }
 
     /// The credentials to authenticate with: only when both user and password are set
@@ -201,6 +263,18 @@ impl EtcdConfig {
             ));
         }
         let endpoints = self.normalized_endpoints()?;
+        if self.uses_tls_files() && self.uses_inline_tls() {
+            // Calico: "Cannot mix inline certificate-key and certificate / key files".
+            return Err(DatastoreError::Config(
+                "cannot mix inline etcd certificates/keys with certificate/key files".into(),
+            ));
+        }
+        if self.cert_pem.is_some() != self.key_pem.is_some() {
+            return Err(DatastoreError::Config(
+                "inline etcd client certificate and key must be given together (etcdCert and etcdKey)"
+                    .into(),
+            ));
+        }
         match (&self.cert_file, &self.key_file) {
             (Some(_), None) => {
                 return Err(DatastoreError::Config(format!(
@@ -214,7 +288,10 @@ impl EtcdConfig {
             }
             _ => {}
         }
-        if endpoints.iter().any(|e| e.starts_with("https://")) && self.ca_cert_file.is_none() {
+        if endpoints.iter().any(|e| e.starts_with("https://"))
+            && self.ca_cert_file.is_none()
+            && self.ca_cert_pem.is_none()
+        {
             return Err(DatastoreError::Config(format!(
                 "https etcd endpoints need {ENV_CA_CERT_FILE} (the CA that signed the etcd server certificates)"
             )));
@@ -281,6 +358,22 @@ fn normalize_endpoint(ep: &str, tls: bool) -> Result<String, DatastoreError> {
         )));
     }
     Ok(format!("{scheme}://{authority}"))
+}
+
+/// PEM bytes for TLS, whether they came from files or inline.
+pub(crate) struct TlsMaterial {
+    pub ca: Option<Vec<u8>>,
+    /// Client certificate and key.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+fn inline_pem(what: &str, pem: &str) -> Result<Vec<u8>, DatastoreError> {
+    if !pem.contains("-----BEGIN ") {
+        return Err(DatastoreError::Config(format!(
+            "inline {what} is not PEM text (no -----BEGIN line)"
+        )));
+    }
+    Ok(pem.as_bytes().to_vec())
 }
 
 /// Reads a PEM file named by the setting `what`, with an error that says which setting and
@@ -351,6 +444,36 @@ mod tests {
     fn env_without_endpoints_names_the_variable() {
         let err = EtcdConfig::from_env_with(env(&[("ETCD_ENDPOINTS", "  ")])).unwrap_err();
         assert!(err.to_string().contains("ETCD_ENDPOINTS"), "{err}");
+    }
+
+    #[test]
+    fn inline_pems_and_files_do_not_mix() {
+        let pem = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n";
+        let inline = EtcdConfig::new(["https://h:2379"]).with_inline_tls(pem, pem, pem);
+        assert!(inline.validate().is_ok());
+        assert!(inline.uses_tls() && inline.has_client_cert());
+        let m = inline.tls_material().unwrap();
+        assert!(m.ca.is_some() && m.identity.is_some());
+        let mut mixed = inline.clone();
+        mixed.key_file = Some("/k".into());
+        assert!(
+            mixed
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("cannot mix")
+        );
+        let mut half = inline.clone();
+        half.key_pem = None;
+        assert!(
+            half.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("together")
+        );
+        let bad = EtcdConfig::new(["https://h:2379"]).with_inline_tls("junk", pem, pem);
+        assert!(bad.tls_material().is_err());
+        assert!(!format!("{inline:?}").contains("BEGIN"));
     }
 
     #[test]

@@ -62,18 +62,13 @@ impl EtcdDatastore {
             // and cancels our watches instead of serving stale data, so we move to another.
             .with_require_leader(true);
         if config.uses_tls() {
+            let material = config.tls_material()?;
             let mut tls = ec::TlsOptions::new();
-            if let Some(ca) = &config.ca_cert_file {
-                tls = tls.ca_certificate(ec::Certificate::from_pem(config::read_pem(
-                    ENV_CA_CERT_FILE,
-                    ca,
-                )?));
+            if let Some(ca) = material.ca {
+                tls = tls.ca_certificate(ec::Certificate::from_pem(ca));
             }
-            if let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) {
-                tls = tls.identity(ec::Identity::from_pem(
-                    config::read_pem(ENV_CERT_FILE, cert)?,
-                    config::read_pem(ENV_KEY_FILE, key)?,
-                ));
+            if let Some((cert, key)) = material.identity {
+                tls = tls.identity(ec::Identity::from_pem(cert, key));
             }
             opts = opts.with_tls(tls);
         }
@@ -89,7 +84,7 @@ impl EtcdDatastore {
         match ds.current_revision_within(ds.config.dial_timeout).await {
             Ok(_) => Ok(ds),
             Err(DatastoreError::Unavailable(m)) => {
-                let hint = if ds.config.cert_file.is_none()
+                let hint = if !ds.config.has_client_cert()
                     && (m.contains("alert") || m.contains("certificate"))
                 {
                     format!(
