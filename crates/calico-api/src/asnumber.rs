@@ -150,4 +150,14 @@ mod tests {
         assert!(ASNumber::parse(" 1").is_err());
         assert!(ASNumber::parse("").is_err());
     }
+
+    proptest::proptest! {
+        /// asdot `hi.lo` is hi·65536 + lo for every pair of 16-bit halves.
+        #[test]
+        fn asdot_matches_plain(hi in 0u32..=65535, lo in 0u32..=65535) {
+            let v = ASNumber::parse(&format!("{hi}.{lo}")).unwrap();
+            proptest::prop_assert_eq!(v, ASNumber(hi * 65536 + lo));
+            proptest::prop_assert_eq!(ASNumber::parse(&v.to_string()).unwrap(), v);
+        }
+    }
 }

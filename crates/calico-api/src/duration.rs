@@ -366,4 +366,13 @@ mod tests {
         assert!(serde_json::from_str::<Duration>("90").is_err());
         assert!(serde_json::from_str::<Duration>("\"\"").is_err());
     }
+
+    proptest::proptest! {
+        /// Go's String() output always parses back to the same duration.
+        #[test]
+        fn string_parses_back(n in proptest::num::i64::ANY) {
+            let d = Duration(n);
+            proptest::prop_assert_eq!(Duration::parse(&d.to_string()), Ok(d));
+        }
+    }
 }

@@ -403,6 +403,35 @@ impl IPPool {
     }
 }
 
+impl IPPool {
+    /// The create-only rule of `clientv3/ippool.go`: the CIDR must not overlap any other pool
+    /// (pools with the same name are skipped, as a re-create of the same pool is reported by
+    /// the datastore instead; pools whose CIDR does not parse are ignored, as Calico logs and
+    /// skips them).
+    pub fn validate_create(&self, existing: &[IPPool], errs: &mut FieldErrors) {
+        let Some(mine) = self.spec.parsed_cidr().map(|c| c.network()) else {
+            return;
+        };
+        for other in existing {
+            if other.metadata.name == self.metadata.name {
+                continue;
+            }
+            let Some(theirs) = other.spec.parsed_cidr().map(|c| c.network()) else {
+                continue;
+            };
+            if mine.contains(&theirs.network()) || theirs.contains(&mine.network()) {
+                errs.push(
+                    &FieldPath::root().field("spec").field("cidr"),
+                    format!(
+                        "IPPool({}) CIDR overlaps with IPPool({}) CIDR {}",
+                        self.metadata.name, other.metadata.name, other.spec.cidr
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// `cidrChangeOK`: identical text, or the same network rewritten to its canonical form.
 fn cidr_change_ok(old: &str, new: &str) -> bool {
     if old == new {
@@ -457,6 +486,24 @@ mod tests {
             errs.to_string(),
             "spec.cidr: IPPool CIDR is not strictly masked"
         );
+    }
+
+    #[test]
+    fn create_rejects_overlapping_pools() {
+        let mut a = pool("10.0.0.0/16");
+        a.metadata.name = "a".into();
+        let mut b = pool("10.0.128.0/17");
+        b.metadata.name = "b".into();
+        let c = pool("fd00::/48");
+        let mut errs = FieldErrors::new();
+        b.validate_create(&[a.clone(), c.clone()], &mut errs);
+        assert_eq!(
+            errs.to_string(),
+            "spec.cidr: IPPool(b) CIDR overlaps with IPPool(a) CIDR 10.0.0.0/16"
+        );
+        let mut errs = FieldErrors::new();
+        a.validate_create(&[a.clone(), c], &mut errs);
+        assert!(errs.is_empty());
     }
 
     #[test]
