@@ -42,7 +42,8 @@ impl Duration {
     pub fn is_negative(self) -> bool {
         self.0 < 0
     }
-    /// Whole seconds (truncated toward zero), as Calico's v1 config keys store many durations.
+    /// Seconds as a float (Go's `Duration.Seconds()`), the unit Calico's v1 config keys use for
+    /// most Felix durations (`configv1timescale:"seconds"`).
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / SECOND as f64
     }
