@@ -16,7 +16,7 @@ use crate::validation;
 pub struct HostEndpoint {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: HostEndpointSpec,
 }
 
@@ -24,16 +24,37 @@ pub struct HostEndpoint {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostEndpointSpec {
     /// The Calico node this endpoint belongs to (required).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub node: String,
     /// `*` (all host traffic), an interface name, or empty (match by `expectedIPs`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub interface_name: String,
-    #[serde(default, rename = "expectedIPs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        rename = "expectedIPs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub expected_ips: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub profiles: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ports: Vec<EndpointPort>,
 }
 
@@ -41,11 +62,11 @@ pub struct HostEndpointSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EndpointPort {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub protocol: Protocol,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub port: u16,
 }
 

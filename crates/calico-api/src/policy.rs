@@ -236,29 +236,57 @@ fn validate_staged_delete(view: &PolicySpecView<'_>, has_order: bool, errs: &mut
 pub struct NetworkPolicy {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: NetworkPolicySpec,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPolicySpec {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub tier: String,
     /// Lower applies first; `None` is +∞ (last).
     #[serde(default, with = "go_float", skip_serializing_if = "Option::is_none")]
     pub order: Option<f64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ingress: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub egress: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub selector: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub types: Vec<PolicyType>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub service_account_selector: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub performance_hints: Vec<String>,
 }
 
@@ -309,42 +337,83 @@ impl CalicoResource for NetworkPolicy {
 pub struct GlobalNetworkPolicy {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: GlobalNetworkPolicySpec,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GlobalNetworkPolicySpec {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub tier: String,
     #[serde(default, with = "go_float", skip_serializing_if = "Option::is_none")]
     pub order: Option<f64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ingress: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub egress: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub selector: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub types: Vec<PolicyType>,
     /// Rendered in the raw table, untracked (§3.4); needs `applyOnForward`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub do_not_track: bool,
     /// Applied before DNAT, ingress only; needs `applyOnForward`.
     #[serde(
         default,
+        deserialize_with = "crate::netutil::null_as_default",
         rename = "preDNAT",
         skip_serializing_if = "std::ops::Not::not"
     )]
     pub pre_dnat: bool,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub apply_on_forward: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub service_account_selector: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace_selector: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub performance_hints: Vec<String>,
 }
 
@@ -395,7 +464,7 @@ impl CalicoResource for GlobalNetworkPolicy {
 pub struct StagedNetworkPolicy {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: StagedNetworkPolicySpec,
 }
 
@@ -404,21 +473,49 @@ pub struct StagedNetworkPolicy {
 pub struct StagedNetworkPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staged_action: Option<StagedAction>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub tier: String,
     #[serde(default, with = "go_float", skip_serializing_if = "Option::is_none")]
     pub order: Option<f64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ingress: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub egress: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub selector: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub types: Vec<PolicyType>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub service_account_selector: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub performance_hints: Vec<String>,
 }
 
@@ -477,7 +574,7 @@ impl CalicoResource for StagedNetworkPolicy {
 pub struct StagedGlobalNetworkPolicy {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: StagedGlobalNetworkPolicySpec,
 }
 
@@ -486,33 +583,74 @@ pub struct StagedGlobalNetworkPolicy {
 pub struct StagedGlobalNetworkPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staged_action: Option<StagedAction>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub tier: String,
     #[serde(default, with = "go_float", skip_serializing_if = "Option::is_none")]
     pub order: Option<f64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ingress: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub egress: Vec<Rule>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub selector: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub types: Vec<PolicyType>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub do_not_track: bool,
     #[serde(
         default,
+        deserialize_with = "crate::netutil::null_as_default",
         rename = "preDNAT",
         skip_serializing_if = "std::ops::Not::not"
     )]
     pub pre_dnat: bool,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub apply_on_forward: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub service_account_selector: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace_selector: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub performance_hints: Vec<String>,
 }
 

@@ -117,9 +117,17 @@ pub struct Rule {
     pub not_protocol: Option<Protocol>,
     #[serde(default, rename = "notICMP", skip_serializing_if = "Option::is_none")]
     pub not_icmp: Option<IcmpFields>,
-    #[serde(default, skip_serializing_if = "EntityRule::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "EntityRule::is_empty"
+    )]
     pub source: EntityRule,
-    #[serde(default, skip_serializing_if = "EntityRule::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "EntityRule::is_empty"
+    )]
     pub destination: EntityRule,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpMatch>,
@@ -141,21 +149,49 @@ pub struct IcmpFields {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EntityRule {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub nets: Vec<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub selector: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace_selector: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<ServiceMatch>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ports: Vec<Port>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub not_nets: Vec<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub not_selector: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub not_ports: Vec<Port>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_accounts: Option<ServiceAccountMatch>,
@@ -172,9 +208,17 @@ impl EntityRule {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceMatch {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace: String,
 }
 
@@ -182,9 +226,17 @@ pub struct ServiceMatch {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceAccountMatch {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub names: Vec<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub selector: String,
 }
 
@@ -192,9 +244,17 @@ pub struct ServiceAccountMatch {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpMatch {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub methods: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub paths: Vec<HttpPath>,
 }
 
@@ -202,9 +262,17 @@ pub struct HttpMatch {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpPath {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub exact: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub prefix: String,
 }
 
@@ -212,7 +280,11 @@ pub struct HttpPath {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleMetadata {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub annotations: BTreeMap<String, String>,
 }
 

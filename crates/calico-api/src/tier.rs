@@ -42,10 +42,10 @@ pub fn tier_is_protected(name: &str) -> bool {
 pub struct Tier {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: TierSpec,
     /// Go encodes the (non-pointer) status struct even when empty: `"status": {}`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub status: TierStatus,
 }
 
@@ -64,7 +64,11 @@ pub struct TierSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TierStatus {
     /// Kubernetes `metav1.Condition`s, carried as written.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<serde_json::Value>,
 }
 

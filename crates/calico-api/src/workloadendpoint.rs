@@ -22,7 +22,7 @@ pub const LABEL_ORCHESTRATOR: &str = "projectcalico.org/orchestrator";
 pub struct WorkloadEndpoint {
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub spec: WorkloadEndpointSpec,
 }
 
@@ -30,53 +30,110 @@ pub struct WorkloadEndpoint {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadEndpointSpec {
     /// `k8s`, `cni`, `libnetwork`, `openstack`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub orchestrator: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub workload: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub node: String,
     #[serde(
         default,
+        deserialize_with = "crate::netutil::null_as_default",
         rename = "containerID",
         skip_serializing_if = "String::is_empty"
     )]
     pub container_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub pod: String,
     /// e.g. `eth0`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub endpoint: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub service_account_name: String,
     /// The endpoint's addresses, each a /32 or /128.
-    #[serde(default, rename = "ipNetworks", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        rename = "ipNetworks",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_networks: Vec<String>,
     /// Floating IPs (1:1 NAT).
-    #[serde(default, rename = "ipNATs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        rename = "ipNATs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_nats: Vec<IpNat>,
     #[serde(
         default,
+        deserialize_with = "crate::netutil::null_as_default",
         rename = "ipv4Gateway",
         skip_serializing_if = "String::is_empty"
     )]
     pub ipv4_gateway: String,
     #[serde(
         default,
+        deserialize_with = "crate::netutil::null_as_default",
         rename = "ipv6Gateway",
         skip_serializing_if = "String::is_empty"
     )]
     pub ipv6_gateway: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub profiles: Vec<String>,
     /// The host side of the veth (e.g. `cali1234567890a`); required.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub interface_name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub mac: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ports: Vec<WorkloadEndpointPort>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub allow_spoofed_source_prefixes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qos_controls: Option<QosControls>,
@@ -86,15 +143,19 @@ pub struct WorkloadEndpointSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadEndpointPort {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub protocol: Protocol,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub port: u16,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
     pub host_port: u16,
-    #[serde(default, rename = "hostIP")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        rename = "hostIP"
+    )]
     pub host_ip: String,
 }
 
@@ -102,9 +163,17 @@ pub struct WorkloadEndpointPort {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IpNat {
-    #[serde(default, rename = "internalIP")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        rename = "internalIP"
+    )]
     pub internal_ip: String,
-    #[serde(default, rename = "externalIP")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        rename = "externalIP"
+    )]
     pub external_ip: String,
 }
 
@@ -112,33 +181,89 @@ pub struct IpNat {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QosControls {
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub ingress_bandwidth: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub ingress_burst: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub ingress_peakrate: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub ingress_minburst: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub egress_bandwidth: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub egress_burst: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub egress_peakrate: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub egress_minburst: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub ingress_packet_rate: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub ingress_packet_burst: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub egress_packet_rate: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub egress_packet_burst: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub ingress_max_connections: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "crate::netutil::null_as_default",
+        skip_serializing_if = "is_zero"
+    )]
     pub egress_max_connections: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dscp: Option<Dscp>,

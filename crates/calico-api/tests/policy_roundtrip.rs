@@ -172,3 +172,15 @@ fn programmatic_policy_round_trips() {
     let v = Resource::from(np).to_json_value();
     assert_eq!(v["spec"], serde_json::json!({}));
 }
+
+#[test]
+fn empty_yaml_values_decode_like_go() {
+    // Go's decoder leaves a field untouched for `null`; an empty YAML value is null.
+    let text = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: p}\nspec:\n  selector:\n  ingress:\n  - action: Allow\n    source:\n    destination: {nets:, ports:}\n  egress:\n---\napiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: t}\nspec:\n---\napiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata: {name: h}\nspec: {node: n1, expectedIPs: [10.0.0.1], ports:, profiles:}\n";
+    let rs = decode_and_validate("e.yaml", text).unwrap();
+    assert_eq!(rs.len(), 3);
+    assert_eq!(
+        serde_json::to_string(&rs[0].resource.to_json_value()["spec"]).unwrap(),
+        r#"{"tier":"default","ingress":[{"action":"Allow"}],"types":["Ingress"]}"#
+    );
+}
