@@ -3,7 +3,8 @@
 //! - YAML as `sigs.k8s.io/yaml` writes it (JSON → go-yaml v2): map keys sorted, two-space
 //!   indent, sequences inside mappings not indented, strings quoted only when a YAML 1.1 reader
 //!   would take them for something else (double quotes: `"123"`, `"true"`, timestamps) or when
-//!   they cannot be plain (single quotes: `'!has(a)'`, `'{"a":1}'`).
+//!   they cannot be plain (single quotes: `'!has(a)'`, `'{"a":1}'`), long scalars folded at
+//!   column 80 as libyaml folds them.
 //! - JSON as Go's `json.MarshalIndent(v, "", "  ")`.
 //! - Tables as Go's `text/tabwriter` with calicoctl's settings (minwidth 5, padding 3, every cell
 //!   tab-terminated, so every column is padded).
@@ -20,7 +21,7 @@ pub fn to_yaml(v: &Value) -> String {
         Value::Object(m) if !m.is_empty() => emit_map(m, 0, &mut out),
         Value::Array(a) if !a.is_empty() => emit_seq(a, 0, &mut out),
         other => {
-            out.push_str(&scalar(other, 0));
+            out.push_str(&scalar(other, 2, 0));
             out.push('\n');
         }
     }
@@ -39,7 +40,7 @@ fn emit_map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String)
         if i > 0 || !out.ends_with("- ") {
             out.push_str(&" ".repeat(indent));
         }
-        out.push_str(&yaml_string(k, indent));
+        out.push_str(&yaml_key(k));
         out.push(':');
         emit_value_after_key(v, indent, out);
     }
@@ -57,10 +58,16 @@ fn emit_value_after_key(v: &Value, indent: usize, out: &mut String) {
         }
         other => {
             out.push(' ');
-            out.push_str(&scalar(other, indent + 2));
+            let col = current_column(out);
+            out.push_str(&scalar(other, indent + 2, col));
             out.push('\n');
         }
     }
+}
+
+/// Characters written on the last line of `out` (libyaml's `emitter->column`).
+fn current_column(out: &str) -> usize {
+    out.rsplit('\n').next().map_or(0, |l| l.chars().count())
 }
 
 fn emit_seq(a: &[Value], indent: usize, out: &mut String) {
@@ -73,19 +80,20 @@ fn emit_seq(a: &[Value], indent: usize, out: &mut String) {
             Value::Object(m) if !m.is_empty() => emit_map(m, indent + 2, out),
             Value::Array(inner) if !inner.is_empty() => emit_seq(inner, indent + 2, out),
             other => {
-                out.push_str(&scalar(other, indent + 2));
+                let col = current_column(out);
+                out.push_str(&scalar(other, indent + 2, col));
                 out.push('\n');
             }
         }
     }
 }
 
-fn scalar(v: &Value, indent: usize) -> String {
+fn scalar(v: &Value, indent: usize, column: usize) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => number(n),
-        Value::String(s) => yaml_string(s, indent),
+        Value::String(s) => wrap(&yaml_string(s, indent), indent, column),
         Value::Array(_) => "[]".into(),
         Value::Object(_) => "{}".into(),
     }
@@ -265,6 +273,61 @@ fn yaml_string(s: &str, indent: usize) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// A mapping key: quoted like any string, never folded (libyaml writes simple keys without
+/// breaks).
+fn yaml_key(k: &str) -> String {
+    yaml_string(k, 0)
+}
+
+/// libyaml's line folding (go-yaml v2 keeps `best_width` 80): in a plain or quoted scalar that
+/// starts at `column`, a single space met once the line is past column 80 becomes a line break
+/// followed by `indent` spaces (readers fold it back into a space). Not for the first or last
+/// character of a quoted scalar, nor where another space follows (except in double quotes,
+/// which escape that following space with `\`).
+fn wrap(rendered: &str, indent: usize, column: usize) -> String {
+    const BEST_WIDTH: usize = 80;
+    let chars: Vec<char> = rendered.chars().collect();
+    let quote = match chars.first() {
+        Some('\'') => Some('\''),
+        Some('"') => Some('"'),
+        Some('|') => return rendered.to_string(),
+        _ => None,
+    };
+    let mut out = String::with_capacity(rendered.len());
+    let mut col = column;
+    let mut prev_space = false;
+    let last = chars.len().saturating_sub(1);
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let next_space = chars.get(i + 1) == Some(&' ');
+            let inner = match quote {
+                // Positions 0 and `last` are the quotes; the scalar's own first and last
+                // characters never break.
+                Some(_) => i > 1 && i + 1 < last,
+                None => true,
+            };
+            let may_break = !prev_space && col > BEST_WIDTH && inner;
+            if may_break && (quote == Some('"') || !next_space) {
+                out.push('\n');
+                out.push_str(&" ".repeat(indent));
+                col = indent;
+                if quote == Some('"') && next_space {
+                    out.push('\\');
+                    col += 1;
+                }
+                prev_space = true;
+                continue;
+            }
+            prev_space = true;
+        } else {
+            prev_space = false;
+        }
+        out.push(c);
+        col += 1;
+    }
+    out
+}
+
 fn double_quoted(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
@@ -420,6 +483,40 @@ metadata:
         assert_eq!(yaml_string("app == 'x' && b", 0), "app == 'x' && b");
         assert_eq!(yaml_string("", 0), "\"\"");
         assert_eq!(yaml_string("a\nb", 2), "|-\n  a\n  b");
+    }
+
+    #[test]
+    fn long_strings_fold_like_libyaml_and_read_back() {
+        let long = "projectcalico.org/orchestrator == 'k8s' && app in {'frontend', 'backend'} && tier == 'web'";
+        let v = json!({"spec": {"selector": long, "sel2": format!("!{long}"), "list": [long]}});
+        let y = to_yaml(&v);
+        let want = [
+            "spec:",
+            "  list:",
+            "  - projectcalico.org/orchestrator == 'k8s' && app in {'frontend', 'backend'} && tier",
+            "    == 'web'",
+            "  sel2: '!projectcalico.org/orchestrator == ''k8s'' && app in {''frontend'', ''backend''}",
+            "    && tier == ''web'''",
+            "  selector: projectcalico.org/orchestrator == 'k8s' && app in {'frontend', 'backend'}",
+            "    && tier == 'web'",
+            "",
+        ]
+        .join("\n");
+        assert_eq!(y, want);
+        let back = calico_api::decode::parse_documents("y", &y).unwrap();
+        assert_eq!(back[0], v);
+
+        // Double-quoted (a tab forces it), with a double space at a fold point.
+        let dq = format!(
+            "tab\there {}  end of the line {}",
+            "word ".repeat(16),
+            "more ".repeat(12)
+        );
+        let v = json!({"k": dq});
+        let y = to_yaml(&v);
+        assert!(y.lines().count() > 2, "{y}");
+        let back = calico_api::decode::parse_documents("y", &y).unwrap();
+        assert_eq!(back[0], v, "{y}");
     }
 
     #[test]
