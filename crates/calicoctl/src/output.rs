@@ -347,9 +347,22 @@ fn double_quoted(s: &str) -> String {
 
 // ---------------------------------------------------------------- JSON
 
-/// `json.MarshalIndent(v, "", "  ")` plus a final newline.
+/// `json.MarshalIndent(v, "", "  ")` plus a final newline. Like Go's encoder, `<`, `>`, `&`,
+/// U+2028 and U+2029 are written as `\u` escapes (they can only occur inside strings, so a
+/// plain replacement is exact).
 pub fn to_json(v: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+    let pretty = serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+    let mut s = String::with_capacity(pretty.len() + 1);
+    for c in pretty.chars() {
+        match c {
+            '<' => s.push_str("\\u003c"),
+            '>' => s.push_str("\\u003e"),
+            '&' => s.push_str("\\u0026"),
+            '\u{2028}' => s.push_str("\\u2028"),
+            '\u{2029}' => s.push_str("\\u2029"),
+            c => s.push(c),
+        }
+    }
     s.push('\n');
     s
 }
@@ -517,6 +530,15 @@ metadata:
         assert!(y.lines().count() > 2, "{y}");
         let back = calico_api::decode::parse_documents("y", &y).unwrap();
         assert_eq!(back[0], v, "{y}");
+    }
+
+    #[test]
+    fn json_escapes_like_go() {
+        let v = json!({"selector": "a == 'x' && b < 3"});
+        let out = to_json(&v);
+        assert_eq!(out, "{\n  \"selector\": \"a == 'x' \\u0026\\u0026 b \\u003c 3\"\n}\n");
+        let back: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, v);
     }
 
     #[test]
