@@ -7,12 +7,14 @@
 //!   share of attempts that hit `Conflict`;
 //! - watch latency write -> event (p50/p99), with the watcher on the writing client and on a
 //!   second client (for the embedded store: another connection and poller, i.e. what another
-//!   process sees).
+//!   process sees);
+//! - CPU used by an idle process with one open watch, and how often its poller threads wake.
 //!
 //! Backend: `CALICO_BENCH_ETCD=http://127.0.0.1:2379` benchmarks etcd (`CALICO_BENCH_ETCD=start`
 //! starts a temporary local etcd for the run); otherwise the embedded
 //! store in a temporary file (`CALICO_BENCH_EMBEDDED=PATH` to choose the file), measured with
-//! both `synchronous` settings. `CALICO_BENCH_N` scales the operation counts (default 2000).
+//! both `synchronous` settings with kernel wake-ups for watchers, and once more polling instead
+//! (`watch_kernel_wakeups: false`, the behaviour before kernel wake-ups). `CALICO_BENCH_N` scales the operation counts (default 2000).
 //!
 //! Run: `cargo bench -p calico-datastore --bench datastore`.
 
@@ -70,14 +72,24 @@ async fn run() {
     let path = std::env::var("CALICO_BENCH_EMBEDDED")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| dir.path().join("bench.db"));
-    for sync in [Synchronous::Full, Synchronous::Normal] {
+    for (sync, kernel) in [
+        (Synchronous::Full, true),
+        (Synchronous::Normal, true),
+        (Synchronous::Normal, false),
+    ] {
         let opts = EmbeddedOptions {
             synchronous: sync,
+            watch_kernel_wakeups: kernel,
             ..Default::default()
         };
         println!(
-            "== backend: embedded {} (synchronous={sync:?})",
-            path.display()
+            "== backend: embedded {} (synchronous={sync:?}, watchers {})",
+            path.display(),
+            if kernel {
+                "woken by the kernel"
+            } else {
+                "polling"
+            }
         );
         let a = EmbeddedDatastore::open_with(&path, opts.clone()).unwrap();
         let b = EmbeddedDatastore::open_with(&path, opts).unwrap();
@@ -127,31 +139,46 @@ async fn bench_one(a: &dyn Datastore, b: &dyn Datastore, n: usize) {
 }
 
 /// CPU time this process spends while one watch is open and nothing is written (the cost of
-/// polling for other processes' commits). Linux only (reads /proc/self/stat).
+/// noticing other processes' commits), and how often the embedded store's poller threads wake.
+/// Linux only: sums `/proc/self/task/*/schedstat` (ns on CPU, timeslices run).
 async fn idle_watch_cpu(store: &dyn Datastore, prefix: &str) {
-    fn cpu_ticks() -> Option<u64> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after the command name (which is in parentheses): utime is the 12th, stime
-        // the 13th.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let fields: Vec<&str> = rest.split(' ').collect();
-        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    /// (ns on CPU of all threads, timeslices of the "datastore-watch" threads)
+    fn cpu() -> Option<(u64, u64)> {
+        let (mut ns, mut poller_slices) = (0, 0);
+        for task in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = task.ok()?.path();
+            let (Ok(comm), Ok(stat)) = (
+                std::fs::read_to_string(dir.join("comm")),
+                std::fs::read_to_string(dir.join("schedstat")),
+            ) else {
+                continue;
+            };
+            let f: Vec<u64> = stat
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            ns += f.first()?;
+            if comm.trim() == "datastore-watch" {
+                poller_slices += f.get(2)?;
+            }
+        }
+        Some((ns, poller_slices))
     }
     let _w = store
         .watch(WatchRequest::prefix(&format!("{prefix}idle/"), 0))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (Some(before), t) = (cpu_ticks(), Instant::now()) else {
+    let (Some((ns0, wake0)), t) = (cpu(), Instant::now()) else {
         return;
     };
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let Some(after) = cpu_ticks() else { return };
-    // Clock ticks are 1/100 s on Linux.
-    let cpu = (after - before) as f64 / 100.0;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let Some((ns1, wake1)) = cpu() else { return };
+    let secs = t.elapsed().as_secs_f64();
     println!(
-        "idle process with one open watch: {:.1}% of one core",
-        100.0 * cpu / t.elapsed().as_secs_f64()
+        "idle process with one open watch: {:.3}% of one core, poller threads wake {:.1} times/s",
+        100.0 * (ns1 - ns0) as f64 / 1e9 / secs,
+        (wake1 - wake0) as f64 / secs
     );
 }
 

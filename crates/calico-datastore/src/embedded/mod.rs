@@ -11,7 +11,12 @@
 //! [`DatastoreError::Unavailable`] beyond it. SQLite's journal makes every commit atomic, so a
 //! process killed mid-write leaves the store at its last committed revision.
 //!
-//! Watches poll the log for changes by any process (see `watch.rs`); leases are expired by
+//! Watches tail the log for changes by any process (see `watch.rs`). On Linux a poller sleeps
+//! until a writer signals a commit through the kernel: after each commit that changed the
+//! store, writers write one byte to the sidecar file `<db>-notify` next to the database, which
+//! pollers watch with inotify (see `notify.rs`; the sidecar is part of the on-disk protocol, so
+//! every writer must keep doing this or other processes see its writes only at their safety
+//! poll). Leases are expired by
 //! whichever process touches the store first (writes and the poller thread of every open
 //! store), as ordinary revisioned deletes that watchers see.
 //!
@@ -20,6 +25,7 @@
 //! revisions (compacting in steps of 10% once it holds more), much like kube-apiserver
 //! compacting etcd every few minutes. Watchers further behind get `Compacted` and resync.
 
+mod notify;
 mod schema;
 mod store;
 mod watch;
@@ -36,6 +42,7 @@ use crate::{
     Datastore, DatastoreError, LeaseId, RangeRequest, RangeResponse, Revision, Txn, TxnResponse,
     WatchRequest, WatchStream,
 };
+use notify::{CommitSignal, KernelWait, Kick};
 use store::KeyRange;
 use watch::{Hub, PollerConfig, Watcher};
 
@@ -61,7 +68,15 @@ pub struct EmbeddedOptions {
     pub synchronous: Synchronous,
     /// Keep about this many revisions of history; `None` keeps everything until `compact`.
     pub auto_compact_retain: Option<i64>,
-    /// How often watchers check for commits by other processes (their write -> event latency).
+    /// Wake watchers through the kernel (Linux inotify) when any process commits, so an idle
+    /// watcher costs no CPU. `false`, other systems, or inotify failing to set up (e.g. the
+    /// `fs.inotify.max_user_instances` limit): watchers poll every `watch_poll_interval`.
+    pub watch_kernel_wakeups: bool,
+    /// With kernel wake-ups: how often watchers check for other processes' commits anyway, in
+    /// case a wake-up was lost (a queue overflow, a writer that doesn't signal).
+    pub watch_safety_poll_interval: Duration,
+    /// Without kernel wake-ups: how often watchers check for commits by other processes (their
+    /// write -> event latency).
     pub watch_poll_interval: Duration,
     /// How often an idle store checks for expired leases.
     pub lease_check_interval: Duration,
@@ -73,6 +88,8 @@ impl Default for EmbeddedOptions {
             busy_timeout: Duration::from_secs(10),
             synchronous: Synchronous::Full,
             auto_compact_retain: Some(10_000),
+            watch_kernel_wakeups: true,
+            watch_safety_poll_interval: Duration::from_millis(250),
             watch_poll_interval: Duration::from_millis(2),
             lease_check_interval: Duration::from_millis(250),
         }
@@ -128,12 +145,15 @@ impl EmbeddedDatastore {
         let path = path.as_ref().to_path_buf();
         let writer = schema::open_and_migrate(&path, &opts)?;
         let poller_conn = schema::connect(&path, &opts)?;
-        let hub = Arc::new(Hub::default());
+        let (hub, kernel) = wake_ups(&path, &opts);
+        let hub = Arc::new(hub);
         watch::spawn_poller(
             poller_conn,
             hub.clone(),
+            kernel,
             PollerConfig {
                 poll_interval: opts.watch_poll_interval,
+                safety_poll_interval: opts.watch_safety_poll_interval,
                 lease_check_interval: opts.lease_check_interval,
             },
         )?;
@@ -168,9 +188,16 @@ impl EmbeddedDatastore {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = lock(&inner.writer);
+            let changes_before = conn.total_changes();
             let out = f(&mut conn, &inner.opts);
+            // Rows written (a failed compare or a rollback after writing may over-report, which
+            // only costs other pollers one spurious check).
+            let changed = conn.total_changes() != changes_before;
             drop(conn);
             inner.hub.wake();
+            if changed {
+                inner.hub.signal_commit();
+            }
             out
         })
         .await
@@ -199,6 +226,48 @@ impl EmbeddedDatastore {
         })
         .await
         .map_err(|e| DatastoreError::Backend(format!("embedded datastore task failed: {e}")))?
+    }
+}
+
+/// Sets up commit signalling and, if wanted, the poller's kernel wait; what can't be set up
+/// degrades to polling with a warning (watches still work, only later or at more CPU).
+fn wake_ups(path: &Path, opts: &EmbeddedOptions) -> (Hub, Option<KernelWait>) {
+    let unsupported = |e: &std::io::Error| e.kind() == std::io::ErrorKind::Unsupported;
+    // Signal even if this process polls: other processes may be listening.
+    let signal = match CommitSignal::new(path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            if !unsupported(&e) {
+                tracing::warn!(
+                    store = %path.display(),
+                    error = %e,
+                    "embedded datastore: cannot create the commit signal file; other processes \
+                     see this process's writes only at their safety poll"
+                );
+            }
+            None
+        }
+    };
+    if !opts.watch_kernel_wakeups {
+        return (Hub::new(None, signal), None);
+    }
+    let kernel = signal
+        .as_ref()
+        .ok_or_else(|| std::io::Error::other("no commit signal file"))
+        .and_then(|s| Ok((Kick::new()?, KernelWait::new(s)?)));
+    match kernel {
+        Ok((kick, kernel)) => (Hub::new(Some(kick), signal), Some(kernel)),
+        Err(e) => {
+            if !unsupported(&e) {
+                tracing::warn!(
+                    store = %path.display(),
+                    error = %e,
+                    "embedded datastore: no kernel wake-ups for watchers; polling every {:?}",
+                    opts.watch_poll_interval
+                );
+            }
+            (Hub::new(None, signal), None)
+        }
     }
 }
 

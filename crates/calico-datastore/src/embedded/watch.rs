@@ -1,14 +1,19 @@
 //! Watches that work across processes: one poller thread per open store tails the revision log.
 //!
 //! A write by another process is noticed through `PRAGMA data_version`, which changes whenever
-//! another connection commits to the file; checking it reads shared memory only, so polling it
-//! every couple of milliseconds is cheap. Writes from this process wake the poller at once.
-//! When something changed, the poller reads the new log rows once (in one read snapshot with the
-//! compact revision) and hands each watcher the events it wants. A watcher that is behind (new
-//! with an old start revision, or whose channel was full) is served from the log on the next
-//! rounds, so a slow consumer never blocks the others and never loses events.
+//! another connection commits to the file. On Linux the poller sleeps in the kernel until a
+//! writer of any process signals a commit (see `notify.rs`), with a slow safety poll
+//! ([`EmbeddedOptions::watch_safety_poll_interval`]) in case a signal is lost; elsewhere it
+//! checks every [`EmbeddedOptions::watch_poll_interval`]. Writes from this process wake it at
+//! once. When something changed, the poller reads the new log rows once (in one read snapshot
+//! with the compact revision) and hands each watcher the events it wants. A watcher that is
+//! behind (new with an old start revision, or whose channel was full) is served from the log on
+//! the next rounds, so a slow consumer never blocks the others and never loses events.
 //!
 //! The same thread expires leases, so keys of a lease whose owner died still go away.
+//!
+//! [`EmbeddedOptions::watch_safety_poll_interval`]: super::EmbeddedOptions::watch_safety_poll_interval
+//! [`EmbeddedOptions::watch_poll_interval`]: super::EmbeddedOptions::watch_poll_interval
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -18,6 +23,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
+use super::notify::{CommitSignal, KernelWait, Kick};
 use super::store::{self, KeyRange};
 use crate::{DatastoreError, Revision, WatchEvent};
 
@@ -43,13 +49,25 @@ struct HubState {
 }
 
 /// What the store's handles share with the poller thread.
-#[derive(Default)]
 pub(crate) struct Hub {
     state: Mutex<HubState>,
     cv: Condvar,
+    /// Wakes a poller blocked in the kernel (`None`: it waits on `cv`).
+    kick: Option<Kick>,
+    /// Tells other processes' pollers about our commits (`None`: unsupported here).
+    signal: Option<CommitSignal>,
 }
 
 impl Hub {
+    pub fn new(kick: Option<Kick>, signal: Option<CommitSignal>) -> Self {
+        Hub {
+            state: Mutex::default(),
+            cv: Condvar::new(),
+            kick,
+            signal,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HubState> {
         // A panic while holding this lock leaves plain data behind; keep going with it.
         self.state
@@ -57,45 +75,63 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn register(&self, w: Watcher) {
-        let mut st = self.lock();
-        st.pending.push(w);
-        st.woken = true;
+    fn notify(&self, mut st: MutexGuard<'_, HubState>, f: impl FnOnce(&mut HubState)) {
+        f(&mut st);
+        drop(st);
         self.cv.notify_one();
+        if let Some(k) = &self.kick {
+            k.kick();
+        }
+    }
+
+    pub fn register(&self, w: Watcher) {
+        self.notify(self.lock(), |st| {
+            st.pending.push(w);
+            st.woken = true;
+        });
     }
 
     /// Tells the poller a local write committed.
     pub fn wake(&self) {
-        let mut st = self.lock();
-        st.woken = true;
-        self.cv.notify_one();
+        self.notify(self.lock(), |st| st.woken = true);
+    }
+
+    /// Tells the pollers of other processes (and, through the kernel, ours) that a commit
+    /// changed the store. Call after the commit returned.
+    pub fn signal_commit(&self) {
+        if let Some(s) = &self.signal {
+            s.signal();
+        }
     }
 
     pub fn shutdown(&self) {
-        let mut st = self.lock();
-        st.shutdown = true;
-        self.cv.notify_one();
+        self.notify(self.lock(), |st| st.shutdown = true);
     }
 }
 
 pub(crate) struct PollerConfig {
     pub poll_interval: Duration,
+    pub safety_poll_interval: Duration,
     pub lease_check_interval: Duration,
 }
 
 pub(crate) fn spawn_poller(
     conn: Connection,
     hub: Arc<Hub>,
+    kernel: Option<KernelWait>,
     cfg: PollerConfig,
 ) -> Result<JoinHandle<()>, DatastoreError> {
     std::thread::Builder::new()
         .name("datastore-watch".into())
-        .spawn(move || Poller::new(conn, cfg).run(&hub))
+        .spawn(move || Poller::new(conn, hub, kernel, cfg).run())
         .map_err(|e| DatastoreError::Backend(format!("cannot start the watch poller thread: {e}")))
 }
 
 struct Poller {
     conn: Connection,
+    hub: Arc<Hub>,
+    /// Sleeps in the kernel until a commit signal or a kick (`None`: poll on the hub's condvar).
+    kernel: Option<KernelWait>,
     cfg: PollerConfig,
     watchers: Vec<Watcher>,
     last_data_version: Option<i64>,
@@ -105,9 +141,13 @@ struct Poller {
 }
 
 impl Poller {
-    fn new(conn: Connection, cfg: PollerConfig) -> Self {
+    fn new(conn: Connection, hub: Arc<Hub>, kernel: Option<KernelWait>, cfg: PollerConfig) -> Self {
+        // A kernel wait is only useful with a kick to interrupt it for local writes.
+        let kernel = kernel.filter(|_| hub.kick.is_some());
         Poller {
             conn,
+            hub,
+            kernel,
             cfg,
             watchers: Vec::new(),
             last_data_version: None,
@@ -116,21 +156,36 @@ impl Poller {
         }
     }
 
-    fn run(mut self, hub: &Hub) {
+    fn run(mut self) {
+        let hub = self.hub.clone();
         loop {
-            let timeout = if self.watchers.is_empty() {
-                self.cfg.lease_check_interval
-            } else {
-                self.cfg.poll_interval
-            };
+            let timeout = self.timeout();
             {
                 let mut st = hub.lock();
                 if !st.woken && !st.shutdown && st.pending.is_empty() {
-                    st = hub
-                        .cv
-                        .wait_timeout(st, timeout)
-                        .map(|(g, _)| g)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+                    match (&mut self.kernel, &hub.kick) {
+                        (Some(kernel), Some(kick)) => {
+                            // A kick between this unlock and the wait stays readable on the
+                            // eventfd, so the wait returns at once: no lost wake-up.
+                            drop(st);
+                            if let Err(e) = kernel.wait(kick, timeout) {
+                                tracing::warn!(
+                                    error = %e,
+                                    "embedded datastore watch poller: kernel wake-ups failed; \
+                                     polling instead"
+                                );
+                                self.kernel = None;
+                            }
+                            st = hub.lock();
+                        }
+                        _ => {
+                            st = hub
+                                .cv
+                                .wait_timeout(st, timeout)
+                                .map(|(g, _)| g)
+                                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+                        }
+                    }
                 }
                 if st.shutdown {
                     return;
@@ -144,12 +199,32 @@ impl Poller {
         }
     }
 
+    /// How long to sleep: until the next lease check, and while anyone watches, at most the
+    /// safety poll (kernel wake-ups) or the poll interval (no kernel wake-ups).
+    fn timeout(&self) -> Duration {
+        let lease = self
+            .next_lease_check
+            .saturating_duration_since(Instant::now());
+        if self.watchers.is_empty() {
+            return lease;
+        }
+        let poll = if self.kernel.is_some() {
+            self.cfg.safety_poll_interval
+        } else {
+            self.cfg.poll_interval
+        };
+        lease.min(poll)
+    }
+
     fn round(&mut self) -> Result<(), DatastoreError> {
         let mut force = false;
         if Instant::now() >= self.next_lease_check {
             self.next_lease_check = Instant::now() + self.cfg.lease_check_interval;
             // Our own commits don't move our data_version, so serve explicitly after a sweep.
             force = store::sweep_expired_leases(&mut self.conn)?;
+            if force {
+                self.hub.signal_commit();
+            }
         }
         self.watchers.retain(|w| !w.tx.is_closed());
         if self.watchers.is_empty() {
