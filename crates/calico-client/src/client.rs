@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use calico_api::{KindInfo, Resource};
+use calico_api::{CalicoResource, KindInfo, Resource};
 use calico_datastore::{Datastore, EventKind, Revision, WatchRequest, WatchStream};
 
 use crate::codec::{self, decode_stored, encode_for_storage, to_calico_json};
@@ -367,6 +367,29 @@ impl Client {
         })
     }
 
+    /// [`Client::get`] returning the concrete kind type (e.g. `calico_api::ippool::IPPool`).
+    pub async fn get_as<T: CalicoResource>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<T, ClientError> {
+        into_kind(self.get(T::KIND, namespace, name).await?)
+    }
+
+    /// [`Client::list`] returning the concrete kind type and the list revision.
+    pub async fn list_as<T: CalicoResource>(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<T>, Revision), ClientError> {
+        let list = self.list(T::KIND, namespace).await?;
+        let items = list
+            .items
+            .into_iter()
+            .map(into_kind)
+            .collect::<Result<Vec<T>, _>>()?;
+        Ok((items, list.revision))
+    }
+
     // ---- calicoctl semantics (resourcemgr.go) ----
 
     /// calicoctl's `create`: the object's metadata is reduced to what a user may set (name,
@@ -508,6 +531,25 @@ impl Client {
             None => Ok(()),
         }
     }
+}
+
+/// Converts a resource into its concrete kind type.
+pub fn into_kind<T: CalicoResource>(res: Resource) -> Result<T, ClientError> {
+    if res.kind() != T::KIND {
+        return Err(ClientError::KindMismatch {
+            expected: T::KIND.to_string(),
+            found: res.kind().to_string(),
+        });
+    }
+    let mut v = res.to_json_value();
+    if let serde_json::Value::Object(m) = &mut v {
+        m.remove("apiVersion");
+        m.remove("kind");
+    }
+    calico_api::resource::decode_kind::<T>(v).map_err(|e| ClientError::KindMismatch {
+        expected: T::KIND.to_string(),
+        found: format!("an object that does not decode as it ({e})"),
+    })
 }
 
 /// `checkNamespace`: namespaced kinds need one.

@@ -50,6 +50,10 @@ pub enum ClientError {
     #[error("resource type '{0}' is not implemented")]
     UnsupportedKind(String),
 
+    /// A resource of another kind where a specific kind type was asked for.
+    #[error("expected a {expected} resource, found {found}")]
+    KindMismatch { expected: String, found: String },
+
     /// A stored value that does not decode as its kind.
     #[error("failed to parse datastore entry key={key}: {message}")]
     Corrupt { key: String, message: String },

@@ -18,7 +18,7 @@ pub mod patch;
 pub mod rules;
 
 pub use client::{
-    Client, EventType, ResourceEvent, ResourceList, ResourceWatch, kind_of, now_rfc3339,
+    Client, EventType, ResourceEvent, ResourceList, ResourceWatch, into_kind, kind_of, now_rfc3339,
     parse_resource_version,
 };
 pub use config::{ApiConfig, DatastoreType};

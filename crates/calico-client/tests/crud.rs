@@ -360,3 +360,21 @@ async fn ensure_initialized_creates_cluster_information_once() {
         ci.to_json_value()["spec"]["clusterGUID"]
     );
 }
+
+#[tokio::test]
+async fn typed_access() {
+    use calico_api::clusterinfo::ClusterInformation;
+    let (_s, client) = setup();
+    client.create(ci("default", "g1")).await.unwrap();
+    let typed: ClusterInformation = client.get_as("", "default").await.unwrap();
+    assert_eq!(typed.spec.cluster_guid, "g1");
+    assert!(!typed.metadata.resource_version.is_empty());
+    let (all, rev) = client.list_as::<ClusterInformation>(None).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(rev.to_string(), typed.metadata.resource_version);
+    let e = calico_client::into_kind::<ClusterInformation>(
+        calico_client::rules::default_allow_profile().unwrap(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, ClientError::KindMismatch { .. }), "{e}");
+}
