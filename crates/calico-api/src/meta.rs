@@ -35,9 +35,17 @@ pub struct ObjectMeta {
     pub deletion_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_grace_period_seconds: Option<i64>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "scalar_string_map"
+    )]
     pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "scalar_string_map"
+    )]
     pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owner_references: Vec<serde_json::Value>,
@@ -85,5 +93,52 @@ impl ObjectMeta {
         }
         validation::validate_labels(&self.labels, &path.field("labels"), errs);
         validation::validate_annotations(&self.annotations, &path.field("annotations"), errs);
+    }
+}
+
+/// Reads a `map[string]string` the way calicoctl's YAML decoder does: it converts YAML to JSON
+/// guided by the Go target type, so an unquoted scalar such as `routeReflector: true` or
+/// `rack: 1` becomes the string `"true"` / `"1"` instead of a type error. `null` maps to empty.
+fn scalar_string_map<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let raw: Option<BTreeMap<String, serde_json::Value>> = Option::deserialize(deserializer)?;
+    let mut out = BTreeMap::new();
+    for (k, v) in raw.unwrap_or_default() {
+        let s = match v {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Bool(b) => b.to_string(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Null => String::new(),
+            other => {
+                return Err(D::Error::custom(format!(
+                    "value of {k:?} must be a string, found {}",
+                    crate::resource::json_type_name(&other)
+                )));
+            }
+        };
+        out.insert(k, s);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unquoted_label_scalars_become_strings() {
+        let m: ObjectMeta = serde_json::from_value(serde_json::json!({
+            "name": "n", "labels": {"routeReflector": true, "rack": 1, "app": "x"}
+        }))
+        .unwrap();
+        assert_eq!(m.labels["routeReflector"], "true");
+        assert_eq!(m.labels["rack"], "1");
+        let bad = serde_json::from_value::<ObjectMeta>(serde_json::json!({
+            "name": "n", "labels": {"a": [1]}
+        }));
+        assert!(bad.unwrap_err().to_string().contains("must be a string"));
     }
 }

@@ -84,7 +84,7 @@ pub enum CompareOp {
 }
 
 /// One guard of a transaction. As in etcd, a compare on an absent key sees version,
-/// create/mod revision and lease 0 and an empty value.
+/// create/mod revision and lease 0, and a value compare on an absent key never holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compare {
     pub key: String,
@@ -126,6 +126,12 @@ impl Compare {
     /// evaluate compares themselves (the embedded store) use this so the semantics are shared.
     pub fn holds(&self, current: Option<&KeyValue>) -> bool {
         use std::cmp::Ordering;
+        // etcd (server/etcdserver/apply.go applyCompare): a value compare on an absent key
+        // always fails, whatever the operator — an empty value and "no value" can't be told
+        // apart on the wire, so etcd refuses to guess.
+        if current.is_none() && matches!(self.target, CompareTarget::Value(_)) {
+            return false;
+        }
         let ord: Ordering = match &self.target {
             CompareTarget::Version(v) => current.map_or(0, |kv| kv.version).cmp(v),
             CompareTarget::CreateRevision(r) => current.map_or(0, |kv| kv.create_revision).cmp(r),
@@ -273,5 +279,42 @@ impl WatchStream {
     /// The next batch of events, or an error after which the stream is finished.
     pub async fn next(&mut self) -> Option<Result<Vec<WatchEvent>, DatastoreError>> {
         self.rx.recv().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(value: &[u8]) -> KeyValue {
+        KeyValue {
+            key: "k".into(),
+            value: value.to_vec(),
+            create_revision: 2,
+            mod_revision: 5,
+            version: 3,
+            lease: 0,
+        }
+    }
+
+    #[test]
+    fn compares_on_present_keys() {
+        let cur = kv(b"b");
+        assert!(Compare::mod_revision("k", CompareOp::Equal, 5).holds(Some(&cur)));
+        assert!(Compare::mod_revision("k", CompareOp::Less, 6).holds(Some(&cur)));
+        assert!(!Compare::mod_revision("k", CompareOp::Greater, 5).holds(Some(&cur)));
+        assert!(Compare::version("k", CompareOp::NotEqual, 0).holds(Some(&cur)));
+        assert!(Compare::value("k", CompareOp::Greater, b"a".to_vec()).holds(Some(&cur)));
+        assert!(Compare::value("k", CompareOp::Equal, b"b".to_vec()).holds(Some(&cur)));
+    }
+
+    #[test]
+    fn compares_on_absent_keys_follow_etcd() {
+        assert!(Compare::version("k", CompareOp::Equal, 0).holds(None));
+        assert!(Compare::mod_revision("k", CompareOp::Equal, 0).holds(None));
+        assert!(Compare::create_revision("k", CompareOp::Less, 1).holds(None));
+        // A value compare never holds on an absent key, even NotEqual or Equal-to-empty.
+        assert!(!Compare::value("k", CompareOp::NotEqual, b"z".to_vec()).holds(None));
+        assert!(!Compare::value("k", CompareOp::Equal, Vec::new()).holds(None));
     }
 }
