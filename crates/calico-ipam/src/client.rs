@@ -1,0 +1,977 @@
+//! The datastore-backed allocator (`libcalico-go/lib/ipam/ipam.go` `ipamClient`), built on the
+//! pure core and [`Plan`] transactions. See the crate docs for the design.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use calico_datastore::{Datastore, KeyValue};
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+
+use crate::block::{HostReservedAttr, ReleaseOptions};
+use crate::blockgen::block_order;
+use crate::error::IpamError;
+use crate::model::{
+    self, AffinityOwner, AllocationBlock, BlockAffinity, IpamConfig, IpamConfigRecord, Time,
+};
+use crate::plan::Plan;
+use crate::pools::{self, IntendedUse, Pool, PoolQuery};
+use crate::reserve::Reservations;
+use crate::source::ResourceSource;
+
+/// Calico's `datastoreRetries`.
+pub const DATASTORE_RETRIES: usize = 100;
+/// Calico's safeguard when neither the request nor the config limits blocks per host.
+pub const DEFAULT_MAX_BLOCKS_PER_HOST: u32 = 20;
+/// The virtual node LoadBalancer addresses are affine to (`v3.VirtualLoadBalancer`).
+pub const VIRTUAL_LOAD_BALANCER: &str = "load-balancer";
+
+/// Arguments of [`IpamClient::auto_assign`] (`ipam.AutoAssignArgs`).
+#[derive(Debug, Clone)]
+pub struct AutoAssignArgs {
+    pub num4: usize,
+    pub num6: usize,
+    pub handle_id: Option<String>,
+    pub attrs: BTreeMap<String, String>,
+    /// The node allocating (Calico defaults it to the OS host name; we require it).
+    pub hostname: String,
+    pub ipv4_pools: Vec<IpNet>,
+    pub ipv6_pools: Vec<IpNet>,
+    /// Per-request block limit; 0 = the configured one.
+    pub max_blocks_per_host: u32,
+    pub host_reserved_v4: Option<HostReservedAttr>,
+    pub host_reserved_v6: Option<HostReservedAttr>,
+    pub intended_use: IntendedUse,
+    /// Labels of the pod's namespace, for pools' `namespaceSelector`.
+    pub namespace_labels: Option<BTreeMap<String, String>>,
+}
+
+impl AutoAssignArgs {
+    /// `num4` IPv4 workload addresses for `handle` on `hostname`.
+    pub fn v4(hostname: &str, handle: &str, num4: usize) -> Self {
+        AutoAssignArgs {
+            num4,
+            num6: 0,
+            handle_id: Some(handle.to_string()),
+            attrs: BTreeMap::new(),
+            hostname: hostname.to_string(),
+            ipv4_pools: Vec::new(),
+            ipv6_pools: Vec::new(),
+            max_blocks_per_host: 0,
+            host_reserved_v4: None,
+            host_reserved_v6: None,
+            intended_use: IntendedUse::Workload,
+            namespace_labels: None,
+        }
+    }
+}
+
+/// Arguments of [`IpamClient::assign_ip`] (`ipam.AssignIPArgs`).
+#[derive(Debug, Clone)]
+pub struct AssignArgs {
+    pub ip: IpAddr,
+    pub handle_id: Option<String>,
+    pub attrs: BTreeMap<String, String>,
+    pub hostname: String,
+    pub host_reserved: Option<HostReservedAttr>,
+    /// When set, the containing pool must allow this use.
+    pub intended_use: Option<IntendedUse>,
+}
+
+/// What [`IpamClient::auto_assign`] assigned: addresses with their block's prefix length
+/// (`10.0.1.5/26`), as Calico returns them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assignment {
+    pub ipv4: Vec<IpNet>,
+    pub ipv6: Vec<IpNet>,
+}
+
+/// Clock used for claim times, cool-down and new blocks' sequence numbers.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Calico IPAM over a datastore.
+#[derive(Clone)]
+pub struct IpamClient {
+    store: Arc<dyn Datastore>,
+    resources: Arc<dyn ResourceSource>,
+    clock: Clock,
+}
+
+/// One family's request inside an [`IpamClient::auto_assign`].
+struct FamilyRequest<'a> {
+    version: u8,
+    num: usize,
+    requested: &'a [IpNet],
+    reserved: Option<&'a HostReservedAttr>,
+}
+
+/// Per-operation context read once.
+struct Ctx {
+    config: IpamConfig,
+    reservations: Reservations,
+    now: DateTime<Utc>,
+}
+
+fn owner_for(hostname: &str, use_: IntendedUse) -> AffinityOwner {
+    match use_ {
+        IntendedUse::LoadBalancer => AffinityOwner::virtual_owner(VIRTUAL_LOAD_BALANCER),
+        _ => AffinityOwner::host(hostname),
+    }
+}
+
+/// A short pause before retrying a lost compare-and-swap, jittered so that contending writers
+/// spread out.
+async fn backoff(attempt: usize) {
+    let nanos = u64::from(Utc::now().timestamp_subsec_nanos());
+    let base = 1 + (attempt.min(6) as u64);
+    let jitter = nanos % (base * 1000);
+    tokio::time::sleep(StdDuration::from_micros(base * 500 + jitter)).await;
+}
+
+impl IpamClient {
+    pub fn new(store: Arc<dyn Datastore>, resources: Arc<dyn ResourceSource>) -> Self {
+        IpamClient {
+            store,
+            resources,
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// Replaces the clock (tests of cool-down and claim ages).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Datastore> {
+        &self.store
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    // ---------------------------------------------------------------- config
+
+    /// The IPAM configuration (`GetIPAMConfig`): the stored one, else Calico's defaults.
+    pub async fn get_config(&self) -> Result<IpamConfig, IpamError> {
+        match self.store.get(model::CONFIG_KEY).await? {
+            Some(kv) => {
+                let r: IpamConfigRecord = model::decode(&kv.key, &kv.value)?;
+                Ok(IpamConfig::from_record(&r))
+            }
+            None => Ok(IpamConfig::default()),
+        }
+    }
+
+    /// Stores the IPAM configuration (`SetIPAMConfig`), with Calico's consistency rules.
+    pub async fn set_config(&self, cfg: &IpamConfig) -> Result<(), IpamError> {
+        if !cfg.strict_affinity && !cfg.auto_allocate_blocks {
+            return Err(IpamError::InvalidArgument(
+                "Cannot disable 'StrictAffinity' and 'AutoAllocateBlocks' at the same time".into(),
+            ));
+        }
+        if cfg.max_blocks_per_host > 0 && !cfg.strict_affinity {
+            return Err(IpamError::InvalidArgument(
+                "MaxBlocksPerHost requires StrictAffinity to be enabled".into(),
+            ));
+        }
+        self.store
+            .put(model::CONFIG_KEY, model::encode(&cfg.to_record()), None)
+            .await?;
+        Ok(())
+    }
+
+    async fn ctx(&self) -> Result<Ctx, IpamError> {
+        Ok(Ctx {
+            config: self.get_config().await?,
+            reservations: self.resources.reservations().await?,
+            now: self.now(),
+        })
+    }
+
+    // ---------------------------------------------------------------- auto-assign
+
+    /// Assigns `num4` IPv4 and `num6` IPv6 addresses (`AutoAssign`). All addresses, of both
+    /// families, are written in one transaction: the call either assigns everything requested
+    /// or nothing (blocks it claimed on the way stay claimed, as they would in Calico).
+    pub async fn auto_assign(&self, args: &AutoAssignArgs) -> Result<Assignment, IpamError> {
+        if args.hostname.is_empty() {
+            return Err(IpamError::InvalidArgument("a hostname is required".into()));
+        }
+        if args.ipv4_pools.iter().any(|p| matches!(p, IpNet::V6(_))) {
+            return Err(IpamError::InvalidArgument(
+                "provided IPv4 IPPools list contains one or more IPv6 IPPools".into(),
+            ));
+        }
+        if args.ipv6_pools.iter().any(|p| matches!(p, IpNet::V4(_))) {
+            return Err(IpamError::InvalidArgument(
+                "provided IPv6 IPPools list contains one or more IPv4 IPPools".into(),
+            ));
+        }
+        let owner = owner_for(&args.hostname, args.intended_use);
+        for attempt in 0..DATASTORE_RETRIES {
+            let ctx = self.ctx().await?;
+            let mut plan = Plan::new();
+            let mut out = Assignment::default();
+            let families = [
+                FamilyRequest {
+                    version: 4,
+                    num: args.num4,
+                    requested: &args.ipv4_pools,
+                    reserved: args.host_reserved_v4.as_ref(),
+                },
+                FamilyRequest {
+                    version: 6,
+                    num: args.num6,
+                    requested: &args.ipv6_pools,
+                    reserved: args.host_reserved_v6.as_ref(),
+                },
+            ];
+            for fam in families.iter().filter(|f| f.num > 0) {
+                let ips = self
+                    .assign_family(&ctx, &mut plan, args, &owner, fam)
+                    .await?;
+                if fam.version == 4 {
+                    out.ipv4 = ips;
+                } else {
+                    out.ipv6 = ips;
+                }
+            }
+            if let Some(h) = &args.handle_id {
+                plan.load_handle(self.store.as_ref(), h).await?;
+                let handle = plan.handle_mut(h);
+                for ip in out.ipv4.iter().chain(out.ipv6.iter()) {
+                    handle.increment(&ip.trunc(), 1);
+                }
+            }
+            match plan.commit(self.store.as_ref()).await {
+                Ok(_) => return Ok(out),
+                Err(e) if e.is_conflict() => {
+                    tracing::debug!(
+                        attempt,
+                        "IPAM auto-assign lost a compare-and-swap; retrying"
+                    );
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(IpamError::MaxRetries("auto-assign".into()))
+    }
+
+    /// Pools one family of a request may use.
+    async fn pools_for(
+        &self,
+        args: &AutoAssignArgs,
+        fam: &FamilyRequest<'_>,
+    ) -> Result<(Vec<Pool>, Vec<Pool>), IpamError> {
+        let all = self.resources.pools().await?;
+        let node_labels = if args.intended_use == IntendedUse::LoadBalancer {
+            BTreeMap::new()
+        } else {
+            self.resources
+                .node_labels(&args.hostname)
+                .await?
+                .ok_or_else(|| IpamError::NodeNotFound(args.hostname.clone()))?
+        };
+        let max_prefix_len = fam.reserved.map(|r| {
+            // Calico (`getMaxPrefixLen`) needs a block big enough to hold the reserved
+            // addresses plus at least one usable one.
+            let bits: u32 = if fam.version == 4 { 32 } else { 128 };
+            let need = (r.start_of_block + r.end_of_block + 1) as u64;
+            let host_bits = 64 - need.saturating_sub(1).leading_zeros();
+            (bits.saturating_sub(host_bits)) as u8
+        });
+        let q = PoolQuery {
+            requested: fam.requested,
+            node_labels: &node_labels,
+            namespace_labels: args.namespace_labels.as_ref(),
+            max_prefix_len,
+        };
+        let (selecting, enabled) = pools::determine_pools(&all, fam.version, &q)?;
+        if selecting.is_empty() {
+            return Err(IpamError::NoPoolsForNode(args.hostname.clone()));
+        }
+        let allowed = pools::filter_by_use(&selecting, args.intended_use);
+        if allowed.is_empty() {
+            return Err(IpamError::NoQualifiedPool(
+                args.intended_use.as_str().to_string(),
+            ));
+        }
+        // Affine blocks in pools that no longer select this node are released below; pass the
+        // selecting pools along for that.
+        Ok((allowed, {
+            let mut s = selecting;
+            s.extend(enabled);
+            s
+        }))
+    }
+
+    async fn assign_family(
+        &self,
+        ctx: &Ctx,
+        plan: &mut Plan,
+        args: &AutoAssignArgs,
+        owner: &AffinityOwner,
+        fam: &FamilyRequest<'_>,
+    ) -> Result<Vec<IpNet>, IpamError> {
+        let (allowed, selecting_and_enabled) = self.pools_for(args, fam).await?;
+        let store = self.store.as_ref();
+        let handle = args.handle_id.as_deref();
+        let strict = ctx.config.strict_affinity;
+        let mut out: Vec<IpNet> = Vec::new();
+
+        // 1. The owner's affine blocks, in key order (Calico lists them from the datastore).
+        let affinities = self.list_affinities(owner, fam.version).await?;
+        let mut owned = 0u32;
+        for (cidr, aff_kv) in &affinities {
+            if pools::pool_for_ip(&allowed, cidr.network()).is_none() {
+                // Not usable for this request. Calico releases it if empty and its pool no
+                // longer selects this node.
+                let still_selected = pools::pool_for_ip(&selecting_and_enabled, cidr.network())
+                    .is_some_and(|p| allowed.iter().any(|a| a.name == p.name));
+                if !still_selected && owner.kind == model::AffinityKind::Host {
+                    self.release_unselected_affinity(owner, cidr, &allowed, args)
+                        .await;
+                }
+                continue;
+            }
+            owned += 1;
+            if out.len() >= fam.num || ctx.reservations.matches_whole_cidr(cidr) {
+                continue;
+            }
+            let Some(cidr) = self
+                .ensure_affine_block(ctx, plan, owner, cidr, aff_kv, fam.reserved)
+                .await?
+            else {
+                owned -= 1;
+                continue;
+            };
+            let remaining = fam.num - out.len();
+            if let Some(b) = plan.block(&cidr)
+                && b.num_free(&ctx.reservations) == 0
+            {
+                continue;
+            }
+            let Some(b) = plan.block_mut(&cidr) else {
+                continue;
+            };
+            let ips = b.auto_assign(
+                remaining,
+                handle,
+                &args.attrs,
+                owner,
+                strict,
+                &ctx.reservations,
+            )?;
+            out.extend(
+                ips.into_iter()
+                    .filter_map(|ip| IpNet::new(ip, cidr.prefix_len()).ok()),
+            );
+        }
+
+        // 2. Claim new blocks while allowed.
+        let mut max_blocks = ctx.config.max_blocks_per_host;
+        if args.max_blocks_per_host > 0
+            && (max_blocks == 0 || args.max_blocks_per_host < max_blocks)
+        {
+            max_blocks = args.max_blocks_per_host;
+        }
+        if max_blocks == 0 {
+            max_blocks = DEFAULT_MAX_BLOCKS_PER_HOST;
+        }
+        while out.len() < fam.num {
+            if owned >= max_blocks {
+                return Err(IpamError::BlockLimit { limit: max_blocks });
+            }
+            if !ctx.config.auto_allocate_blocks {
+                break;
+            }
+            let Some(cidr) = self
+                .find_usable_block(ctx, owner, fam.version, &allowed)
+                .await?
+            else {
+                break;
+            };
+            match self.claim_block(owner, &cidr, fam.reserved).await? {
+                ClaimOutcome::Claimed | ClaimOutcome::AlreadyOurs => {}
+                ClaimOutcome::TakenByOther => continue,
+            }
+            owned += 1;
+            plan.load_block(store, &cidr, ctx.now, ctx.config.ip_cooldown_seconds)
+                .await?;
+            let remaining = fam.num - out.len();
+            let Some(b) = plan.block_mut(&cidr) else {
+                continue;
+            };
+            let ips = b.auto_assign(
+                remaining,
+                handle,
+                &args.attrs,
+                owner,
+                strict,
+                &ctx.reservations,
+            )?;
+            if ips.is_empty() {
+                // A claimed block with no usable address (all reserved): stop rather than
+                // claim the whole pool.
+                break;
+            }
+            out.extend(
+                ips.into_iter()
+                    .filter_map(|ip| IpNet::new(ip, cidr.prefix_len()).ok()),
+            );
+        }
+
+        // 3. Borrow from other existing blocks unless strict affinity forbids it.
+        if out.len() < fam.num && !strict {
+            let existing = self.list_blocks(fam.version).await?;
+            'pools: for pool in &allowed {
+                let seed = ctx.now.timestamp_nanos_opt().unwrap_or_default();
+                for cidr in block_order(&pool.cidr, pool.block_size, &owner.name, seed) {
+                    if out.len() >= fam.num {
+                        break 'pools;
+                    }
+                    if ctx.reservations.matches_whole_cidr(&cidr) {
+                        continue;
+                    }
+                    let Some(b) = existing.get(&cidr) else {
+                        continue;
+                    };
+                    if b.num_free(&ctx.reservations) == 0 && plan.block(&cidr).is_none() {
+                        continue;
+                    }
+                    if !plan
+                        .load_block(store, &cidr, ctx.now, ctx.config.ip_cooldown_seconds)
+                        .await?
+                    {
+                        continue;
+                    }
+                    let remaining = fam.num - out.len();
+                    let Some(b) = plan.block_mut(&cidr) else {
+                        continue;
+                    };
+                    let ips = b.auto_assign(
+                        remaining,
+                        handle,
+                        &args.attrs,
+                        owner,
+                        false,
+                        &ctx.reservations,
+                    )?;
+                    out.extend(
+                        ips.into_iter()
+                            .filter_map(|ip| IpNet::new(ip, cidr.prefix_len()).ok()),
+                    );
+                }
+            }
+        }
+
+        if out.len() < fam.num {
+            return Err(IpamError::Exhausted {
+                version: fam.version,
+                requested: fam.num,
+                assigned: out.len(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Best effort: release an empty affine block whose pool no longer selects the node.
+    async fn release_unselected_affinity(
+        &self,
+        owner: &AffinityOwner,
+        cidr: &IpNet,
+        _allowed: &[Pool],
+        _args: &AutoAssignArgs,
+    ) {
+        match self.release_block_affinity(owner, cidr, true).await {
+            Ok(()) => {
+                tracing::info!(block = %cidr, "released affine block that no longer selects this host")
+            }
+            Err(e) => tracing::debug!(block = %cidr, error = %e, "kept affine block"),
+        }
+    }
+
+    /// Loads the block an affinity points at into `plan`, healing half-finished state: a
+    /// missing block is created (Calico `getBlockFromAffinity`), a stale affinity (block owned
+    /// by someone else) is deleted, a pending one is confirmed. Returns the CIDR to use, or
+    /// `None` to skip this affinity.
+    async fn ensure_affine_block(
+        &self,
+        ctx: &Ctx,
+        plan: &mut Plan,
+        owner: &AffinityOwner,
+        cidr: &IpNet,
+        aff_kv: &KeyValue,
+        reserved: Option<&HostReservedAttr>,
+    ) -> Result<Option<IpNet>, IpamError> {
+        let store = self.store.as_ref();
+        let cooldown = ctx.config.ip_cooldown_seconds;
+        if !plan.load_block(store, cidr, ctx.now, cooldown).await? {
+            tracing::info!(block = %cidr, "affinity without a block: creating the block");
+            return match self.claim_block(owner, cidr, reserved).await? {
+                ClaimOutcome::TakenByOther => Ok(None),
+                _ => {
+                    // Re-read it: the plan cached the block as absent.
+                    plan.forget_block(cidr);
+                    plan.load_block(store, cidr, ctx.now, cooldown).await?;
+                    Ok(Some(*cidr))
+                }
+            };
+        }
+        let mine = plan
+            .block(cidr)
+            .is_some_and(|b| b.affinity.as_deref() == Some(owner.affinity_string().as_str()));
+        let aff_key = model::affinity_key(owner, cidr);
+        if !mine {
+            tracing::warn!(block = %cidr, "stale affinity: the block belongs to someone else");
+            let _ = store.delete(&aff_key, Some(aff_kv.mod_revision)).await;
+            return Ok(None);
+        }
+        let state = BlockAffinity::decode(&aff_kv.key, &aff_kv.value)?.state;
+        if !state.is_confirmed() {
+            // Confirm in the same transaction as the allocation: the block is written anyway.
+            plan.load_affinity(store, &aff_key).await?;
+            plan.set_affinity(&aff_key, Some(BlockAffinity::confirmed()));
+            plan.block_mut(cidr);
+        }
+        Ok(Some(*cidr))
+    }
+
+    /// The owner's affinities of one family, by block CIDR.
+    pub async fn list_affinities(
+        &self,
+        owner: &AffinityOwner,
+        version: u8,
+    ) -> Result<Vec<(IpNet, KeyValue)>, IpamError> {
+        let resp = self
+            .store
+            .list(&model::affinity_prefix(owner, version))
+            .await?;
+        let mut out = Vec::new();
+        for kv in resp.kvs {
+            match model::cidr_from_key(&kv.key) {
+                Ok(c) => out.push((c, kv)),
+                Err(e) => tracing::warn!(error = %e, "skipping malformed affinity key"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every block of one family, garbage-collected with no cool-down knowledge (used for
+    /// free-space estimates only; writes always re-read).
+    pub async fn list_blocks(
+        &self,
+        version: u8,
+    ) -> Result<BTreeMap<IpNet, AllocationBlock>, IpamError> {
+        let resp = self.store.list(&model::block_prefix(version)).await?;
+        let mut out = BTreeMap::new();
+        for kv in resp.kvs {
+            let b: AllocationBlock = model::decode(&kv.key, &kv.value)?;
+            out.insert(b.cidr, b);
+        }
+        Ok(out)
+    }
+
+    /// A block CIDR to claim (`findUsableBlock`): in each pool, in Calico's per-host order, the
+    /// first block that doesn't exist yet, or that is already ours with free space (a block
+    /// affine to us whose affinity key is missing; claiming it heals the affinity).
+    async fn find_usable_block(
+        &self,
+        ctx: &Ctx,
+        owner: &AffinityOwner,
+        version: u8,
+        pools: &[Pool],
+    ) -> Result<Option<IpNet>, IpamError> {
+        let existing = self.list_blocks(version).await?;
+        let me = owner.affinity_string();
+        for pool in pools {
+            let seed = ctx.now.timestamp_nanos_opt().unwrap_or_default();
+            for cidr in block_order(&pool.cidr, pool.block_size, &owner.name, seed) {
+                if ctx.reservations.matches_whole_cidr(&cidr) {
+                    continue;
+                }
+                match existing.get(&cidr) {
+                    None => return Ok(Some(cidr)),
+                    Some(b)
+                        if b.affinity.as_deref() == Some(me.as_str())
+                            && b.num_free(&ctx.reservations) > 0 =>
+                    {
+                        // Only if we hold no affinity for it (else step 1 used it already).
+                        let key = model::affinity_key(owner, &cidr);
+                        if self.store.get(&key).await?.is_none() {
+                            return Ok(Some(cidr));
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Claims block `cidr` for `owner` in one transaction: the block is created with the
+    /// owner's affinity and the affinity key written `confirmed` together. If the block exists
+    /// and is already the owner's, the affinity is (re)confirmed (healing a block whose
+    /// affinity was lost); if it belongs to someone else, a pending affinity of ours is removed.
+    pub async fn claim_block(
+        &self,
+        owner: &AffinityOwner,
+        cidr: &IpNet,
+        reserved: Option<&HostReservedAttr>,
+    ) -> Result<ClaimOutcome, IpamError> {
+        let store = self.store.as_ref();
+        let aff_key = model::affinity_key(owner, cidr);
+        for attempt in 0..DATASTORE_RETRIES {
+            let now = self.now();
+            let mut plan = Plan::new();
+            let aff = plan.load_affinity(store, &aff_key).await?;
+            if plan.load_block(store, cidr, now, -1).await? {
+                let ours = plan.block(cidr).is_some_and(|b| {
+                    b.affinity.as_deref() == Some(owner.affinity_string().as_str())
+                });
+                if ours {
+                    if aff.is_some_and(|a| a.state == model::AffinityState::Confirmed) {
+                        return Ok(ClaimOutcome::AlreadyOurs);
+                    }
+                    plan.set_affinity(&aff_key, Some(BlockAffinity::confirmed()));
+                } else {
+                    if aff.is_none() {
+                        return Ok(ClaimOutcome::TakenByOther);
+                    }
+                    plan.set_affinity(&aff_key, None);
+                }
+                match plan.commit(store).await {
+                    Ok(_) if ours => return Ok(ClaimOutcome::AlreadyOurs),
+                    Ok(_) => return Ok(ClaimOutcome::TakenByOther),
+                    Err(e) if e.is_conflict() => {
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let seq = u64::try_from(now.timestamp_nanos_opt().unwrap_or_default()).unwrap_or(0);
+            let mut b = AllocationBlock::new(*cidr, reserved, seq);
+            b.affinity = Some(owner.affinity_string());
+            b.affinity_claim_time = Some(Time::new(now));
+            plan.create_block(b);
+            plan.set_affinity(&aff_key, Some(BlockAffinity::confirmed()));
+            match plan.commit(store).await {
+                Ok(_) => {
+                    tracing::info!(block = %cidr, owner = %owner.affinity_string(), "claimed block");
+                    return Ok(ClaimOutcome::Claimed);
+                }
+                Err(e) if e.is_conflict() => backoff(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(IpamError::MaxRetries(format!("claiming block {cidr}")))
+    }
+
+    // ---------------------------------------------------------------- assign a specific IP
+
+    /// Assigns the specific address `args.ip` (`AssignIP`), claiming its block for the host
+    /// if nobody has.
+    pub async fn assign_ip(&self, args: &AssignArgs) -> Result<(), IpamError> {
+        if args.hostname.is_empty() {
+            return Err(IpamError::InvalidArgument("a hostname is required".into()));
+        }
+        let all = self.resources.pools().await?;
+        let version = if args.ip.is_ipv4() { 4 } else { 6 };
+        let enabled: Vec<Pool> = all
+            .into_iter()
+            .filter(|p| !p.disabled && p.version() == version)
+            .collect();
+        let pool = pools::pool_for_ip(&enabled, args.ip).ok_or(IpamError::NotInPool(args.ip))?;
+        if let Some(u) = args.intended_use
+            && !pool.allows(u)
+        {
+            return Err(IpamError::UseNotAllowed {
+                ip: args.ip,
+                pool: pool.name.clone(),
+                use_: u.as_str().to_string(),
+                allowed: pool.allowed_uses.clone(),
+            });
+        }
+        let owner = owner_for(
+            &args.hostname,
+            args.intended_use.unwrap_or(IntendedUse::Workload),
+        );
+        let cidr = pool
+            .block_for(args.ip)
+            .ok_or(IpamError::NotInPool(args.ip))?;
+        let store = self.store.as_ref();
+        for attempt in 0..DATASTORE_RETRIES {
+            let ctx = self.ctx().await?;
+            let mut plan = Plan::new();
+            if !plan
+                .load_block(store, &cidr, ctx.now, ctx.config.ip_cooldown_seconds)
+                .await?
+            {
+                self.claim_block(&owner, &cidr, args.host_reserved.as_ref())
+                    .await?;
+                continue;
+            }
+            let Some(b) = plan.block_mut(&cidr) else {
+                continue;
+            };
+            b.assign(
+                args.ip,
+                args.handle_id.as_deref(),
+                &args.attrs,
+                &owner,
+                ctx.config.strict_affinity,
+            )?;
+            if let Some(h) = &args.handle_id {
+                plan.load_handle(store, h).await?;
+                plan.handle_mut(h).increment(&cidr, 1);
+            }
+            match plan.commit(store).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_conflict() => backoff(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(IpamError::MaxRetries(format!("assigning {}", args.ip)))
+    }
+
+    // ---------------------------------------------------------------- release
+
+    /// The block holding `ip`: from its pool's block size (disabled pools included), else by
+    /// scanning the blocks (an address whose pool was deleted).
+    async fn block_of(&self, ip: IpAddr, pools: &[Pool]) -> Result<Option<IpNet>, IpamError> {
+        if let Some(p) = pools::pool_for_ip(pools, ip) {
+            return Ok(p.block_for(ip));
+        }
+        let version = if ip.is_ipv4() { 4 } else { 6 };
+        let blocks = self.list_blocks(version).await?;
+        Ok(blocks.keys().find(|c| c.contains(&ip)).copied())
+    }
+
+    /// Releases addresses (`ReleaseIPs`) and returns those that were not allocated. Everything
+    /// is released in one transaction; a stale handle or sequence number on any address
+    /// refuses the whole call. Emptied blocks without affinity are deleted.
+    pub async fn release_ips(&self, opts: &[ReleaseOptions]) -> Result<Vec<IpAddr>, IpamError> {
+        let all = self.resources.pools().await?;
+        let mut by_block: BTreeMap<IpNet, Vec<ReleaseOptions>> = BTreeMap::new();
+        let mut unallocated = Vec::new();
+        for o in opts {
+            match self.block_of(o.address, &all).await? {
+                Some(c) => by_block.entry(c).or_default().push(o.clone()),
+                None => unallocated.push(o.address),
+            }
+        }
+        let store = self.store.as_ref();
+        for attempt in 0..DATASTORE_RETRIES {
+            let ctx = self.ctx().await?;
+            let mut plan = Plan::new();
+            let mut unalloc = unallocated.clone();
+            for (cidr, ops) in &by_block {
+                if !plan
+                    .load_block(store, cidr, ctx.now, ctx.config.ip_cooldown_seconds)
+                    .await?
+                {
+                    unalloc.extend(ops.iter().map(|o| o.address));
+                    continue;
+                }
+                let Some(b) = plan.block_mut(cidr) else {
+                    continue;
+                };
+                let outcome = b.release(ops, ctx.now, ctx.config.ip_cooldown_seconds)?;
+                let delete = b.is_empty() && b.affinity.is_none();
+                unalloc.extend(outcome.unallocated);
+                if delete {
+                    plan.delete_block(cidr);
+                }
+                for (h, n) in outcome.count_by_handle {
+                    plan.load_handle(store, &h).await?;
+                    plan.handle_mut(&h).decrement(cidr, n);
+                }
+            }
+            match plan.commit(store).await {
+                Ok(_) => return Ok(unalloc),
+                Err(e) if e.is_conflict() => backoff(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(IpamError::MaxRetries("releasing addresses".into()))
+    }
+
+    /// Releases every address of `handle_id` and deletes the handle (`ReleaseByHandle`), in
+    /// one transaction. Idempotent: an unknown handle releases nothing. Returns how many
+    /// addresses were released.
+    pub async fn release_by_handle(&self, handle_id: &str) -> Result<usize, IpamError> {
+        let handle_id = crate::block::sanitize_handle(handle_id).to_string();
+        let store = self.store.as_ref();
+        for attempt in 0..DATASTORE_RETRIES {
+            let ctx = self.ctx().await?;
+            let mut plan = Plan::new();
+            plan.load_handle(store, &handle_id).await?;
+            let Some(h) = plan.handle(&handle_id).cloned() else {
+                return Ok(0);
+            };
+            let mut released = 0;
+            for block in h.block.keys() {
+                let Ok(cidr) = block.parse::<IpNet>() else {
+                    tracing::warn!(handle = %handle_id, block, "bad block CIDR in handle");
+                    continue;
+                };
+                if plan
+                    .load_block(store, &cidr, ctx.now, ctx.config.ip_cooldown_seconds)
+                    .await?
+                    && let Some(b) = plan.block(&cidr)
+                    && !b.ips_by_handle(&handle_id).is_empty()
+                    && let Some(b) = plan.block_mut(&cidr)
+                {
+                    released += b.release_by_handle(
+                        &handle_id,
+                        None,
+                        ctx.now,
+                        ctx.config.ip_cooldown_seconds,
+                    );
+                    if b.is_empty() && b.affinity.is_none() {
+                        plan.delete_block(&cidr);
+                    }
+                }
+            }
+            // Every address of the handle is gone: the handle goes too.
+            plan.handle_mut(&handle_id).block.clear();
+            match plan.commit(store).await {
+                Ok(_) => return Ok(released),
+                Err(e) if e.is_conflict() => backoff(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(IpamError::MaxRetries(format!(
+            "releasing handle {handle_id}"
+        )))
+    }
+
+    /// Addresses held by `handle_id` (`IPsByHandle`).
+    pub async fn ips_by_handle(&self, handle_id: &str) -> Result<Vec<IpAddr>, IpamError> {
+        let store = self.store.as_ref();
+        let mut plan = Plan::new();
+        plan.load_handle(store, handle_id).await?;
+        let Some(h) = plan.handle(handle_id).cloned() else {
+            return Err(IpamError::HandleNotFound(handle_id.to_string()));
+        };
+        let cfg = self.get_config().await?;
+        let now = self.now();
+        let mut out = Vec::new();
+        for block in h.block.keys() {
+            let Ok(cidr) = block.parse::<IpNet>() else {
+                continue;
+            };
+            if plan
+                .load_block(store, &cidr, now, cfg.ip_cooldown_seconds)
+                .await?
+                && let Some(b) = plan.block(&cidr)
+            {
+                out.extend(b.ips_by_handle(handle_id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Releases `owner`'s affinity to block `cidr` (`releaseBlockAffinity`) in one
+    /// transaction: an empty block is deleted, a non-empty one loses its affinity (unless
+    /// `must_be_empty`, which refuses), and the affinity key is removed.
+    pub async fn release_block_affinity(
+        &self,
+        owner: &AffinityOwner,
+        cidr: &IpNet,
+        must_be_empty: bool,
+    ) -> Result<(), IpamError> {
+        let store = self.store.as_ref();
+        let aff_key = model::affinity_key(owner, cidr);
+        for attempt in 0..DATASTORE_RETRIES {
+            let ctx = self.ctx().await?;
+            let mut plan = Plan::new();
+            let aff = plan.load_affinity(store, &aff_key).await?;
+            let exists = plan
+                .load_block(store, cidr, ctx.now, ctx.config.ip_cooldown_seconds)
+                .await?;
+            if !exists {
+                if aff.is_none() {
+                    return Err(IpamError::BlockNotFound(*cidr));
+                }
+                plan.set_affinity(&aff_key, None);
+            } else {
+                let b = plan.block(cidr).cloned();
+                let Some(b) = b else { continue };
+                if b.affinity.is_some()
+                    && b.affinity.as_deref() != Some(owner.affinity_string().as_str())
+                {
+                    if aff.is_some() {
+                        plan.set_affinity(&aff_key, None);
+                        let _ = plan.commit(store).await;
+                    }
+                    return Err(IpamError::NotOwner {
+                        block: *cidr,
+                        requested: owner.affinity_string(),
+                        actual: b.affinity,
+                    });
+                }
+                if must_be_empty && !b.is_empty() {
+                    return Err(IpamError::BlockNotEmpty { block: *cidr });
+                }
+                if b.is_empty() {
+                    plan.delete_block(cidr);
+                } else if let Some(bm) = plan.block_mut(cidr) {
+                    bm.affinity = None;
+                    bm.affinity_claim_time = None;
+                }
+                if aff.is_some() {
+                    plan.set_affinity(&aff_key, None);
+                }
+            }
+            match plan.commit(store).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_conflict() => backoff(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(IpamError::MaxRetries(format!(
+            "releasing affinity of {cidr}"
+        )))
+    }
+
+    /// Releases every affinity of `owner` (both families), skipping non-empty blocks when
+    /// `must_be_empty` (`ReleaseHostAffinities`). Returns the blocks released.
+    pub async fn release_host_affinities(
+        &self,
+        owner: &AffinityOwner,
+        must_be_empty: bool,
+    ) -> Result<Vec<IpNet>, IpamError> {
+        let mut out = Vec::new();
+        for v in [4, 6] {
+            for (cidr, _) in self.list_affinities(owner, v).await? {
+                match self
+                    .release_block_affinity(owner, &cidr, must_be_empty)
+                    .await
+                {
+                    Ok(()) => out.push(cidr),
+                    Err(IpamError::BlockNotEmpty { .. }) | Err(IpamError::NotOwner { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Result of [`IpamClient::claim_block`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// We created the block.
+    Claimed,
+    /// The block already was ours (its affinity is now confirmed).
+    AlreadyOurs,
+    /// Another owner has it.
+    TakenByOther,
+}
