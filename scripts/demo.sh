@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 echo "== building calicoctl"
 cargo build --release -p calicoctl
-ctl=target/release/calicoctl
+ctl="${CARGO_TARGET_DIR:-target}/release/calicoctl"
 store=$(mktemp -d)
 trap 'rm -rf "$store"' EXIT
 export CALICO_DATASTORE_PATH="$store/calico.db"
