@@ -662,7 +662,8 @@ fn labels(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
 #[test]
 fn namespace_selector_table() {
     let east_prod = labels(&[("region", "east"), ("environment", "production")]);
-    let table: Vec<(&str, Option<BTreeMap<String, String>>, Option<bool>)> = vec![
+    type Row = (&'static str, Option<BTreeMap<String, String>>, Option<bool>);
+    let table: Vec<Row> = vec![
         ("", Some(labels(&[("region", "east")])), Some(true)),
         (r#"region == "east""#, Some(east_prod.clone()), Some(true)),
         (
