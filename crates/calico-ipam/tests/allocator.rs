@@ -1,0 +1,710 @@
+//! The datastore-backed allocator against the embedded store and a real etcd (skipped with a
+//! note when etcd is not installed, unless `CI` is set). Each scenario runs on both backends;
+//! behaviour follows Calico's `ipam_test.go` where it applies.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use calico_datastore::Datastore;
+use calico_ipam::block::ReleaseOptions;
+use calico_ipam::blockgen::block_order;
+use calico_ipam::model::{self, AffinityOwner, AffinityState, BlockAffinity, IpamConfig};
+use calico_ipam::{AssignArgs, AutoAssignArgs, IntendedUse, IpamError};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::*;
+use ipnet::IpNet;
+use serde_json::json;
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+async fn basic_setup(store: &dyn Datastore) {
+    put_pool(
+        store,
+        "pool4",
+        json!({"cidr": "10.0.0.0/24", "blockSize": 26}),
+    )
+    .await;
+    put_pool(
+        store,
+        "pool6",
+        json!({"cidr": "fd00::/120", "blockSize": 122}),
+    )
+    .await;
+    put_node(store, "node1", &[("zone", "a")]).await;
+    put_node(store, "node2", &[("zone", "b")]).await;
+}
+
+async fn auto_assign_claims_a_block_in_calico_order(store: Arc<dyn Datastore>) {
+    basic_setup(store.as_ref()).await;
+    let c = client(&store);
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "k8s-pod-network.a", 3))
+        .await
+        .unwrap();
+    let first = block_order(&net("10.0.0.0/24"), 26, "node1", 0)
+        .next()
+        .unwrap();
+    assert_eq!(got.ipv4.len(), 3);
+    for (i, n) in got.ipv4.iter().enumerate() {
+        assert_eq!(n.prefix_len(), 26, "block-masked like Calico");
+        assert_eq!(n.trunc(), first);
+        assert_eq!(
+            n.addr(),
+            block(store.as_ref(), &first.to_string())
+                .await
+                .unwrap()
+                .ip_at(i)
+        );
+    }
+    let b = block(store.as_ref(), &first.to_string()).await.unwrap();
+    assert_eq!(b.affinity.as_deref(), Some("host:node1"));
+    assert!(b.affinity_claim_time.is_some());
+    let aff = store
+        .get(&model::affinity_key(&AffinityOwner::host("node1"), &first))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        BlockAffinity::decode(&aff.key, &aff.value).unwrap().state,
+        AffinityState::Confirmed
+    );
+    let h = handle(store.as_ref(), "k8s-pod-network.a").await.unwrap();
+    assert_eq!(h.block, BTreeMap::from([(first.to_string(), 3)]));
+    // A second request on the same node uses the same block.
+    let more = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "k8s-pod-network.b", 2))
+        .await
+        .unwrap();
+    assert!(more.ipv4.iter().all(|n| n.trunc() == first));
+    assert_eq!(
+        check_consistency(store.as_ref())
+            .await
+            .values()
+            .sum::<u64>(),
+        5
+    );
+}
+
+async fn release_by_handle_and_fifo_reuse(store: Arc<dyn Datastore>) {
+    basic_setup(store.as_ref()).await;
+    let c = client(&store);
+    let a = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "a", 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.ips_by_handle("a").await.unwrap(),
+        a.ipv4.iter().map(|n| n.addr()).collect::<Vec<_>>()
+    );
+    assert_eq!(c.release_by_handle("a").await.unwrap(), 2);
+    assert!(
+        handle(store.as_ref(), "a").await.is_none(),
+        "handle deleted"
+    );
+    assert_eq!(c.release_by_handle("a").await.unwrap(), 0, "idempotent");
+    // Released addresses go to the tail: the next allocation gets fresh ones.
+    let b = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "b", 1))
+        .await
+        .unwrap();
+    assert!(!a.ipv4.iter().any(|n| n.addr() == b.ipv4[0].addr()));
+    let blk = block(store.as_ref(), &b.ipv4[0].trunc().to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        blk.affinity.as_deref(),
+        Some("host:node1"),
+        "affine block stays"
+    );
+    check_consistency(store.as_ref()).await;
+}
+
+async fn claims_more_blocks_then_hits_the_block_limit(store: Arc<dyn Datastore>) {
+    basic_setup(store.as_ref()).await;
+    let c = client(&store);
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "big", 70))
+        .await
+        .unwrap();
+    let blocks: std::collections::BTreeSet<IpNet> = got.ipv4.iter().map(|n| n.trunc()).collect();
+    assert_eq!(blocks.len(), 2);
+    c.set_config(&IpamConfig {
+        strict_affinity: true,
+        max_blocks_per_host: 2,
+        ..IpamConfig::default()
+    })
+    .await
+    .unwrap();
+    let err = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "more", 60))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, IpamError::BlockLimit { limit: 2 }), "{err}");
+    assert!(
+        handle(store.as_ref(), "more").await.is_none(),
+        "nothing persisted on failure"
+    );
+    // A per-request limit below the configured one wins.
+    let mut args = AutoAssignArgs::v4("node2", "n2", 1);
+    args.max_blocks_per_host = 1;
+    c.auto_assign(&args).await.unwrap();
+    args.handle_id = Some("n2b".into());
+    args.num4 = 64;
+    assert!(matches!(
+        c.auto_assign(&args).await,
+        Err(IpamError::BlockLimit { limit: 1 })
+    ));
+    check_consistency(store.as_ref()).await;
+}
+
+async fn borrowing_and_strict_affinity(store: Arc<dyn Datastore>) {
+    put_pool(
+        store.as_ref(),
+        "tiny",
+        json!({"cidr": "10.1.0.0/26", "blockSize": 26}),
+    )
+    .await;
+    put_node(store.as_ref(), "node1", &[]).await;
+    put_node(store.as_ref(), "node2", &[]).await;
+    let c = client(&store);
+    c.auto_assign(&AutoAssignArgs::v4("node1", "a", 1))
+        .await
+        .unwrap();
+    // node2 cannot claim a block (none left) and borrows from node1's.
+    let b = c
+        .auto_assign(&AutoAssignArgs::v4("node2", "b", 1))
+        .await
+        .unwrap();
+    assert_eq!(b.ipv4[0].trunc(), net("10.1.0.0/26"));
+    let blk = block(store.as_ref(), "10.1.0.0/26").await.unwrap();
+    assert_eq!(
+        blk.affinity.as_deref(),
+        Some("host:node1"),
+        "borrowing keeps the affinity"
+    );
+    c.set_config(&IpamConfig {
+        strict_affinity: true,
+        ..IpamConfig::default()
+    })
+    .await
+    .unwrap();
+    let err = c
+        .auto_assign(&AutoAssignArgs::v4("node2", "c", 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IpamError::Exhausted {
+                requested: 1,
+                assigned: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Exhaustion: 64 addresses, 2 used.
+    c.set_config(&IpamConfig::default()).await.unwrap();
+    c.auto_assign(&AutoAssignArgs::v4("node1", "d", 62))
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.auto_assign(&AutoAssignArgs::v4("node2", "e", 1)).await,
+        Err(IpamError::Exhausted { .. })
+    ));
+    check_consistency(store.as_ref()).await;
+}
+
+async fn assign_specific_ip(store: Arc<dyn Datastore>) {
+    basic_setup(store.as_ref()).await;
+    put_pool(
+        store.as_ref(),
+        "lb",
+        json!({"cidr": "10.9.0.0/24", "allowedUses": ["LoadBalancer"]}),
+    )
+    .await;
+    let c = client(&store);
+    let args = |ipa: &str, h: &str| AssignArgs {
+        ip: ip(ipa),
+        handle_id: Some(h.into()),
+        attrs: BTreeMap::from([("pod".to_string(), "p".to_string())]),
+        hostname: "node1".into(),
+        host_reserved: None,
+        intended_use: Some(IntendedUse::Workload),
+    };
+    c.assign_ip(&args("10.0.0.130", "x")).await.unwrap();
+    let b = block(store.as_ref(), "10.0.0.128/26").await.unwrap();
+    assert_eq!(
+        b.affinity.as_deref(),
+        Some("host:node1"),
+        "the block was claimed for the host"
+    );
+    assert_eq!(b.ips_by_handle("x"), vec![ip("10.0.0.130")]);
+    assert!(matches!(
+        c.assign_ip(&args("10.0.0.130", "y")).await,
+        Err(IpamError::AlreadyAssigned(_))
+    ));
+    assert!(matches!(
+        c.assign_ip(&args("192.168.0.1", "y")).await,
+        Err(IpamError::NotInPool(_))
+    ));
+    assert!(matches!(
+        c.assign_ip(&args("10.9.0.1", "y")).await,
+        Err(IpamError::UseNotAllowed { .. })
+    ));
+    // Auto-assign on node1 now never hands out .130.
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "z", 64))
+        .await
+        .unwrap();
+    assert!(!got.ipv4.iter().any(|n| n.addr() == ip("10.0.0.130")));
+    check_consistency(store.as_ref()).await;
+}
+
+async fn release_ips_checks_handles_and_sequence_numbers(store: Arc<dyn Datastore>) {
+    basic_setup(store.as_ref()).await;
+    let c = client(&store);
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "h1", 2))
+        .await
+        .unwrap();
+    let (a, b) = (got.ipv4[0].addr(), got.ipv4[1].addr());
+    let blk = block(store.as_ref(), &got.ipv4[0].trunc().to_string())
+        .await
+        .unwrap();
+    let seq = blk.sequence_of(blk.ordinal_of(a).unwrap());
+    let wrong_handle = ReleaseOptions {
+        address: a,
+        handle: Some("other".into()),
+        sequence_number: None,
+    };
+    assert!(matches!(
+        c.release_ips(&[wrong_handle]).await,
+        Err(IpamError::BadHandle { .. })
+    ));
+    let wrong_seq = ReleaseOptions {
+        address: a,
+        handle: Some("h1".into()),
+        sequence_number: Some(seq + 1),
+    };
+    assert!(matches!(
+        c.release_ips(&[wrong_seq]).await,
+        Err(IpamError::BadSequenceNumber { .. })
+    ));
+    let ok = ReleaseOptions {
+        address: a,
+        handle: Some("h1".into()),
+        sequence_number: Some(seq),
+    };
+    assert!(c.release_ips(&[ok]).await.unwrap().is_empty());
+    assert_eq!(
+        c.release_ips(&[ReleaseOptions::address(a)]).await.unwrap(),
+        vec![a],
+        "idempotent"
+    );
+    assert_eq!(handle(store.as_ref(), "h1").await.unwrap().total(), 1);
+    // Outside every block: reported as not allocated.
+    assert_eq!(
+        c.release_ips(&[ReleaseOptions::address(ip("10.200.0.1"))])
+            .await
+            .unwrap(),
+        vec![ip("10.200.0.1")]
+    );
+    c.release_ips(&[ReleaseOptions::address(b)]).await.unwrap();
+    assert!(handle(store.as_ref(), "h1").await.is_none());
+    check_consistency(store.as_ref()).await;
+}
+
+async fn dual_stack_is_all_or_nothing(store: Arc<dyn Datastore>) {
+    basic_setup(store.as_ref()).await;
+    put_pool(
+        store.as_ref(),
+        "pool6",
+        json!({"cidr": "fd00::/122", "blockSize": 122}),
+    )
+    .await;
+    let c = client(&store);
+    let mut args = AutoAssignArgs::v4("node1", "ds", 1);
+    args.num6 = 1;
+    let got = c.auto_assign(&args).await.unwrap();
+    assert_eq!((got.ipv4.len(), got.ipv6.len()), (1, 1));
+    assert_eq!(handle(store.as_ref(), "ds").await.unwrap().total(), 2);
+    // Fill the only IPv6 block, then ask for 1+1: fails, and no IPv4 address is taken.
+    let mut fill = AutoAssignArgs::v4("node1", "fill", 0);
+    fill.num6 = 63;
+    c.auto_assign(&fill).await.unwrap();
+    let before = check_consistency(store.as_ref()).await;
+    args.handle_id = Some("ds2".into());
+    assert!(matches!(
+        c.auto_assign(&args).await,
+        Err(IpamError::Exhausted { version: 6, .. })
+    ));
+    assert!(handle(store.as_ref(), "ds2").await.is_none());
+    assert_eq!(
+        check_consistency(store.as_ref()).await,
+        before,
+        "IPv4 half was not persisted"
+    );
+}
+
+async fn heals_half_finished_claims(store: Arc<dyn Datastore>) {
+    basic_setup(store.as_ref()).await;
+    let c = client(&store);
+    let node1 = AffinityOwner::host("node1");
+    // 1. A pending affinity without its block (a Calico process died between the steps).
+    let cidr = net("10.0.0.192/26");
+    store
+        .put(
+            &model::affinity_key(&node1, &cidr),
+            br#"{"state":"pending","deleted":false}"#.to_vec(),
+            None,
+        )
+        .await
+        .unwrap();
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "h", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.ipv4[0].trunc(),
+        cidr,
+        "the affinity's block was created and used"
+    );
+    let aff = store
+        .get(&model::affinity_key(&node1, &cidr))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        BlockAffinity::decode(&aff.key, &aff.value).unwrap().state,
+        AffinityState::Confirmed
+    );
+    // 2. A stale affinity: node2 believes it owns node1's block.
+    let node2 = AffinityOwner::host("node2");
+    store
+        .put(
+            &model::affinity_key(&node2, &cidr),
+            br#"{"state":"confirmed","deleted":false}"#.to_vec(),
+            None,
+        )
+        .await
+        .unwrap();
+    let got2 = c
+        .auto_assign(&AutoAssignArgs::v4("node2", "h2", 1))
+        .await
+        .unwrap();
+    assert_ne!(got2.ipv4[0].trunc(), cidr);
+    assert!(
+        store
+            .get(&model::affinity_key(&node2, &cidr))
+            .await
+            .unwrap()
+            .is_none(),
+        "stale affinity removed"
+    );
+    // 3. A block affine to node1 whose affinity key vanished: claiming it (as find-usable-block
+    //    does when it walks onto it) restores the affinity instead of failing.
+    store
+        .delete(&model::affinity_key(&node1, &cidr), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.claim_block(&node1, &cidr, None).await.unwrap(),
+        calico_ipam::client::ClaimOutcome::AlreadyOurs
+    );
+    assert!(
+        store
+            .get(&model::affinity_key(&node1, &cidr))
+            .await
+            .unwrap()
+            .is_some(),
+        "affinity healed"
+    );
+    assert_eq!(
+        c.claim_block(&node2, &cidr, None).await.unwrap(),
+        calico_ipam::client::ClaimOutcome::TakenByOther
+    );
+    // 4. A legacy empty affinity value counts as confirmed.
+    store
+        .put(&model::affinity_key(&node1, &cidr), Vec::new(), None)
+        .await
+        .unwrap();
+    let got4 = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "h4", 1))
+        .await
+        .unwrap();
+    assert_eq!(got4.ipv4[0].trunc(), cidr);
+    check_consistency(store.as_ref()).await;
+}
+
+async fn release_block_affinity_rules(store: Arc<dyn Datastore>) {
+    basic_setup(store.as_ref()).await;
+    let c = client(&store);
+    let node1 = AffinityOwner::host("node1");
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "h", 1))
+        .await
+        .unwrap();
+    let cidr = got.ipv4[0].trunc();
+    assert!(matches!(
+        c.release_block_affinity(&node1, &cidr, true).await,
+        Err(IpamError::BlockNotEmpty { .. })
+    ));
+    assert!(matches!(
+        c.release_block_affinity(&AffinityOwner::host("node2"), &cidr, false)
+            .await,
+        Err(IpamError::NotOwner { .. })
+    ));
+    c.release_block_affinity(&node1, &cidr, false)
+        .await
+        .unwrap();
+    let b = block(store.as_ref(), &cidr.to_string()).await.unwrap();
+    assert_eq!(
+        b.affinity, None,
+        "non-empty block keeps its addresses, loses its affinity"
+    );
+    assert!(
+        store
+            .get(&model::affinity_key(&node1, &cidr))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Releasing the last address of an unowned block deletes the block.
+    c.release_by_handle("h").await.unwrap();
+    assert!(block(store.as_ref(), &cidr.to_string()).await.is_none());
+    // An empty affine block: released with the block.
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "h2", 1))
+        .await
+        .unwrap();
+    c.release_by_handle("h2").await.unwrap();
+    let released = c.release_host_affinities(&node1, true).await.unwrap();
+    assert_eq!(released, vec![got.ipv4[0].trunc()]);
+    assert!(
+        block(store.as_ref(), &got.ipv4[0].trunc().to_string())
+            .await
+            .is_none()
+    );
+    check_consistency(store.as_ref()).await;
+}
+
+async fn reservations_and_selectors(store: Arc<dyn Datastore>) {
+    put_pool(
+        store.as_ref(),
+        "a",
+        json!({"cidr": "10.2.0.0/26", "nodeSelector": "zone == 'a'"}),
+    )
+    .await;
+    put_pool(
+        store.as_ref(),
+        "b",
+        json!({"cidr": "10.3.0.0/26", "nodeSelector": "zone == 'b'"}),
+    )
+    .await;
+    put_pool(
+        store.as_ref(),
+        "ns",
+        json!({"cidr": "10.4.0.0/26", "namespaceSelector": "team == 'x'"}),
+    )
+    .await;
+    put_pool(
+        store.as_ref(),
+        "off",
+        json!({"cidr": "10.5.0.0/26", "disabled": true}),
+    )
+    .await;
+    put_node(store.as_ref(), "node1", &[("zone", "a")]).await;
+    put_reservation(store.as_ref(), "r", &["10.2.0.0/30", "10.2.0.5"]).await;
+    let c = client(&store);
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "h", 3))
+        .await
+        .unwrap();
+    let addrs: Vec<IpAddr> = got.ipv4.iter().map(|n| n.addr()).collect();
+    assert_eq!(
+        addrs,
+        vec![ip("10.2.0.4"), ip("10.2.0.6"), ip("10.2.0.7")],
+        "reserved skipped"
+    );
+    let mut args = AutoAssignArgs::v4("node1", "ns", 1);
+    args.namespace_labels = Some(BTreeMap::from([("team".to_string(), "x".to_string())]));
+    args.ipv4_pools = vec![net("10.4.0.0/26")];
+    assert_eq!(
+        c.auto_assign(&args).await.unwrap().ipv4[0].trunc(),
+        net("10.4.0.0/26")
+    );
+    args.ipv4_pools = vec![net("10.5.0.0/26")];
+    assert!(matches!(
+        c.auto_assign(&args).await,
+        Err(IpamError::PoolNotFound(_))
+    ));
+    assert!(matches!(
+        c.auto_assign(&AutoAssignArgs::v4("ghost", "g", 1)).await,
+        Err(IpamError::NodeNotFound(_))
+    ));
+    let mut tunnel = AutoAssignArgs::v4("node1", "vxlan-tunnel-addr-node1", 1);
+    tunnel.intended_use = IntendedUse::Tunnel;
+    tunnel.attrs = BTreeMap::from([
+        ("node".to_string(), "node1".to_string()),
+        ("type".to_string(), model::attr::TYPE_VXLAN.to_string()),
+    ]);
+    let t = c.auto_assign(&tunnel).await.unwrap();
+    assert_eq!(t.ipv4[0].trunc(), net("10.2.0.0/26"));
+    check_consistency(store.as_ref()).await;
+}
+
+async fn cooldown_delays_reuse(store: Arc<dyn Datastore>) {
+    put_pool(
+        store.as_ref(),
+        "tiny",
+        json!({"cidr": "10.6.0.0/30", "blockSize": 30}),
+    )
+    .await;
+    put_node(store.as_ref(), "node1", &[]).await;
+    let now: Arc<Mutex<DateTime<Utc>>> = Arc::new(Mutex::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let clock_now = now.clone();
+    let c = client(&store).with_clock(Arc::new(move || *clock_now.lock().unwrap()));
+    c.set_config(&IpamConfig {
+        ip_cooldown_seconds: 60,
+        ..IpamConfig::default()
+    })
+    .await
+    .unwrap();
+    c.auto_assign(&AutoAssignArgs::v4("node1", "all", 4))
+        .await
+        .unwrap();
+    c.release_by_handle("all").await.unwrap();
+    assert!(
+        matches!(
+            c.auto_assign(&AutoAssignArgs::v4("node1", "x", 1)).await,
+            Err(IpamError::Exhausted { .. })
+        ),
+        "released addresses cool down"
+    );
+    *now.lock().unwrap() += Duration::seconds(61);
+    c.auto_assign(&AutoAssignArgs::v4("node1", "x", 4))
+        .await
+        .unwrap();
+    check_consistency(store.as_ref()).await;
+}
+
+async fn concurrent_tasks_never_share_an_address(store: Arc<dyn Datastore>) {
+    put_pool(
+        store.as_ref(),
+        "p",
+        json!({"cidr": "10.7.0.0/24", "blockSize": 28}),
+    )
+    .await;
+    for n in 0..3 {
+        put_node(store.as_ref(), &format!("node{n}"), &[]).await;
+    }
+    let held: Arc<Mutex<BTreeMap<IpAddr, String>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for t in 0..6 {
+        let c = client(&store);
+        let held = held.clone();
+        tasks.push(tokio::spawn(async move {
+            let node = format!("node{}", t % 3);
+            let mut mine: Vec<String> = Vec::new();
+            for i in 0..12 {
+                let h = format!("t{t}-{i}");
+                let got = c
+                    .auto_assign(&AutoAssignArgs::v4(&node, &h, 1 + i % 2))
+                    .await
+                    .unwrap();
+                {
+                    let mut g = held.lock().unwrap();
+                    for n in &got.ipv4 {
+                        let prev = g.insert(n.addr(), h.clone());
+                        assert!(
+                            prev.is_none(),
+                            "{} handed to {h} while held by {prev:?}",
+                            n.addr()
+                        );
+                    }
+                }
+                mine.push(h);
+                if i % 3 == 2 {
+                    let gone = mine.remove(0);
+                    // Forget the addresses before releasing, so a concurrent allocator may
+                    // reuse them as soon as the release commits.
+                    held.lock().unwrap().retain(|_, v| *v != gone);
+                    assert!(c.release_by_handle(&gone).await.unwrap() >= 1);
+                }
+            }
+            mine
+        }));
+    }
+    let mut live_handles = Vec::new();
+    for t in tasks {
+        live_handles.extend(t.await.unwrap());
+    }
+    let counts = check_consistency(store.as_ref()).await;
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, h) in held.lock().unwrap().iter() {
+        *expected.entry(h.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        counts, expected,
+        "stored allocations are exactly the ones handed out"
+    );
+    assert_eq!(counts.len(), live_handles.len(), "no handle leaked");
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _dir) = super::embedded();
+                    super::$name(store).await;
+                }
+            )*
+        }
+
+        /// One etcd for every scenario (starting one takes a while), wiped between them.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn etcd_all_scenarios() {
+            let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
+                return;
+            };
+            let store: Arc<dyn Datastore> = Arc::new(
+                calico_datastore::etcd::EtcdDatastore::connect(etcd.config()).await.unwrap(),
+            );
+            $(
+                wipe(store.as_ref()).await;
+                eprintln!("etcd scenario {}", stringify!($name));
+                $name(store.clone()).await;
+            )*
+        }
+    };
+}
+
+scenarios!(
+    auto_assign_claims_a_block_in_calico_order,
+    release_by_handle_and_fifo_reuse,
+    claims_more_blocks_then_hits_the_block_limit,
+    borrowing_and_strict_affinity,
+    assign_specific_ip,
+    release_ips_checks_handles_and_sequence_numbers,
+    dual_stack_is_all_or_nothing,
+    heals_half_finished_claims,
+    release_block_affinity_rules,
+    reservations_and_selectors,
+    cooldown_delays_reuse,
+    concurrent_tasks_never_share_an_address,
+);

@@ -1,0 +1,172 @@
+//! Shared set-up for the datastore-backed tests: stores, resources written as Calico stores
+//! them, and a consistency checker over everything under `/calico/ipam/v2/`.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use calico_datastore::{Datastore, EmbeddedDatastore, Txn, TxnOp};
+use calico_ipam::model::{self, AllocationBlock, BlockAffinity, IpamHandle};
+use calico_ipam::{DatastoreResources, IpamClient};
+use ipnet::IpNet;
+
+pub fn embedded() -> (Arc<dyn Datastore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedDatastore::open(dir.path().join("store.db")).unwrap();
+    (Arc::new(store), dir)
+}
+
+/// Removes every Calico key (between scenarios sharing one etcd).
+pub async fn wipe(store: &dyn Datastore) {
+    store
+        .txn(Txn {
+            compare: vec![],
+            success: vec![TxnOp::Delete {
+                key: "/calico/".into(),
+                prefix: true,
+                prev_kv: false,
+            }],
+            failure: vec![],
+        })
+        .await
+        .unwrap();
+}
+
+pub async fn put_pool(store: &dyn Datastore, name: &str, spec: serde_json::Value) {
+    let v = serde_json::json!({
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "IPPool",
+        "metadata": {"name": name},
+        "spec": spec,
+    });
+    store
+        .put(
+            &format!("/calico/resources/v3/projectcalico.org/ippools/{name}"),
+            serde_json::to_vec(&v).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+pub async fn put_node(store: &dyn Datastore, name: &str, labels: &[(&str, &str)]) {
+    let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
+    let v = serde_json::json!({
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {},
+    });
+    store
+        .put(
+            &format!("/calico/resources/v3/projectcalico.org/nodes/{name}"),
+            serde_json::to_vec(&v).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+pub async fn put_reservation(store: &dyn Datastore, name: &str, cidrs: &[&str]) {
+    let v = serde_json::json!({
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "IPReservation",
+        "metadata": {"name": name},
+        "spec": {"reservedCIDRs": cidrs},
+    });
+    store
+        .put(
+            &format!("/calico/resources/v3/projectcalico.org/ipreservations/{name}"),
+            serde_json::to_vec(&v).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+pub fn client(store: &Arc<dyn Datastore>) -> IpamClient {
+    IpamClient::new(
+        store.clone(),
+        Arc::new(DatastoreResources::new(store.clone())),
+    )
+}
+
+pub async fn block(store: &dyn Datastore, cidr: &str) -> Option<AllocationBlock> {
+    let net: IpNet = cidr.parse().unwrap();
+    let kv = store.get(&model::block_key(&net)).await.unwrap()?;
+    Some(model::decode(&kv.key, &kv.value).unwrap())
+}
+
+pub async fn handle(store: &dyn Datastore, id: &str) -> Option<IpamHandle> {
+    let kv = store.get(&model::handle_key(id)).await.unwrap()?;
+    Some(model::decode(&kv.key, &kv.value).unwrap())
+}
+
+/// Checks the IPAM records agree with each other: every handle count equals the live
+/// allocations of that handle in that block (so no handle leaks and no allocation without its
+/// handle), no empty handle is stored, every confirmed affinity has its block affine to the
+/// same owner, and every block's structure is valid. Returns the live allocations per handle.
+pub async fn check_consistency(store: &dyn Datastore) -> BTreeMap<String, u64> {
+    let blocks = store.list("/calico/ipam/v2/assignment/").await.unwrap();
+    let mut from_blocks: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut block_owner: BTreeMap<IpNet, Option<String>> = BTreeMap::new();
+    for kv in &blocks.kvs {
+        let b: AllocationBlock = model::decode(&kv.key, &kv.value).unwrap();
+        assert_eq!(kv.key, model::block_key(&b.cidr));
+        let mut seen = 0;
+        for a in b.allocations.iter().flatten() {
+            assert!(
+                *a < b.attributes.len(),
+                "{}: dangling attribute index",
+                b.cidr
+            );
+            seen += 1;
+        }
+        assert_eq!(
+            seen + b.unallocated.len(),
+            b.num_addresses(),
+            "{}: ordinals lost",
+            b.cidr
+        );
+        for (h, n) in b.count_by_handle() {
+            from_blocks
+                .entry(h)
+                .or_default()
+                .insert(b.cidr.to_string(), n);
+        }
+        block_owner.insert(b.cidr, b.affinity.clone());
+    }
+    let handles = store.list(model::HANDLE_PREFIX).await.unwrap();
+    let mut stored: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for kv in &handles.kvs {
+        let h: IpamHandle = model::decode(&kv.key, &kv.value).unwrap();
+        assert!(h.total() > 0, "{} stored with no address", kv.key);
+        stored.insert(
+            kv.key.trim_start_matches(model::HANDLE_PREFIX).to_string(),
+            h.block,
+        );
+    }
+    assert_eq!(
+        stored, from_blocks,
+        "handles disagree with block allocations"
+    );
+    let affs = store.list("/calico/ipam/v2/host/").await.unwrap();
+    for kv in &affs.kvs {
+        let a = BlockAffinity::decode(&kv.key, &kv.value).unwrap();
+        let cidr = model::cidr_from_key(&kv.key).unwrap();
+        let node = kv.key.split('/').nth(5).unwrap();
+        if a.state.is_confirmed() {
+            assert_eq!(
+                block_owner.get(&cidr).cloned().flatten(),
+                Some(format!("host:{node}")),
+                "confirmed affinity {} without its block",
+                kv.key
+            );
+        }
+    }
+    from_blocks
+        .into_iter()
+        .map(|(h, m)| (h, m.values().sum()))
+        .collect()
+}
