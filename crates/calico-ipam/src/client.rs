@@ -107,6 +107,31 @@ struct FamilyRequest<'a> {
     reserved: Option<&'a HostReservedAttr>,
 }
 
+/// The pools of one family of a request.
+struct FamilyPools {
+    /// Selecting the node and namespace, and allowing the intended use.
+    allowed: Vec<Pool>,
+    /// Selecting the node and namespace.
+    selecting: Vec<Pool>,
+    /// Every enabled pool of the family.
+    enabled: Vec<Pool>,
+    node_labels: BTreeMap<String, String>,
+}
+
+/// Longest block prefix that still leaves room for host-reserved addresses
+/// (`getMaxPrefixLen`: the family's bits minus the bit length of the reserved count).
+fn max_prefix_len(version: u8, r: &HostReservedAttr) -> Result<u8, IpamError> {
+    let reserved = (r.start_of_block + r.end_of_block) as u64;
+    let bits: u32 = if version == 4 { 32 } else { 128 };
+    let len = bits.saturating_sub(64 - reserved.leading_zeros());
+    if reserved == 0 || len == 0 {
+        return Err(IpamError::InvalidArgument(
+            "HostReservedAttr has wrong parameters".into(),
+        ));
+    }
+    Ok(len as u8)
+}
+
 /// Per-operation context read once.
 struct Ctx {
     config: IpamConfig,
@@ -262,12 +287,13 @@ impl IpamClient {
         Err(IpamError::MaxRetries("auto-assign".into()))
     }
 
-    /// Pools one family of a request may use.
+    /// Pools one family of a request may use (`prepareAffinityBlocksForHost` +
+    /// `determinePools`).
     async fn pools_for(
         &self,
         args: &AutoAssignArgs,
         fam: &FamilyRequest<'_>,
-    ) -> Result<(Vec<Pool>, Vec<Pool>), IpamError> {
+    ) -> Result<FamilyPools, IpamError> {
         let all = self.resources.pools().await?;
         let node_labels = if args.intended_use == IntendedUse::LoadBalancer {
             BTreeMap::new()
@@ -277,14 +303,10 @@ impl IpamClient {
                 .await?
                 .ok_or_else(|| IpamError::NodeNotFound(args.hostname.clone()))?
         };
-        let max_prefix_len = fam.reserved.map(|r| {
-            // Calico (`getMaxPrefixLen`) needs a block big enough to hold the reserved
-            // addresses plus at least one usable one.
-            let bits: u32 = if fam.version == 4 { 32 } else { 128 };
-            let need = (r.start_of_block + r.end_of_block + 1) as u64;
-            let host_bits = 64 - need.saturating_sub(1).leading_zeros();
-            (bits.saturating_sub(host_bits)) as u8
-        });
+        let max_prefix_len = match fam.reserved {
+            None => None,
+            Some(r) => Some(max_prefix_len(fam.version, r)?),
+        };
         let q = PoolQuery {
             requested: fam.requested,
             node_labels: &node_labels,
@@ -301,13 +323,24 @@ impl IpamClient {
                 args.intended_use.as_str().to_string(),
             ));
         }
-        // Affine blocks in pools that no longer select this node are released below; pass the
-        // selecting pools along for that.
-        Ok((allowed, {
-            let mut s = selecting;
-            s.extend(enabled);
-            s
-        }))
+        Ok(FamilyPools {
+            allowed,
+            selecting,
+            enabled,
+            node_labels,
+        })
+    }
+
+    /// Whether an affine block outside the usable pools should be given up: Calico releases
+    /// it (if empty) when its pool no longer selects the node.
+    fn should_release_affinity(&self, cidr: &IpNet, p: &FamilyPools) -> bool {
+        if pools::pool_for_ip(&p.selecting, cidr.network()).is_some() {
+            return false;
+        }
+        match pools::pool_for_ip(&p.enabled, cidr.network()) {
+            None => false,
+            Some(pool) => !pool.selects_node(&p.node_labels).unwrap_or(true),
+        }
     }
 
     async fn assign_family(
@@ -318,7 +351,8 @@ impl IpamClient {
         owner: &AffinityOwner,
         fam: &FamilyRequest<'_>,
     ) -> Result<Vec<IpNet>, IpamError> {
-        let (allowed, selecting_and_enabled) = self.pools_for(args, fam).await?;
+        let fp = self.pools_for(args, fam).await?;
+        let allowed = &fp.allowed;
         let store = self.store.as_ref();
         let handle = args.handle_id.as_deref();
         let strict = ctx.config.strict_affinity;
@@ -328,14 +362,18 @@ impl IpamClient {
         let affinities = self.list_affinities(owner, fam.version).await?;
         let mut owned = 0u32;
         for (cidr, aff_kv) in &affinities {
-            if pools::pool_for_ip(&allowed, cidr.network()).is_none() {
-                // Not usable for this request. Calico releases it if empty and its pool no
-                // longer selects this node.
-                let still_selected = pools::pool_for_ip(&selecting_and_enabled, cidr.network())
-                    .is_some_and(|p| allowed.iter().any(|a| a.name == p.name));
-                if !still_selected && owner.kind == model::AffinityKind::Host {
-                    self.release_unselected_affinity(owner, cidr, &allowed, args)
-                        .await;
+            if pools::pool_for_ip(allowed, cidr.network()).is_none() {
+                // Not usable for this request. Calico releases it if it is empty and its pool
+                // no longer selects this node.
+                if owner.kind == model::AffinityKind::Host
+                    && self.should_release_affinity(cidr, &fp)
+                {
+                    match self.release_block_affinity(owner, cidr, true).await {
+                        Ok(()) => {
+                            tracing::info!(block = %cidr, "released affine block that no longer selects this host")
+                        }
+                        Err(e) => tracing::debug!(block = %cidr, error = %e, "kept affine block"),
+                    }
                 }
                 continue;
             }
@@ -391,7 +429,7 @@ impl IpamClient {
                 break;
             }
             let Some(cidr) = self
-                .find_usable_block(ctx, owner, fam.version, &allowed)
+                .find_usable_block(ctx, owner, fam.version, allowed)
                 .await?
             else {
                 break;
@@ -429,7 +467,7 @@ impl IpamClient {
         // 3. Borrow from other existing blocks unless strict affinity forbids it.
         if out.len() < fam.num && !strict {
             let existing = self.list_blocks(fam.version).await?;
-            'pools: for pool in &allowed {
+            'pools: for pool in allowed {
                 let seed = ctx.now.timestamp_nanos_opt().unwrap_or_default();
                 for cidr in block_order(&pool.cidr, pool.block_size, &owner.name, seed) {
                     if out.len() >= fam.num {
@@ -478,22 +516,6 @@ impl IpamClient {
             });
         }
         Ok(out)
-    }
-
-    /// Best effort: release an empty affine block whose pool no longer selects the node.
-    async fn release_unselected_affinity(
-        &self,
-        owner: &AffinityOwner,
-        cidr: &IpNet,
-        _allowed: &[Pool],
-        _args: &AutoAssignArgs,
-    ) {
-        match self.release_block_affinity(owner, cidr, true).await {
-            Ok(()) => {
-                tracing::info!(block = %cidr, "released affine block that no longer selects this host")
-            }
-            Err(e) => tracing::debug!(block = %cidr, error = %e, "kept affine block"),
-        }
     }
 
     /// Loads the block an affinity points at into `plan`, healing half-finished state: a

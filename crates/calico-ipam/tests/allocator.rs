@@ -664,6 +664,84 @@ async fn concurrent_tasks_never_share_an_address(store: Arc<dyn Datastore>) {
     assert_eq!(counts.len(), live_handles.len(), "no handle leaked");
 }
 
+async fn pool_changes_and_host_reserved_addresses(store: Arc<dyn Datastore>) {
+    put_pool(
+        store.as_ref(),
+        "a",
+        json!({"cidr": "10.2.0.0/26", "nodeSelector": "zone == 'a'"}),
+    )
+    .await;
+    put_node(store.as_ref(), "node1", &[("zone", "a")]).await;
+    let c = client(&store);
+    let node1 = AffinityOwner::host("node1");
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "h", 1))
+        .await
+        .unwrap();
+    let old = got.ipv4[0].trunc();
+    c.release_by_handle("h").await.unwrap();
+    // The pool stops selecting node1 and another pool does: the empty affine block of the old
+    // pool is released on the next allocation (Calico `prepareAffinityBlocksForHost`).
+    put_pool(
+        store.as_ref(),
+        "a",
+        json!({"cidr": "10.2.0.0/26", "nodeSelector": "zone == 'b'"}),
+    )
+    .await;
+    put_pool(store.as_ref(), "c", json!({"cidr": "10.8.0.0/26"})).await;
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "h2", 1))
+        .await
+        .unwrap();
+    assert_eq!(got.ipv4[0].trunc(), net("10.8.0.0/26"));
+    assert!(
+        block(store.as_ref(), &old.to_string()).await.is_none(),
+        "old empty block released"
+    );
+    assert!(
+        store
+            .get(&model::affinity_key(&node1, &old))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Windows-style host-reserved addresses at both ends of a new block.
+    put_node(store.as_ref(), "win", &[]).await;
+    put_pool(
+        store.as_ref(),
+        "w",
+        json!({"cidr": "10.10.0.0/28", "blockSize": 28}),
+    )
+    .await;
+    let mut args = AutoAssignArgs::v4("win", "wh", 12);
+    args.ipv4_pools = vec![net("10.10.0.0/28")];
+    args.host_reserved_v4 = Some(calico_ipam::HostReservedAttr {
+        start_of_block: 3,
+        end_of_block: 1,
+        handle: model::WINDOWS_RESERVED_HANDLE.into(),
+        note: "windows".into(),
+    });
+    let got = c.auto_assign(&args).await.unwrap();
+    let addrs: Vec<String> = got.ipv4.iter().map(|n| n.addr().to_string()).collect();
+    assert_eq!(addrs.first().map(String::as_str), Some("10.10.0.3"));
+    assert_eq!(addrs.last().map(String::as_str), Some("10.10.0.14"));
+    args.handle_id = Some("wh2".into());
+    args.num4 = 1;
+    args.host_reserved_v4 = Some(calico_ipam::HostReservedAttr {
+        start_of_block: 0,
+        end_of_block: 0,
+        handle: "x".into(),
+        note: String::new(),
+    });
+    assert!(matches!(
+        c.auto_assign(&args).await,
+        Err(IpamError::InvalidArgument(_))
+    ));
+    // The Windows-reserved handle is not a real handle: it has no handle record.
+    let counts = check_consistency_ignoring(store.as_ref(), model::WINDOWS_RESERVED_HANDLE).await;
+    assert_eq!(counts.get("wh"), Some(&12));
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -706,5 +784,6 @@ scenarios!(
     release_block_affinity_rules,
     reservations_and_selectors,
     cooldown_delays_reuse,
+    pool_changes_and_host_reserved_addresses,
     concurrent_tasks_never_share_an_address,
 );
