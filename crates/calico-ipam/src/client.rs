@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use calico_datastore::{Datastore, KeyValue};
+use calico_datastore::{Datastore, KeyValue, Revision};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 
@@ -86,6 +86,17 @@ pub struct AssignArgs {
 pub struct Assignment {
     pub ipv4: Vec<IpNet>,
     pub ipv6: Vec<IpNet>,
+    /// Datastore revision at which the allocation was persisted.
+    pub revision: Revision,
+}
+
+/// What [`IpamClient::release_handle`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandleRelease {
+    /// Addresses released.
+    pub released: usize,
+    /// Revision of the commit (the current revision when there was nothing to release).
+    pub revision: Revision,
 }
 
 /// Clock used for claim times, cool-down and new blocks' sequence numbers.
@@ -273,7 +284,10 @@ impl IpamClient {
                 }
             }
             match plan.commit(self.store.as_ref()).await {
-                Ok(_) => return Ok(out),
+                Ok(rev) => {
+                    out.revision = rev;
+                    return Ok(out);
+                }
                 Err(e) if e.is_conflict() => {
                     tracing::debug!(
                         attempt,
@@ -828,6 +842,11 @@ impl IpamClient {
     /// one transaction. Idempotent: an unknown handle releases nothing. Returns how many
     /// addresses were released.
     pub async fn release_by_handle(&self, handle_id: &str) -> Result<usize, IpamError> {
+        Ok(self.release_handle(handle_id).await?.released)
+    }
+
+    /// [`IpamClient::release_by_handle`], also telling the revision of the commit.
+    pub async fn release_handle(&self, handle_id: &str) -> Result<HandleRelease, IpamError> {
         let handle_id = crate::block::sanitize_handle(handle_id).to_string();
         let store = self.store.as_ref();
         for attempt in 0..DATASTORE_RETRIES {
@@ -835,7 +854,10 @@ impl IpamClient {
             let mut plan = Plan::new();
             plan.load_handle(store, &handle_id).await?;
             let Some(h) = plan.handle(&handle_id).cloned() else {
-                return Ok(0);
+                return Ok(HandleRelease {
+                    released: 0,
+                    revision: store.current_revision().await?,
+                });
             };
             let mut released = 0;
             for block in h.block.keys() {
@@ -864,7 +886,7 @@ impl IpamClient {
             // Every address of the handle is gone: the handle goes too.
             plan.handle_mut(&handle_id).block.clear();
             match plan.commit(store).await {
-                Ok(_) => return Ok(released),
+                Ok(revision) => return Ok(HandleRelease { released, revision }),
                 Err(e) if e.is_conflict() => backoff(attempt).await,
                 Err(e) => return Err(e),
             }

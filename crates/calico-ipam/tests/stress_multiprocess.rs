@@ -1,0 +1,275 @@
+//! K allocator processes (each its own datastore client; two per "node") allocating and
+//! releasing at once against the embedded store and a real etcd. Every allocation and release
+//! is logged with the datastore revision it committed at; the parent then checks that no
+//! address was ever held by two handles (per address, the revision intervals
+//! [allocated, released) never overlap), that each release freed exactly what was allocated,
+//! that no handle leaked, and that the stored blocks and handles are consistent.
+//!
+//! The workers are this same test binary re-run with `IPAM_STRESS_WORKER` set (see
+//! [`stress_worker`]), so no extra binary is needed.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use calico_datastore::Datastore;
+use calico_ipam::AutoAssignArgs;
+use common::*;
+use serde_json::json;
+
+const WORKERS: usize = 4;
+const ITERATIONS: usize = 40;
+
+/// Worker entry point; a no-op unless run by the parent test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stress_worker() {
+    let Ok(spec) = std::env::var("IPAM_STRESS_WORKER") else {
+        return;
+    };
+    let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    let backend = spec["backend"].as_str().unwrap();
+    let store: Arc<dyn Datastore> = if let Some(path) = backend.strip_prefix("embedded:") {
+        Arc::new(calico_datastore::EmbeddedDatastore::open(path).unwrap())
+    } else if let Some(ep) = backend.strip_prefix("etcd:") {
+        let cfg = calico_datastore::etcd::EtcdConfig::new(vec![ep.to_string()]);
+        Arc::new(
+            calico_datastore::etcd::EtcdDatastore::connect(cfg)
+                .await
+                .unwrap(),
+        )
+    } else {
+        panic!("unknown backend {backend}");
+    };
+    let id = spec["id"].as_u64().unwrap();
+    let node = spec["node"].as_str().unwrap();
+    let c = client(&store);
+    let mut live: Vec<String> = Vec::new();
+    for i in 0..ITERATIONS {
+        let h = format!("w{id}-{i}");
+        let mut args = AutoAssignArgs::v4(node, &h, 1 + i % 2);
+        if i % 5 == 0 {
+            args.num6 = 1;
+        }
+        let got = c.auto_assign(&args).await.unwrap();
+        for n in got.ipv4.iter().chain(got.ipv6.iter()) {
+            println!("IPAMEV A {} {h} {}", n.addr(), got.revision);
+        }
+        live.push(h);
+        if i % 3 == 2 {
+            let gone = live.remove(i % live.len());
+            let r = c.release_handle(&gone).await.unwrap();
+            println!("IPAMEV R {gone} {} {}", r.revision, r.released);
+        }
+    }
+    for h in live {
+        println!("IPAMEV L {h}");
+    }
+}
+
+async fn setup(store: &dyn Datastore) {
+    // Small blocks so nodes claim several, run out, and borrow from each other.
+    put_pool(
+        store,
+        "v4",
+        json!({"cidr": "10.20.0.0/24", "blockSize": 28}),
+    )
+    .await;
+    put_pool(store, "v6", json!({"cidr": "fd20::/120", "blockSize": 124})).await;
+    put_node(store, "node-a", &[]).await;
+    put_node(store, "node-b", &[]).await;
+}
+
+fn run_workers(backend: &str) -> Vec<String> {
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..WORKERS)
+        .map(|id| {
+            let spec = json!({
+                "backend": backend,
+                "id": id,
+                "node": if id % 2 == 0 { "node-a" } else { "node-b" },
+            });
+            Command::new(&exe)
+                .args([
+                    "--exact",
+                    "stress_worker",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("IPAM_STRESS_WORKER", spec.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut lines = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "worker failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        lines.extend(
+            text.lines()
+                // libtest prints "test stress_worker ... " without a newline before the test
+                // runs, so the first event may share its line.
+                .filter_map(|l| l.find("IPAMEV ").map(|i| l[i + 7..].to_string())),
+        );
+    }
+    lines
+}
+
+/// What the event log says is still held: live handle -> its addresses.
+type Holdings = BTreeMap<String, BTreeSet<IpAddr>>;
+
+/// Checks the workers' event log on its own: every handle accounted for, each release freed
+/// exactly what its handle was given, and per address the holding intervals
+/// [allocation revision, release revision) never overlap.
+fn check_log(lines: &[String], handles: usize) -> Result<Holdings, String> {
+    let mut allocs: BTreeMap<IpAddr, Vec<(i64, String)>> = BTreeMap::new();
+    let mut by_handle: Holdings = BTreeMap::new();
+    let mut released: BTreeMap<String, (i64, usize)> = BTreeMap::new();
+    let mut live: BTreeSet<String> = BTreeSet::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(' ').collect();
+        match f.as_slice() {
+            ["A", ip, h, rev] => {
+                let ip: IpAddr = ip.parse().map_err(|e| format!("{l}: {e}"))?;
+                let rev: i64 = rev.parse().map_err(|e| format!("{l}: {e}"))?;
+                allocs.entry(ip).or_default().push((rev, h.to_string()));
+                by_handle.entry(h.to_string()).or_default().insert(ip);
+            }
+            ["R", h, rev, n] => {
+                let rev: i64 = rev.parse().map_err(|e| format!("{l}: {e}"))?;
+                let n: usize = n.parse().map_err(|e| format!("{l}: {e}"))?;
+                released.insert(h.to_string(), (rev, n));
+            }
+            ["L", h] => {
+                live.insert(h.to_string());
+            }
+            _ => return Err(format!("bad event {l:?}")),
+        }
+    }
+    if live.len() + released.len() != handles {
+        return Err(format!(
+            "{} live + {} released handles, expected {handles}",
+            live.len(),
+            released.len()
+        ));
+    }
+    for (h, (_, n)) in &released {
+        let given = by_handle.get(h).map_or(0, BTreeSet::len);
+        if given != *n {
+            return Err(format!("release of {h} freed {n}, it was given {given}"));
+        }
+    }
+    for (ip, mut holds) in allocs {
+        holds.sort();
+        for pair in holds.windows(2) {
+            let (a0, h0) = &pair[0];
+            let (a1, h1) = &pair[1];
+            match released.get(h0) {
+                None => {
+                    return Err(format!(
+                        "{ip} given to {h1} at rev {a1} while {h0} (since {a0}) still held it"
+                    ));
+                }
+                Some((r0, _)) if r0 > a1 => {
+                    return Err(format!(
+                        "{ip}: {h0} held it [{a0}, {r0}) but {h1} got it at {a1}"
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(by_handle
+        .into_iter()
+        .filter(|(h, _)| live.contains(h))
+        .collect())
+}
+
+#[test]
+fn the_log_checker_catches_double_allocation_and_bad_release_counts() {
+    let log = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let ok = log(&["A 10.0.0.1 a 5", "R a 7 1", "A 10.0.0.1 b 7", "L b"]);
+    assert_eq!(check_log(&ok, 2).unwrap().len(), 1);
+    let overlap = log(&["A 10.0.0.1 a 5", "R a 9 1", "A 10.0.0.1 b 7", "L b"]);
+    assert!(check_log(&overlap, 2).unwrap_err().contains("held it"));
+    let never_released = log(&["A 10.0.0.1 a 5", "A 10.0.0.1 b 7", "L a", "L b"]);
+    assert!(
+        check_log(&never_released, 2)
+            .unwrap_err()
+            .contains("still held")
+    );
+    let short_release = log(&["A 10.0.0.1 a 5", "A 10.0.0.2 a 5", "R a 9 1"]);
+    assert!(
+        check_log(&short_release, 1)
+            .unwrap_err()
+            .contains("freed 1")
+    );
+    assert!(check_log(&log(&["L a"]), 2).is_err());
+}
+
+/// Checks the log, then the store against it: it holds exactly the live handles with exactly
+/// their addresses, and blocks and handles agree.
+async fn verify(store: &dyn Datastore, lines: &[String]) {
+    let live = check_log(lines, WORKERS * ITERATIONS).unwrap();
+    let counts = check_consistency(store).await;
+    let expected: BTreeMap<String, u64> = live
+        .iter()
+        .map(|(h, ips)| (h.clone(), ips.len() as u64))
+        .collect();
+    assert_eq!(
+        counts, expected,
+        "stored handles are exactly the live ones (no leak)"
+    );
+    let blocks = store.list("/calico/ipam/v2/assignment/").await.unwrap();
+    let mut stored: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
+    for kv in blocks.kvs {
+        let b: calico_ipam::AllocationBlock =
+            calico_ipam::model::decode(&kv.key, &kv.value).unwrap();
+        for h in b.count_by_handle().keys() {
+            stored
+                .entry(h.clone())
+                .or_default()
+                .extend(b.ips_by_handle(h));
+        }
+    }
+    assert_eq!(
+        stored, live,
+        "each live handle holds exactly the addresses it was given"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_process_stress_embedded() {
+    let (store, dir) = embedded();
+    setup(store.as_ref()).await;
+    let path = dir.path().join("store.db");
+    let lines = run_workers(&format!("embedded:{}", path.display()));
+    verify(store.as_ref(), &lines).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_process_stress_etcd() {
+    let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
+        return;
+    };
+    let store: Arc<dyn Datastore> = Arc::new(
+        calico_datastore::etcd::EtcdDatastore::connect(etcd.config())
+            .await
+            .unwrap(),
+    );
+    setup(store.as_ref()).await;
+    let lines = run_workers(&format!("etcd:{}", etcd.endpoint()));
+    verify(store.as_ref(), &lines).await;
+}
