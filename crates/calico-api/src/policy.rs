@@ -230,478 +230,208 @@ fn validate_staged_delete(view: &PolicySpecView<'_>, has_order: bool, errs: &mut
     }
 }
 
-/// A namespaced policy.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NetworkPolicy {
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
-    pub spec: NetworkPolicySpec,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NetworkPolicySpec {
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub tier: String,
-    /// Lower applies first; `None` is +∞ (last).
-    #[serde(default, with = "go_float", skip_serializing_if = "Option::is_none")]
-    pub order: Option<f64>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub ingress: Vec<Rule>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub egress: Vec<Rule>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub selector: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub types: Vec<PolicyType>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub service_account_selector: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub performance_hints: Vec<String>,
-}
-
-impl NetworkPolicySpec {
-    fn view(&self) -> PolicySpecView<'_> {
-        PolicySpecView {
-            tier: &self.tier,
-            ingress: &self.ingress,
-            egress: &self.egress,
-            selector: &self.selector,
-            types: &self.types,
-            service_account_selector: &self.service_account_selector,
-            performance_hints: &self.performance_hints,
-            namespace_selector: None,
-            host_flags: None,
+/// Defines one policy kind: the resource, its spec and its `CalicoResource` impl.
+///
+/// The four kinds share Calico's Go field list and differ on two axes only: scope (`namespaced`
+/// kinds have no `namespaceSelector` nor host-endpoint flags, `global` ones have both) and
+/// staging (`staged` kinds lead with `stagedAction`, default it to `Set` and, for `Delete`,
+/// accept only an otherwise-empty spec as `clientv3/staged*.go` does). Fields keep Go's
+/// declaration order, which is the order `-o yaml/json` writes them in.
+macro_rules! policy_kind {
+    // Public form: `policy_kind!(#[doc] Kind(Spec, "Kind"): namespaced|global, enforced|staged);`
+    ($(#[$attr:meta])* $kind:ident($spec:ident, $kind_str:literal): $scope:ident, enforced) => {
+        policy_kind!(@scope $(#[$attr])* $kind, $spec, $kind_str, $scope, enforced, []);
+    };
+    ($(#[$attr:meta])* $kind:ident($spec:ident, $kind_str:literal): $scope:ident, staged) => {
+        policy_kind!(@scope $(#[$attr])* $kind, $spec, $kind_str, $scope, staged, [
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub staged_action: Option<StagedAction>,
+        ]);
+    };
+    (@scope $(#[$attr:meta])* $kind:ident, $spec:ident, $kind_str:literal, namespaced, $stage:ident,
+        [$($lead:tt)*]) => {
+        policy_kind!(@emit $(#[$attr])* $kind, $spec, $kind_str, namespaced, $stage,
+            [$($lead)*], [], []);
+    };
+    (@scope $(#[$attr:meta])* $kind:ident, $spec:ident, $kind_str:literal, global, $stage:ident,
+        [$($lead:tt)*]) => {
+        policy_kind!(@emit $(#[$attr])* $kind, $spec, $kind_str, global, $stage, [$($lead)*], [
+            /// Rendered in the raw table, untracked (§3.4); needs `applyOnForward`.
+            #[serde(
+                default,
+                deserialize_with = "crate::netutil::null_as_default",
+                skip_serializing_if = "std::ops::Not::not"
+            )]
+            pub do_not_track: bool,
+            /// Applied before DNAT, ingress only; needs `applyOnForward`.
+            #[serde(
+                default,
+                deserialize_with = "crate::netutil::null_as_default",
+                rename = "preDNAT",
+                skip_serializing_if = "std::ops::Not::not"
+            )]
+            pub pre_dnat: bool,
+            #[serde(
+                default,
+                deserialize_with = "crate::netutil::null_as_default",
+                skip_serializing_if = "std::ops::Not::not"
+            )]
+            pub apply_on_forward: bool,
+        ], [
+            #[serde(
+                default,
+                deserialize_with = "crate::netutil::null_as_default",
+                skip_serializing_if = "String::is_empty"
+            )]
+            pub namespace_selector: String,
+        ]);
+    };
+    (@emit $(#[$attr:meta])* $kind:ident, $spec:ident, $kind_str:literal, $scope:ident,
+        $stage:ident, [$($lead:tt)*], [$($host:tt)*], [$($ns:tt)*]) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $kind {
+            #[serde(default)]
+            pub metadata: ObjectMeta,
+            #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
+            pub spec: $spec,
         }
-    }
-}
 
-impl CalicoResource for NetworkPolicy {
-    const KIND: &'static str = "NetworkPolicy";
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-    fn apply_defaults(&mut self) {
-        let s = &mut self.spec;
-        default_policy_types(&s.ingress, &s.egress, &mut s.types);
-        default_tier(&mut self.metadata, &mut s.tier);
-    }
-    fn validate(&self, errs: &mut FieldErrors) {
-        validate_namespaced_meta(&self.metadata, errs);
-        validate_policy_name(
-            &self.metadata,
-            is_network_policy_name(&self.metadata.name),
-            errs,
-        );
-        self.spec.view().validate(errs);
-    }
-}
-
-/// A cluster-wide policy (also applies to host endpoints).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GlobalNetworkPolicy {
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
-    pub spec: GlobalNetworkPolicySpec,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GlobalNetworkPolicySpec {
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub tier: String,
-    #[serde(default, with = "go_float", skip_serializing_if = "Option::is_none")]
-    pub order: Option<f64>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub ingress: Vec<Rule>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub egress: Vec<Rule>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub selector: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub types: Vec<PolicyType>,
-    /// Rendered in the raw table, untracked (§3.4); needs `applyOnForward`.
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "std::ops::Not::not"
-    )]
-    pub do_not_track: bool,
-    /// Applied before DNAT, ingress only; needs `applyOnForward`.
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        rename = "preDNAT",
-        skip_serializing_if = "std::ops::Not::not"
-    )]
-    pub pre_dnat: bool,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "std::ops::Not::not"
-    )]
-    pub apply_on_forward: bool,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub service_account_selector: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub namespace_selector: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub performance_hints: Vec<String>,
-}
-
-impl GlobalNetworkPolicySpec {
-    fn view(&self) -> PolicySpecView<'_> {
-        PolicySpecView {
-            tier: &self.tier,
-            ingress: &self.ingress,
-            egress: &self.egress,
-            selector: &self.selector,
-            types: &self.types,
-            service_account_selector: &self.service_account_selector,
-            performance_hints: &self.performance_hints,
-            namespace_selector: Some(&self.namespace_selector),
-            host_flags: Some((self.do_not_track, self.pre_dnat, self.apply_on_forward)),
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $spec {
+            $($lead)*
+            #[serde(
+                default,
+                deserialize_with = "crate::netutil::null_as_default",
+                skip_serializing_if = "String::is_empty"
+            )]
+            pub tier: String,
+            /// Lower applies first; `None` is +∞ (last).
+            #[serde(default, with = "go_float", skip_serializing_if = "Option::is_none")]
+            pub order: Option<f64>,
+            #[serde(
+                default,
+                deserialize_with = "crate::netutil::null_as_default",
+                skip_serializing_if = "Vec::is_empty"
+            )]
+            pub ingress: Vec<Rule>,
+            #[serde(
+                default,
+                deserialize_with = "crate::netutil::null_as_default",
+                skip_serializing_if = "Vec::is_empty"
+            )]
+            pub egress: Vec<Rule>,
+            #[serde(
+                default,
+                deserialize_with = "crate::netutil::null_as_default",
+                skip_serializing_if = "String::is_empty"
+            )]
+            pub selector: String,
+            #[serde(
+                default,
+                deserialize_with = "crate::netutil::null_as_default",
+                skip_serializing_if = "Vec::is_empty"
+            )]
+            pub types: Vec<PolicyType>,
+            $($host)*
+            #[serde(
+                default,
+                deserialize_with = "crate::netutil::null_as_default",
+                skip_serializing_if = "String::is_empty"
+            )]
+            pub service_account_selector: String,
+            $($ns)*
+            #[serde(
+                default,
+                deserialize_with = "crate::netutil::null_as_default",
+                skip_serializing_if = "Vec::is_empty"
+            )]
+            pub performance_hints: Vec<String>,
         }
-    }
-}
 
-impl CalicoResource for GlobalNetworkPolicy {
-    const KIND: &'static str = "GlobalNetworkPolicy";
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-    fn apply_defaults(&mut self) {
-        let s = &mut self.spec;
-        default_policy_types(&s.ingress, &s.egress, &mut s.types);
-        default_tier(&mut self.metadata, &mut s.tier);
-    }
-    fn validate(&self, errs: &mut FieldErrors) {
-        validate_cluster_scoped_meta(&self.metadata, errs);
-        validate_policy_name(
-            &self.metadata,
-            is_global_network_policy_name(&self.metadata.name),
-            errs,
-        );
-        self.spec.view().validate(errs);
-    }
-}
-
-/// A namespaced policy that is only evaluated for audit ("what if"), never enforced.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StagedNetworkPolicy {
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
-    pub spec: StagedNetworkPolicySpec,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StagedNetworkPolicySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub staged_action: Option<StagedAction>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub tier: String,
-    #[serde(default, with = "go_float", skip_serializing_if = "Option::is_none")]
-    pub order: Option<f64>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub ingress: Vec<Rule>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub egress: Vec<Rule>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub selector: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub types: Vec<PolicyType>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub service_account_selector: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub performance_hints: Vec<String>,
-}
-
-impl StagedNetworkPolicySpec {
-    fn view(&self) -> PolicySpecView<'_> {
-        PolicySpecView {
-            tier: &self.tier,
-            ingress: &self.ingress,
-            egress: &self.egress,
-            selector: &self.selector,
-            types: &self.types,
-            service_account_selector: &self.service_account_selector,
-            performance_hints: &self.performance_hints,
-            namespace_selector: None,
-            host_flags: None,
+        impl $spec {
+            fn view(&self) -> PolicySpecView<'_> {
+                PolicySpecView {
+                    tier: &self.tier,
+                    ingress: &self.ingress,
+                    egress: &self.egress,
+                    selector: &self.selector,
+                    types: &self.types,
+                    service_account_selector: &self.service_account_selector,
+                    performance_hints: &self.performance_hints,
+                    namespace_selector: policy_kind!(@namespace_selector $scope, self),
+                    host_flags: policy_kind!(@host_flags $scope, self),
+                }
+            }
         }
-    }
-}
 
-impl CalicoResource for StagedNetworkPolicy {
-    const KIND: &'static str = "StagedNetworkPolicy";
+        impl CalicoResource for $kind {
+            const KIND: &'static str = $kind_str;
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-    fn apply_defaults(&mut self) {
-        let s = &mut self.spec;
-        default_policy_types(&s.ingress, &s.egress, &mut s.types);
-        default_tier(&mut self.metadata, &mut s.tier);
-        let action = *s.staged_action.get_or_insert(StagedAction::Set);
-        if action == StagedAction::Delete {
-            s.types.clear();
+            fn metadata(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn metadata_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+            fn apply_defaults(&mut self) {
+                let s = &mut self.spec;
+                default_policy_types(&s.ingress, &s.egress, &mut s.types);
+                default_tier(&mut self.metadata, &mut s.tier);
+                policy_kind!(@stage_defaults $stage, s);
+            }
+            fn validate(&self, errs: &mut FieldErrors) {
+                policy_kind!(@validate_meta $scope, &self.metadata, errs);
+                let view = self.spec.view();
+                if policy_kind!(@staged_delete $stage, self.spec) {
+                    validate_staged_delete(&view, self.spec.order.is_some(), errs);
+                } else {
+                    view.validate(errs);
+                }
+            }
         }
-    }
-    fn validate(&self, errs: &mut FieldErrors) {
-        validate_namespaced_meta(&self.metadata, errs);
-        validate_policy_name(
-            &self.metadata,
-            is_network_policy_name(&self.metadata.name),
-            errs,
-        );
-        if self.spec.staged_action == Some(StagedAction::Delete) {
-            validate_staged_delete(&self.spec.view(), self.spec.order.is_some(), errs);
-        } else {
-            self.spec.view().validate(errs);
+    };
+    (@namespace_selector namespaced, $s:tt) => { None };
+    (@namespace_selector global, $s:tt) => { Some(&$s.namespace_selector) };
+    (@host_flags namespaced, $s:tt) => { None };
+    (@host_flags global, $s:tt) => { Some(($s.do_not_track, $s.pre_dnat, $s.apply_on_forward)) };
+    (@stage_defaults enforced, $s:ident) => {};
+    (@stage_defaults staged, $s:ident) => {
+        if *$s.staged_action.get_or_insert(StagedAction::Set) == StagedAction::Delete {
+            $s.types.clear();
         }
-    }
+    };
+    (@staged_delete enforced, $($s:tt)+) => { false };
+    (@staged_delete staged, $($s:tt)+) => { $($s)+.staged_action == Some(StagedAction::Delete) };
+    (@validate_meta namespaced, $meta:expr, $errs:ident) => {{
+        validate_namespaced_meta($meta, $errs);
+        validate_policy_name($meta, is_network_policy_name(&$meta.name), $errs);
+    }};
+    (@validate_meta global, $meta:expr, $errs:ident) => {{
+        validate_cluster_scoped_meta($meta, $errs);
+        validate_policy_name($meta, is_global_network_policy_name(&$meta.name), $errs);
+    }};
 }
 
-/// A cluster-wide staged policy.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StagedGlobalNetworkPolicy {
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    #[serde(default, deserialize_with = "crate::netutil::null_as_default")]
-    pub spec: StagedGlobalNetworkPolicySpec,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StagedGlobalNetworkPolicySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub staged_action: Option<StagedAction>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub tier: String,
-    #[serde(default, with = "go_float", skip_serializing_if = "Option::is_none")]
-    pub order: Option<f64>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub ingress: Vec<Rule>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub egress: Vec<Rule>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub selector: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub types: Vec<PolicyType>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "std::ops::Not::not"
-    )]
-    pub do_not_track: bool,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        rename = "preDNAT",
-        skip_serializing_if = "std::ops::Not::not"
-    )]
-    pub pre_dnat: bool,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "std::ops::Not::not"
-    )]
-    pub apply_on_forward: bool,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub service_account_selector: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub namespace_selector: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub performance_hints: Vec<String>,
-}
-
-impl StagedGlobalNetworkPolicySpec {
-    fn view(&self) -> PolicySpecView<'_> {
-        PolicySpecView {
-            tier: &self.tier,
-            ingress: &self.ingress,
-            egress: &self.egress,
-            selector: &self.selector,
-            types: &self.types,
-            service_account_selector: &self.service_account_selector,
-            performance_hints: &self.performance_hints,
-            namespace_selector: Some(&self.namespace_selector),
-            host_flags: Some((self.do_not_track, self.pre_dnat, self.apply_on_forward)),
-        }
-    }
-}
-
-impl CalicoResource for StagedGlobalNetworkPolicy {
-    const KIND: &'static str = "StagedGlobalNetworkPolicy";
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-    fn apply_defaults(&mut self) {
-        let s = &mut self.spec;
-        default_policy_types(&s.ingress, &s.egress, &mut s.types);
-        default_tier(&mut self.metadata, &mut s.tier);
-        let action = *s.staged_action.get_or_insert(StagedAction::Set);
-        if action == StagedAction::Delete {
-            s.types.clear();
-        }
-    }
-    fn validate(&self, errs: &mut FieldErrors) {
-        validate_cluster_scoped_meta(&self.metadata, errs);
-        validate_policy_name(
-            &self.metadata,
-            is_global_network_policy_name(&self.metadata.name),
-            errs,
-        );
-        if self.spec.staged_action == Some(StagedAction::Delete) {
-            validate_staged_delete(&self.spec.view(), self.spec.order.is_some(), errs);
-        } else {
-            self.spec.view().validate(errs);
-        }
-    }
-}
+policy_kind!(
+    /// A namespaced policy.
+    NetworkPolicy(NetworkPolicySpec, "NetworkPolicy"): namespaced, enforced
+);
+policy_kind!(
+    /// A cluster-wide policy (also applies to host endpoints).
+    GlobalNetworkPolicy(GlobalNetworkPolicySpec, "GlobalNetworkPolicy"): global, enforced
+);
+policy_kind!(
+    /// A namespaced policy that is only evaluated for audit ("what if"), never enforced.
+    StagedNetworkPolicy(StagedNetworkPolicySpec, "StagedNetworkPolicy"): namespaced, staged
+);
+policy_kind!(
+    /// A cluster-wide staged policy.
+    StagedGlobalNetworkPolicy(StagedGlobalNetworkPolicySpec, "StagedGlobalNetworkPolicy"):
+        global, staged
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

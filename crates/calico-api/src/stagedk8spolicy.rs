@@ -247,19 +247,22 @@ impl CalicoResource for StagedKubernetesNetworkPolicy {
             }
             return;
         }
-        for (i, r) in self.spec.ingress.iter().enumerate() {
-            validate_ports(
-                &r.ports,
-                &spec.field("ingress").index(i).field("ports"),
-                errs,
-            );
-        }
-        for (i, r) in self.spec.egress.iter().enumerate() {
-            validate_ports(
-                &r.ports,
-                &spec.field("egress").index(i).field("ports"),
-                errs,
-            );
+        let ingress: Vec<&[NetworkPolicyPort]> = self
+            .spec
+            .ingress
+            .iter()
+            .map(|r| r.ports.as_slice())
+            .collect();
+        let egress: Vec<&[NetworkPolicyPort]> = self
+            .spec
+            .egress
+            .iter()
+            .map(|r| r.ports.as_slice())
+            .collect();
+        for (direction, rules) in [("ingress", ingress), ("egress", egress)] {
+            for (i, ports) in rules.into_iter().enumerate() {
+                validate_ports(ports, &spec.field(direction).index(i).field("ports"), errs);
+            }
         }
     }
 }
