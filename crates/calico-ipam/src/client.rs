@@ -25,6 +25,9 @@ use crate::source::ResourceSource;
 pub const DATASTORE_RETRIES: usize = 100;
 /// Calico's safeguard when neither the request nor the config limits blocks per host.
 pub const DEFAULT_MAX_BLOCKS_PER_HOST: u32 = 20;
+/// Minimum age of another node's empty block before it may be reclaimed
+/// (`EmptyBlockMinReclaimAge`): stops two nodes ping-ponging a block.
+pub const EMPTY_BLOCK_MIN_RECLAIM_AGE_SECS: i64 = 60;
 /// The virtual node LoadBalancer addresses are affine to (`v3.VirtualLoadBalancer`).
 pub const VIRTUAL_LOAD_BALANCER: &str = "load-balancer";
 
@@ -615,7 +618,11 @@ impl IpamClient {
 
     /// A block CIDR to claim (`findUsableBlock`): in each pool, in Calico's per-host order, the
     /// first block that doesn't exist yet, or that is already ours with free space (a block
-    /// affine to us whose affinity key is missing; claiming it heals the affinity).
+    /// affine to us whose affinity key is missing; claiming it heals the affinity). When every
+    /// block exists, an empty block another owner claimed at least
+    /// [`EMPTY_BLOCK_MIN_RECLAIM_AGE_SECS`] ago is reclaimed (its affinity released, guarded by
+    /// its sequence number so two reclaimers can't both win): small special-purpose pools
+    /// would otherwise strand their blocks on nodes that no longer use them.
     async fn find_usable_block(
         &self,
         ctx: &Ctx,
@@ -623,27 +630,57 @@ impl IpamClient {
         version: u8,
         pools: &[Pool],
     ) -> Result<Option<IpNet>, IpamError> {
-        let existing = self.list_blocks(version).await?;
+        let mut existing = self.list_blocks(version).await?;
+        for b in existing.values_mut() {
+            b.garbage_collect(ctx.now, ctx.config.ip_cooldown_seconds);
+        }
         let me = owner.affinity_string();
+        let mut empty: Vec<IpNet> = Vec::new();
         for pool in pools {
             let seed = ctx.now.timestamp_nanos_opt().unwrap_or_default();
             for cidr in block_order(&pool.cidr, pool.block_size, &owner.name, seed) {
                 if ctx.reservations.matches_whole_cidr(&cidr) {
                     continue;
                 }
-                match existing.get(&cidr) {
-                    None => return Ok(Some(cidr)),
-                    Some(b)
-                        if b.affinity.as_deref() == Some(me.as_str())
-                            && b.num_free(&ctx.reservations) > 0 =>
-                    {
-                        // Only if we hold no affinity for it (else step 1 used it already).
-                        let key = model::affinity_key(owner, &cidr);
-                        if self.store.get(&key).await?.is_none() {
-                            return Ok(Some(cidr));
-                        }
+                let Some(b) = existing.get(&cidr) else {
+                    return Ok(Some(cidr));
+                };
+                let free = b.num_free(&ctx.reservations);
+                if b.affinity.as_deref() == Some(me.as_str()) && free > 0 {
+                    // Only if we hold no affinity for it (else step 1 used it already).
+                    let key = model::affinity_key(owner, &cidr);
+                    if self.store.get(&key).await?.is_none() {
+                        return Ok(Some(cidr));
                     }
-                    Some(_) => {}
+                } else if b.is_empty() && free > 0 {
+                    empty.push(cidr);
+                }
+            }
+        }
+        for cidr in empty {
+            let Some(b) = existing.get(&cidr) else {
+                continue;
+            };
+            let Some(other) = b.owner() else {
+                continue;
+            };
+            let claimed = b.affinity_claim_time.map(|t| t.0);
+            if claimed
+                .is_some_and(|t| (ctx.now - t).num_seconds() < EMPTY_BLOCK_MIN_RECLAIM_AGE_SECS)
+            {
+                tracing::info!(block = %cidr, "empty block claimed too recently by another node to reclaim");
+                continue;
+            }
+            match self
+                .release_affinity_inner(&other, &cidr, true, Some(b.sequence_number))
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(block = %cidr, from = %other.affinity_string(), "reclaimed empty block");
+                    return Ok(Some(cidr));
+                }
+                Err(e) => {
+                    tracing::warn!(block = %cidr, error = %e, "failed to reclaim empty block")
                 }
             }
         }
@@ -931,6 +968,19 @@ impl IpamClient {
         cidr: &IpNet,
         must_be_empty: bool,
     ) -> Result<(), IpamError> {
+        self.release_affinity_inner(owner, cidr, must_be_empty, None)
+            .await
+    }
+
+    /// [`IpamClient::release_block_affinity`], refusing (with a conflict) if the block's
+    /// sequence number is no longer `required_seq`.
+    async fn release_affinity_inner(
+        &self,
+        owner: &AffinityOwner,
+        cidr: &IpNet,
+        must_be_empty: bool,
+        required_seq: Option<u64>,
+    ) -> Result<(), IpamError> {
         let store = self.store.as_ref();
         let aff_key = model::affinity_key(owner, cidr);
         for attempt in 0..DATASTORE_RETRIES {
@@ -948,6 +998,15 @@ impl IpamClient {
             } else {
                 let b = plan.block(cidr).cloned();
                 let Some(b) = b else { continue };
+                if required_seq.is_some_and(|s| s != b.sequence_number) {
+                    return Err(IpamError::Datastore(
+                        calico_datastore::DatastoreError::Conflict {
+                            key: model::block_key(cidr),
+                            expected: 0,
+                            actual: 0,
+                        },
+                    ));
+                }
                 if b.affinity.is_some()
                     && b.affinity.as_deref() != Some(owner.affinity_string().as_str())
                 {

@@ -742,6 +742,52 @@ async fn pool_changes_and_host_reserved_addresses(store: Arc<dyn Datastore>) {
     assert_eq!(counts.get("wh"), Some(&12));
 }
 
+async fn empty_blocks_of_other_nodes_are_reclaimed_after_a_minute(store: Arc<dyn Datastore>) {
+    put_pool(store.as_ref(), "one", json!({"cidr": "10.11.0.0/26"})).await;
+    put_node(store.as_ref(), "node1", &[]).await;
+    put_node(store.as_ref(), "node2", &[]).await;
+    let now: Arc<Mutex<DateTime<Utc>>> = Arc::new(Mutex::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let clock_now = now.clone();
+    let c = client(&store).with_clock(Arc::new(move || *clock_now.lock().unwrap()));
+    c.set_config(&IpamConfig {
+        strict_affinity: true,
+        ..IpamConfig::default()
+    })
+    .await
+    .unwrap();
+    c.auto_assign(&AutoAssignArgs::v4("node1", "a", 1))
+        .await
+        .unwrap();
+    c.release_by_handle("a").await.unwrap();
+    *now.lock().unwrap() += Duration::seconds(30);
+    assert!(
+        matches!(
+            c.auto_assign(&AutoAssignArgs::v4("node2", "b", 1)).await,
+            Err(IpamError::Exhausted { .. })
+        ),
+        "claimed 30 s ago: not reclaimed"
+    );
+    *now.lock().unwrap() += Duration::seconds(31);
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node2", "b", 1))
+        .await
+        .unwrap();
+    assert_eq!(got.ipv4[0].trunc(), net("10.11.0.0/26"));
+    let b = block(store.as_ref(), "10.11.0.0/26").await.unwrap();
+    assert_eq!(b.affinity.as_deref(), Some("host:node2"));
+    let node1 = AffinityOwner::host("node1");
+    assert!(
+        store
+            .get(&model::affinity_key(&node1, &net("10.11.0.0/26")))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    check_consistency(store.as_ref()).await;
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -785,5 +831,6 @@ scenarios!(
     reservations_and_selectors,
     cooldown_delays_reuse,
     pool_changes_and_host_reserved_addresses,
+    empty_blocks_of_other_nodes_are_reclaimed_after_a_minute,
     concurrent_tasks_never_share_an_address,
 );
