@@ -25,6 +25,10 @@ use crate::source::ResourceSource;
 pub const DATASTORE_RETRIES: usize = 100;
 /// Calico's safeguard when neither the request nor the config limits blocks per host.
 pub const DEFAULT_MAX_BLOCKS_PER_HOST: u32 = 20;
+/// Most records one transaction changes before the rest of a request goes into another:
+/// etcd refuses transactions of more than 128 operations (`--max-txn-ops`), and a plan adds a
+/// handle and possibly affinities to its blocks.
+pub const TXN_BLOCK_BUDGET: usize = 120;
 /// Minimum age of another node's empty block before it may be reclaimed
 /// (`EmptyBlockMinReclaimAge`): stops two nodes ping-ponging a block.
 pub const EMPTY_BLOCK_MIN_RECLAIM_AGE_SECS: i64 = 60;
@@ -251,27 +255,75 @@ impl IpamClient {
             ));
         }
         let owner = owner_for(&args.hostname, args.intended_use);
+        // Usually one round. A request spanning more blocks than one etcd transaction may
+        // carry is committed in several rounds; if a later round fails, the earlier rounds'
+        // addresses are released again so the call still assigns all or nothing.
+        let mut total = Assignment::default();
+        loop {
+            let need4 = args.num4 - total.ipv4.len();
+            let need6 = args.num6 - total.ipv6.len();
+            if need4 == 0 && need6 == 0 {
+                return Ok(total);
+            }
+            match self.assign_round(args, &owner, need4, need6).await {
+                Ok(round) => {
+                    total.ipv4.extend(round.ipv4);
+                    total.ipv6.extend(round.ipv6);
+                    total.revision = round.revision;
+                }
+                Err(e) => {
+                    let done: Vec<ReleaseOptions> = total
+                        .ipv4
+                        .iter()
+                        .chain(total.ipv6.iter())
+                        .map(|n| ReleaseOptions {
+                            address: n.addr(),
+                            handle: args.handle_id.clone(),
+                            sequence_number: None,
+                        })
+                        .collect();
+                    if !done.is_empty()
+                        && let Err(re) = self.release_ips(&done).await
+                    {
+                        tracing::error!(error = %re, "could not undo a partial multi-round assignment");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// One transaction's worth of [`IpamClient::auto_assign`]: assigns up to `need4`/`need6`
+    /// addresses, fewer only when the transaction is full.
+    async fn assign_round(
+        &self,
+        args: &AutoAssignArgs,
+        owner: &AffinityOwner,
+        need4: usize,
+        need6: usize,
+    ) -> Result<Assignment, IpamError> {
         for attempt in 0..DATASTORE_RETRIES {
             let ctx = self.ctx().await?;
             let mut plan = Plan::new();
             let mut out = Assignment::default();
+            let mut full = false;
             let families = [
                 FamilyRequest {
                     version: 4,
-                    num: args.num4,
+                    num: need4,
                     requested: &args.ipv4_pools,
                     reserved: args.host_reserved_v4.as_ref(),
                 },
                 FamilyRequest {
                     version: 6,
-                    num: args.num6,
+                    num: need6,
                     requested: &args.ipv6_pools,
                     reserved: args.host_reserved_v6.as_ref(),
                 },
             ];
             for fam in families.iter().filter(|f| f.num > 0) {
                 let ips = self
-                    .assign_family(&ctx, &mut plan, args, &owner, fam)
+                    .assign_family(&ctx, &mut plan, args, owner, fam, &mut full)
                     .await?;
                 if fam.version == 4 {
                     out.ipv4 = ips;
@@ -367,6 +419,7 @@ impl IpamClient {
         args: &AutoAssignArgs,
         owner: &AffinityOwner,
         fam: &FamilyRequest<'_>,
+        full: &mut bool,
     ) -> Result<Vec<IpNet>, IpamError> {
         let fp = self.pools_for(args, fam).await?;
         let allowed = &fp.allowed;
@@ -396,6 +449,10 @@ impl IpamClient {
             }
             owned += 1;
             if out.len() >= fam.num || ctx.reservations.matches_whole_cidr(cidr) {
+                continue;
+            }
+            if plan.op_count() >= TXN_BLOCK_BUDGET {
+                *full = true;
                 continue;
             }
             let Some(cidr) = self
@@ -438,7 +495,11 @@ impl IpamClient {
         if max_blocks == 0 {
             max_blocks = DEFAULT_MAX_BLOCKS_PER_HOST;
         }
-        while out.len() < fam.num {
+        while out.len() < fam.num && !*full {
+            if plan.op_count() >= TXN_BLOCK_BUDGET {
+                *full = true;
+                break;
+            }
             if owned >= max_blocks {
                 return Err(IpamError::BlockLimit { limit: max_blocks });
             }
@@ -482,12 +543,16 @@ impl IpamClient {
         }
 
         // 3. Borrow from other existing blocks unless strict affinity forbids it.
-        if out.len() < fam.num && !strict {
+        if out.len() < fam.num && !strict && !*full {
             let existing = self.list_blocks(fam.version).await?;
             'pools: for pool in allowed {
                 let seed = ctx.now.timestamp_nanos_opt().unwrap_or_default();
                 for cidr in block_order(&pool.cidr, pool.block_size, &owner.name, seed) {
                     if out.len() >= fam.num {
+                        break 'pools;
+                    }
+                    if plan.op_count() >= TXN_BLOCK_BUDGET {
+                        *full = true;
                         break 'pools;
                     }
                     if ctx.reservations.matches_whole_cidr(&cidr) {
@@ -525,7 +590,7 @@ impl IpamClient {
             }
         }
 
-        if out.len() < fam.num {
+        if out.len() < fam.num && !*full {
             return Err(IpamError::Exhausted {
                 version: fam.version,
                 requested: fam.num,
@@ -840,39 +905,59 @@ impl IpamClient {
             }
         }
         let store = self.store.as_ref();
-        for attempt in 0..DATASTORE_RETRIES {
-            let ctx = self.ctx().await?;
-            let mut plan = Plan::new();
-            let mut unalloc = unallocated.clone();
-            for (cidr, ops) in &by_block {
-                if !plan
-                    .load_block(store, cidr, ctx.now, ctx.config.ip_cooldown_seconds)
-                    .await?
-                {
-                    unalloc.extend(ops.iter().map(|o| o.address));
-                    continue;
+        let blocks: Vec<(IpNet, Vec<ReleaseOptions>)> = by_block.into_iter().collect();
+        let mut next = 0;
+        // Normally one transaction; a release spanning more blocks than one transaction may
+        // carry is split by block (each part consistent on its own).
+        while next < blocks.len() {
+            let mut committed = false;
+            for attempt in 0..DATASTORE_RETRIES {
+                let ctx = self.ctx().await?;
+                let mut plan = Plan::new();
+                let mut unalloc = Vec::new();
+                let mut end = next;
+                while let Some((cidr, ops)) = blocks.get(end) {
+                    if end > next && plan.op_count() + 1 + ops.len() > TXN_BLOCK_BUDGET {
+                        break;
+                    }
+                    end += 1;
+                    if !plan
+                        .load_block(store, cidr, ctx.now, ctx.config.ip_cooldown_seconds)
+                        .await?
+                    {
+                        unalloc.extend(ops.iter().map(|o| o.address));
+                        continue;
+                    }
+                    let Some(b) = plan.block_mut(cidr) else {
+                        continue;
+                    };
+                    let outcome = b.release(ops, ctx.now, ctx.config.ip_cooldown_seconds)?;
+                    let delete = b.is_empty() && b.affinity.is_none();
+                    unalloc.extend(outcome.unallocated);
+                    if delete {
+                        plan.delete_block(cidr);
+                    }
+                    for (h, n) in outcome.count_by_handle {
+                        plan.load_handle(store, &h).await?;
+                        plan.handle_mut(&h).decrement(cidr, n);
+                    }
                 }
-                let Some(b) = plan.block_mut(cidr) else {
-                    continue;
-                };
-                let outcome = b.release(ops, ctx.now, ctx.config.ip_cooldown_seconds)?;
-                let delete = b.is_empty() && b.affinity.is_none();
-                unalloc.extend(outcome.unallocated);
-                if delete {
-                    plan.delete_block(cidr);
-                }
-                for (h, n) in outcome.count_by_handle {
-                    plan.load_handle(store, &h).await?;
-                    plan.handle_mut(&h).decrement(cidr, n);
+                match plan.commit(store).await {
+                    Ok(_) => {
+                        unallocated.extend(unalloc);
+                        next = end;
+                        committed = true;
+                        break;
+                    }
+                    Err(e) if e.is_conflict() => backoff(attempt).await,
+                    Err(e) => return Err(e),
                 }
             }
-            match plan.commit(store).await {
-                Ok(_) => return Ok(unalloc),
-                Err(e) if e.is_conflict() => backoff(attempt).await,
-                Err(e) => return Err(e),
+            if !committed {
+                return Err(IpamError::MaxRetries("releasing addresses".into()));
             }
         }
-        Err(IpamError::MaxRetries("releasing addresses".into()))
+        Ok(unallocated)
     }
 
     /// Releases every address of `handle_id` and deletes the handle (`ReleaseByHandle`), in
@@ -886,51 +971,73 @@ impl IpamClient {
     pub async fn release_handle(&self, handle_id: &str) -> Result<HandleRelease, IpamError> {
         let handle_id = crate::block::sanitize_handle(handle_id).to_string();
         let store = self.store.as_ref();
-        for attempt in 0..DATASTORE_RETRIES {
-            let ctx = self.ctx().await?;
-            let mut plan = Plan::new();
-            plan.load_handle(store, &handle_id).await?;
-            let Some(h) = plan.handle(&handle_id).cloned() else {
-                return Ok(HandleRelease {
-                    released: 0,
-                    revision: store.current_revision().await?,
-                });
-            };
-            let mut released = 0;
-            for block in h.block.keys() {
-                let Ok(cidr) = block.parse::<IpNet>() else {
-                    tracing::warn!(handle = %handle_id, block, "bad block CIDR in handle");
-                    continue;
+        let mut total = 0;
+        // Normally one transaction; a handle spread over more blocks than one transaction may
+        // carry is released a batch of blocks at a time, each batch leaving the handle counting
+        // exactly the blocks still to do.
+        'rounds: loop {
+            for attempt in 0..DATASTORE_RETRIES {
+                let ctx = self.ctx().await?;
+                let mut plan = Plan::new();
+                plan.load_handle(store, &handle_id).await?;
+                let Some(h) = plan.handle(&handle_id).cloned() else {
+                    return Ok(HandleRelease {
+                        released: total,
+                        revision: store.current_revision().await?,
+                    });
                 };
-                if plan
-                    .load_block(store, &cidr, ctx.now, ctx.config.ip_cooldown_seconds)
-                    .await?
-                    && let Some(b) = plan.block(&cidr)
-                    && !b.ips_by_handle(&handle_id).is_empty()
-                    && let Some(b) = plan.block_mut(&cidr)
-                {
-                    released += b.release_by_handle(
-                        &handle_id,
-                        None,
-                        ctx.now,
-                        ctx.config.ip_cooldown_seconds,
-                    );
-                    if b.is_empty() && b.affinity.is_none() {
-                        plan.delete_block(&cidr);
+                let batch: Vec<String> =
+                    h.block.keys().take(TXN_BLOCK_BUDGET - 1).cloned().collect();
+                let mut released = 0;
+                for block in &batch {
+                    let Ok(cidr) = block.parse::<IpNet>() else {
+                        tracing::warn!(handle = %handle_id, block, "bad block CIDR in handle");
+                        continue;
+                    };
+                    if plan
+                        .load_block(store, &cidr, ctx.now, ctx.config.ip_cooldown_seconds)
+                        .await?
+                        && let Some(b) = plan.block(&cidr)
+                        && !b.ips_by_handle(&handle_id).is_empty()
+                        && let Some(b) = plan.block_mut(&cidr)
+                    {
+                        released += b.release_by_handle(
+                            &handle_id,
+                            None,
+                            ctx.now,
+                            ctx.config.ip_cooldown_seconds,
+                        );
+                        if b.is_empty() && b.affinity.is_none() {
+                            plan.delete_block(&cidr);
+                        }
                     }
                 }
+                // Every address of the handle in these blocks is gone: so are their entries
+                // (and the handle, once it has none).
+                let hm = plan.handle_mut(&handle_id);
+                for block in &batch {
+                    hm.block.remove(block);
+                }
+                let last = hm.block.is_empty();
+                match plan.commit(store).await {
+                    Ok(revision) => {
+                        total += released;
+                        if last {
+                            return Ok(HandleRelease {
+                                released: total,
+                                revision,
+                            });
+                        }
+                        continue 'rounds;
+                    }
+                    Err(e) if e.is_conflict() => backoff(attempt).await,
+                    Err(e) => return Err(e),
+                }
             }
-            // Every address of the handle is gone: the handle goes too.
-            plan.handle_mut(&handle_id).block.clear();
-            match plan.commit(store).await {
-                Ok(revision) => return Ok(HandleRelease { released, revision }),
-                Err(e) if e.is_conflict() => backoff(attempt).await,
-                Err(e) => return Err(e),
-            }
+            return Err(IpamError::MaxRetries(format!(
+                "releasing handle {handle_id}"
+            )));
         }
-        Err(IpamError::MaxRetries(format!(
-            "releasing handle {handle_id}"
-        )))
     }
 
     /// Addresses held by `handle_id` (`IPsByHandle`).

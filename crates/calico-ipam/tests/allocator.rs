@@ -788,6 +788,427 @@ async fn empty_blocks_of_other_nodes_are_reclaimed_after_a_minute(store: Arc<dyn
     check_consistency(store.as_ref()).await;
 }
 
+/// A request spanning more blocks than etcd accepts in one transaction (128 operations) is
+/// committed in rounds, and so are releases touching that many blocks.
+async fn requests_larger_than_one_transaction(store: Arc<dyn Datastore>) {
+    put_pool(
+        store.as_ref(),
+        "v4",
+        json!({"cidr": "192.168.1.0/24", "blockSize": 30}),
+    )
+    .await;
+    put_pool(
+        store.as_ref(),
+        "v6",
+        json!({"cidr": "fd80::/120", "blockSize": 126}),
+    )
+    .await;
+    put_node(store.as_ref(), "n", &[]).await;
+    let c = client(&store);
+    let mut args = AutoAssignArgs::v4("n", "big", 256);
+    args.num6 = 256;
+    args.max_blocks_per_host = 256;
+    let got = c.auto_assign(&args).await.unwrap();
+    assert_eq!((got.ipv4.len(), got.ipv6.len()), (256, 256));
+    assert_eq!(
+        handle(store.as_ref(), "big").await.unwrap().block.len(),
+        128
+    );
+    assert_eq!(check_consistency(store.as_ref()).await["big"], 512);
+    // Release 200 addresses (100 blocks' worth of v4 and v6) by address, then the rest.
+    let some: Vec<ReleaseOptions> = got
+        .ipv4
+        .iter()
+        .chain(got.ipv6.iter())
+        .step_by(2)
+        .take(200)
+        .map(|n| ReleaseOptions {
+            address: n.addr(),
+            handle: Some("big".into()),
+            sequence_number: None,
+        })
+        .collect();
+    assert!(c.release_ips(&some).await.unwrap().is_empty());
+    assert_eq!(check_consistency(store.as_ref()).await["big"], 312);
+    assert_eq!(c.release_by_handle("big").await.unwrap(), 312);
+    assert!(check_consistency(store.as_ref()).await.is_empty());
+    // A multi-round request that fails part-way leaves nothing behind.
+    let mut args = AutoAssignArgs::v4("n", "too-big", 256);
+    args.num6 = 257;
+    args.max_blocks_per_host = 256;
+    assert!(matches!(
+        c.auto_assign(&args).await,
+        Err(IpamError::Exhausted { version: 6, .. })
+    ));
+    assert!(check_consistency(store.as_ref()).await.is_empty());
+}
+
+/// One row of Calico's "AutoAssign: requested IPs vs returned IPs" table (`ipam_test.go`).
+struct AutoRow {
+    name: &'static str,
+    host: &'static str,
+    clean: bool,
+    /// (cidr, block size, allowed uses; empty = default).
+    pools: &'static [(&'static str, u8, &'static [&'static str])],
+    /// Requested IPv4 pool, or "any".
+    from: &'static str,
+    use_: IntendedUse,
+    n4: usize,
+    n6: usize,
+    block_limit: u32,
+    strict: bool,
+    /// `Ok((v4, v6))` assigned, or the error Calico gives. Where Calico hands out a partial
+    /// result (its CNI plugin then fails the pod and releases it), we assign nothing and fail.
+    want: Result<(usize, usize), &'static str>,
+}
+
+async fn calico_auto_assign_table(store: Arc<dyn Datastore>) {
+    const DEFAULT_V6: (&str, u8, &[&str]) = ("fd80:24e2:f998:72d6::/120", 122, &[]);
+    let rows = [
+        AutoRow {
+            name: "workload IP from tunnel pool fails",
+            host: "test-host",
+            clean: true,
+            pools: &[
+                ("192.168.2.0/24", 32, &["Workload"]),
+                ("192.168.3.0/24", 32, &["Tunnel"]),
+            ],
+            from: "192.168.3.0/24",
+            use_: IntendedUse::Workload,
+            n4: 1,
+            n6: 0,
+            block_limit: 0,
+            strict: false,
+            want: Err("NoQualifiedPool"),
+        },
+        AutoRow {
+            name: "workload IP from workload pool",
+            host: "test-host",
+            clean: true,
+            pools: &[
+                ("192.168.2.0/24", 32, &["Workload"]),
+                ("192.168.3.0/24", 32, &["Tunnel"]),
+            ],
+            from: "192.168.2.0/24",
+            use_: IntendedUse::Workload,
+            n4: 1,
+            n6: 0,
+            block_limit: 0,
+            strict: false,
+            want: Ok((1, 0)),
+        },
+        AutoRow {
+            name: "workload IP from any workload pool",
+            host: "test-host",
+            clean: true,
+            pools: &[
+                ("192.168.2.0/24", 32, &["Workload"]),
+                ("192.168.3.0/24", 32, &["Tunnel"]),
+            ],
+            from: "any",
+            use_: IntendedUse::Workload,
+            n4: 1,
+            n6: 0,
+            block_limit: 0,
+            strict: false,
+            want: Ok((1, 0)),
+        },
+        AutoRow {
+            name: "no workload pools",
+            host: "test-host",
+            clean: true,
+            pools: &[("192.168.3.0/24", 32, &["Tunnel"])],
+            from: "any",
+            use_: IntendedUse::Workload,
+            n4: 1,
+            n6: 0,
+            block_limit: 0,
+            strict: false,
+            want: Err("NoQualifiedPool"),
+        },
+        AutoRow {
+            name: "tunnel IP from tunnel pool",
+            host: "test-host",
+            clean: true,
+            pools: &[
+                ("192.168.2.0/24", 32, &["Workload"]),
+                ("192.168.3.0/24", 32, &["Tunnel"]),
+            ],
+            from: "192.168.3.0/24",
+            use_: IntendedUse::Tunnel,
+            n4: 1,
+            n6: 0,
+            block_limit: 0,
+            strict: false,
+            want: Ok((1, 0)),
+        },
+        AutoRow {
+            name: "1 v4 1 v6 - tiny block",
+            host: "test-host",
+            clean: true,
+            pools: &[
+                ("192.168.1.0/24", 32, &[]),
+                ("fd80:24e2:f998:72d6::/120", 128, &[]),
+            ],
+            from: "192.168.1.0/24",
+            use_: IntendedUse::Workload,
+            n4: 1,
+            n6: 1,
+            block_limit: 0,
+            strict: false,
+            want: Ok((1, 1)),
+        },
+        AutoRow {
+            name: "1 v4 1 v6 - big block",
+            host: "test-host",
+            clean: true,
+            pools: &[
+                ("192.168.0.0/16", 20, &[]),
+                ("fd80:24e2:f998:72d6::/110", 116, &[]),
+            ],
+            from: "192.168.0.0/16",
+            use_: IntendedUse::Workload,
+            n4: 1,
+            n6: 1,
+            block_limit: 0,
+            strict: false,
+            want: Ok((1, 1)),
+        },
+        AutoRow {
+            name: "1 v4 1 v6 - default block",
+            host: "test-host",
+            clean: true,
+            pools: &[("192.168.1.0/24", 26, &[]), DEFAULT_V6],
+            from: "192.168.1.0/24",
+            use_: IntendedUse::Workload,
+            n4: 1,
+            n6: 1,
+            block_limit: 0,
+            strict: false,
+            want: Ok((1, 1)),
+        },
+        AutoRow {
+            name: "256 v4 256 v6",
+            host: "test-host",
+            clean: true,
+            pools: &[("192.168.1.0/24", 26, &[]), DEFAULT_V6],
+            from: "192.168.1.0/24",
+            use_: IntendedUse::Workload,
+            n4: 256,
+            n6: 256,
+            block_limit: 0,
+            strict: false,
+            want: Ok((256, 256)),
+        },
+        AutoRow {
+            name: "256 v4 256 v6 - small blocks",
+            host: "test-host",
+            clean: true,
+            pools: &[
+                ("192.168.1.0/24", 30, &[]),
+                ("fd80:24e2:f998:72d6::/120", 126, &[]),
+            ],
+            from: "192.168.1.0/24",
+            use_: IntendedUse::Workload,
+            n4: 256,
+            n6: 256,
+            block_limit: 256,
+            strict: false,
+            want: Ok((256, 256)),
+        },
+        AutoRow {
+            name: "256 v4 0 v6 block limit",
+            host: "test-host",
+            clean: true,
+            pools: &[("192.168.1.0/24", 26, &[]), DEFAULT_V6],
+            from: "192.168.1.0/24",
+            use_: IntendedUse::Workload,
+            n4: 256,
+            n6: 0,
+            block_limit: 1,
+            strict: false,
+            want: Err("BlockLimit"),
+        },
+        AutoRow {
+            name: "256 v4 0 v6 block limit 2",
+            host: "test-host",
+            clean: true,
+            pools: &[("192.168.1.0/24", 26, &[]), DEFAULT_V6],
+            from: "192.168.1.0/24",
+            use_: IntendedUse::Workload,
+            n4: 256,
+            n6: 0,
+            block_limit: 2,
+            strict: false,
+            want: Err("BlockLimit"),
+        },
+        AutoRow {
+            name: "0 v4 256 v6 block limit",
+            host: "test-host",
+            clean: true,
+            pools: &[("192.168.1.0/24", 26, &[]), DEFAULT_V6],
+            from: "192.168.1.0/24",
+            use_: IntendedUse::Workload,
+            n4: 0,
+            n6: 256,
+            block_limit: 1,
+            strict: false,
+            want: Err("BlockLimit"),
+        },
+        AutoRow {
+            name: "257 v4 0 v6",
+            host: "test-host",
+            clean: true,
+            pools: &[("192.168.1.0/24", 26, &[]), DEFAULT_V6],
+            from: "192.168.1.0/24",
+            use_: IntendedUse::Workload,
+            n4: 257,
+            n6: 0,
+            block_limit: 0,
+            strict: false,
+            want: Err("Exhausted"),
+        },
+        AutoRow {
+            name: "0 v4 257 v6",
+            host: "test-host",
+            clean: true,
+            pools: &[("192.168.1.0/24", 26, &[]), DEFAULT_V6],
+            from: "192.168.1.0/24",
+            use_: IntendedUse::Workload,
+            n4: 0,
+            n6: 257,
+            block_limit: 0,
+            strict: false,
+            want: Err("Exhausted"),
+        },
+        AutoRow {
+            name: "1 v4 0 v6 host-a",
+            host: "host-a",
+            clean: true,
+            pools: &[
+                ("10.0.0.0/25", 26, &[]),
+                ("fd80:24e2:f998:72d6::/121", 122, &[]),
+            ],
+            from: "10.0.0.0/25",
+            use_: IntendedUse::Workload,
+            n4: 1,
+            n6: 0,
+            block_limit: 0,
+            strict: false,
+            want: Ok((1, 0)),
+        },
+        AutoRow {
+            name: "1 v4 0 v6 host-b (other block)",
+            host: "host-b",
+            clean: false,
+            pools: &[
+                ("10.0.0.0/25", 26, &[]),
+                ("fd80:24e2:f998:72d6::/121", 122, &[]),
+            ],
+            from: "10.0.0.0/25",
+            use_: IntendedUse::Workload,
+            n4: 1,
+            n6: 0,
+            block_limit: 0,
+            strict: false,
+            want: Ok((1, 0)),
+        },
+        AutoRow {
+            name: "64 v4 0 v6 host-a (63 own + 1 borrowed)",
+            host: "host-a",
+            clean: false,
+            pools: &[
+                ("10.0.0.0/25", 26, &[]),
+                ("fd80:24e2:f998:72d6::/121", 122, &[]),
+            ],
+            from: "10.0.0.0/25",
+            use_: IntendedUse::Workload,
+            n4: 64,
+            n6: 0,
+            block_limit: 0,
+            strict: false,
+            want: Ok((64, 0)),
+        },
+        AutoRow {
+            name: "256 v4 0 v6 strict affinity",
+            host: "test-host",
+            clean: true,
+            pools: &[
+                ("192.168.1.0/26", 26, &[]),
+                ("192.168.1.64/26", 26, &[]),
+                DEFAULT_V6,
+            ],
+            from: "192.168.1.0/26",
+            use_: IntendedUse::Workload,
+            n4: 256,
+            n6: 0,
+            block_limit: 0,
+            strict: true,
+            want: Err("Exhausted"),
+        },
+    ];
+    let c = client(&store);
+    for (i, row) in rows.iter().enumerate() {
+        if row.clean {
+            wipe(store.as_ref()).await;
+            for (j, (cidr, bs, uses)) in row.pools.iter().enumerate() {
+                let mut spec = json!({"cidr": cidr, "blockSize": bs});
+                if !uses.is_empty() {
+                    spec["allowedUses"] = json!(uses);
+                }
+                put_pool(store.as_ref(), &format!("pool{j}"), spec).await;
+            }
+            for n in ["test-host", "host-a", "host-b"] {
+                put_node(store.as_ref(), n, &[]).await;
+            }
+        }
+        c.set_config(&IpamConfig {
+            strict_affinity: row.strict,
+            ..IpamConfig::default()
+        })
+        .await
+        .unwrap();
+        let mut args = AutoAssignArgs::v4(row.host, &format!("h{i}"), row.n4);
+        args.num6 = row.n6;
+        args.intended_use = row.use_;
+        args.max_blocks_per_host = row.block_limit;
+        if row.from != "any" {
+            args.ipv4_pools = vec![net(row.from)];
+        }
+        let got = c.auto_assign(&args).await;
+        match (&got, row.want) {
+            (Ok(a), Ok((n4, n6))) => {
+                assert_eq!((a.ipv4.len(), a.ipv6.len()), (n4, n6), "{}", row.name);
+                if row.from != "any" {
+                    assert!(
+                        a.ipv4.iter().all(|n| net(row.from).contains(&n.addr())),
+                        "{}",
+                        row.name
+                    );
+                }
+            }
+            (Err(e), Err(kind)) => {
+                let ok = match kind {
+                    "NoQualifiedPool" => matches!(e, IpamError::NoQualifiedPool(_)),
+                    "BlockLimit" => {
+                        matches!(e, IpamError::BlockLimit { limit } if *limit == row.block_limit)
+                    }
+                    "Exhausted" => matches!(e, IpamError::Exhausted { .. }),
+                    _ => false,
+                };
+                assert!(ok, "{}: got {e}, want {kind}", row.name);
+                assert!(
+                    handle(store.as_ref(), &format!("h{i}")).await.is_none(),
+                    "{}",
+                    row.name
+                );
+            }
+            (got, want) => panic!("{}: got {got:?}, want {want:?}", row.name),
+        }
+        check_consistency(store.as_ref()).await;
+    }
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -832,5 +1253,7 @@ scenarios!(
     cooldown_delays_reuse,
     pool_changes_and_host_reserved_addresses,
     empty_blocks_of_other_nodes_are_reclaimed_after_a_minute,
+    calico_auto_assign_table,
+    requests_larger_than_one_transaction,
     concurrent_tasks_never_share_an_address,
 );
