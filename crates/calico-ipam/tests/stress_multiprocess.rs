@@ -48,6 +48,28 @@ async fn stress_worker() {
     let id = spec["id"].as_u64().unwrap();
     let node = spec["node"].as_str().unwrap();
     let c = client(&store);
+    if spec["endless"].as_bool() == Some(true) {
+        // Crash-injection mode: allocate and release until killed.
+        let mut i = 0usize;
+        loop {
+            let h = format!("w{id}-{i}");
+            let mut args = AutoAssignArgs::v4(node, &h, 1 + i % 3);
+            args.num6 = i % 2;
+            c.auto_assign(&args).await.unwrap();
+            if i % 2 == 1 {
+                c.release_by_handle(&format!("w{id}-{}", i - 1))
+                    .await
+                    .unwrap();
+            }
+            if i >= 4 {
+                // Idempotent when already released; keeps each worker to a few live handles.
+                c.release_by_handle(&format!("w{id}-{}", i - 4))
+                    .await
+                    .unwrap();
+            }
+            i += 1;
+        }
+    }
     let mut live: Vec<String> = Vec::new();
     for i in 0..ITERATIONS {
         let h = format!("w{id}-{i}");
@@ -82,6 +104,95 @@ async fn setup(store: &dyn Datastore) {
     put_pool(store, "v6", json!({"cidr": "fd20::/120", "blockSize": 124})).await;
     put_node(store, "node-a", &[]).await;
     put_node(store, "node-b", &[]).await;
+}
+
+/// Starts `WORKERS` endless allocators, SIGKILLs each (by its PID) at a different moment
+/// mid-work, then checks the store is consistent and that a fresh allocator can carry on and
+/// clean up everything the dead ones held.
+async fn crash_and_recover(store: &dyn Datastore, backend: &str, store_arc: Arc<dyn Datastore>) {
+    let exe = std::env::current_exe().unwrap();
+    let mut children: Vec<_> = (0..WORKERS)
+        .map(|id| {
+            let spec = json!({
+                "backend": backend,
+                "id": id,
+                "node": if id % 2 == 0 { "node-a" } else { "node-b" },
+                "endless": true,
+            });
+            Command::new(&exe)
+                .args([
+                    "--exact",
+                    "stress_worker",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("IPAM_STRESS_WORKER", spec.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, child) in children.iter_mut().enumerate() {
+        tokio::time::sleep(std::time::Duration::from_millis(400 + 137 * i as u64)).await;
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "worker {i} died before it was killed"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let held = check_consistency(store).await;
+    assert!(
+        !held.is_empty(),
+        "the workers allocated something before dying"
+    );
+    let c = client(&store_arc);
+    let got = c
+        .auto_assign(&AutoAssignArgs::v4("node-a", "after-crash", 3))
+        .await
+        .unwrap();
+    assert_eq!(got.ipv4.len(), 3);
+    for h in held.keys() {
+        assert!(
+            c.release_by_handle(h).await.unwrap() >= 1,
+            "{h} held addresses"
+        );
+    }
+    c.release_by_handle("after-crash").await.unwrap();
+    assert!(check_consistency(store).await.is_empty(), "nothing leaked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_injection_embedded() {
+    let (store, dir) = embedded();
+    setup(store.as_ref()).await;
+    let path = dir.path().join("store.db");
+    crash_and_recover(
+        store.as_ref(),
+        &format!("embedded:{}", path.display()),
+        store.clone(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_injection_etcd() {
+    let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
+        return;
+    };
+    let store: Arc<dyn Datastore> = Arc::new(
+        calico_datastore::etcd::EtcdDatastore::connect(etcd.config())
+            .await
+            .unwrap(),
+    );
+    setup(store.as_ref()).await;
+    crash_and_recover(
+        store.as_ref(),
+        &format!("etcd:{}", etcd.endpoint()),
+        store.clone(),
+    )
+    .await;
 }
 
 fn run_workers(backend: &str) -> Vec<String> {
