@@ -3,6 +3,7 @@
 //! `version.go`, with the same messages.
 
 use anyhow::{anyhow, bail};
+use calico_api::decode::DocumentLocation;
 use calico_api::{KindInfo, Resource};
 use calico_client::{ApiConfig, Client, ClientError, Patch, ResourceList};
 use serde_json::Value;
@@ -102,7 +103,7 @@ fn lookup(kind: &str) -> anyhow::Result<&'static KindInfo> {
 }
 
 /// Go's `%v` of a `[]error`.
-fn bracketed(errs: &[String]) -> String {
+fn bracketed(errs: &[&str]) -> String {
     format!("[{}]", errs.join(" "))
 }
 
@@ -136,27 +137,40 @@ pub async fn write_from_files(crud: &CrudFlags, action: Action) -> anyhow::Resul
         }
     }
 
-    let mut handled = 0usize;
-    let mut errs: Vec<String> = Vec::new();
+    // Namespaces are resolved for every document before anything is written, so a document
+    // whose namespace conflicts with `-n` (or names one for a cluster-scoped kind) stops the
+    // whole file, as a validation error does (`input` module): nothing is half-applied.
+    let mut resolved = Vec::with_capacity(total);
+    let mut ns_errs = Vec::new();
     for lr in located {
         let mut res = lr.resource;
-        let ki = res.kind_info();
-        let ns = match resolve_namespace(
-            ki,
+        match resolve_namespace(
+            res.kind_info(),
             &res.metadata().namespace,
             crud.namespace.as_deref(),
             false,
         ) {
-            Ok(ns) => ns,
-            Err(e) => {
-                errs.push(e);
-                if action == Action::Replace {
-                    break;
-                }
-                continue;
+            Ok(ns) => {
+                res.metadata_mut().namespace = ns;
+                resolved.push((lr.location, res));
             }
-        };
-        res.metadata_mut().namespace = ns;
+            Err(e) => ns_errs.push(format!("{}: {e}", lr.location)),
+        }
+    }
+    if !ns_errs.is_empty() {
+        bail!("failed to execute command: {}", ns_errs.join("\n"));
+    }
+
+    // What happened to each document, in file order. The datastore can still refuse a document
+    // (exists, conflict, overlap, connection lost); create and apply go on with the rest as
+    // calicoctl does, replace stops at the first failure.
+    let mut outcomes: Vec<(DocumentLocation, Outcome)> = Vec::with_capacity(total);
+    let mut stopped = false;
+    for (location, res) in resolved {
+        if stopped {
+            outcomes.push((location, Outcome::NotAttempted));
+            continue;
+        }
         let result = match (&client, action) {
             (_, Action::Validate) | (None, _) => Ok(()),
             (Some(c), Action::Create { skip_exists }) => match c.create_from_manifest(res).await {
@@ -166,33 +180,52 @@ pub async fn write_from_files(crud: &CrudFlags, action: Action) -> anyhow::Resul
             (Some(c), Action::Apply) => c.apply(res).await.map(|_| ()),
             (Some(c), Action::Replace) => c.replace(res).await.map(|_| ()),
         };
-        match result {
-            Ok(()) => handled += 1,
+        let outcome = match result {
+            Ok(()) => Outcome::Done,
             Err(e) => {
-                errs.push(e.to_string());
-                // Replace reports the first failure and stops ("replaced the first N").
-                if action == Action::Replace {
-                    break;
-                }
+                stopped = action == Action::Replace;
+                Outcome::Failed(e.to_string())
             }
-        }
+        };
+        outcomes.push((location, outcome));
     }
-    report_writes(action, total, handled, kind, &errs)
+    report_writes(action, kind, &outcomes)
 }
 
+/// The fate of one document of a write command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Failed(String),
+    /// Replace stopped before reaching it.
+    NotAttempted,
+}
+
+/// calicoctl's `reportResults`/`reportReplaceResults` messages. When the documents written are
+/// exactly the leading ones, calicoctl's "Partial success: applied the first N out of M" is
+/// true and printed as is; when a document in the middle was refused and later ones went in,
+/// that sentence would be false, so the line instead says how many were written and names every
+/// document that was not.
 fn report_writes(
     action: Action,
-    total: usize,
-    handled: usize,
     kind: Option<&str>,
-    errs: &[String],
+    outcomes: &[(DocumentLocation, Outcome)],
 ) -> anyhow::Result<()> {
     let (verb, past) = (action.verb(), action.past());
+    let total = outcomes.len();
+    let handled = outcomes.iter().filter(|(_, o)| *o == Outcome::Done).count();
+    let errs: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Outcome::Failed(e) => Some(e.as_str()),
+            _ => None,
+        })
+        .collect();
     // Replace reports its single error bare, the others as a list (`%v` of `[]error`).
     let err_text = if action == Action::Replace {
-        errs.first().cloned().unwrap_or_default()
+        errs.first().map(|e| e.to_string()).unwrap_or_default()
     } else {
-        bracketed(errs)
+        bracketed(&errs)
     };
     if handled == 0 {
         return Err(match (total, kind) {
@@ -208,11 +241,23 @@ fn report_writes(
         }
         return Ok(());
     }
-    match kind {
-        Some(k) => {
-            println!("Partial success: {past} the first {handled} out of {total} '{k}' resources:")
-        }
-        None => println!("Partial success: {past} the first {handled} out of {total} resources:"),
+    let resources = match kind {
+        Some(k) => format!("'{k}' resources"),
+        None => "resources".to_string(),
+    };
+    let leading = outcomes[..handled].iter().all(|(_, o)| *o == Outcome::Done);
+    if leading {
+        println!("Partial success: {past} the first {handled} out of {total} {resources}:");
+    } else {
+        let missed: Vec<String> = outcomes
+            .iter()
+            .filter(|(_, o)| *o != Outcome::Done)
+            .map(|(loc, _)| loc.to_string())
+            .collect();
+        println!(
+            "Partial success: {past} {handled} out of {total} {resources}, not {past}: {}:",
+            missed.join(", ")
+        );
     }
     Err(anyhow!("hit error: {err_text}"))
 }
@@ -223,6 +268,8 @@ struct Target {
     namespace: String,
     name: String,
     resource_version: String,
+    /// The document it came from, with `-f`.
+    location: Option<DocumentLocation>,
 }
 
 fn targets_from_args(
@@ -248,6 +295,7 @@ fn targets_from_args(
             },
             name: n.clone(),
             resource_version: String::new(),
+            location: None,
         })
         .collect();
     Ok((ki, targets))
@@ -265,6 +313,7 @@ fn targets_from_file(crud: &CrudFlags, filename: &str) -> anyhow::Result<Vec<Tar
                 namespace: m.namespace.clone(),
                 name: m.name.clone(),
                 resource_version: m.resource_version.clone(),
+                location: Some(lr.location.clone()),
             }
         })
         .collect())
@@ -288,6 +337,24 @@ pub async fn delete(
     } else {
         targets.first().map(|t| t.ki.kind)
     };
+    // A file whose document has a namespace conflict deletes nothing (as for writes); from
+    // arguments every target shares the kind and `-n`, so the error is reported per target.
+    if crud.filename.is_some() {
+        let bad: Vec<String> = targets
+            .iter()
+            .filter_map(|t| {
+                let e = resolve_namespace(t.ki, &t.namespace, crud.namespace.as_deref(), false)
+                    .err()?;
+                Some(match &t.location {
+                    Some(loc) => format!("{loc}: {e}"),
+                    None => e,
+                })
+            })
+            .collect();
+        if !bad.is_empty() {
+            bail!("failed to execute command: {}", bad.join("\n"));
+        }
+    }
     let client = connect(&crud.config).await;
     let mut handled = 0;
     let mut errs = Vec::new();
@@ -428,6 +495,7 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
                     namespace: String::new(),
                     name: String::new(),
                     resource_version: String::new(),
+                    location: None,
                 });
             }
             t
@@ -535,8 +603,18 @@ async fn print_found(
             }
         }
     }
-    print!("{out}");
-    Ok(())
+    write_stdout(&out)
+}
+
+/// Writes `get` output. A reader that went away (`calicoctl get ... | head -1`) ends the output
+/// quietly, as the SIGPIPE that stops Go's calicoctl does, instead of `print!` panicking.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|e| anyhow!("writing output: {e}")),
+    }
 }
 
 /// calicoctl's `config "asnumber"` template function.

@@ -536,7 +536,10 @@ metadata:
     fn json_escapes_like_go() {
         let v = json!({"selector": "a == 'x' && b < 3"});
         let out = to_json(&v);
-        assert_eq!(out, "{\n  \"selector\": \"a == 'x' \\u0026\\u0026 b \\u003c 3\"\n}\n");
+        assert_eq!(
+            out,
+            "{\n  \"selector\": \"a == 'x' \\u0026\\u0026 b \\u003c 3\"\n}\n"
+        );
         let back: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(back, v);
     }

@@ -434,3 +434,100 @@ fn custom_columns_and_stdin_locations() {
     let out = ctl.run(&["get", "ippool", "pool-a", "-o", "json"]).ok();
     assert!(out.stdout.starts_with("{\n  \"kind\": \"IPPool\",\n  \"apiVersion\": \"projectcalico.org/v3\",\n  \"metadata\": {\n    \"name\": \"pool-a\","), "{}", out.stdout);
 }
+
+fn pool_doc(name: &str, cidr: &str) -> String {
+    format!(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{name: {name}}}\nspec: {{cidr: {cidr}}}\n"
+    )
+}
+
+#[test]
+fn a_refused_middle_document_is_named_not_reported_as_a_prefix() {
+    let ctl = Ctl::embedded();
+    ctl.run(&["create", "-f", data("pools.json").to_str().unwrap()])
+        .ok();
+    // Document 3 of 5 is refused by the datastore (pool-a exists); 4 and 5 still go in, as
+    // calicoctl goes on after a failed create. "created the first 4" would be false.
+    let docs = [
+        pool_doc("pool-1", "10.11.0.0/16"),
+        pool_doc("pool-2", "10.12.0.0/16"),
+        pool_doc("pool-a", "10.1.0.0/16"),
+        pool_doc("pool-4", "10.14.0.0/16"),
+        pool_doc("pool-5", "10.15.0.0/16"),
+    ];
+    let f = ctl.file("five.yaml", &docs.join("---\n"));
+    let out = ctl.run(&["create", "-f", &f]).fails();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "Partial success: created 4 out of 5 'IPPool' resources, not created: {f} doc 3:\n"
+        )
+    );
+    assert_eq!(
+        out.stderr,
+        "hit error: [resource already exists: IPPool(pool-a)]\n"
+    );
+    let names = ctl.run(&["get", "ippool", "-o", "name"]).ok().stdout;
+    for p in ["pool-1", "pool-2", "pool-4", "pool-5"] {
+        assert!(names.contains(&format!("ippool/{p}\n")), "{names}");
+    }
+}
+
+#[test]
+fn a_namespace_conflict_in_any_document_applies_nothing() {
+    let ctl = Ctl::embedded();
+    let doc = |ns: &str, name: &str| {
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{selector: all()}}\n"
+        )
+    };
+    let f = ctl.file(
+        "ns.yaml",
+        &[doc("a", "first"), doc("b", "second"), doc("a", "third")].join("---\n"),
+    );
+    let out = ctl.run(&["apply", "-n", "a", "-f", &f]).fails();
+    assert_eq!(
+        out.stderr,
+        format!(
+            "failed to execute command: {f} doc 2: resource namespace does not match client \
+             namespace. b != a\n"
+        )
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    let out = ctl.run(&["get", "networkpolicy", "-A", "-o", "name"]).ok();
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+#[test]
+fn get_into_a_closed_pipe_does_not_panic() {
+    let ctl = Ctl::embedded();
+    ctl.run(&["apply", "-f", data("pools.json").to_str().unwrap()])
+        .ok();
+    for format in ["yaml", "json", "wide", "name"] {
+        let out = ctl.run_into_closed_pipe(&["get", "ippool", "-o", format]);
+        assert!(!out.stderr.contains("panicked"), "{format}: {}", out.stderr);
+        assert_eq!(out.code, 0, "{format}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn delete_by_file_with_a_namespace_conflict_deletes_nothing() {
+    let ctl = Ctl::embedded();
+    ctl.run(&["apply", "-f", data("pools.json").to_str().unwrap()])
+        .ok();
+    let f = ctl.file(
+        "del.yaml",
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: pool-a}\n---\n\
+         apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: pool-b, namespace: x}\n",
+    );
+    let out = ctl.run(&["delete", "-f", &f]).fails();
+    assert_eq!(
+        out.stderr,
+        format!(
+            "failed to execute command: {f} doc 2: namespace should not be specified for a \
+             non-namespaced resource. IPPool is not a namespaced resource\n"
+        )
+    );
+    let names = ctl.run(&["get", "ippool", "-o", "name"]).ok().stdout;
+    assert_eq!(names, "ippool/pool-a\nippool/pool-b\n");
+}

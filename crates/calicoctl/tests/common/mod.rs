@@ -121,6 +121,27 @@ impl Ctl {
         self.run_with_stdin(args, None)
     }
 
+    /// Runs with a stdout whose reader is gone before anything is written (`| head -0`).
+    pub fn run_into_closed_pipe(&self, args: &[&str]) -> Out {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_calicoctl"));
+        for v in CLEARED {
+            cmd.env_remove(v);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::new(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
     /// Writes a file in the temporary directory and returns its path.
     pub fn file(&self, name: &str, text: &str) -> String {
         let p = self.dir.path().join(name);
