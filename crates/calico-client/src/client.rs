@@ -352,10 +352,19 @@ impl Client {
         resource_version: Option<&str>,
     ) -> Result<ResourceWatch, ClientError> {
         let ki = supported(kind)?;
-        let start = match resource_version {
-            Some(rv) if !rv.is_empty() => parse_resource_version(rv)? + 1,
-            _ => 0,
-        };
+        let start =
+            match resource_version {
+                // The revision after `rv`; the largest revision has no successor to watch from.
+                Some(rv) if !rv.is_empty() => parse_resource_version(rv)?
+                    .checked_add(1)
+                    .ok_or_else(|| ClientError::InvalidField {
+                        field: "ResourceVersion".into(),
+                        value: Some(rv.to_string()),
+                        reason: "is the largest revision; there is nothing after it to watch"
+                            .into(),
+                    })?,
+                _ => 0,
+            };
         let mut req = WatchRequest::prefix(&list_prefix(ki, namespace), start);
         req.prev_kv = true;
         let stream = self.ds.watch(req).await?;

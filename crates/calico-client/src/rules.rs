@@ -160,6 +160,18 @@ fn nets_overlap(a: &ipnet::IpNet, b: &ipnet::IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+/// `profile.go`: the virtual default-allow profile refuses `operation` ("Update"/"Delete").
+fn default_allow_profile_is_read_only(operation: &str, past: &str) -> ClientError {
+    ClientError::OperationNotSupported {
+        operation: operation.into(),
+        id: DEFAULT_ALLOW_PROFILE.into(),
+        reason: Some(format!(
+            "The profile \"{DEFAULT_ALLOW_PROFILE}\" is a default provided by Calico and cannot \
+             be {past}"
+        )),
+    }
+}
+
 pub(crate) async fn before_update(client: &Client, res: &mut Resource) -> Result<(), ClientError> {
     let kind = res.kind();
     let name = res.metadata().name.clone();
@@ -169,14 +181,7 @@ pub(crate) async fn before_update(client: &Client, res: &mut Resource) -> Result
         return Err(e);
     }
     if kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
-        return Err(ClientError::OperationNotSupported {
-            operation: "Update".into(),
-            id: DEFAULT_ALLOW_PROFILE.into(),
-            reason: Some(format!(
-                "The profile \"{DEFAULT_ALLOW_PROFILE}\" is a default provided by Calico and \
-                 cannot be updated"
-            )),
-        });
+        return Err(default_allow_profile_is_read_only("Update", "updated"));
     }
     if kind == "IPPool" {
         let old = client.get("IPPool", "", &name).await?;
@@ -215,14 +220,7 @@ pub(crate) async fn before_delete(
     name: &str,
 ) -> Result<(), ClientError> {
     if ki.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
-        return Err(ClientError::OperationNotSupported {
-            operation: "Delete".into(),
-            id: DEFAULT_ALLOW_PROFILE.into(),
-            reason: Some(format!(
-                "The profile \"{DEFAULT_ALLOW_PROFILE}\" is a default provided by Calico and \
-                 cannot be deleted"
-            )),
-        });
+        return Err(default_allow_profile_is_read_only("Delete", "deleted"));
     }
     if ki.kind == "Tier" {
         if tier_is_protected(name) {

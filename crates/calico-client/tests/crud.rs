@@ -378,3 +378,16 @@ async fn typed_access() {
     .unwrap_err();
     assert!(matches!(e, ClientError::KindMismatch { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn watch_from_the_largest_revision_is_an_error_not_an_overflow() {
+    let (_s, client) = setup();
+    let rv = i64::MAX.to_string();
+    let e = client
+        .watch("ClusterInformation", None, Some(&rv))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, ClientError::InvalidField { .. }), "{e}");
+    assert!(e.to_string().contains(&rv), "{e}");
+}
