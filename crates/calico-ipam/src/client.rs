@@ -239,7 +239,11 @@ impl IpamClient {
 
     /// Assigns `num4` IPv4 and `num6` IPv6 addresses (`AutoAssign`). All addresses, of both
     /// families, are written in one transaction: the call either assigns everything requested
-    /// or nothing (blocks it claimed on the way stay claimed, as they would in Calico).
+    /// or nothing (blocks it claimed on the way stay claimed, as they would in Calico). Where
+    /// Calico returns a partial assignment (pool exhausted, block limit), we fail with
+    /// [`IpamError::Exhausted`] / [`IpamError::BlockLimit`] and assign nothing; its CNI plugin
+    /// treats a partial result as failure anyway. Returned networks carry the block's prefix
+    /// length (`10.0.1.5/26`), as Calico's do.
     pub async fn auto_assign(&self, args: &AutoAssignArgs) -> Result<Assignment, IpamError> {
         if args.hostname.is_empty() {
             return Err(IpamError::InvalidArgument("a hostname is required".into()));
@@ -666,8 +670,8 @@ impl IpamClient {
         Ok(out)
     }
 
-    /// Every block of one family, garbage-collected with no cool-down knowledge (used for
-    /// free-space estimates only; writes always re-read).
+    /// Every block of one family, as stored (used for choosing blocks; writes always re-read
+    /// the blocks they change).
     pub async fn list_blocks(
         &self,
         version: u8,
@@ -892,8 +896,10 @@ impl IpamClient {
     }
 
     /// Releases addresses (`ReleaseIPs`) and returns those that were not allocated. Everything
-    /// is released in one transaction; a stale handle or sequence number on any address
-    /// refuses the whole call. Emptied blocks without affinity are deleted.
+    /// is released in one transaction (split by block only past etcd's per-transaction limit);
+    /// a stale handle or sequence number on any address refuses the whole transaction, where
+    /// Calico still releases the other blocks' addresses. Emptied blocks without affinity are
+    /// deleted, as Calico does.
     pub async fn release_ips(&self, opts: &[ReleaseOptions]) -> Result<Vec<IpAddr>, IpamError> {
         let all = self.resources.pools().await?;
         let mut by_block: BTreeMap<IpNet, Vec<ReleaseOptions>> = BTreeMap::new();
@@ -961,7 +967,8 @@ impl IpamClient {
     }
 
     /// Releases every address of `handle_id` and deletes the handle (`ReleaseByHandle`), in
-    /// one transaction. Idempotent: an unknown handle releases nothing. Returns how many
+    /// one transaction (batches of blocks past etcd's per-transaction limit). Idempotent: an
+    /// unknown handle releases nothing (Calico returns "does not exist"). Returns how many
     /// addresses were released.
     pub async fn release_by_handle(&self, handle_id: &str) -> Result<usize, IpamError> {
         Ok(self.release_handle(handle_id).await?.released)
