@@ -29,9 +29,8 @@ fn main() {
         let mut n = 0;
         let mut embedded = || {
             n += 1;
-            let s: Arc<dyn Datastore> =
-                Arc::new(EmbeddedDatastore::open(dir.path().join(format!("b{n}.db"))).unwrap());
-            s
+            Arc::new(EmbeddedDatastore::open(dir.path().join(format!("b{n}.db"))).unwrap())
+                as Arc<dyn Datastore>
         };
         println!("== embedded store ==");
         run_all(&mut embedded).await;
@@ -47,10 +46,7 @@ fn main() {
                         .await
                         .unwrap(),
                 );
-                let mut fresh = || {
-                    let s = store.clone();
-                    s
-                };
+                let mut fresh = || store.clone();
                 run_all(&mut fresh).await;
             }
             Err(e) => println!("etcd skipped: {e}"),
