@@ -134,7 +134,22 @@ async fn crash_and_recover(store: &dyn Datastore, backend: &str, store_arc: Arc<
         })
         .collect();
     for (i, child) in children.iter_mut().enumerate() {
-        tokio::time::sleep(std::time::Duration::from_millis(400 + 137 * i as u64)).await;
+        // Kill each worker mid-work: once it holds addresses, after a staggered extra delay.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while store
+            .list(&format!("/calico/ipam/v2/handle/w{i}-"))
+            .await
+            .unwrap()
+            .kvs
+            .is_empty()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "worker {i} never allocated"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50 + 137 * i as u64)).await;
         assert!(
             child.try_wait().unwrap().is_none(),
             "worker {i} died before it was killed"
