@@ -843,6 +843,136 @@ async fn requests_larger_than_one_transaction(store: Arc<dyn Datastore>) {
     assert!(check_consistency(store.as_ref()).await.is_empty());
 }
 
+/// Calico's "AssignIP: requested IP vs returned error", "ReleaseOptions test" and "ReleaseIPs:
+/// requested IPs to be released vs actual unallocated IPs" tables (`ipam_test.go`).
+async fn calico_assign_ip_and_release_tables(store: Arc<dyn Datastore>) {
+    let c = client(&store);
+    let reset = |pools: &'static [&'static str]| {
+        let store = store.clone();
+        async move {
+            wipe(store.as_ref()).await;
+            for (i, p) in pools.iter().enumerate() {
+                put_pool(store.as_ref(), &format!("pool{i}"), json!({"cidr": p})).await;
+            }
+            for n in ["test-host", "host-seqnum-test", "host-release"] {
+                put_node(store.as_ref(), n, &[]).await;
+            }
+        }
+    };
+    const POOLS: &[&str] = &["192.168.1.0/24", "fd80:24e2:f998:72d6::/120"];
+    let assign = |ipa: &str, host: &str| AssignArgs {
+        ip: ip(ipa),
+        handle_id: None,
+        attrs: BTreeMap::new(),
+        hostname: host.into(),
+        host_reserved: None,
+        intended_use: None,
+    };
+    // AssignIP table.
+    for (addr, clean, want_err) in [
+        ("192.168.1.0", true, None),
+        ("fd80:24e2:f998:72d6::", true, None),
+        ("1.1.1.1", true, Some("NotInPool")),
+        ("192.168.1.0", true, None),
+        ("192.168.1.0", false, Some("AlreadyAssigned")),
+    ] {
+        if clean {
+            reset(POOLS).await;
+        }
+        let got = c.assign_ip(&assign(addr, "test-host")).await;
+        match (got, want_err) {
+            (Ok(()), None) => {}
+            (Err(IpamError::NotInPool(_)), Some("NotInPool")) => {}
+            (Err(IpamError::AlreadyAssigned(_)), Some("AlreadyAssigned")) => {}
+            (got, want) => panic!("AssignIP {addr}: got {got:?}, want {want:?}"),
+        }
+    }
+    assert_eq!(
+        IpamError::NotInPool(ip("1.1.1.1")).to_string(),
+        "The provided IP address 1.1.1.1 is not in a configured pool"
+    );
+    // ReleaseOptions table: a block pre-created with sequence number 0 and no affinity.
+    for (seq, handle_opt, want_err) in [
+        (None, None, false),
+        (Some(0), None, false),
+        (Some(1), None, true),
+        (None, Some("fakehandle"), true),
+    ] {
+        reset(&["192.168.0.0/16"]).await;
+        let b = calico_ipam::AllocationBlock::new(net("192.168.0.0/26"), None, 0);
+        store
+            .create(&model::block_key(&b.cidr), model::encode(&b), None)
+            .await
+            .unwrap();
+        c.assign_ip(&assign("192.168.0.1", "host-seqnum-test"))
+            .await
+            .unwrap();
+        let opts = ReleaseOptions {
+            address: ip("192.168.0.1"),
+            handle: handle_opt.map(str::to_string),
+            sequence_number: seq,
+        };
+        assert_eq!(
+            c.release_ips(&[opts]).await.is_err(),
+            want_err,
+            "seq {seq:?} handle {handle_opt:?}"
+        );
+    }
+    // ReleaseIPs table: which requested addresses come back as "not allocated".
+    reset(POOLS).await;
+    assert_eq!(
+        c.release_ips(&[ReleaseOptions::address(ip("1.1.1.1"))])
+            .await
+            .unwrap(),
+        vec![ip("1.1.1.1")]
+    );
+    assert_eq!(
+        c.release_ips(&[ReleaseOptions::address(ip("192.168.1.0"))])
+            .await
+            .unwrap(),
+        vec![ip("192.168.1.0")]
+    );
+    c.assign_ip(&assign("192.168.1.0", "host-release"))
+        .await
+        .unwrap();
+    assert!(
+        c.release_ips(&[ReleaseOptions::address(ip("192.168.1.0"))])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    reset(POOLS).await;
+    let mut args = AutoAssignArgs::v4("host-release", "x", 66);
+    args.handle_id = None;
+    let got = c.auto_assign(&args).await.unwrap();
+    let all: Vec<ReleaseOptions> = got
+        .ipv4
+        .iter()
+        .map(|n| ReleaseOptions::address(n.addr()))
+        .collect();
+    assert!(
+        c.release_ips(&all).await.unwrap().is_empty(),
+        "66 IPs across 2 blocks released"
+    );
+    reset(POOLS).await;
+    c.assign_ip(&assign("192.168.1.0", "host-release"))
+        .await
+        .unwrap();
+    assert!(
+        c.release_ips(&[ReleaseOptions::address(ip("192.168.1.0"))])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        c.release_ips(&[ReleaseOptions::address(ip("192.168.1.1"))])
+            .await
+            .unwrap(),
+        vec![ip("192.168.1.1")]
+    );
+    check_consistency(store.as_ref()).await;
+}
+
 /// One row of Calico's "AutoAssign: requested IPs vs returned IPs" table (`ipam_test.go`).
 struct AutoRow {
     name: &'static str,
@@ -1255,5 +1385,6 @@ scenarios!(
     empty_blocks_of_other_nodes_are_reclaimed_after_a_minute,
     calico_auto_assign_table,
     requests_larger_than_one_transaction,
+    calico_assign_ip_and_release_tables,
     concurrent_tasks_never_share_an_address,
 );
