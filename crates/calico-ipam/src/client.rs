@@ -164,6 +164,27 @@ fn owner_for(hostname: &str, use_: IntendedUse) -> AffinityOwner {
     }
 }
 
+/// Host names and handle IDs become etcd key segments (`/calico/ipam/v2/host/<node>/...`,
+/// `/calico/ipam/v2/handle/<id>`): they must be non-empty and hold no `/`.
+fn check_names(hostname: &str, handle: Option<&str>) -> Result<(), IpamError> {
+    if hostname.is_empty() {
+        return Err(IpamError::InvalidArgument("a hostname is required".into()));
+    }
+    if hostname.contains('/') {
+        return Err(IpamError::InvalidArgument(format!(
+            "hostname {hostname:?} contains '/'"
+        )));
+    }
+    if let Some(h) = handle
+        && (h.is_empty() || h.contains('/'))
+    {
+        return Err(IpamError::InvalidArgument(format!(
+            "handle ID {h:?} must be non-empty and contain no '/'"
+        )));
+    }
+    Ok(())
+}
+
 /// A short pause before retrying a lost compare-and-swap, jittered so that contending writers
 /// spread out.
 async fn backoff(attempt: usize) {
@@ -245,9 +266,7 @@ impl IpamClient {
     /// treats a partial result as failure anyway. Returned networks carry the block's prefix
     /// length (`10.0.1.5/26`), as Calico's do.
     pub async fn auto_assign(&self, args: &AutoAssignArgs) -> Result<Assignment, IpamError> {
-        if args.hostname.is_empty() {
-            return Err(IpamError::InvalidArgument("a hostname is required".into()));
-        }
+        check_names(&args.hostname, args.handle_id.as_deref())?;
         if args.ipv4_pools.iter().any(|p| matches!(p, IpNet::V6(_))) {
             return Err(IpamError::InvalidArgument(
                 "provided IPv4 IPPools list contains one or more IPv6 IPPools".into(),
@@ -820,9 +839,7 @@ impl IpamClient {
     /// Assigns the specific address `args.ip` (`AssignIP`), claiming its block for the host
     /// if nobody has.
     pub async fn assign_ip(&self, args: &AssignArgs) -> Result<(), IpamError> {
-        if args.hostname.is_empty() {
-            return Err(IpamError::InvalidArgument("a hostname is required".into()));
-        }
+        check_names(&args.hostname, args.handle_id.as_deref())?;
         let all = self.resources.pools().await?;
         let version = if args.ip.is_ipv4() { 4 } else { 6 };
         let enabled: Vec<Pool> = all

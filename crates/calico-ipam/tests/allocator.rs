@@ -973,6 +973,60 @@ async fn calico_assign_ip_and_release_tables(store: Arc<dyn Datastore>) {
     check_consistency(store.as_ref()).await;
 }
 
+/// Two nodes racing for the same free block (`ipam_block_reader_writer_test.go` claim races):
+/// exactly one wins, the loser keeps no affinity, and bad names are refused up front.
+async fn claim_races_and_name_checks(store: Arc<dyn Datastore>) {
+    basic_setup(store.as_ref()).await;
+    let c = client(&store);
+    let cidr = net("10.0.0.64/26");
+    for round in 0..5 {
+        let owners: Vec<AffinityOwner> = (0..4)
+            .map(|i| AffinityOwner::host(format!("racer{round}-{i}")))
+            .collect();
+        let tasks: Vec<_> = owners
+            .iter()
+            .cloned()
+            .map(|o| {
+                let c = c.clone();
+                tokio::spawn(async move { (c.claim_block(&o, &cidr, None).await.unwrap(), o) })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            let (outcome, o) = t.await.unwrap();
+            if outcome == calico_ipam::client::ClaimOutcome::Claimed {
+                winners.push(o);
+            } else {
+                assert_eq!(outcome, calico_ipam::client::ClaimOutcome::TakenByOther);
+                assert!(
+                    store
+                        .get(&model::affinity_key(&o, &cidr))
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one claim wins");
+        let b = block(store.as_ref(), &cidr.to_string()).await.unwrap();
+        assert_eq!(b.affinity, Some(winners[0].affinity_string()));
+        c.release_block_affinity(&winners[0], &cidr, true)
+            .await
+            .unwrap();
+        assert!(block(store.as_ref(), &cidr.to_string()).await.is_none());
+    }
+    for (host, h) in [("", "h"), ("a/b", "h"), ("node1", "x/y"), ("node1", "")] {
+        assert!(
+            matches!(
+                c.auto_assign(&AutoAssignArgs::v4(host, h, 1)).await,
+                Err(IpamError::InvalidArgument(_))
+            ),
+            "{host:?} {h:?}"
+        );
+    }
+    check_consistency(store.as_ref()).await;
+}
+
 /// One row of Calico's "AutoAssign: requested IPs vs returned IPs" table (`ipam_test.go`).
 struct AutoRow {
     name: &'static str,
@@ -1386,5 +1440,6 @@ scenarios!(
     calico_auto_assign_table,
     requests_larger_than_one_transaction,
     calico_assign_ip_and_release_tables,
+    claim_races_and_name_checks,
     concurrent_tasks_never_share_an_address,
 );
