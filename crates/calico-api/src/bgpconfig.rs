@@ -185,12 +185,7 @@ pub struct SecretKeySelector {
 impl CalicoResource for BGPConfiguration {
     const KIND: &'static str = "BGPConfiguration";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
 
     /// The CRD schema defaults (applied by Calico's validator in etcd mode as the API server
     /// would in Kubernetes mode).

@@ -139,12 +139,7 @@ pub struct BGPFilterSetPriority {
 impl CalicoResource for BGPFilter {
     const KIND: &'static str = "BGPFilter";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
 
     fn validate(&self, errs: &mut FieldErrors) {
         validate_cluster_scoped_meta(&self.metadata, errs);

@@ -196,12 +196,7 @@ fn split_host_port(s: &str) -> Option<(&str, &str)> {
 impl CalicoResource for BGPPeer {
     const KIND: &'static str = "BGPPeer";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
 
     fn validate(&self, errs: &mut FieldErrors) {
         validate_cluster_scoped_meta(&self.metadata, errs);

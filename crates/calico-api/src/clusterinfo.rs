@@ -42,12 +42,7 @@ pub struct ClusterInformationSpec {
 impl CalicoResource for ClusterInformation {
     const KIND: &'static str = "ClusterInformation";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
     fn validate(&self, errs: &mut FieldErrors) {
         validate_cluster_scoped_meta(&self.metadata, errs);
     }

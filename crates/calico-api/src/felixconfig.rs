@@ -881,12 +881,7 @@ impl BPFConntrackTimeouts {
 impl CalicoResource for FelixConfiguration {
     const KIND: &'static str = "FelixConfiguration";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
 
     /// `setDefaults` (clientv3/felixconfig.go): floatingIPs Disabled, BPF connect-time load
     /// balancing TCP with host-networked NAT Enabled, and the mapping of the deprecated

@@ -135,12 +135,7 @@ pub(crate) fn validate_names(list: &[String], path: &FieldPath, errs: &mut Field
 impl CalicoResource for HostEndpoint {
     const KIND: &'static str = "HostEndpoint";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
     fn validate(&self, errs: &mut FieldErrors) {
         validate_cluster_scoped_meta(&self.metadata, errs);
         let spec = FieldPath::root().field("spec");

@@ -78,12 +78,7 @@ impl IPAMConfigurationSpec {
 impl CalicoResource for IPAMConfiguration {
     const KIND: &'static str = "IPAMConfiguration";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
     fn validate(&self, errs: &mut FieldErrors) {
         validate_cluster_scoped_meta(&self.metadata, errs);
         if !self.metadata.name.is_empty() && self.metadata.name != GLOBAL_IPAM_CONFIG_NAME {

@@ -138,12 +138,7 @@ fn mode_enabled(mode: &str) -> bool {
 impl CalicoResource for IPPool {
     const KIND: &'static str = "IPPool";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
 
     fn apply_defaults(&mut self) {
         let spec = &mut self.spec;

@@ -44,12 +44,7 @@ impl IPReservationSpec {
 impl CalicoResource for IPReservation {
     const KIND: &'static str = "IPReservation";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
     fn validate(&self, errs: &mut FieldErrors) {
         validate_cluster_scoped_meta(&self.metadata, errs);
         let path = FieldPath::root().field("spec").field("reservedCIDRs");

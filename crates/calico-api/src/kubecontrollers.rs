@@ -211,12 +211,7 @@ impl KubeControllersConfiguration {
 impl CalicoResource for KubeControllersConfiguration {
     const KIND: &'static str = "KubeControllersConfiguration";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
 
     fn apply_defaults(&mut self) {
         let spec = &mut self.spec;

@@ -77,12 +77,7 @@ fn validate_set(meta: &ObjectMeta, nets: &[String], errs: &mut FieldErrors) {
 impl CalicoResource for NetworkSet {
     const KIND: &'static str = "NetworkSet";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
     fn validate(&self, errs: &mut FieldErrors) {
         validate_namespaced_meta(&self.metadata, errs);
         validate_set(&self.metadata, &self.spec.nets, errs);
@@ -92,12 +87,7 @@ impl CalicoResource for NetworkSet {
 impl CalicoResource for GlobalNetworkSet {
     const KIND: &'static str = "GlobalNetworkSet";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
     fn validate(&self, errs: &mut FieldErrors) {
         validate_cluster_scoped_meta(&self.metadata, errs);
         validate_set(&self.metadata, &self.spec.nets, errs);

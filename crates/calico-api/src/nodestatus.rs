@@ -151,12 +151,7 @@ pub struct CalicoNodeRouteLearnedFrom {
 impl CalicoResource for CalicoNodeStatus {
     const KIND: &'static str = "CalicoNodeStatus";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
 
     fn validate(&self, errs: &mut FieldErrors) {
         validate_cluster_scoped_meta(&self.metadata, errs);

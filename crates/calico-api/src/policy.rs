@@ -370,12 +370,7 @@ macro_rules! policy_kind {
         impl CalicoResource for $kind {
             const KIND: &'static str = $kind_str;
 
-            fn metadata(&self) -> &ObjectMeta {
-                &self.metadata
-            }
-            fn metadata_mut(&mut self) -> &mut ObjectMeta {
-                &mut self.metadata
-            }
+            crate::resource::metadata_accessors!();
             fn apply_defaults(&mut self) {
                 let s = &mut self.spec;
                 default_policy_types(&s.ingress, &s.egress, &mut s.types);

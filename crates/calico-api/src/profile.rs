@@ -70,12 +70,7 @@ impl Profile {
 impl CalicoResource for Profile {
     const KIND: &'static str = "Profile";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
     fn validate(&self, errs: &mut FieldErrors) {
         validate_cluster_scoped_meta(&self.metadata, errs);
         let spec = FieldPath::root().field("spec");

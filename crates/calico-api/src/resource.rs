@@ -10,6 +10,20 @@ use crate::kinds::KindInfo;
 use crate::meta::ObjectMeta;
 use crate::{API_VERSION, kinds};
 
+/// The `metadata`/`metadata_mut` pair of [`CalicoResource`] for a kind struct with a
+/// `metadata: ObjectMeta` field (every kind here), written once instead of in every impl.
+macro_rules! metadata_accessors {
+    () => {
+        fn metadata(&self) -> &$crate::meta::ObjectMeta {
+            &self.metadata
+        }
+        fn metadata_mut(&mut self) -> &mut $crate::meta::ObjectMeta {
+            &mut self.metadata
+        }
+    };
+}
+pub(crate) use metadata_accessors;
+
 /// One `projectcalico.org/v3` kind: `{metadata, spec[, status]}` with Calico's JSON shape.
 /// `apiVersion` and `kind` are not fields of the struct; [`Resource`] adds and checks them.
 pub trait CalicoResource:

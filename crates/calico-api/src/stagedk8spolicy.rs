@@ -215,12 +215,7 @@ fn validate_ports(ports: &[NetworkPolicyPort], path: &FieldPath, errs: &mut Fiel
 impl CalicoResource for StagedKubernetesNetworkPolicy {
     const KIND: &'static str = "StagedKubernetesNetworkPolicy";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
     fn apply_defaults(&mut self) {
         // CRD default; Calico's client runs no other defaulting for this kind.
         self.spec.staged_action.get_or_insert(StagedAction::Set);

@@ -89,12 +89,7 @@ impl Tier {
 impl CalicoResource for Tier {
     const KIND: &'static str = "Tier";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
     fn apply_defaults(&mut self) {
         // A nil order used to mean "last"; Calico now stores 1 000 000 (the default tier's
         // order) so user tiers without an order sort with the default tier.

@@ -333,12 +333,7 @@ impl WorkloadEndpoint {
 impl CalicoResource for WorkloadEndpoint {
     const KIND: &'static str = "WorkloadEndpoint";
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+    crate::resource::metadata_accessors!();
     /// Calico's client names an unnamed endpoint from its identifiers and adds the namespace
     /// and orchestrator labels before storing (`clientv3/workloadendpoint.go`).
     fn apply_defaults(&mut self) {
