@@ -293,7 +293,25 @@ impl Client {
             .delete(&key, expected)
             .await
             .map_err(|e| ClientError::from_datastore(e, &id))?;
-        decode_stored(ki, &kv)
+        match decode_stored(ki, &kv) {
+            Ok(res) => Ok(res),
+            // The key is gone: a value nobody can parse must not turn a done delete into a
+            // reported failure (Calico's etcdv3 `DeleteKVP`: "Don't propagate the error in this
+            // case since the delete did succeed"). Deleting is the way to clear such an entry;
+            // the caller gets the identity of what was deleted.
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "deleted an entry whose value could not be parsed");
+                let mut meta = serde_json::json!({
+                    "name": name,
+                    "resourceVersion": kv.mod_revision.to_string(),
+                });
+                if ki.namespaced {
+                    meta["namespace"] = serde_json::Value::from(namespace);
+                }
+                Resource::decode_body(ki.kind, serde_json::json!({ "metadata": meta }))
+                    .map_err(|_| e)
+            }
+        }
     }
 
     /// Reads one object; its resourceVersion is the key's ModRevision.

@@ -391,3 +391,32 @@ async fn watch_from_the_largest_revision_is_an_error_not_an_overflow() {
     assert!(matches!(e, ClientError::InvalidField { .. }), "{e}");
     assert!(e.to_string().contains(&rv), "{e}");
 }
+
+#[tokio::test]
+async fn deleting_a_corrupt_entry_succeeds_and_clears_it() {
+    let (store, client) = setup();
+    let rev =
+        calico_datastore::Datastore::put(store.as_ref(), CI_KEY, b"{\"spec\":7".to_vec(), None)
+            .await
+            .unwrap();
+    // Reads name the key ...
+    let e = client
+        .get("ClusterInformation", "", "default")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains(CI_KEY), "{e}");
+    // ... and the delete that clears the entry reports what it deleted, not a failure.
+    let gone = client
+        .delete("ClusterInformation", "", "default", None)
+        .await
+        .unwrap();
+    assert_eq!(gone.kind(), "ClusterInformation");
+    assert_eq!(gone.metadata().name, "default");
+    assert_eq!(gone.metadata().resource_version, rev.to_string());
+    assert!(
+        calico_datastore::Datastore::get(store.as_ref(), CI_KEY)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -531,3 +531,40 @@ fn delete_by_file_with_a_namespace_conflict_deletes_nothing() {
     let names = ctl.run(&["get", "ippool", "-o", "name"]).ok().stdout;
     assert_eq!(names, "ippool/pool-a\nippool/pool-b\n");
 }
+
+#[test]
+fn a_corrupt_stored_value_is_an_error_naming_the_key_and_can_be_deleted() {
+    use calico_datastore::Datastore;
+    let ctl = Ctl::embedded();
+    ctl.run(&["apply", "-f", data("pools.json").to_str().unwrap()])
+        .ok();
+    let key = "/calico/resources/v3/projectcalico.org/ippools/pool-a";
+    // Another writer leaves a value that is not a Calico object under a Calico key.
+    let db = ctl.dir.path().join("calico.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = calico_datastore::embedded::EmbeddedDatastore::open(&db).unwrap();
+        store
+            .put(key, br#"{"spec":{"cidr":17}}"#.to_vec(), None)
+            .await
+            .unwrap();
+    });
+    for args in [
+        &["get", "ippool"][..],
+        &["get", "ippool", "-o", "yaml"],
+        &["get", "ippool", "pool-a"],
+    ] {
+        let out = ctl.run(args).fails();
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(key), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
+    }
+    // The entry can be cleared, and the delete says it succeeded.
+    let out = ctl.run(&["delete", "ippool", "pool-a"]).ok();
+    assert_eq!(out.stdout, "Successfully deleted 1 'IPPool' resource(s)\n");
+    let out = ctl.run(&["get", "ippool", "-o", "name"]).ok();
+    assert_eq!(out.stdout, "ippool/pool-b\n");
+}
