@@ -113,22 +113,22 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 #[derive(Clone)]
 pub struct IpamClient {
     store: Arc<dyn Datastore>,
-    resources: Arc<dyn ResourceSource>,
+    pub(crate) resources: Arc<dyn ResourceSource>,
     clock: Clock,
 }
 
 /// One family's request inside an [`IpamClient::auto_assign`].
-struct FamilyRequest<'a> {
-    version: u8,
-    num: usize,
-    requested: &'a [IpNet],
-    reserved: Option<&'a HostReservedAttr>,
+pub(crate) struct FamilyRequest<'a> {
+    pub(crate) version: u8,
+    pub(crate) num: usize,
+    pub(crate) requested: &'a [IpNet],
+    pub(crate) reserved: Option<&'a HostReservedAttr>,
 }
 
 /// The pools of one family of a request.
-struct FamilyPools {
+pub(crate) struct FamilyPools {
     /// Selecting the node and namespace, and allowing the intended use.
-    allowed: Vec<Pool>,
+    pub(crate) allowed: Vec<Pool>,
     /// Selecting the node and namespace.
     selecting: Vec<Pool>,
     /// Every enabled pool of the family.
@@ -151,13 +151,13 @@ fn max_prefix_len(version: u8, r: &HostReservedAttr) -> Result<u8, IpamError> {
 }
 
 /// Per-operation context read once.
-struct Ctx {
-    config: IpamConfig,
-    reservations: Reservations,
-    now: DateTime<Utc>,
+pub(crate) struct Ctx {
+    pub(crate) config: IpamConfig,
+    pub(crate) reservations: Reservations,
+    pub(crate) now: DateTime<Utc>,
 }
 
-fn owner_for(hostname: &str, use_: IntendedUse) -> AffinityOwner {
+pub(crate) fn owner_for(hostname: &str, use_: IntendedUse) -> AffinityOwner {
     match use_ {
         IntendedUse::LoadBalancer => AffinityOwner::virtual_owner(VIRTUAL_LOAD_BALANCER),
         _ => AffinityOwner::host(hostname),
@@ -166,7 +166,7 @@ fn owner_for(hostname: &str, use_: IntendedUse) -> AffinityOwner {
 
 /// Host names and handle IDs become etcd key segments (`/calico/ipam/v2/host/<node>/...`,
 /// `/calico/ipam/v2/handle/<id>`): they must be non-empty and hold no `/`.
-fn check_names(hostname: &str, handle: Option<&str>) -> Result<(), IpamError> {
+pub(crate) fn check_names(hostname: &str, handle: Option<&str>) -> Result<(), IpamError> {
     if hostname.is_empty() {
         return Err(IpamError::InvalidArgument("a hostname is required".into()));
     }
@@ -187,7 +187,7 @@ fn check_names(hostname: &str, handle: Option<&str>) -> Result<(), IpamError> {
 
 /// A short pause before retrying a lost compare-and-swap, jittered so that contending writers
 /// spread out.
-async fn backoff(attempt: usize) {
+pub(crate) async fn backoff(attempt: usize) {
     let nanos = u64::from(Utc::now().timestamp_subsec_nanos());
     let base = 1 + (attempt.min(6) as u64);
     let jitter = nanos % (base * 1000);
@@ -213,7 +213,7 @@ impl IpamClient {
         &self.store
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         (self.clock)()
     }
 
@@ -248,7 +248,7 @@ impl IpamClient {
         Ok(())
     }
 
-    async fn ctx(&self) -> Result<Ctx, IpamError> {
+    pub(crate) async fn ctx(&self) -> Result<Ctx, IpamError> {
         Ok(Ctx {
             config: self.get_config().await?,
             reservations: self.resources.reservations().await?,
@@ -381,7 +381,7 @@ impl IpamClient {
 
     /// Pools one family of a request may use (`prepareAffinityBlocksForHost` +
     /// `determinePools`).
-    async fn pools_for(
+    pub(crate) async fn pools_for(
         &self,
         args: &AutoAssignArgs,
         fam: &FamilyRequest<'_>,
@@ -711,7 +711,7 @@ impl IpamClient {
     /// [`EMPTY_BLOCK_MIN_RECLAIM_AGE_SECS`] ago is reclaimed (its affinity released, guarded by
     /// its sequence number so two reclaimers can't both win): small special-purpose pools
     /// would otherwise strand their blocks on nodes that no longer use them.
-    async fn find_usable_block(
+    pub(crate) async fn find_usable_block(
         &self,
         ctx: &Ctx,
         owner: &AffinityOwner,
@@ -903,7 +903,11 @@ impl IpamClient {
 
     /// The block holding `ip`: from its pool's block size (disabled pools included), else by
     /// scanning the blocks (an address whose pool was deleted).
-    async fn block_of(&self, ip: IpAddr, pools: &[Pool]) -> Result<Option<IpNet>, IpamError> {
+    pub(crate) async fn block_of(
+        &self,
+        ip: IpAddr,
+        pools: &[Pool],
+    ) -> Result<Option<IpNet>, IpamError> {
         if let Some(p) = pools::pool_for_ip(pools, ip) {
             return Ok(p.block_for(ip));
         }

@@ -27,16 +27,20 @@
 //! on the next allocation. Dual-stack requests put the IPv4 and IPv6 allocations in the same
 //! transaction: both or neither. No address is returned before its transaction committed.
 //!
-//! **Batching (next step).** Because a plan is "N pure mutations, then one CAS", an in-agent
-//! service can serve many concurrent requests of one node from its affine blocks in memory:
-//! collect the requests arriving within a short window, apply them to the cached block values
-//! with [`block`] (calling `bump_sequence` between requests so each allocation has its own
-//! sequence number), add each request's handle delta, commit one transaction, and answer every
-//! request only after that commit. Claiming blocks ahead of need is a separate transaction
-//! (`IpamClient::claim_block`) the service can issue when free space falls below a threshold.
-//! etcd limits a transaction to 128 operations by default, so a batch holds at most ~120
-//! distinct handles.
+//! **Batching** ([`batch::NodeAllocator`]). Because a plan is "N pure mutations, then one
+//! CAS", the agent's per-node service serves concurrent requests from the node's affine blocks
+//! in memory: one worker drains the pending requests, applies them to the cached block values
+//! with [`block`] (calling `bump_sequence` between requests so each request's allocations have
+//! their own sequence number), adds each request's handle delta, commits one transaction and
+//! answers every request only after that commit. A request that fails alone is undone in the
+//! plan (a clone taken before it) and answered with its error. The cache is only a hint: each
+//! block is compared against the revision it was cached at, so a stale cache costs a retry,
+//! never a double allocation. Blocks are claimed ahead of need (`IpamClient::claim_block`, its
+//! own transaction) when free space falls below a threshold. etcd limits a transaction to 128
+//! operations by default, so a round holds at most [`client::TXN_BLOCK_BUDGET`] records; the
+//! rest of the queue goes in the next round.
 
+pub mod batch;
 pub mod block;
 pub mod blockgen;
 pub mod client;
@@ -48,6 +52,7 @@ pub mod pools;
 pub mod reserve;
 pub mod source;
 
+pub use batch::{BatchConfig, BatchStats, NodeAllocator};
 pub use block::{HostReservedAttr, ReleaseOptions, ReleaseOutcome};
 pub use client::{AssignArgs, Assignment, AutoAssignArgs, IpamClient};
 pub use error::IpamError;

@@ -22,8 +22,9 @@ struct Entry<T> {
     fresh: bool,
 }
 
-/// Records read for one operation and the changes to persist atomically.
-#[derive(Debug, Default)]
+/// Records read for one operation and the changes to persist atomically. Cloning is how the
+/// batching allocator undoes one request's changes without touching the others'.
+#[derive(Debug, Default, Clone)]
 pub struct Plan {
     blocks: BTreeMap<String, Entry<AllocationBlock>>,
     handles: BTreeMap<String, Entry<IpamHandle>>,
@@ -213,11 +214,70 @@ impl Plan {
             + self.affinities.values().filter(|e| e.dirty).count()
     }
 
+    /// Adds a block the caller already holds (read at mod revision `rev`, e.g. from a cache),
+    /// as if [`Plan::load_block`] had read it: the commit then requires the stored block to
+    /// still be at `rev`, so a stale cached copy can only cause a conflict, never a lost write.
+    pub fn insert_block(&mut self, rev: Revision, block: AllocationBlock) {
+        self.blocks.insert(
+            model::block_key(&block.cidr),
+            Entry {
+                rev,
+                value: Some(block),
+                dirty: false,
+                fresh: false,
+            },
+        );
+    }
+
+    /// Adds a handle the caller already read at mod revision `rev` (0 and `None` = absent).
+    pub fn insert_handle(&mut self, id: &str, rev: Revision, value: Option<IpamHandle>) {
+        self.handles.insert(
+            id.to_string(),
+            Entry {
+                rev,
+                value,
+                dirty: false,
+                fresh: false,
+            },
+        );
+    }
+
+    /// Whether handle `id` has been loaded (or inserted) into the plan.
+    pub fn has_handle(&self, id: &str) -> bool {
+        self.handles.contains_key(id)
+    }
+
+    /// Advances the sequence number of every block changed so far: the batching allocator
+    /// calls it between requests so that allocations of different requests never share a
+    /// sequence number (what makes a stale release by sequence number safe, as in Calico where
+    /// each request is its own block write).
+    pub fn bump_dirty_blocks(&mut self) {
+        for e in self.blocks.values_mut().filter(|e| e.dirty) {
+            if let Some(b) = e.value.as_mut() {
+                b.bump_sequence();
+            }
+        }
+    }
+
+    /// The mod revision and value of a block in the plan (`None` value: absent or deleted).
+    pub fn block_entry(&self, cidr: &IpNet) -> Option<(Revision, Option<&AllocationBlock>)> {
+        self.blocks
+            .get(&model::block_key(cidr))
+            .map(|e| (e.rev, e.value.as_ref()))
+    }
+
     /// Writes every changed record in one transaction. Each written block gets its sequence
     /// number bumped (Calico's `updateBlock`). Fails with a conflict (see
     /// [`IpamError::is_conflict`]) when any written key changed since it was read; nothing is
     /// written then.
     pub async fn commit(mut self, store: &dyn Datastore) -> Result<Revision, IpamError> {
+        self.commit_in_place(store).await
+    }
+
+    /// [`Plan::commit`], keeping the plan: after success every written record carries the
+    /// commit's revision (etcd gives all writes of a transaction that revision) and its written
+    /// value, so the caller can keep them as a cache. After a failure the plan must be dropped.
+    pub async fn commit_in_place(&mut self, store: &dyn Datastore) -> Result<Revision, IpamError> {
         let mut txn = Txn::default();
         for (key, e) in self.blocks.iter_mut().filter(|(_, e)| e.dirty) {
             txn.compare
@@ -256,7 +316,26 @@ impl Plan {
         }
         let resp = store.txn(txn).await?;
         if resp.succeeded {
-            Ok(resp.revision)
+            let rev = resp.revision;
+            for e in self.blocks.values_mut().filter(|e| e.dirty) {
+                e.rev = if e.value.is_some() { rev } else { 0 };
+                e.dirty = false;
+                e.fresh = false;
+            }
+            for e in self.handles.values_mut().filter(|e| e.dirty) {
+                if e.value.as_ref().is_some_and(|h| h.total() > 0) {
+                    e.rev = rev;
+                } else {
+                    e.rev = 0;
+                    e.value = None;
+                }
+                e.dirty = false;
+            }
+            for e in self.affinities.values_mut().filter(|e| e.dirty) {
+                e.rev = if e.value.is_some() { rev } else { 0 };
+                e.dirty = false;
+            }
+            Ok(rev)
         } else {
             Err(IpamError::Datastore(
                 calico_datastore::DatastoreError::Conflict {

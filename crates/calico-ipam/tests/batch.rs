@@ -1,0 +1,537 @@
+//! The batching allocator ([`NodeAllocator`]) against the embedded store and a real etcd
+//! (skipped with a note when etcd is not installed, unless `CI` is set): bursts served in few
+//! transactions with the records IpamClient reads, mixed allocate/release, an external writer
+//! on the same node and block, claims ahead of need, and request errors kept to their request.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use calico_datastore::Datastore;
+use calico_ipam::block::ReleaseOptions;
+use calico_ipam::model::{AffinityOwner, IpamConfig};
+use calico_ipam::{AssignArgs, AutoAssignArgs, BatchConfig, IpamError, NodeAllocator};
+use common::*;
+use ipnet::IpNet;
+use serde_json::json;
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+async fn setup(store: &dyn Datastore) {
+    put_pool(
+        store,
+        "pool4",
+        json!({"cidr": "10.0.0.0/22", "blockSize": 26}),
+    )
+    .await;
+    put_pool(
+        store,
+        "pool6",
+        json!({"cidr": "fd00::/118", "blockSize": 122}),
+    )
+    .await;
+    put_node(store, "node1", &[]).await;
+    put_node(store, "node2", &[]).await;
+}
+
+fn allocator(store: &Arc<dyn Datastore>, low_water: usize) -> NodeAllocator {
+    NodeAllocator::new(
+        client(store),
+        "node1",
+        BatchConfig {
+            low_water,
+            ..BatchConfig::default()
+        },
+    )
+    .unwrap()
+}
+
+async fn affine_blocks(store: &Arc<dyn Datastore>, version: u8) -> Vec<IpNet> {
+    client(store)
+        .list_affinities(&AffinityOwner::host("node1"), version)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
+}
+
+/// 100 concurrent single-address requests: all succeed with distinct addresses, in far fewer
+/// transactions than requests, with handles and blocks exactly as IpamClient reads them.
+async fn burst_of_100_concurrent_requests(store: Arc<dyn Datastore>) {
+    setup(store.as_ref()).await;
+    let na = allocator(&store, 0);
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let na = na.clone();
+            tokio::spawn(async move {
+                let h = format!("k8s-pod-network.{i}");
+                let mut args = AutoAssignArgs::v4("node1", &h, 1);
+                args.attrs.insert("pod".into(), format!("pod-{i}"));
+                (h, na.auto_assign(&args).await.unwrap())
+            })
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut by_handle = BTreeMap::new();
+    for t in tasks {
+        let (h, a) = t.await.unwrap();
+        assert_eq!(a.ipv4.len(), 1);
+        assert!(a.ipv6.is_empty());
+        assert!(a.revision > 0, "answered with the commit revision");
+        assert_eq!(a.ipv4[0].prefix_len(), 26, "block-masked like Calico");
+        assert!(
+            seen.insert(a.ipv4[0].addr()),
+            "{} handed out twice",
+            a.ipv4[0]
+        );
+        by_handle.insert(h, a.ipv4[0].addr());
+    }
+    let s = na.stats();
+    assert_eq!(s.requests, 100);
+    assert!(s.commits < 100, "batched: {s:?}");
+    assert_eq!(s.fallbacks, 0, "{s:?}");
+    let counts = check_consistency(store.as_ref()).await;
+    assert_eq!(counts.len(), 100);
+    assert!(counts.values().all(|n| *n == 1));
+    let c = client(&store);
+    for (h, addr) in &by_handle {
+        assert_eq!(c.ips_by_handle(h).await.unwrap(), vec![*addr]);
+        let i = h.trim_start_matches("k8s-pod-network.");
+        let cidr = IpNet::new(*addr, 26).unwrap().trunc();
+        let b = block(store.as_ref(), &cidr.to_string()).await.unwrap();
+        let attr = b.attributes_of(*addr).unwrap().unwrap();
+        assert_eq!(attr.handle_id.as_deref(), Some(h.as_str()));
+        assert_eq!(attr.active_owner_attrs["pod"], format!("pod-{i}"));
+        assert_eq!(b.affinity.as_deref(), Some("host:node1"));
+    }
+    // Two /26 blocks hold 100 addresses; both are affine to the node and confirmed.
+    assert_eq!(affine_blocks(&store, 4).await.len(), 2);
+    // IpamClient continues from the same records (no address it hands out is taken).
+    let more = c
+        .auto_assign(&AutoAssignArgs::v4("node1", "after", 5))
+        .await
+        .unwrap();
+    for n in &more.ipv4 {
+        assert!(!seen.contains(&n.addr()));
+    }
+    // Releases through the batch free exactly the handle's address.
+    let tasks: Vec<_> = by_handle
+        .keys()
+        .cloned()
+        .map(|h| {
+            let na = na.clone();
+            tokio::spawn(async move { na.release_by_handle(&h).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.released, 1);
+        assert!(r.revision > 0);
+    }
+    let counts = check_consistency(store.as_ref()).await;
+    assert_eq!(counts.keys().collect::<Vec<_>>(), vec!["after"]);
+    // Idempotent.
+    assert_eq!(
+        na.release_by_handle("k8s-pod-network.1")
+            .await
+            .unwrap()
+            .released,
+        0
+    );
+}
+
+/// Allocations, releases by handle and releases by address at once; dual-stack requests.
+async fn mixed_concurrent_allocate_and_release(store: Arc<dyn Datastore>) {
+    setup(store.as_ref()).await;
+    let na = allocator(&store, 8);
+    let mut first = BTreeMap::new();
+    for i in 0..40 {
+        let h = format!("old.{i}");
+        let mut args = AutoAssignArgs::v4("node1", &h, 1);
+        args.num6 = 1;
+        let a = na.auto_assign(&args).await.unwrap();
+        assert_eq!((a.ipv4.len(), a.ipv6.len()), (1, 1));
+        first.insert(h, a);
+    }
+    let held: Arc<Mutex<BTreeMap<IpAddr, String>>> = Arc::default();
+    for (h, a) in &first {
+        for n in a.ipv4.iter().chain(&a.ipv6) {
+            held.lock().unwrap().insert(n.addr(), h.clone());
+        }
+    }
+    let mut tasks = Vec::new();
+    for (i, (h, a)) in first.iter().enumerate() {
+        let (na, held, h, a) = (na.clone(), held.clone(), h.clone(), a.clone());
+        tasks.push(tokio::spawn(async move {
+            held.lock().unwrap().retain(|_, v| *v != h);
+            if i % 2 == 0 {
+                assert_eq!(na.release_by_handle(&h).await.unwrap().released, 2);
+            } else {
+                let opts: Vec<ReleaseOptions> = a
+                    .ipv4
+                    .iter()
+                    .chain(&a.ipv6)
+                    .map(|n| ReleaseOptions {
+                        address: n.addr(),
+                        handle: Some(h.clone()),
+                        sequence_number: None,
+                    })
+                    .collect();
+                assert!(na.release_ips(&opts).await.unwrap().is_empty());
+            }
+        }));
+    }
+    for i in 0..60 {
+        let (na, held) = (na.clone(), held.clone());
+        tasks.push(tokio::spawn(async move {
+            let h = format!("new.{i}");
+            let mut args = AutoAssignArgs::v4("node1", &h, 1);
+            args.num6 = i % 2;
+            let a = na.auto_assign(&args).await.unwrap();
+            let mut g = held.lock().unwrap();
+            for n in a.ipv4.iter().chain(&a.ipv6) {
+                let prev = g.insert(n.addr(), h.clone());
+                assert!(prev.is_none(), "{n} given to {h} while held by {prev:?}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let counts = check_consistency(store.as_ref()).await;
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for h in held.lock().unwrap().values() {
+        *expected.entry(h.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        counts, expected,
+        "stored allocations are exactly those handed out"
+    );
+    assert!(counts.keys().all(|h| h.starts_with("new.")));
+}
+
+/// IpamClient writing the node's blocks between and during batches: the cached blocks are
+/// stale then, and the revision compare makes the batch re-read instead of double-allocating.
+async fn external_writer_on_the_same_block(store: Arc<dyn Datastore>) {
+    setup(store.as_ref()).await;
+    let na = allocator(&store, 0);
+    let c = client(&store);
+    let a = na
+        .auto_assign(&AutoAssignArgs::v4("node1", "a", 1))
+        .await
+        .unwrap();
+    let block = a.ipv4[0].trunc();
+    // The address the cached block would hand out next, taken behind the allocator's back.
+    let mut next = a.ipv4[0].addr();
+    if let IpAddr::V4(v) = next {
+        next = IpAddr::V4((u32::from(v) + 1).into());
+    }
+    c.assign_ip(&AssignArgs {
+        ip: next,
+        handle_id: Some("external".into()),
+        attrs: BTreeMap::new(),
+        hostname: "node1".into(),
+        host_reserved: None,
+        intended_use: None,
+    })
+    .await
+    .unwrap();
+    let b = na
+        .auto_assign(&AutoAssignArgs::v4("node1", "b", 1))
+        .await
+        .unwrap();
+    assert_ne!(
+        b.ipv4[0].addr(),
+        next,
+        "stale cache must not double-allocate"
+    );
+    assert_eq!(b.ipv4[0].trunc(), block);
+    assert!(na.stats().conflicts >= 1, "{:?}", na.stats());
+
+    // Now both at once, many requests each.
+    let held: Arc<Mutex<BTreeMap<IpAddr, String>>> = Arc::default();
+    for (h, n) in [
+        ("a", a.ipv4[0].addr()),
+        ("external", next),
+        ("b", b.ipv4[0].addr()),
+    ] {
+        held.lock().unwrap().insert(n, h.to_string());
+    }
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let (na, c, held) = (na.clone(), c.clone(), held.clone());
+        tasks.push(tokio::spawn(async move {
+            let h = format!("p{i}");
+            let args = AutoAssignArgs::v4("node1", &h, 1);
+            let got = if i % 3 == 0 {
+                c.auto_assign(&args).await.unwrap()
+            } else {
+                na.auto_assign(&args).await.unwrap()
+            };
+            let mut g = held.lock().unwrap();
+            for n in &got.ipv4 {
+                let prev = g.insert(n.addr(), h.clone());
+                assert!(prev.is_none(), "{n} given to {h} while held by {prev:?}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let counts = check_consistency(store.as_ref()).await;
+    assert_eq!(counts.values().sum::<u64>(), 63);
+    assert_eq!(counts.len(), 63);
+}
+
+/// When the node's free addresses fall below the low-water mark, the next block is claimed
+/// after the batch, before any request needs it; the block limit is respected.
+async fn claims_ahead_of_need(store: Arc<dyn Datastore>) {
+    setup(store.as_ref()).await;
+    let na = allocator(&store, 16);
+    for i in 0..40 {
+        na.auto_assign(&AutoAssignArgs::v4("node1", &format!("h{i}"), 1))
+            .await
+            .unwrap();
+    }
+    // 24 free in the one block: nothing claimed ahead yet.
+    assert_eq!(affine_blocks(&store, 4).await.len(), 1);
+    assert_eq!(na.stats().claims_ahead, 0);
+    // 60 used, 4 free: a second block is claimed after the batch.
+    let tasks: Vec<_> = (40..60)
+        .map(|i| {
+            let na = na.clone();
+            tokio::spawn(async move {
+                na.auto_assign(&AutoAssignArgs::v4("node1", &format!("h{i}"), 1))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // The claim runs right after the batch's answers; wait for it briefly.
+    for _ in 0..200 {
+        if na.stats().claims_ahead == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let s = na.stats();
+    assert_eq!(s.claims_ahead, 1, "{s:?}");
+    assert_eq!(
+        s.claims_on_demand, 1,
+        "only the very first block waited: {s:?}"
+    );
+    let blocks = affine_blocks(&store, 4).await;
+    assert_eq!(blocks.len(), 2);
+    let mut empty = 0;
+    for c in &blocks {
+        if block(store.as_ref(), &c.to_string())
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            empty += 1;
+        }
+    }
+    assert_eq!(empty, 1, "the block claimed ahead is still unused");
+    // The next request uses the pre-claimed block without another claim.
+    let a = na
+        .auto_assign(&AutoAssignArgs::v4("node1", "spill", 6))
+        .await
+        .unwrap();
+    assert_eq!(a.ipv4.len(), 6);
+    assert_eq!(na.stats().claims_on_demand, 1);
+    check_consistency(store.as_ref()).await;
+
+    // maxBlocksPerHost (with strictAffinity) stops claims ahead of need too.
+    wipe(store.as_ref()).await;
+    setup(store.as_ref()).await;
+    let c = client(&store);
+    c.set_config(&IpamConfig {
+        strict_affinity: true,
+        max_blocks_per_host: 1,
+        ..IpamConfig::default()
+    })
+    .await
+    .unwrap();
+    let na = allocator(&store, 16);
+    let a = na
+        .auto_assign(&AutoAssignArgs::v4("node1", "x", 60))
+        .await
+        .unwrap();
+    assert_eq!(a.ipv4.len(), 60);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(affine_blocks(&store, 4).await.len(), 1);
+    assert_eq!(na.stats().claims_ahead, 0);
+    let e = na
+        .auto_assign(&AutoAssignArgs::v4("node1", "y", 5))
+        .await
+        .unwrap_err();
+    assert_eq!(e, IpamError::BlockLimit { limit: 1 });
+    check_consistency(store.as_ref()).await;
+}
+
+/// Requests that fail on their own get their own error; the rest of the batch commits.
+async fn request_errors_are_isolated(store: Arc<dyn Datastore>) {
+    setup(store.as_ref()).await;
+    let na = allocator(&store, 0);
+    let held = na
+        .auto_assign(&AutoAssignArgs::v4("node1", "held", 1))
+        .await
+        .unwrap();
+    let held_ip = held.ipv4[0].addr();
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let na = na.clone();
+        tasks.push(tokio::spawn(async move {
+            na.auto_assign(&AutoAssignArgs::v4("node1", &format!("ok{i}"), 1))
+                .await
+                .map(|_| ())
+        }));
+    }
+    let bad: Vec<(&str, tokio::task::JoinHandle<Result<(), IpamError>>)> = vec![
+        ("slash", {
+            let na = na.clone();
+            tokio::spawn(async move {
+                na.auto_assign(&AutoAssignArgs::v4("node1", "bad/handle", 1))
+                    .await
+                    .map(|_| ())
+            })
+        }),
+        ("pool", {
+            let na = na.clone();
+            tokio::spawn(async move {
+                let mut a = AutoAssignArgs::v4("node1", "nopool", 1);
+                a.ipv4_pools = vec![net("192.168.0.0/24")];
+                na.auto_assign(&a).await.map(|_| ())
+            })
+        }),
+        ("stale", {
+            let na = na.clone();
+            tokio::spawn(async move {
+                na.release_ips(&[ReleaseOptions {
+                    address: held_ip,
+                    handle: Some("someone-else".into()),
+                    sequence_number: None,
+                }])
+                .await
+                .map(|_| ())
+            })
+        }),
+        ("limit", {
+            let na = na.clone();
+            tokio::spawn(async move {
+                let mut a = AutoAssignArgs::v4("node1", "toomany", 200);
+                a.max_blocks_per_host = 1;
+                na.auto_assign(&a).await.map(|_| ())
+            })
+        }),
+        ("node", {
+            let na = na.clone();
+            tokio::spawn(async move {
+                na.auto_assign(&AutoAssignArgs::v4("node2", "wrongnode", 1))
+                    .await
+                    .map(|_| ())
+            })
+        }),
+    ];
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for (what, t) in bad {
+        let e = t.await.unwrap().unwrap_err();
+        let ok = match what {
+            "slash" | "node" => matches!(e, IpamError::InvalidArgument(_)),
+            "pool" => matches!(e, IpamError::PoolNotFound(_)),
+            "stale" => matches!(e, IpamError::BadHandle { .. }),
+            "limit" => matches!(e, IpamError::BlockLimit { limit: 1 }),
+            _ => false,
+        };
+        assert!(ok, "{what}: unexpected {e}");
+    }
+    let counts = check_consistency(store.as_ref()).await;
+    assert_eq!(counts.len(), 31, "the 30 good requests and `held`");
+    assert!(
+        !counts.contains_key("toomany"),
+        "nothing of a failed request"
+    );
+    // The stale release freed nothing.
+    assert_eq!(
+        client(&store).ips_by_handle("held").await.unwrap(),
+        vec![held_ip]
+    );
+    // A stale sequence number is refused the same way; the right one releases.
+    let b = block(store.as_ref(), &held.ipv4[0].trunc().to_string())
+        .await
+        .unwrap();
+    let ord = b.ordinal_of(held_ip).unwrap();
+    let seq = b.sequence_of(ord);
+    let e = na
+        .release_ips(&[ReleaseOptions {
+            address: held_ip,
+            handle: None,
+            sequence_number: Some(seq + 1),
+        }])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, IpamError::BadSequenceNumber { .. }), "{e}");
+    assert!(
+        na.release_ips(&[ReleaseOptions {
+            address: held_ip,
+            handle: None,
+            sequence_number: Some(seq),
+        }])
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    assert!(client(&store).ips_by_handle("held").await.is_err());
+    check_consistency(store.as_ref()).await;
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _dir) = super::embedded();
+                    super::$name(store).await;
+                }
+            )*
+        }
+
+        /// One etcd for every scenario (starting one takes a while), wiped between them.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn etcd_all_scenarios() {
+            let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
+                return;
+            };
+            let store: Arc<dyn Datastore> = Arc::new(
+                calico_datastore::etcd::EtcdDatastore::connect(etcd.config()).await.unwrap(),
+            );
+            $(
+                wipe(store.as_ref()).await;
+                eprintln!("etcd scenario {}", stringify!($name));
+                $name(store.clone()).await;
+            )*
+        }
+    };
+}
+
+scenarios!(
+    burst_of_100_concurrent_requests,
+    mixed_concurrent_allocate_and_release,
+    external_writer_on_the_same_block,
+    claims_ahead_of_need,
+    request_errors_are_isolated,
+);
