@@ -126,20 +126,10 @@ pub async fn write_from_files(crud: &CrudFlags, action: Action) -> anyhow::Resul
     }
     let total = located.len();
     let kind = single_kind(located.iter().map(|r| r.resource.kind()));
-    let client = match action {
-        Action::Validate => None,
-        _ => Some(connect(&crud.config).await),
-    };
-    if let Some(c) = &client {
-        // calicoctl's tryEnsureInitialized: best effort, errors only logged.
-        if let Err(e) = c.ensure_initialized("", "").await {
-            tracing::info!("Unable to initialize datastore: {e}");
-        }
-    }
-
-    // Namespaces are resolved for every document before anything is written, so a document
-    // whose namespace conflicts with `-n` (or names one for a cluster-scoped kind) stops the
-    // whole file, as a validation error does (`input` module): nothing is half-applied.
+    // Namespaces are resolved for every document before the datastore is touched (even before
+    // `ensure_initialized` writes its defaults), so a document whose namespace conflicts with
+    // `-n` (or names one for a cluster-scoped kind) stops the whole file, as a validation error
+    // does (`input` module): nothing is half-applied.
     let mut resolved = Vec::with_capacity(total);
     let mut ns_errs = Vec::new();
     for lr in located {
@@ -159,6 +149,17 @@ pub async fn write_from_files(crud: &CrudFlags, action: Action) -> anyhow::Resul
     }
     if !ns_errs.is_empty() {
         bail!("failed to execute command: {}", ns_errs.join("\n"));
+    }
+
+    let client = match action {
+        Action::Validate => None,
+        _ => Some(connect(&crud.config).await),
+    };
+    if let Some(c) = &client {
+        // calicoctl's tryEnsureInitialized: best effort, errors only logged.
+        if let Err(e) = c.ensure_initialized("", "").await {
+            tracing::info!("Unable to initialize datastore: {e}");
+        }
     }
 
     // What happened to each document, in file order. The datastore can still refuse a document

@@ -494,6 +494,8 @@ fn a_namespace_conflict_in_any_document_applies_nothing() {
         )
     );
     assert!(out.stdout.is_empty(), "{}", out.stdout);
+    // Refused before the datastore was opened (not even initialised).
+    assert!(!ctl.dir.path().join("calico.db").exists());
     let out = ctl.run(&["get", "networkpolicy", "-A", "-o", "name"]).ok();
     assert!(out.stdout.is_empty(), "{}", out.stdout);
 }
