@@ -93,6 +93,8 @@ pub(crate) enum Op {
     Assign(Box<AutoAssignArgs>),
     ReleaseHandle(String),
     ReleaseIps(Vec<ReleaseOptions>),
+    /// Answered once everything queued before it is done, claims ahead of need included.
+    Settle,
 }
 
 /// The answer to one request.
@@ -102,6 +104,7 @@ pub(crate) enum Done {
     Handle(HandleRelease),
     /// Addresses that were not allocated, and the commit revision.
     Ips(Vec<IpAddr>),
+    Settled,
 }
 
 pub(crate) struct Job {
@@ -202,6 +205,18 @@ impl NodeAllocator {
     pub async fn release_ips(&self, opts: &[ReleaseOptions]) -> Result<Vec<IpAddr>, IpamError> {
         match self.submit(Op::ReleaseIps(opts.to_vec())).await? {
             Done::Ips(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+impl NodeAllocator {
+    /// Waits until every request submitted before this call has been answered and the
+    /// background work it caused (claims ahead of need) is finished: for orderly shutdown, and
+    /// for tests that inspect the datastore.
+    pub async fn settle(&self) -> Result<(), IpamError> {
+        match self.submit(Op::Settle).await? {
+            Done::Settled => Ok(()),
             other => Err(unexpected(other)),
         }
     }

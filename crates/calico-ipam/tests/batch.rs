@@ -97,6 +97,7 @@ async fn burst_of_100_concurrent_requests(store: Arc<dyn Datastore>) {
     assert_eq!(s.requests, 100);
     assert!(s.commits < 100, "batched: {s:?}");
     assert_eq!(s.fallbacks, 0, "{s:?}");
+    na.settle().await.unwrap();
     let counts = check_consistency(store.as_ref()).await;
     assert_eq!(counts.len(), 100);
     assert!(counts.values().all(|n| *n == 1));
@@ -135,6 +136,7 @@ async fn burst_of_100_concurrent_requests(store: Arc<dyn Datastore>) {
         assert_eq!(r.released, 1);
         assert!(r.revision > 0);
     }
+    na.settle().await.unwrap();
     let counts = check_consistency(store.as_ref()).await;
     assert_eq!(counts.keys().collect::<Vec<_>>(), vec!["after"]);
     // Idempotent.
@@ -205,6 +207,7 @@ async fn mixed_concurrent_allocate_and_release(store: Arc<dyn Datastore>) {
     for t in tasks {
         t.await.unwrap();
     }
+    na.settle().await.unwrap();
     let counts = check_consistency(store.as_ref()).await;
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     for h in held.lock().unwrap().values() {
@@ -285,6 +288,7 @@ async fn external_writer_on_the_same_block(store: Arc<dyn Datastore>) {
     for t in tasks {
         t.await.unwrap();
     }
+    na.settle().await.unwrap();
     let counts = check_consistency(store.as_ref()).await;
     assert_eq!(counts.values().sum::<u64>(), 63);
     assert_eq!(counts.len(), 63);
@@ -317,13 +321,8 @@ async fn claims_ahead_of_need(store: Arc<dyn Datastore>) {
     for t in tasks {
         t.await.unwrap();
     }
-    // The claim runs right after the batch's answers; wait for it briefly.
-    for _ in 0..200 {
-        if na.stats().claims_ahead == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    // The claim runs right after the batch's answers.
+    na.settle().await.unwrap();
     let s = na.stats();
     assert_eq!(s.claims_ahead, 1, "{s:?}");
     assert_eq!(
@@ -350,6 +349,7 @@ async fn claims_ahead_of_need(store: Arc<dyn Datastore>) {
         .unwrap();
     assert_eq!(a.ipv4.len(), 6);
     assert_eq!(na.stats().claims_on_demand, 1);
+    na.settle().await.unwrap();
     check_consistency(store.as_ref()).await;
 
     // maxBlocksPerHost (with strictAffinity) stops claims ahead of need too.
@@ -369,7 +369,7 @@ async fn claims_ahead_of_need(store: Arc<dyn Datastore>) {
         .await
         .unwrap();
     assert_eq!(a.ipv4.len(), 60);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    na.settle().await.unwrap();
     assert_eq!(affine_blocks(&store, 4).await.len(), 1);
     assert_eq!(na.stats().claims_ahead, 0);
     let e = na
@@ -377,6 +377,7 @@ async fn claims_ahead_of_need(store: Arc<dyn Datastore>) {
         .await
         .unwrap_err();
     assert_eq!(e, IpamError::BlockLimit { limit: 1 });
+    na.settle().await.unwrap();
     check_consistency(store.as_ref()).await;
 }
 
@@ -458,6 +459,7 @@ async fn request_errors_are_isolated(store: Arc<dyn Datastore>) {
         };
         assert!(ok, "{what}: unexpected {e}");
     }
+    na.settle().await.unwrap();
     let counts = check_consistency(store.as_ref()).await;
     assert_eq!(counts.len(), 31, "the 30 good requests and `held`");
     assert!(
@@ -495,7 +497,40 @@ async fn request_errors_are_isolated(store: Arc<dyn Datastore>) {
         .is_empty()
     );
     assert!(client(&store).ips_by_handle("held").await.is_err());
+    na.settle().await.unwrap();
     check_consistency(store.as_ref()).await;
+}
+
+/// More concurrent requests than one transaction may carry (etcd's 128 operations): the
+/// queue is served in several rounds, each one transaction.
+async fn bursts_larger_than_one_transaction(store: Arc<dyn Datastore>) {
+    setup(store.as_ref()).await;
+    let na = allocator(&store, 0);
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let na = na.clone();
+            tokio::spawn(async move {
+                na.auto_assign(&AutoAssignArgs::v4("node1", &format!("h{i}"), 1))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    for t in tasks {
+        let a = t.await.unwrap();
+        assert!(seen.insert(a.ipv4[0].addr()));
+    }
+    let s = na.stats();
+    assert_eq!(s.fallbacks, 0, "{s:?}");
+    assert!(
+        s.commits >= 3,
+        "300 handles need at least 3 transactions: {s:?}"
+    );
+    na.settle().await.unwrap();
+    let counts = check_consistency(store.as_ref()).await;
+    assert_eq!(counts.len(), 300);
+    assert_eq!(affine_blocks(&store, 4).await.len(), 5);
 }
 
 macro_rules! scenarios {
@@ -534,4 +569,5 @@ scenarios!(
     external_writer_on_the_same_block,
     claims_ahead_of_need,
     request_errors_are_isolated,
+    bursts_larger_than_one_transaction,
 );

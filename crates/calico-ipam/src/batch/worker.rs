@@ -73,6 +73,8 @@ pub(crate) struct Worker {
     cache: BTreeMap<IpNet, (Revision, AllocationBlock)>,
     cache_valid: bool,
     families: BTreeMap<u8, FamilyUse>,
+    /// Requests handed to IpamClient, still running (awaited by `settle`).
+    fallbacks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Per-round memo of pool selections (reading pools and node labels once per round rather
@@ -96,6 +98,7 @@ impl Worker {
             cache: BTreeMap::new(),
             cache_valid: false,
             families: BTreeMap::new(),
+            fallbacks: Vec::new(),
         }
     }
 
@@ -108,11 +111,21 @@ impl Worker {
                     Err(_) => break,
                 }
             }
+            let (settles, mut queue): (VecDeque<Job>, VecDeque<Job>) =
+                queue.into_iter().partition(|j| matches!(j.op, Op::Settle));
             while !queue.is_empty() {
                 self.round(&mut queue).await;
             }
             if let Err(e) = self.claim_ahead().await {
                 tracing::warn!(error = %e, "claiming a block ahead of need failed");
+            }
+            if !settles.is_empty() {
+                for t in self.fallbacks.drain(..) {
+                    let _ = t.await;
+                }
+            }
+            for j in settles {
+                let _ = j.reply.send(Ok(Done::Settled));
             }
         }
     }
@@ -211,6 +224,7 @@ impl Worker {
             let r = match &op {
                 Op::Assign(a) => self.apply_assign(&ctx, &mut plan, &mut memo, a).await,
                 Op::ReleaseHandle(h) => self.apply_release_handle(&ctx, &mut plan, h).await,
+                Op::Settle => Ok(Done::Settled),
                 Op::ReleaseIps(o) => {
                     self.apply_release_ips(&ctx, &mut plan, &mut all_pools, o)
                         .await
@@ -324,16 +338,18 @@ impl Worker {
                     // Its writes may touch our blocks: re-read them next round.
                     self.cache_valid = false;
                     let client = self.client.clone();
-                    tokio::spawn(async move {
+                    self.fallbacks.retain(|t| !t.is_finished());
+                    self.fallbacks.push(tokio::spawn(async move {
                         let r = match job.op {
                             Op::Assign(a) => client.auto_assign(&a).await.map(Done::Assigned),
                             Op::ReleaseHandle(h) => {
                                 client.release_handle(&h).await.map(Done::Handle)
                             }
                             Op::ReleaseIps(o) => client.release_ips(&o).await.map(Done::Ips),
+                            Op::Settle => Ok(Done::Settled),
                         };
                         let _ = job.reply.send(r);
-                    });
+                    }));
                 }
             }
         }
@@ -352,7 +368,7 @@ impl Worker {
             let id = match &job.op {
                 Op::Assign(a) => a.handle_id.clone(),
                 Op::ReleaseHandle(h) => Some(sanitize_handle(h).to_string()),
-                Op::ReleaseIps(_) => None,
+                Op::ReleaseIps(_) | Op::Settle => None,
             };
             if let Some(id) = id
                 && !id.is_empty()
