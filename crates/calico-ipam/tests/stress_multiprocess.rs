@@ -3,7 +3,9 @@
 //! is logged with the datastore revision it committed at; the parent then checks that no
 //! address was ever held by two handles (per address, the revision intervals
 //! [allocated, released) never overlap), that each release freed exactly what was allocated,
-//! that no handle leaked, and that the stored blocks and handles are consistent.
+//! that no handle leaked, and that the stored blocks and handles are consistent. The batched
+//! variants put a [`NodeAllocator`] (several tasks sharing batches) in two of the processes,
+//! racing plain IpamClient processes on the same nodes' blocks.
 //!
 //! The workers are this same test binary re-run with `IPAM_STRESS_WORKER` set (see
 //! [`stress_worker`]), so no extra binary is needed.
@@ -18,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use calico_datastore::Datastore;
-use calico_ipam::AutoAssignArgs;
+use calico_ipam::{AutoAssignArgs, BatchConfig, IpamClient, NodeAllocator};
 use common::*;
 use serde_json::json;
 
@@ -70,21 +72,74 @@ async fn stress_worker() {
             i += 1;
         }
     }
+    if spec["batched"].as_bool() == Some(true) {
+        // Through a NodeAllocator, from several tasks at once so requests share batches.
+        let na = NodeAllocator::new(
+            c,
+            node,
+            BatchConfig {
+                low_water: 4,
+                ..BatchConfig::default()
+            },
+        )
+        .unwrap();
+        let tasks: Vec<_> = (0..4)
+            .map(|t| {
+                let a = Alloc::Batched(na.clone());
+                let node = node.to_string();
+                tokio::spawn(async move {
+                    run_iterations(&a, id, &node, (t..ITERATIONS).step_by(4)).await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        na.settle().await.unwrap();
+    } else {
+        run_iterations(&Alloc::Plain(c), id, node, 0..ITERATIONS).await;
+    }
+}
+
+/// The allocator a worker uses: IpamClient directly, or the batching NodeAllocator.
+enum Alloc {
+    Plain(IpamClient),
+    Batched(NodeAllocator),
+}
+
+impl Alloc {
+    async fn assign(&self, args: &AutoAssignArgs) -> calico_ipam::Assignment {
+        match self {
+            Alloc::Plain(c) => c.auto_assign(args).await.unwrap(),
+            Alloc::Batched(n) => n.auto_assign(args).await.unwrap(),
+        }
+    }
+    async fn release(&self, h: &str) -> calico_ipam::client::HandleRelease {
+        match self {
+            Alloc::Plain(c) => c.release_handle(h).await.unwrap(),
+            Alloc::Batched(n) => n.release_by_handle(h).await.unwrap(),
+        }
+    }
+}
+
+/// Allocates handle `w<id>-<i>` for each `i`, releasing every third one it holds, and logs
+/// each event with its commit revision.
+async fn run_iterations(a: &Alloc, id: u64, node: &str, iters: impl Iterator<Item = usize>) {
     let mut live: Vec<String> = Vec::new();
-    for i in 0..ITERATIONS {
+    for (k, i) in iters.enumerate() {
         let h = format!("w{id}-{i}");
         let mut args = AutoAssignArgs::v4(node, &h, 1 + i % 2);
         if i % 5 == 0 {
             args.num6 = 1;
         }
-        let got = c.auto_assign(&args).await.unwrap();
+        let got = a.assign(&args).await;
         for n in got.ipv4.iter().chain(got.ipv6.iter()) {
             println!("IPAMEV A {} {h} {}", n.addr(), got.revision);
         }
         live.push(h);
-        if i % 3 == 2 {
-            let gone = live.remove(i % live.len());
-            let r = c.release_handle(&gone).await.unwrap();
+        if k % 3 == 2 {
+            let gone = live.remove(k % live.len());
+            let r = a.release(&gone).await;
             println!("IPAMEV R {gone} {} {}", r.revision, r.released);
         }
     }
@@ -210,7 +265,9 @@ async fn crash_injection_etcd() {
     .await;
 }
 
-fn run_workers(backend: &str) -> Vec<String> {
+/// Runs the workers; with `batched`, workers 0 and 1 (one per node) go through a
+/// NodeAllocator while 2 and 3 write the same nodes' blocks with IpamClient directly.
+fn run_workers(backend: &str, batched: bool) -> Vec<String> {
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..WORKERS)
         .map(|id| {
@@ -218,6 +275,7 @@ fn run_workers(backend: &str) -> Vec<String> {
                 "backend": backend,
                 "id": id,
                 "node": if id % 2 == 0 { "node-a" } else { "node-b" },
+                "batched": batched && id < 2,
             });
             Command::new(&exe)
                 .args([
@@ -381,7 +439,7 @@ async fn multi_process_stress_embedded() {
     let (store, dir) = embedded();
     setup(store.as_ref()).await;
     let path = dir.path().join("store.db");
-    let lines = run_workers(&format!("embedded:{}", path.display()));
+    let lines = run_workers(&format!("embedded:{}", path.display()), false);
     verify(store.as_ref(), &lines).await;
 }
 
@@ -396,6 +454,32 @@ async fn multi_process_stress_etcd() {
             .unwrap(),
     );
     setup(store.as_ref()).await;
-    let lines = run_workers(&format!("etcd:{}", etcd.endpoint()));
+    let lines = run_workers(&format!("etcd:{}", etcd.endpoint()), false);
+    verify(store.as_ref(), &lines).await;
+}
+
+/// The same check with batching allocators in the mix, each sharing its node's blocks with an
+/// unbatched IpamClient process (the conflicting external writer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_process_stress_batched_embedded() {
+    let (store, dir) = embedded();
+    setup(store.as_ref()).await;
+    let path = dir.path().join("store.db");
+    let lines = run_workers(&format!("embedded:{}", path.display()), true);
+    verify(store.as_ref(), &lines).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_process_stress_batched_etcd() {
+    let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
+        return;
+    };
+    let store: Arc<dyn Datastore> = Arc::new(
+        calico_datastore::etcd::EtcdDatastore::connect(etcd.config())
+            .await
+            .unwrap(),
+    );
+    setup(store.as_ref()).await;
+    let lines = run_workers(&format!("etcd:{}", etcd.endpoint()), true);
     verify(store.as_ref(), &lines).await;
 }
