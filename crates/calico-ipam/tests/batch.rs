@@ -533,6 +533,49 @@ async fn bursts_larger_than_one_transaction(store: Arc<dyn Datastore>) {
     assert_eq!(affine_blocks(&store, 4).await.len(), 5);
 }
 
+/// A block claimed for the node behind the allocator's back (IpamClient on the same node) is
+/// found before claiming another, so maxBlocksPerHost holds.
+async fn blocks_claimed_by_others_count_against_the_limit(store: Arc<dyn Datastore>) {
+    setup(store.as_ref()).await;
+    let c = client(&store);
+    c.set_config(&IpamConfig {
+        strict_affinity: true,
+        max_blocks_per_host: 2,
+        ..IpamConfig::default()
+    })
+    .await
+    .unwrap();
+    let na = allocator(&store, 0);
+    let a = na
+        .auto_assign(&AutoAssignArgs::v4("node1", "first", 1))
+        .await
+        .unwrap();
+    let block_a = a.ipv4[0].trunc();
+    let block_b = net("10.0.0.0/22")
+        .subnets(26)
+        .unwrap()
+        .find(|b| *b != block_a)
+        .unwrap();
+    c.claim_block(&AffinityOwner::host("node1"), &block_b, None)
+        .await
+        .unwrap();
+    let got = na
+        .auto_assign(&AutoAssignArgs::v4("node1", "many", 100))
+        .await
+        .unwrap();
+    let used: BTreeSet<IpNet> = got.ipv4.iter().map(|n| n.trunc()).collect();
+    assert_eq!(used, BTreeSet::from([block_a, block_b]));
+    assert_eq!(affine_blocks(&store, 4).await.len(), 2);
+    let e = na
+        .auto_assign(&AutoAssignArgs::v4("node1", "over", 64))
+        .await
+        .unwrap_err();
+    assert_eq!(e, IpamError::BlockLimit { limit: 2 });
+    na.settle().await.unwrap();
+    let counts = check_consistency(store.as_ref()).await;
+    assert_eq!(counts.values().sum::<u64>(), 101);
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -570,4 +613,5 @@ scenarios!(
     claims_ahead_of_need,
     request_errors_are_isolated,
     bursts_larger_than_one_transaction,
+    blocks_claimed_by_others_count_against_the_limit,
 );

@@ -202,7 +202,8 @@ impl Worker {
 
     /// One attempt at a round. `Err` = nothing was committed or answered.
     async fn try_round(&mut self, queue: &mut VecDeque<Job>) -> Result<(), IpamError> {
-        if !self.cache_valid {
+        let mut refreshed = !self.cache_valid;
+        if refreshed {
             self.refresh().await?;
         }
         let ctx = self.client.ctx().await?;
@@ -269,6 +270,25 @@ impl Worker {
                     strict,
                 }) => {
                     plan = saved;
+                    if !refreshed {
+                        // Before claiming, re-read the node's affinities: another writer
+                        // (IpamClient on this node) may have claimed blocks the cache lacks,
+                        // and they count against maxBlocksPerHost.
+                        refreshed = true;
+                        self.refresh().await?;
+                        let mut found = false;
+                        for (rev, b) in self.cache.values() {
+                            if plan.block_entry(&b.cidr).is_none() {
+                                let mut b = b.clone();
+                                b.garbage_collect(ctx.now, cooldown);
+                                plan.insert_block(*rev, b);
+                                found = true;
+                            }
+                        }
+                        if found {
+                            continue;
+                        }
+                    }
                     // Bounded: each claim either adds a block (limited by max_blocks) or
                     // finds the chosen block taken, which find_usable_block then skips.
                     claims += 1;
@@ -471,12 +491,17 @@ impl Worker {
                 },
             );
             let mut got: Vec<IpNet> = Vec::new();
-            // The node's affine blocks in key order, as IpamClient's step 1.
-            let affine: Vec<IpNet> = self
+            // The node's affine blocks in key order, as IpamClient's step 1 (a block reserved
+            // as a whole still counts against the block limit).
+            let owned: Vec<IpNet> = self
                 .cache
                 .keys()
                 .filter(|c| model::ip_version(c) == fam.version)
                 .filter(|c| pools::pool_for_ip(&pools, c.network()).is_some())
+                .copied()
+                .collect();
+            let affine: Vec<IpNet> = owned
+                .iter()
                 .filter(|c| !ctx.reservations.matches_whole_cidr(c))
                 .copied()
                 .collect();
@@ -507,7 +532,7 @@ impl Worker {
                 );
             }
             if got.len() < fam.num {
-                if affine.len() as u32 >= max_blocks {
+                if owned.len() as u32 >= max_blocks {
                     // As IpamClient (and Calico): the limit is an error even where borrowing
                     // would be allowed.
                     return Err(Stop::Fail(IpamError::BlockLimit { limit: max_blocks }));
