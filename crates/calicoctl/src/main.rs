@@ -12,6 +12,7 @@
 
 mod commands;
 mod input;
+mod ipam;
 mod output;
 mod table;
 
@@ -162,6 +163,11 @@ enum Cmd {
         #[command(flatten)]
         crud: CrudFlags,
     },
+    /// IP address management.
+    Ipam {
+        #[command(subcommand)]
+        cmd: ipam::IpamCmd,
+    },
     /// Display the version of this binary.
     Version {
         /// Display the client version only.
@@ -235,6 +241,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             namespace,
         } => commands::label(&kind, &name, &label, overwrite, remove, &config, namespace).await,
+        Cmd::Ipam { cmd } => ipam::run(cmd).await,
         Cmd::Version { client, config } => commands::version(client, config).await,
     }
 }
