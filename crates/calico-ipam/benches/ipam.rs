@@ -2,12 +2,11 @@
 //! the `etcd` binary is installed) a temporary local etcd:
 //!
 //! - a 100-pod burst on one node, one request after another (what Calico's CNI plugin does
-//!   under its host-wide lock) and as 100 concurrent requests (which today contend on the
-//!   node's block: each lost compare-and-swap is retried; the batching service of issue 3
-//!   will serve these from memory with one write), and the same 100 concurrent requests through
-//!   the batching [`NodeAllocator`] (one transaction per batch);
-//! - steady allocate/release churn on one node (pairs per second);
-//! - 8 nodes allocating 25 addresses each from one pool at once.
+//!   under its host-wide lock), as 100 concurrent `IpamClient` requests (which contend on the
+//!   node's block: each lost compare-and-swap is retried), and as 100 concurrent requests
+//!   through the batching [`NodeAllocator`] (one transaction per batch), cold and warm;
+//! - steady allocate/release churn on one node (pairs per second), unbatched and batched;
+//! - 8 nodes allocating 25 addresses each from one pool at once, unbatched and batched.
 //!
 //! Run: `cargo bench -p calico-ipam --bench ipam`. `CALICO_BENCH_NO_ETCD=1` skips etcd.
 
