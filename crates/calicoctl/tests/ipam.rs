@@ -468,3 +468,124 @@ async fn ipam_commands_on_etcd() {
     .await;
     ipam_flow(&ctl, ds).await;
 }
+
+const SECOND_SETUP: &str = "\
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: pool2
+spec:
+  cidr: 10.20.0.0/24
+  blockSize: 26
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: pool3
+spec:
+  cidr: 10.30.0.0/24
+  blockSize: 26
+---
+apiVersion: projectcalico.org/v3
+kind: IPReservation
+metadata:
+  name: res1
+spec:
+  reservedCIDRs: [\"10.20.0.0/30\", \"10.20.0.2\", \"10.20.0.200/32\"]
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata:
+  name: nodea
+spec:
+  ipv4VXLANTunnelAddr: 10.20.0.100
+  wireguard:
+    interfaceIPv4Address: 192.168.77.1
+";
+
+/// Reservations in the pool table, orphaned blocks, node addresses without allocations,
+/// cool-down and a corrupt block.
+#[tokio::test]
+async fn check_and_show_edge_cases_on_the_embedded_store() {
+    let ctl = Ctl::embedded();
+    let db = ctl.dir.path().join("calico.db").display().to_string();
+    let ds = open(BTreeMap::from([("CALICO_DATASTORE_PATH", db)])).await;
+    let f = ctl.file("setup.yaml", SECOND_SETUP);
+    ctl.run(&["apply", "-f", &f]).ok();
+    let ipam = ipam(&ds);
+
+    let mut args = AutoAssignArgs::v4("nodea", "k8s-pod-network.p1", 1);
+    args.ipv4_pools = vec!["10.20.0.0/24".parse().unwrap()];
+    let p1 = ipam.auto_assign(&args).await.unwrap().ipv4[0].addr();
+    let mut args = AutoAssignArgs::v4("nodea", "k8s-pod-network.p2", 1);
+    args.ipv4_pools = vec!["10.30.0.0/24".parse().unwrap()];
+    let p2 = ipam.auto_assign(&args).await.unwrap().ipv4[0].addr();
+    ctl.run(&["delete", "ippool", "pool3"]).ok();
+    ds.put(
+        "/calico/ipam/v2/assignment/ipv4/block/10.99.0.0-30",
+        br#"{"cidr":"10.99.0.0/30","affinity":null,"allocations":[null,null,null,null],"unallocated":[0,1,1,2],"attributes":null,"sequenceNumber":0,"sequenceNumberForAllocation":null,"deleted":false}"#.to_vec(),
+        None,
+    )
+    .await
+    .unwrap();
+
+    let out = ctl.run(&["ipam", "show", "--show-blocks"]).ok().stdout;
+    let lines: Vec<&str> = out.lines().collect();
+    // Pool: 256 addresses, 5 reserved (10.20.0.0/30 with .2 nested in it, plus .200), 1 in use.
+    assert!(
+        lines[3]
+            .starts_with("| IP Pool  | 10.20.0.0/24   |       256 |     1 (0%) |       5 (2%) |"),
+        "{out}"
+    );
+    assert!(lines[3].ends_with("250 (98%) |"), "{out}");
+    // Its block, then the orphaned blocks with no pool row.
+    assert!(lines[4].starts_with("| Block    | 10.20.0."), "{out}");
+    assert!(lines[5].starts_with("| Block    | 10.30.0."), "{out}");
+    assert!(lines[6].starts_with("| Block    | 10.99.0.0/30 "), "{out}");
+    assert_eq!(lines.len(), 8, "{out}");
+
+    let out = ctl.run(&["ipam", "check", "--show-all-ips"]).ok().stdout;
+    for want in [
+        &format!("  {p1} allocated; attrs Main:k8s-pod-network.p1 Extra:\n"),
+        "  10.20.0.100 belongs to Node(nodea)\n",
+        "  192.168.77.1 in use by Node(nodea) is not in any active IP pool.\n",
+        "  10.20.0.100 in use by Node(nodea) and in active IPAM pool but has no IPAM allocation.\n",
+        "Found 2 node tunnel IPs.\n",
+        "Found 2 IPs that are allocated in IPAM but not actually in use.\n",
+        "Found 1 in-use IPs that are not in active IP pools.\n",
+        "Found 1 in-use IPs that are in active IP pools but have no corresponding IPAM allocation.\n",
+        "  IPAMBlock BlockKey(cidr=10.99.0.0/30) is invalid: ordinal 1 appears more than once in Unallocated array\n",
+        "Check complete; found 5 problems.\n",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+
+    // A released address cooling down is neither a leak nor "in use" to show --ip.
+    ctl.run(&["ipam", "configure", "--ip-cooldown-seconds=3600"])
+        .ok();
+    ctl.run(&["ipam", "release", "--ip", &p1.to_string()]).ok();
+    let err = ctl
+        .run(&["ipam", "show", "--ip", &p1.to_string()])
+        .fails()
+        .stderr;
+    assert_eq!(err, format!("address {p1} is in cooldown\n"));
+    // An address of a deleted pool is "not assigned" to show --ip (enabled pools only).
+    let out = ctl
+        .run(&["ipam", "show", "--ip", &p2.to_string()])
+        .ok()
+        .stdout;
+    assert_eq!(out, format!("{p2} is not assigned\n"));
+    let out = ctl.run(&["ipam", "check"]).ok().stdout;
+    assert!(
+        out.contains("Found 1 IPs that are allocated in IPAM but not actually in use.\n"),
+        "{out}"
+    );
+    let out = ctl
+        .run(&["ipam", "show", "--show-configuration"])
+        .ok()
+        .stdout;
+    assert!(
+        out.contains("| IPCooldownSeconds            | 3600      |"),
+        "{out}"
+    );
+}
