@@ -520,6 +520,16 @@ async fn check_and_show_edge_cases_on_the_embedded_store() {
     let mut args = AutoAssignArgs::v4("nodea", "k8s-pod-network.p2", 1);
     args.ipv4_pools = vec!["10.30.0.0/24".parse().unwrap()];
     let p2 = ipam.auto_assign(&args).await.unwrap().ipv4[0].addr();
+    // A LoadBalancer service address (the attributes Calico's controller writes): with no
+    // Kubernetes API to list services, check must not call it leaked.
+    let mut args = AutoAssignArgs::v4("nodea", "lb-svc1", 1);
+    args.ipv4_pools = vec!["10.20.0.0/24".parse().unwrap()];
+    args.attrs = BTreeMap::from([
+        ("service".to_string(), "svc1".to_string()),
+        ("namespace".to_string(), "default".to_string()),
+        ("type".to_string(), "LoadBalancer".to_string()),
+    ]);
+    let lb = ipam.auto_assign(&args).await.unwrap().ipv4[0].addr();
     ctl.run(&["delete", "ippool", "pool3"]).ok();
     ds.put(
         "/calico/ipam/v2/assignment/ipv4/block/10.99.0.0-30",
@@ -531,13 +541,13 @@ async fn check_and_show_edge_cases_on_the_embedded_store() {
 
     let out = ctl.run(&["ipam", "show", "--show-blocks"]).ok().stdout;
     let lines: Vec<&str> = out.lines().collect();
-    // Pool: 256 addresses, 5 reserved (10.20.0.0/30 with .2 nested in it, plus .200), 1 in use.
+    // Pool: 256 addresses, 5 reserved (10.20.0.0/30 with .2 nested in it, plus .200), 2 in use.
     assert!(
         lines[3]
-            .starts_with("| IP Pool  | 10.20.0.0/24   |       256 |     1 (0%) |       5 (2%) |"),
+            .starts_with("| IP Pool  | 10.20.0.0/24   |       256 |     2 (1%) |       5 (2%) |"),
         "{out}"
     );
-    assert!(lines[3].ends_with("250 (98%) |"), "{out}");
+    assert!(lines[3].ends_with("249 (97%) |"), "{out}");
     // Its block, then the orphaned blocks with no pool row.
     assert!(lines[4].starts_with("| Block    | 10.20.0."), "{out}");
     assert!(lines[5].starts_with("| Block    | 10.30.0."), "{out}");
@@ -551,6 +561,8 @@ async fn check_and_show_edge_cases_on_the_embedded_store() {
         "  192.168.77.1 in use by Node(nodea) is not in any active IP pool.\n",
         "  10.20.0.100 in use by Node(nodea) and in active IPAM pool but has no IPAM allocation.\n",
         "Found 2 node tunnel IPs.\n",
+        &format!("  {lb} belongs to Service(default/svc1)\n"),
+        "No Kubernetes API in this datastore: 1 service load balancer IP allocation(s) assumed in use.\n",
         "Found 2 IPs that are allocated in IPAM but not actually in use.\n",
         "Found 1 in-use IPs that are not in active IP pools.\n",
         "Found 1 in-use IPs that are in active IP pools but have no corresponding IPAM allocation.\n",

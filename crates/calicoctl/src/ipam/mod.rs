@@ -34,12 +34,40 @@ pub fn calicoctl_version() -> String {
 #[derive(Subcommand, Debug)]
 pub enum IpamCmd {
     /// Check the integrity of the IPAM datastructures.
+    #[command(
+        long_about = "Check the integrity of Calico's IPAM data structures and report leaked or \
+                      improperly allocated IP addresses. The report it produces can later be \
+                      passed to ipam release.",
+        after_help = "Examples:\n  # Check IPAM and write a report of problem IPs.\n  \
+                      calicoctl ipam check --show-problem-ips -o report.json"
+    )]
     Check(CheckArgs),
     /// Release a Calico assigned IP address.
+    #[command(
+        long_about = "Release one or more Calico-assigned IP addresses. Release a single address \
+                      with --ip, or release the leaked addresses identified in a report from \
+                      ipam check.",
+        after_help = "Examples:\n  # Release a single IP.\n  calicoctl ipam release --ip 10.0.0.1\n\n  \
+                      # Release leaked IPs from a check report.\n  \
+                      calicoctl ipam release --from-report report.json"
+    )]
     Release(ReleaseArgs),
     /// Show details of a Calico assigned IP address or overall IP usage.
+    #[command(
+        long_about = "Show details of Calico IP address usage. With no flags it summarizes pool \
+                      usage; the flags drill into a specific address, individual blocks, \
+                      borrowed addresses, or the current IPAM configuration.",
+        after_help = "Examples:\n  # Summarize IP pool usage.\n  calicoctl ipam show\n\n  \
+                      # Check whether a specific IP is in use.\n  calicoctl ipam show --ip 10.0.0.1"
+    )]
     Show(ShowArgs),
     /// Configure IPAM.
+    #[command(
+        long_about = "Configure cluster-wide Calico IPAM settings, such as strict affinity and \
+                      the maximum number of blocks per host.",
+        after_help = "Examples:\n  # Require strict affinity (disable IP borrowing).\n  \
+                      calicoctl ipam configure --strictaffinity=true"
+    )]
     Configure(ConfigureArgs),
 }
 
@@ -103,17 +131,22 @@ pub struct ConfigureArgs {
     #[arg(short = 'c', long, default_value = DEFAULT_CONFIG)]
     pub config: String,
     /// Set StrictAffinity to true/false.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub strictaffinity: String,
     /// Set the maximum number of blocks that can be affine to a host.
     #[arg(
         long = "max-blocks-per-host",
         default_value = "",
+        hide_default_value = true,
         allow_hyphen_values = true
     )]
     pub max_blocks_per_host: String,
     /// Control whether KubeVirt VMs retain persistent IP addresses (Enabled|Disabled).
-    #[arg(long = "kubevirt-ip-persistence", default_value = "")]
+    #[arg(
+        long = "kubevirt-ip-persistence",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub kubevirt_ip_persistence: String,
     /// Set the minimum time between release and re-allocation of an IP address.
     #[arg(

@@ -119,30 +119,21 @@ async fn release_ips(
     let unallocated = loop {
         // The allocator refuses a whole release when one address is stale; drop that address
         // and release the rest.
-        match ctx.ipam.release_ips(&opts).await {
+        let e = match ctx.ipam.release_ips(&opts).await {
             Ok(u) => break u,
-            Err(e @ (IpamError::BadSequenceNumber { .. } | IpamError::BadHandle { .. })) => {
-                let stale = match &e {
-                    IpamError::BadSequenceNumber { ip, .. } | IpamError::BadHandle { ip, .. } => {
-                        *ip
-                    }
-                    _ => unreachable!("matched above"),
-                };
-                println!(
-                    "An error occurred while releasing some IPs: {e}.  Problems are often caused by an out-of-date IPAM report.  Try regenerating the IPAM report and retry."
-                );
-                refused += 1;
-                opts.retain(|o| o.address != stale);
-                if opts.is_empty() {
-                    break Vec::new();
-                }
-            }
-            Err(e) => {
-                println!(
-                    "An error occurred while releasing some IPs: {e}.  Problems are often caused by an out-of-date IPAM report.  Try regenerating the IPAM report and retry."
-                );
-                return Ok(());
-            }
+            Err(e) => e,
+        };
+        println!(
+            "An error occurred while releasing some IPs: {e}.  Problems are often caused by an out-of-date IPAM report.  Try regenerating the IPAM report and retry."
+        );
+        let stale = match &e {
+            IpamError::BadSequenceNumber { ip, .. } | IpamError::BadHandle { ip, .. } => *ip,
+            _ => return Ok(()),
+        };
+        refused += 1;
+        opts.retain(|o| o.address != stale);
+        if opts.is_empty() {
+            break Vec::new();
         }
     };
     println!(
