@@ -97,6 +97,8 @@ async fn burst_of_100_concurrent_requests(store: Arc<dyn Datastore>) {
     assert_eq!(s.requests, 100);
     assert!(s.commits < 100, "batched: {s:?}");
     assert_eq!(s.fallbacks, 0, "{s:?}");
+    // No other writer: the cache, re-keyed to each commit's revision, is never stale.
+    assert_eq!(s.conflicts, 0, "{s:?}");
     na.settle().await.unwrap();
     let counts = check_consistency(store.as_ref()).await;
     assert_eq!(counts.len(), 100);

@@ -231,11 +231,9 @@ impl Worker {
                         .await
                 }
             };
+            // A request that pushes the transaction past etcd's limit waits for the next round.
             let r = match r {
-                Ok(d) if plan.op_count() > TXN_BLOCK_BUDGET => {
-                    let _ = d;
-                    Err(Stop::Full)
-                }
+                Ok(_) if plan.op_count() > TXN_BLOCK_BUDGET => Err(Stop::Full),
                 other => other,
             };
             match r {
