@@ -601,3 +601,83 @@ async fn check_and_show_edge_cases_on_the_embedded_store() {
         "{out}"
     );
 }
+
+/// Addresses a Windows node reserves in its blocks are never leaks, in the summary or in the
+/// report, so a release from the report leaves them alone.
+#[tokio::test]
+async fn windows_reserved_addresses_survive_check_and_release() {
+    let ctl = Ctl::embedded();
+    let db = ctl.dir.path().join("calico.db").display().to_string();
+    let ds = open(BTreeMap::from([("CALICO_DATASTORE_PATH", db)])).await;
+    let f = ctl.file(
+        "setup.yaml",
+        "apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: pool4
+spec:
+  cidr: 10.40.0.0/24
+  blockSize: 26
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata:
+  name: win1
+spec: {}
+",
+    );
+    ctl.run(&["apply", "-f", &f]).ok();
+    let ipam = ipam(&ds);
+    let mut args = AutoAssignArgs::v4("win1", "k8s-pod-network.w1", 1);
+    args.host_reserved_v4 = Some(calico_ipam::HostReservedAttr {
+        start_of_block: 3,
+        end_of_block: 1,
+        handle: "windows-reserved-ipam-handle".into(),
+        note: "windows host rsvd".into(),
+    });
+    let pod = ipam.auto_assign(&args).await.unwrap().ipv4[0].addr();
+
+    let path = report_path(&ctl, "report.json");
+    let out = ctl.run(&["ipam", "check", "-o", &path]).ok().stdout;
+    assert!(out.contains("IPAM blocks record 5 allocations.\n"), "{out}");
+    assert!(
+        out.contains("Found 1 IPs that are allocated in IPAM but not actually in use.\n"),
+        "{out}"
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let allocs = report["allocations"].as_object().unwrap();
+    assert_eq!(allocs.len(), 5);
+    let reserved: Vec<&Value> = allocs
+        .values()
+        .map(|l| &l[0])
+        .filter(|a| a["owners"] == serde_json::json!(["Reserved for Windows"]))
+        .collect();
+    assert_eq!(reserved.len(), 4);
+    assert!(
+        reserved
+            .iter()
+            .all(|a| a["inUse"] == true && a.get("handle").is_none())
+    );
+
+    let out = ctl
+        .run(&["ipam", "release", "--from-report", &path, "--force"])
+        .ok()
+        .stdout;
+    assert!(
+        out.starts_with("WARNING: Data store is not locked. Ignoring due to --force option\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Releasing 1 old IPs...\nReleased 1 IPs successfully\n"),
+        "{out}"
+    );
+    assert!(ipam.ips_by_handle("k8s-pod-network.w1").await.is_err());
+    let blocks = ipam.list_blocks(4).await.unwrap();
+    let b = blocks.values().next().unwrap();
+    assert_eq!(
+        b.in_use_ips().len(),
+        4,
+        "the reserved addresses stay allocated"
+    );
+    assert!(!b.in_use_ips().contains(&pod));
+}
