@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 # Privileged / external-service tests must fail, not skip, when they cannot run.
 export CALICO_REQUIRE_ETCD=1
-cargo test --workspace
+cargo test --workspace --no-fail-fast
