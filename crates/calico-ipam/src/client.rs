@@ -944,7 +944,8 @@ impl IpamClient {
                 let mut unalloc = Vec::new();
                 let mut end = next;
                 while let Some((cidr, ops)) = blocks.get(end) {
-                    if end > next && plan.op_count() + 1 + ops.len() > TXN_BLOCK_BUDGET {
+                    // +2: the block, and the affinity an emptied block may lose.
+                    if end > next && plan.op_count() + 2 + ops.len() > TXN_BLOCK_BUDGET {
                         break;
                     }
                     end += 1;
@@ -963,6 +964,8 @@ impl IpamClient {
                     unalloc.extend(outcome.unallocated);
                     if delete {
                         plan.delete_block(cidr);
+                    } else {
+                        self.drop_deselected_affinity(&mut plan, cidr, &all).await?;
                     }
                     for (h, n) in outcome.count_by_handle {
                         plan.load_handle(store, &h).await?;
@@ -999,6 +1002,7 @@ impl IpamClient {
     pub async fn release_handle(&self, handle_id: &str) -> Result<HandleRelease, IpamError> {
         let handle_id = crate::block::sanitize_handle(handle_id).to_string();
         let store = self.store.as_ref();
+        let all = self.resources.pools().await?;
         let mut total = 0;
         // Normally one transaction; a handle spread over more blocks than one transaction may
         // carry is released a batch of blocks at a time, each batch leaving the handle counting
@@ -1037,6 +1041,9 @@ impl IpamClient {
                         );
                         if b.is_empty() && b.affinity.is_none() {
                             plan.delete_block(&cidr);
+                        } else {
+                            self.drop_deselected_affinity(&mut plan, &cidr, &all)
+                                .await?;
                         }
                     }
                 }
@@ -1092,6 +1099,57 @@ impl IpamClient {
             }
         }
         Ok(out)
+    }
+
+    /// Calico's `ensureConsistentAffinity`, run after a release: a host-affine block left
+    /// empty whose pool still exists but no longer selects the node loses its affinity, and
+    /// (being empty) the block is deleted. Calico does this as a separate write after the
+    /// release; we add it to the release's own transaction (the affinity key is compared like
+    /// every other key read), so a crash cannot leave the release without it. A node that no
+    /// longer exists, or a block outside every pool, keeps its affinity, as in Calico.
+    async fn drop_deselected_affinity(
+        &self,
+        plan: &mut Plan,
+        cidr: &IpNet,
+        pools: &[Pool],
+    ) -> Result<(), IpamError> {
+        let Some(b) = plan.block(cidr) else {
+            return Ok(());
+        };
+        if !b.is_empty() {
+            return Ok(());
+        }
+        let Some(owner) = b.affinity.as_deref().and_then(AffinityOwner::parse) else {
+            return Ok(());
+        };
+        if owner.kind != crate::model::AffinityKind::Host {
+            return Ok(());
+        }
+        let Some(pool) = pools::pool_for_ip(pools, cidr.network()) else {
+            return Ok(());
+        };
+        let Some(labels) = self.resources.node_labels(&owner.name).await? else {
+            return Ok(());
+        };
+        if pool.selects_node(&labels)? {
+            return Ok(());
+        }
+        // Best effort, like Calico's (which only logs a failure): a release already at
+        // etcd's per-transaction limit leaves the affinity for a later release or the GC.
+        if plan.key_count() >= TXN_BLOCK_BUDGET + 6 {
+            tracing::debug!(%cidr, "transaction full: deselected affinity kept for now");
+            return Ok(());
+        }
+        let key = model::affinity_key(&owner, cidr);
+        if plan
+            .load_affinity(self.store.as_ref(), &key)
+            .await?
+            .is_some()
+        {
+            plan.set_affinity(&key, None);
+        }
+        plan.delete_block(cidr);
+        Ok(())
     }
 
     /// Releases `owner`'s affinity to block `cidr` (`releaseBlockAffinity`) in one

@@ -207,6 +207,12 @@ impl Plan {
             || self.affinities.values().any(|e| e.dirty)
     }
 
+    /// Every key the plan holds, read or written: each becomes a compare in the commit, and
+    /// etcd limits compares per transaction like operations.
+    pub fn key_count(&self) -> usize {
+        self.blocks.len() + self.handles.len() + self.affinities.len()
+    }
+
     /// Number of operations the commit will carry (etcd caps a transaction at 128 by default).
     pub fn op_count(&self) -> usize {
         self.blocks.values().filter(|e| e.dirty).count()
