@@ -1111,6 +1111,150 @@ fn determine_pools_tables() {
     }
 }
 
+/// "node selectors / should handle changing node selectors between two nodes with no
+/// available blocks": the only block (a /30) stays node1's while it holds addresses; node1,
+/// no longer selected, gets Calico's "no configured Calico pools" error; node2 borrows.
+async fn node_selector_swap_without_free_blocks(store: Arc<dyn Datastore>) {
+    put_node(store.as_ref(), "host1", &[("foo", "bar")]).await;
+    put_node(store.as_ref(), "host2", &[]).await;
+    put_pool(
+        store.as_ref(),
+        "p",
+        json!({"cidr": "10.0.0.0/30", "blockSize": 30, "nodeSelector": "foo == \"bar\""}),
+    )
+    .await;
+    let c = client(&store);
+    assert_eq!(
+        c.auto_assign(&auto("host1", "a", 3))
+            .await
+            .unwrap()
+            .ipv4
+            .len(),
+        3
+    );
+    assert_eq!(affine_blocks(&c, "host1", 4).await.len(), 1);
+    put_node(store.as_ref(), "host1", &[]).await;
+    put_node(store.as_ref(), "host2", &[("foo", "bar")]).await;
+    let err = c.auto_assign(&auto("host1", "b", 1)).await.unwrap_err();
+    assert!(matches!(err, IpamError::NoPoolsForNode(_)), "{err}");
+    assert_eq!(err.to_string(), "no configured Calico pools for node host1");
+    let got = c.auto_assign(&auto("host2", "c", 1)).await.unwrap();
+    assert!(net("10.0.0.0/30").contains(&got.ipv4[0].addr()));
+    assert_eq!(
+        affine_blocks(&c, "host1", 4).await.len(),
+        1,
+        "borrowed, not taken"
+    );
+    assert!(affine_blocks(&c, "host2", 4).await.is_empty());
+    check_consistency(store.as_ref()).await;
+}
+
+/// "node selectors / should release affinity and block when pool is empty and node selector
+/// is deselected": the emptied block of the deselected pool is released when the node next
+/// allocates (from a new pool), leaving one block, the new pool's.
+async fn deselected_empty_block_released_on_next_allocation(store: Arc<dyn Datastore>) {
+    put_node(store.as_ref(), "host", &[("foo", "bar")]).await;
+    put_pool(
+        store.as_ref(),
+        "pool1",
+        json!({"cidr": "10.0.0.0/24", "nodeSelector": "foo == \"bar\""}),
+    )
+    .await;
+    let c = client(&store);
+    let got = c.auto_assign(&auto("host", "h", 3)).await.unwrap();
+    let opts: Vec<ReleaseOptions> = got
+        .ipv4
+        .iter()
+        .map(|n| ReleaseOptions::address(n.addr()))
+        .collect();
+    assert!(c.release_ips(&opts).await.unwrap().is_empty());
+    put_pool(
+        store.as_ref(),
+        "pool1",
+        json!({"cidr": "10.0.0.0/24", "nodeSelector": "foo != \"bar\""}),
+    )
+    .await;
+    assert_eq!(affine_blocks(&c, "host", 4).await.len(), 1);
+    assert_eq!(blocks(store.as_ref()).await.len(), 1);
+    put_pool(
+        store.as_ref(),
+        "pool2",
+        json!({"cidr": "20.0.0.0/24", "nodeSelector": "all()"}),
+    )
+    .await;
+    let got = c.auto_assign(&auto("host", "h2", 3)).await.unwrap();
+    assert!(
+        got.ipv4
+            .iter()
+            .all(|n| net("20.0.0.0/24").contains(&n.addr()))
+    );
+    let aff = affine_blocks(&c, "host", 4).await;
+    assert_eq!(aff.len(), 1);
+    assert!(net("20.0.0.0/24").contains(&aff[0].network()));
+    assert_eq!(blocks(store.as_ref()).await.len(), 1);
+    check_consistency(store.as_ref()).await;
+}
+
+/// "node selectors / should not release affinity when pool is disallowed by allowed use" and
+/// "... still selects the node while a different pool is explicitly requested": an emptied
+/// block of a pool that still selects the node stays affine when another pool is used.
+async fn selected_empty_blocks_are_kept(store: Arc<dyn Datastore>) {
+    for explicit in [false, true] {
+        wipe(store.as_ref()).await;
+        put_node(store.as_ref(), "host", &[("foo", "bar")]).await;
+        let uses = if explicit {
+            json!(["Workload", "Tunnel"])
+        } else {
+            json!(["Workload"])
+        };
+        put_pool(
+            store.as_ref(),
+            "pool1",
+            json!({"cidr": "10.0.0.0/24", "nodeSelector": "foo == \"bar\"", "allowedUses": uses}),
+        )
+        .await;
+        let c = client(&store);
+        let got = c.auto_assign(&auto("host", "h", 3)).await.unwrap();
+        let opts: Vec<ReleaseOptions> = got
+            .ipv4
+            .iter()
+            .map(|n| ReleaseOptions::address(n.addr()))
+            .collect();
+        assert!(c.release_ips(&opts).await.unwrap().is_empty());
+        assert_eq!(affine_blocks(&c, "host", 4).await.len(), 1);
+        let mut args;
+        if explicit {
+            put_pool(store.as_ref(), "pool2", json!({"cidr": "20.0.0.0/24"})).await;
+            args = auto("host", "h2", 3);
+            args.ipv4_pools = vec![net("20.0.0.0/24")];
+        } else {
+            put_pool(
+                store.as_ref(),
+                "pool2",
+                json!({"cidr": "20.0.0.0/24", "nodeSelector": "foo == \"bar\"", "allowedUses": ["Tunnel"]}),
+            )
+            .await;
+            args = auto("host", "h2", 1);
+            args.intended_use = IntendedUse::Tunnel;
+        }
+        let got = c.auto_assign(&args).await.unwrap();
+        assert!(
+            got.ipv4
+                .iter()
+                .all(|n| net("20.0.0.0/24").contains(&n.addr()))
+        );
+        let aff = affine_blocks(&c, "host", 4).await;
+        assert_eq!(aff.len(), 2, "explicit={explicit}");
+        let bs = blocks(store.as_ref()).await;
+        assert_eq!(bs.len(), 2);
+        assert!(
+            bs.iter()
+                .all(|b| b.affinity.as_deref() == Some("host:host"))
+        );
+        check_consistency(store.as_ref()).await;
+    }
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -1161,4 +1305,7 @@ scenarios!(
     tunnel_addresses,
     assign_ip_into_another_nodes_block,
     claim_blocks,
+    node_selector_swap_without_free_blocks,
+    deselected_empty_block_released_on_next_allocation,
+    selected_empty_blocks_are_kept,
 );
