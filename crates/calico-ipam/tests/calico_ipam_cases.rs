@@ -1255,6 +1255,146 @@ async fn selected_empty_blocks_are_kept(store: Arc<dyn Datastore>) {
     }
 }
 
+fn labels(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+    kv.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn ns_pool(cidr: &str, node_sel: &str, ns_sel: &str) -> Pool {
+    Pool {
+        name: cidr.replace(['.', '/'], "-"),
+        cidr: net(cidr),
+        block_size: 26,
+        disabled: false,
+        node_selector: if node_sel.is_empty() {
+            "all()".into()
+        } else {
+            node_sel.into()
+        },
+        namespace_selector: ns_sel.into(),
+        allowed_uses: vec!["Workload".into(), "Tunnel".into()],
+        assignment_mode: "Automatic".into(),
+    }
+}
+
+/// `ipam_test.go` "determinePools with namespace selector": the 8-entry table and its 3 Its.
+#[test]
+fn determine_pools_namespace_selector_table() {
+    type Row = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static [(&'static str, &'static str)],
+        bool,
+    );
+    let rows: &[Row] = &[
+        ("", "", &[], &[], true),
+        (
+            "",
+            "environment == 'production'",
+            &[],
+            &[("environment", "production")],
+            true,
+        ),
+        (
+            "",
+            "environment == 'production'",
+            &[],
+            &[("environment", "development")],
+            false,
+        ),
+        (
+            "zone == 'us-west'",
+            "environment == 'production'",
+            &[("zone", "us-west")],
+            &[("environment", "production")],
+            true,
+        ),
+        (
+            "zone == 'us-west'",
+            "environment == 'production'",
+            &[("zone", "us-west")],
+            &[("environment", "development")],
+            false,
+        ),
+        (
+            "zone == 'us-west'",
+            "environment == 'production'",
+            &[("zone", "us-east")],
+            &[("environment", "production")],
+            false,
+        ),
+        (
+            "",
+            "environment == 'production' && tier == 'frontend'",
+            &[],
+            &[("environment", "production"), ("tier", "frontend")],
+            true,
+        ),
+        (
+            "",
+            "environment == 'production' && tier == 'frontend'",
+            &[],
+            &[("environment", "production"), ("tier", "backend")],
+            false,
+        ),
+    ];
+    for (i, (node_sel, ns_sel, node, ns, want)) in rows.iter().enumerate() {
+        let all = vec![ns_pool("10.0.0.0/24", node_sel, ns_sel)];
+        let (node, ns) = (labels(node), labels(ns));
+        let q = PoolQuery {
+            requested: &[],
+            node_labels: &node,
+            namespace_labels: Some(&ns),
+            max_prefix_len: Some(26),
+        };
+        let (sel, enabled) = pools::determine_pools(&all, 4, &q).unwrap();
+        assert_eq!(enabled.len(), 1, "row {i}");
+        assert_eq!(sel.len(), usize::from(*want), "row {i}");
+    }
+    // should handle multiple pools with different namespace selectors.
+    let all = vec![
+        ns_pool("10.0.0.0/24", "", "environment == 'production'"),
+        ns_pool("10.1.0.0/24", "", "environment == 'development'"),
+        ns_pool("10.2.0.0/24", "", ""),
+    ];
+    let (node, ns) = (labels(&[]), labels(&[("environment", "production")]));
+    let q = PoolQuery {
+        requested: &[],
+        node_labels: &node,
+        namespace_labels: Some(&ns),
+        max_prefix_len: Some(26),
+    };
+    let (sel, enabled) = pools::determine_pools(&all, 4, &q).unwrap();
+    assert_eq!(enabled.len(), 3);
+    let got: BTreeSet<IpNet> = sel.iter().map(|p| p.cidr).collect();
+    assert_eq!(
+        got,
+        BTreeSet::from([net("10.0.0.0/24"), net("10.2.0.0/24")])
+    );
+    // should handle invalid namespace selector syntax.
+    let bad = vec![ns_pool("10.0.0.0/24", "", "invalid selector syntax [")];
+    let empty = labels(&[]);
+    let q = PoolQuery {
+        namespace_labels: Some(&empty),
+        ..q
+    };
+    assert!(pools::determine_pools(&bad, 4, &q).is_err());
+    // should prioritize requested pools over namespace selectors.
+    let one = vec![ns_pool("10.0.0.0/24", "", "environment == 'production'")];
+    let dev = labels(&[("environment", "development")]);
+    let req = [net("10.0.0.0/24")];
+    let q = PoolQuery {
+        requested: &req,
+        namespace_labels: Some(&dev),
+        ..q
+    };
+    let (sel, enabled) = pools::determine_pools(&one, 4, &q).unwrap();
+    assert_eq!((sel.len(), enabled.len()), (1, 1));
+    assert_eq!(sel[0].cidr, net("10.0.0.0/24"));
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
