@@ -1101,6 +1101,41 @@ impl IpamClient {
         Ok(out)
     }
 
+    /// Claims every block of `cidr` for `owner` (`ClaimAffinity`), one claim transaction per
+    /// block as Calico does (each block claim is independent: a block taken by another owner
+    /// is reported in the second list and does not stop the others). Returns (claimed, failed);
+    /// a block already the owner's counts as claimed. `cidr` must lie in a pool and be at
+    /// least one block of it.
+    pub async fn claim_affinity(
+        &self,
+        owner: &AffinityOwner,
+        cidr: &IpNet,
+    ) -> Result<(Vec<IpNet>, Vec<IpNet>), IpamError> {
+        check_names(&owner.name, None)?;
+        let cidr = cidr.trunc();
+        let all = self.resources.pools().await?;
+        let Some(pool) = pools::pool_for_ip(&all, cidr.network()) else {
+            return Err(IpamError::CidrNotInPool(cidr));
+        };
+        if !pool.cidr.contains(&cidr) {
+            return Err(IpamError::CidrNotInPool(cidr));
+        }
+        if cidr.prefix_len() > pool.block_size {
+            return Err(IpamError::CidrTooSmall(cidr));
+        }
+        let subnets = cidr
+            .subnets(pool.block_size)
+            .map_err(|e| IpamError::InvalidArgument(format!("{cidr}: {e}")))?;
+        let (mut claimed, mut failed) = (Vec::new(), Vec::new());
+        for block in subnets {
+            match self.claim_block(owner, &block, None).await? {
+                ClaimOutcome::Claimed | ClaimOutcome::AlreadyOurs => claimed.push(block),
+                ClaimOutcome::TakenByOther => failed.push(block),
+            }
+        }
+        Ok((claimed, failed))
+    }
+
     /// Calico's `ensureConsistentAffinity`, run after a release: a host-affine block left
     /// empty whose pool still exists but no longer selects the node loses its affinity, and
     /// (being empty) the block is deleted. Calico does this as a separate write after the

@@ -81,6 +81,10 @@ pub enum IpamError {
         requested: String,
         actual: Option<String>,
     },
+    #[error("The requested CIDR ({0}) is not within any configured pools.")]
+    CidrNotInPool(IpNet),
+    #[error("The requested CIDR ({0}) is smaller than the minimum.")]
+    CidrTooSmall(IpNet),
     #[error("Max retries hit - excessive concurrent IPAM requests ({0})")]
     MaxRetries(String),
 }

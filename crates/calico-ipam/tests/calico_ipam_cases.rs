@@ -1395,6 +1395,132 @@ fn determine_pools_namespace_selector_table() {
     assert_eq!(sel[0].cidr, net("10.0.0.0/24"));
 }
 
+/// Calico's "ClaimAffinity: claim IPNet vs actual number of blocks claimed" table: (CIDR,
+/// host, clean first, pools, address AssignIP'd to host-a first, claimed, failed, error).
+async fn claim_affinity_table(store: Arc<dyn Datastore>) {
+    type Row = (
+        &'static str,
+        &'static str,
+        bool,
+        [&'static str; 2],
+        Option<&'static str>,
+        usize,
+        usize,
+        Option<&'static str>,
+    );
+    let rows: &[Row] = &[
+        (
+            "192.168.1.0/26",
+            "host-a",
+            true,
+            ["192.168.1.0/24", "fd80:24e2:f998:72d6::/120"],
+            None,
+            1,
+            0,
+            None,
+        ),
+        (
+            "192.168.1.0/27",
+            "host-a",
+            true,
+            ["192.168.1.0/24", "fd80:24e2:f998:72d6::/120"],
+            None,
+            0,
+            0,
+            Some("The requested CIDR (192.168.1.0/27) is smaller than the minimum."),
+        ),
+        (
+            "10.0.0.0/24",
+            "host-b",
+            true,
+            ["10.0.0.0/24", "fd80:24e2:f998:72d6::/120"],
+            Some("10.0.0.1"),
+            3,
+            1,
+            None,
+        ),
+        (
+            "10.0.0.0/24",
+            "host-a",
+            true,
+            ["10.0.0.0/24", "fd80:24e2:f998:72d6::/120"],
+            None,
+            4,
+            0,
+            None,
+        ),
+        (
+            "10.0.0.0/24",
+            "host-b",
+            false,
+            ["10.0.0.0/24", "fd80:24e2:f998:72d6::/120"],
+            None,
+            0,
+            4,
+            None,
+        ),
+    ];
+    let c = client(&store);
+    for (i, (cidr, host, clean, pools, pre, n_claimed, n_failed, want_err)) in
+        rows.iter().enumerate()
+    {
+        if *clean {
+            wipe(store.as_ref()).await;
+        }
+        put_node(store.as_ref(), "host-a", &[]).await;
+        put_node(store.as_ref(), host, &[]).await;
+        for (j, p) in pools.iter().enumerate() {
+            put_pool(store.as_ref(), &format!("pool{j}"), json!({"cidr": p})).await;
+        }
+        if let Some(a) = pre {
+            c.assign_ip(&assign_args(a, "host-a", None)).await.unwrap();
+        }
+        match (
+            c.claim_affinity(&AffinityOwner::host(*host), &net(cidr))
+                .await,
+            want_err,
+        ) {
+            (Ok((claimed, failed)), None) => {
+                assert_eq!(
+                    (claimed.len(), failed.len()),
+                    (*n_claimed, *n_failed),
+                    "row {i}"
+                );
+                for b in &claimed {
+                    assert_eq!(
+                        block(store.as_ref(), &b.to_string())
+                            .await
+                            .unwrap()
+                            .affinity,
+                        Some(format!("host:{host}")),
+                        "row {i}"
+                    );
+                }
+            }
+            (Err(e), Some(msg)) => assert_eq!(e.to_string(), *msg, "row {i}"),
+            (got, want) => panic!("row {i}: got {got:?}, want {want:?}"),
+        }
+        check_consistency(store.as_ref()).await;
+    }
+    assert!(matches!(
+        c.claim_affinity(&AffinityOwner::host("host-a"), &net("99.0.0.0/26"))
+            .await,
+        Err(IpamError::CidrNotInPool(_))
+    ));
+}
+
+/// "RemoveIPAMHost tests / should succeed if the host already doesn't exist": releasing all
+/// affinities of an unknown host is a no-op, not an error.
+async fn release_affinities_of_unknown_host(store: Arc<dyn Datastore>) {
+    let c = client(&store);
+    assert!(
+        c.release_host_affinities(&AffinityOwner::host("randomhost"), false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -1448,4 +1574,6 @@ scenarios!(
     node_selector_swap_without_free_blocks,
     deselected_empty_block_released_on_next_allocation,
     selected_empty_blocks_are_kept,
+    claim_affinity_table,
+    release_affinities_of_unknown_host,
 );
