@@ -1101,6 +1101,30 @@ impl IpamClient {
         Ok(out)
     }
 
+    /// The attributes (handle, owner attributes) of an assigned address
+    /// (`GetAssignmentAttributes`). Calico answers "does not exist" in each failure case; we
+    /// say which: no pool or block covers it ([`IpamError::NotInPool`]), its block does not
+    /// exist ([`IpamError::BlockNotFound`]), or it is not assigned ([`IpamError::NotAssigned`]).
+    pub async fn assignment_attributes(
+        &self,
+        ip: IpAddr,
+    ) -> Result<crate::model::AllocationAttribute, IpamError> {
+        let all = self.resources.pools().await?;
+        let Some(cidr) = self.block_of(ip, &all).await? else {
+            return Err(IpamError::NotInPool(ip));
+        };
+        let key = model::block_key(&cidr);
+        let Some(kv) = self.store.get(&key).await? else {
+            return Err(IpamError::BlockNotFound(cidr));
+        };
+        let b: AllocationBlock = model::decode(&kv.key, &kv.value)?;
+        b.ordinal_of(ip)
+            .ok()
+            .and_then(|o| b.allocations.get(o).copied().flatten())
+            .and_then(|a| b.attributes.get(a).cloned())
+            .ok_or(IpamError::NotAssigned(ip))
+    }
+
     /// Claims every block of `cidr` for `owner` (`ClaimAffinity`), one claim transaction per
     /// block as Calico does (each block claim is independent: a block taken by another owner
     /// is reported in the second list and does not stop the others). Returns (claimed, failed);

@@ -81,6 +81,8 @@ pub enum IpamError {
         requested: String,
         actual: Option<String>,
     },
+    #[error("IP {0} is not assigned")]
+    NotAssigned(IpAddr),
     #[error("The requested CIDR ({0}) is not within any configured pools.")]
     CidrNotInPool(IpNet),
     #[error("The requested CIDR ({0}) is smaller than the minimum.")]

@@ -1521,6 +1521,51 @@ async fn release_affinities_of_unknown_host(store: Arc<dyn Datastore>) {
     );
 }
 
+/// "Allocation attributes tests" (4 Its): no pool, no block, an assigned address (its handle
+/// and attributes), and an unassigned address in an existing block.
+async fn assignment_attributes(store: Arc<dyn Datastore>) {
+    let c = client(&store);
+    let sentinel = ip("10.0.0.1");
+    assert!(matches!(
+        c.assignment_attributes(sentinel).await,
+        Err(IpamError::NotInPool(_))
+    ));
+    put_pool(store.as_ref(), "p", json!({"cidr": "10.0.0.0/24"})).await;
+    let host = "allocation-attributes";
+    put_node(store.as_ref(), host, &[]).await;
+    assert!(matches!(
+        c.assignment_attributes(sentinel).await,
+        Err(IpamError::BlockNotFound(_))
+    ));
+    let attrs = BTreeMap::from([
+        (model::attr::NODE.to_string(), host.to_string()),
+        (
+            model::attr::TYPE.to_string(),
+            model::attr::TYPE_VXLAN.to_string(),
+        ),
+    ]);
+    c.assign_ip(&AssignArgs {
+        attrs: attrs.clone(),
+        ..assign_args("10.0.0.2", host, None)
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        c.assignment_attributes(sentinel).await,
+        Err(IpamError::NotAssigned(_))
+    ));
+    c.assign_ip(&AssignArgs {
+        attrs: attrs.clone(),
+        ..assign_args("10.0.0.1", host, Some("my-test-handle"))
+    })
+    .await
+    .unwrap();
+    let got = c.assignment_attributes(sentinel).await.unwrap();
+    assert_eq!(got.active_owner_attrs, attrs);
+    assert_eq!(got.handle_id.as_deref(), Some("my-test-handle"));
+    check_consistency(store.as_ref()).await;
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -1576,4 +1621,5 @@ scenarios!(
     selected_empty_blocks_are_kept,
     claim_affinity_table,
     release_affinities_of_unknown_host,
+    assignment_attributes,
 );
