@@ -1296,6 +1296,43 @@ impl IpamClient {
         )))
     }
 
+    /// Releases every affinity (of any host or virtual owner) to a block inside `pool`
+    /// (`ReleasePoolAffinities`, used when a pool is deleted): empty blocks are deleted,
+    /// non-empty ones lose their affinity and go with their last address. A block affine to a
+    /// different owner than its affinity key says only loses that stale key. Returns the
+    /// blocks whose affinity was released.
+    pub async fn release_pool_affinities(&self, pool: &IpNet) -> Result<Vec<IpNet>, IpamError> {
+        let mut out = Vec::new();
+        for kind in [
+            crate::model::AffinityKind::Host,
+            crate::model::AffinityKind::Virtual,
+        ] {
+            let prefix = format!("{}{}/", model::IPAM_PREFIX, kind.as_str());
+            for kv in self.store.list(&prefix).await?.kvs {
+                let Some(name) = kv.key[prefix.len()..].split('/').next() else {
+                    continue;
+                };
+                let Ok(cidr) = model::cidr_from_key(&kv.key) else {
+                    tracing::warn!(key = %kv.key, "skipping malformed affinity key");
+                    continue;
+                };
+                if !pool.contains(&cidr.network()) {
+                    continue;
+                }
+                let owner = AffinityOwner {
+                    kind,
+                    name: name.to_string(),
+                };
+                match self.release_block_affinity(&owner, &cidr, false).await {
+                    Ok(()) => out.push(cidr),
+                    Err(IpamError::NotOwner { .. }) | Err(IpamError::BlockNotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Releases every affinity of `owner` (both families), skipping non-empty blocks when
     /// `must_be_empty` (`ReleaseHostAffinities`). Returns the blocks released.
     pub async fn release_host_affinities(

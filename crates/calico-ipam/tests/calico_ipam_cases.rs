@@ -1566,6 +1566,82 @@ async fn assignment_attributes(store: Arc<dyn Datastore>) {
     check_consistency(store.as_ref()).await;
 }
 
+/// "Affinity FV tests / should release older blocks created without an explicit affinity
+/// type": a block stored without an affinity plus a confirmed affinity key for it (as older
+/// Calico versions left them); releasing the pool's affinities removes both. Also: a
+/// non-empty affine block in the pool keeps its addresses and loses its affinity, and
+/// affinities outside the pool are untouched.
+async fn release_pool_affinities(store: Arc<dyn Datastore>) {
+    let host = "host-affinity-fvs";
+    put_node(store.as_ref(), host, &[]).await;
+    put_node(store.as_ref(), "other", &[]).await;
+    put_pool(
+        store.as_ref(),
+        "p",
+        json!({"cidr": "10.0.0.0/24", "blockSize": 30}),
+    )
+    .await;
+    put_pool(
+        store.as_ref(),
+        "q",
+        json!({"cidr": "10.1.0.0/24", "blockSize": 30}),
+    )
+    .await;
+    let cidr = net("10.0.0.0/24");
+    let b = calico_ipam::AllocationBlock::new(cidr, None, 0);
+    store
+        .create(&model::block_key(&cidr), model::encode(&b), None)
+        .await
+        .unwrap();
+    store
+        .create(
+            &model::affinity_key(&AffinityOwner::host(host), &cidr),
+            br#"{"state":"confirmed"}"#.to_vec(),
+            None,
+        )
+        .await
+        .unwrap();
+    let c = client(&store);
+    let released = c
+        .release_pool_affinities(&net("10.0.0.0/16"))
+        .await
+        .unwrap();
+    assert_eq!(released, vec![cidr]);
+    assert!(blocks(store.as_ref()).await.is_empty());
+    assert!(
+        store
+            .list("/calico/ipam/v2/host/")
+            .await
+            .unwrap()
+            .kvs
+            .is_empty()
+    );
+    // A used block in pool p, and one in pool q.
+    let mut a = auto("other", "h", 1);
+    a.ipv4_pools = vec![net("10.0.0.0/24")];
+    let in_p = c.auto_assign(&a).await.unwrap().ipv4[0].trunc();
+    a.ipv4_pools = vec![net("10.1.0.0/24")];
+    a.handle_id = Some("hq".into());
+    let in_q = c.auto_assign(&a).await.unwrap().ipv4[0].trunc();
+    assert_eq!(
+        c.release_pool_affinities(&net("10.0.0.0/24"))
+            .await
+            .unwrap(),
+        vec![in_p]
+    );
+    assert_eq!(
+        block(store.as_ref(), &in_p.to_string())
+            .await
+            .unwrap()
+            .affinity,
+        None
+    );
+    assert_eq!(affine_blocks(&c, "other", 4).await, vec![in_q]);
+    c.release_by_handle("h").await.unwrap();
+    assert!(block(store.as_ref(), &in_p.to_string()).await.is_none());
+    check_consistency(store.as_ref()).await;
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -1622,4 +1698,5 @@ scenarios!(
     claim_affinity_table,
     release_affinities_of_unknown_host,
     assignment_attributes,
+    release_pool_affinities,
 );
