@@ -1101,6 +1101,27 @@ impl IpamClient {
         Ok(out)
     }
 
+    /// Address accounting per pool and block (`GetUtilization`): `pools` selects by name or
+    /// CIDR, empty for all pools plus the orphaned-blocks entry. Reads pools, reservations and
+    /// every block; see [`crate::utilization`].
+    pub async fn utilization(
+        &self,
+        pools: &[String],
+    ) -> Result<Vec<crate::utilization::PoolUtilization>, IpamError> {
+        let all = self.resources.pools().await?;
+        let reservations = self.resources.reservations().await?;
+        let mut blocks = Vec::new();
+        for v in [4, 6] {
+            blocks.extend(self.list_blocks(v).await?.into_values());
+        }
+        Ok(crate::utilization::utilization(
+            &all,
+            &blocks,
+            &reservations,
+            pools,
+        ))
+    }
+
     /// The attributes (handle, owner attributes) of an assigned address
     /// (`GetAssignmentAttributes`). Calico answers "does not exist" in each failure case; we
     /// say which: no pool or block covers it ([`IpamError::NotInPool`]), its block does not

@@ -11,7 +11,7 @@
 //! per-block mutations (ordinal allocation from the FIFO free list skipping reservations,
 //! specific assignment, release by address or handle with sequence-number ABA checks,
 //! cool-down garbage collection); [`blockgen`] Calico's per-host block order (Go's
-//! `math/rand` reproduced bit for bit); [`pools`] pool selection; [`reserve`] reservations.
+//! `math/rand` reproduced bit for bit); [`pools`] pool selection; [`reserve`] reservations; [`utilization`] address accounting per pool and block.
 //! All take `now` as an argument, so they are deterministic and table-testable.
 //!
 //! **I/O** lives only in [`client`] ([`IpamClient`]). Every operation reads what it needs,
@@ -51,6 +51,7 @@ pub mod plan;
 pub mod pools;
 pub mod reserve;
 pub mod source;
+pub mod utilization;
 
 pub use batch::{BatchConfig, BatchStats, NodeAllocator};
 pub use block::{HostReservedAttr, ReleaseOptions, ReleaseOutcome};
@@ -60,3 +61,4 @@ pub use model::{AffinityOwner, AllocationBlock, IpamConfig, IpamHandle};
 pub use pools::{IntendedUse, Pool};
 pub use reserve::Reservations;
 pub use source::{DatastoreResources, ResourceSource, StaticResources};
+pub use utilization::{BlockUtilization, PoolUtilization};

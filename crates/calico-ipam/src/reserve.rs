@@ -59,6 +59,11 @@ impl Reservations {
         self.cidrs.is_empty()
     }
 
+    /// The reserved CIDRs (normalised to their network address).
+    pub fn cidrs(&self) -> &[IpNet] {
+        &self.cidrs
+    }
+
     /// Whether `ip` is reserved.
     pub fn matches_ip(&self, ip: IpAddr) -> bool {
         self.cidrs.iter().any(|c| c.contains(&ip))

@@ -1642,6 +1642,55 @@ async fn release_pool_affinities(store: Arc<dyn Datastore>) {
     check_consistency(store.as_ref()).await;
 }
 
+/// "GetUtilization with reservations / should discount reserved addresses" (4 Entries): a /24
+/// pool with one /26 block holding 10.0.0.5; (reserved CIDRs, pool counts, block counts) as
+/// (capacity, in use, reserved, available).
+async fn utilization_with_reservations(store: Arc<dyn Datastore>) {
+    type Counts = (usize, usize, usize, usize);
+    let rows: &[(&[&str], Counts, Counts)] = &[
+        (&["10.0.0.32/30"], (256, 1, 4, 251), (64, 1, 4, 59)),
+        (&["10.0.0.128/25"], (256, 1, 128, 127), (64, 1, 0, 63)),
+        (&["10.0.0.5/32"], (256, 1, 1, 255), (64, 1, 1, 63)),
+        (
+            &["10.0.0.0/25", "10.0.0.5/32", "10.0.0.64/26"],
+            (256, 1, 128, 128),
+            (64, 1, 64, 0),
+        ),
+    ];
+    let c = client(&store);
+    for (i, (resv, want_pool, want_block)) in rows.iter().enumerate() {
+        wipe(store.as_ref()).await;
+        put_node(store.as_ref(), "host-a", &[]).await;
+        put_pool(store.as_ref(), "p", json!({"cidr": "10.0.0.0/24"})).await;
+        c.assign_ip(&assign_args("10.0.0.5", "host-a", None))
+            .await
+            .unwrap();
+        put_reservation(store.as_ref(), "resv", resv).await;
+        let usage = c.utilization(&["10.0.0.0/24".to_string()]).await.unwrap();
+        assert_eq!(usage.len(), 1, "row {i}");
+        let p = &usage[0];
+        assert_eq!(p.blocks.len(), 1, "row {i}");
+        let b = &p.blocks[0];
+        assert_eq!(
+            (p.capacity, p.in_use, p.reserved, p.available),
+            *want_pool,
+            "row {i} pool"
+        );
+        assert_eq!(
+            (b.capacity, b.in_use, b.reserved, b.available),
+            *want_block,
+            "row {i} block"
+        );
+    }
+    // Without a selection: every pool plus the orphaned-blocks entry, which lists a block
+    // whose pool is gone.
+    delete_pool(store.as_ref(), "p").await;
+    let usage = c.utilization(&[]).await.unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0].name, calico_ipam::utilization::ORPHANED_BLOCKS);
+    assert_eq!(usage[0].blocks.len(), 1);
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -1699,4 +1748,5 @@ scenarios!(
     release_affinities_of_unknown_host,
     assignment_attributes,
     release_pool_affinities,
+    utilization_with_reservations,
 );
