@@ -9,11 +9,16 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use calico_datastore::Datastore;
+use calico_datastore::{
+    Datastore, DatastoreError, LeaseId, RangeRequest, RangeResponse, Revision, Txn, TxnOp,
+    TxnResponse, WatchRequest, WatchStream,
+};
 use calico_ipam::block::ReleaseOptions;
-use calico_ipam::model::{AffinityOwner, IpamConfig};
+use calico_ipam::model::{self, AffinityOwner, AllocationBlock, BlockAffinity, IpamConfig};
 use calico_ipam::{AssignArgs, AutoAssignArgs, BatchConfig, IpamError, NodeAllocator};
 use common::*;
 use ipnet::IpNet;
@@ -578,6 +583,200 @@ async fn blocks_claimed_by_others_count_against_the_limit(store: Arc<dyn Datasto
     assert_eq!(counts.values().sum::<u64>(), 101);
 }
 
+/// A store that holds back chosen transactions writing an affinity key (the `holds`-th ones,
+/// counting from 1), each until [`HoldClaim::release`]: lets a test look at the datastore, and
+/// at `settle`, while a block claim is in flight.
+struct HoldClaim {
+    inner: Arc<dyn Datastore>,
+    holds: Vec<usize>,
+    seen: AtomicUsize,
+    reached: tokio::sync::Notify,
+    gate: tokio::sync::Semaphore,
+}
+
+impl HoldClaim {
+    fn new(inner: Arc<dyn Datastore>, holds: &[usize]) -> Arc<Self> {
+        Arc::new(HoldClaim {
+            inner,
+            holds: holds.to_vec(),
+            seen: AtomicUsize::new(0),
+            reached: tokio::sync::Notify::new(),
+            gate: tokio::sync::Semaphore::new(0),
+        })
+    }
+
+    /// Waits until the next held transaction has been submitted (and is being held).
+    async fn wait_held(&self) {
+        tokio::time::timeout(Duration::from_secs(20), self.reached.notified())
+            .await
+            .expect("the claim transaction was never submitted");
+    }
+
+    /// Lets the held transaction go on.
+    fn release(&self) {
+        self.gate.add_permits(1);
+    }
+}
+
+#[async_trait::async_trait]
+impl Datastore for HoldClaim {
+    async fn range(&self, req: RangeRequest) -> Result<RangeResponse, DatastoreError> {
+        self.inner.range(req).await
+    }
+    async fn txn(&self, txn: Txn) -> Result<TxnResponse, DatastoreError> {
+        let writes_affinity = txn.success.iter().any(
+            |op| matches!(op, TxnOp::Put { key, .. } if key.starts_with("/calico/ipam/v2/host/")),
+        );
+        if writes_affinity
+            && self
+                .holds
+                .contains(&(self.seen.fetch_add(1, Ordering::SeqCst) + 1))
+        {
+            self.reached.notify_one();
+            self.gate.acquire().await.unwrap().forget();
+        }
+        self.inner.txn(txn).await
+    }
+    async fn watch(&self, req: WatchRequest) -> Result<WatchStream, DatastoreError> {
+        self.inner.watch(req).await
+    }
+    async fn lease_grant(&self, ttl_seconds: i64) -> Result<LeaseId, DatastoreError> {
+        self.inner.lease_grant(ttl_seconds).await
+    }
+    async fn lease_keep_alive(&self, lease: LeaseId) -> Result<i64, DatastoreError> {
+        self.inner.lease_keep_alive(lease).await
+    }
+    async fn lease_revoke(&self, lease: LeaseId) -> Result<(), DatastoreError> {
+        self.inner.lease_revoke(lease).await
+    }
+    async fn compact(&self, revision: Revision) -> Result<(), DatastoreError> {
+        self.inner.compact(revision).await
+    }
+    async fn current_revision(&self) -> Result<Revision, DatastoreError> {
+        self.inner.current_revision().await
+    }
+}
+
+/// Confirmed host affinities whose block is missing or not affine to that host, in what
+/// `blocks` and `affinities` (two listings, possibly at different revisions) show.
+fn affinities_without_block(
+    blocks: &[calico_datastore::KeyValue],
+    affinities: &[calico_datastore::KeyValue],
+) -> Vec<String> {
+    let owner: BTreeMap<IpNet, Option<String>> = blocks
+        .iter()
+        .filter(|kv| kv.key.starts_with("/calico/ipam/v2/assignment/"))
+        .map(|kv| {
+            let b: AllocationBlock = model::decode(&kv.key, &kv.value).unwrap();
+            (b.cidr, b.affinity)
+        })
+        .collect();
+    affinities
+        .iter()
+        .filter(|kv| kv.key.starts_with("/calico/ipam/v2/host/"))
+        .filter(|kv| {
+            BlockAffinity::decode(&kv.key, &kv.value)
+                .unwrap()
+                .state
+                .is_confirmed()
+        })
+        .filter(|kv| {
+            let cidr = model::cidr_from_key(&kv.key).unwrap();
+            let node = kv.key.split('/').nth(5).unwrap();
+            owner.get(&cidr).cloned().flatten() != Some(format!("host:{node}"))
+        })
+        .map(|kv| kv.key.clone())
+        .collect()
+}
+
+/// Every IPAM key in ONE read (one revision): a claim's block and affinity are written by one
+/// transaction, so no snapshot may show either without the other.
+async fn snapshot_affinities_without_block(store: &dyn Datastore) -> Vec<String> {
+    let all = store.list("/calico/ipam/v2/").await.unwrap().kvs;
+    affinities_without_block(&all, &all)
+}
+
+/// Regression for the CI failure of `mixed_concurrent_allocate_and_release` at 006e6aa
+/// ("confirmed affinity .../10.0.2.0-26 without its block"): the claim ahead of need runs
+/// after the batch's answers, and the consistency check (which lists blocks, then handles,
+/// then affinities, in separate reads) ran while it was in flight. Driven deterministically by
+/// holding the claims' transactions: (1) no single revision ever shows an affinity without its
+/// block; (2) a block listing taken before a claim commits and an affinity listing taken after
+/// it DO show it (the false alarm the CI run hit); (3) `settle` does not return while a claim
+/// ahead of need is in flight, whether it was queued behind the claiming batch or with it.
+async fn settle_waits_for_an_in_flight_claim_ahead(store: Arc<dyn Datastore>) {
+    setup(store.as_ref()).await;
+    // Affinity writes: #1 = the first block, claimed on demand (let through); #2 = the claim
+    // ahead after the first batch, #3 = the one after the second batch (both held).
+    let hold = HoldClaim::new(store.clone(), &[2, 3]);
+    let held: Arc<dyn Datastore> = hold.clone();
+    // Low water above a /26's 64 addresses: one block always leaves too few free.
+    let na = allocator(&held, 100);
+    na.auto_assign(&AutoAssignArgs::v4("node1", "a", 1))
+        .await
+        .unwrap();
+    hold.wait_held().await;
+    // Claim #2 is in flight: nothing of it is visible yet, in any read.
+    assert_eq!(affine_blocks(&store, 4).await.len(), 1);
+    assert!(
+        snapshot_affinities_without_block(store.as_ref())
+            .await
+            .is_empty()
+    );
+    let blocks_before = store.list("/calico/ipam/v2/assignment/").await.unwrap().kvs;
+    // Queue a request and a settle behind the busy worker: they are drained as one batch,
+    // whose claim ahead (#3, 40 more addresses leave 87 < 100 free) settle must wait for.
+    let b = tokio::spawn({
+        let na = na.clone();
+        async move {
+            na.auto_assign(&AutoAssignArgs::v4("node1", "b", 40))
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let settle = tokio::spawn({
+        let na = na.clone();
+        async move { na.settle().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!settle.is_finished(), "settle returned during claim #2");
+    hold.release();
+    hold.wait_held().await;
+    assert_eq!(b.await.unwrap().ipv4.len(), 40);
+    assert_eq!(na.stats().claims_ahead, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !settle.is_finished(),
+        "settle returned while a claim ahead of need was still in flight"
+    );
+    assert!(
+        snapshot_affinities_without_block(store.as_ref())
+            .await
+            .is_empty()
+    );
+    hold.release();
+    tokio::time::timeout(Duration::from_secs(20), settle)
+        .await
+        .expect("settle after the claims committed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(na.stats().claims_ahead, 2);
+    let affs_after = store.list("/calico/ipam/v2/host/").await.unwrap().kvs;
+    assert_eq!(
+        affinities_without_block(&blocks_before, &affs_after).len(),
+        2,
+        "blocks read before the claims + affinities read after them: the CI failure's view"
+    );
+    assert!(
+        snapshot_affinities_without_block(store.as_ref())
+            .await
+            .is_empty()
+    );
+    assert_eq!(affine_blocks(&store, 4).await.len(), 3);
+    check_consistency(store.as_ref()).await;
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -616,4 +815,5 @@ scenarios!(
     request_errors_are_isolated,
     bursts_larger_than_one_transaction,
     blocks_claimed_by_others_count_against_the_limit,
+    settle_waits_for_an_in_flight_claim_ahead,
 );
