@@ -800,6 +800,10 @@ impl IpamClient {
                         return Ok(ClaimOutcome::AlreadyOurs);
                     }
                     plan.set_affinity(&aff_key, Some(BlockAffinity::confirmed()));
+                    // Write the block too (as ensure_affine_block does): its compare is what
+                    // stops a concurrent release that deleted it (or dropped its affinity)
+                    // from leaving this confirmed affinity without its block.
+                    plan.block_mut(cidr);
                 } else {
                     if aff.is_none() {
                         return Ok(ClaimOutcome::TakenByOther);

@@ -777,6 +777,37 @@ async fn settle_waits_for_an_in_flight_claim_ahead(store: Arc<dyn Datastore>) {
     check_consistency(store.as_ref()).await;
 }
 
+/// IpamClient::claim_block re-confirming the lost affinity of an empty block of ours while
+/// release_block_affinity deletes that block: the claim must not leave a confirmed affinity
+/// without its block (it wrote the affinity guarded by the affinity key alone).
+async fn reconfirm_races_release(store: Arc<dyn Datastore>) {
+    setup(store.as_ref()).await;
+    let owner = AffinityOwner::host("node1");
+    let cidr = net("10.0.1.0/26");
+    let c = client(&store);
+    c.claim_block(&owner, &cidr, None).await.unwrap();
+    store
+        .delete(&model::affinity_key(&owner, &cidr), None)
+        .await
+        .unwrap();
+    let hold = HoldClaim::new(store.clone(), &[1]);
+    let held: Arc<dyn Datastore> = hold.clone();
+    let claimer = tokio::spawn({
+        let c = client(&held);
+        let owner = owner.clone();
+        async move { c.claim_block(&owner, &cidr, None).await }
+    });
+    hold.wait_held().await;
+    c.release_block_affinity(&owner, &cidr, true).await.unwrap();
+    hold.release();
+    let r = claimer.await.unwrap();
+    eprintln!("claim outcome {r:?}");
+    assert_eq!(
+        snapshot_affinities_without_block(store.as_ref()).await,
+        Vec::<String>::new()
+    );
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -816,4 +847,5 @@ scenarios!(
     bursts_larger_than_one_transaction,
     blocks_claimed_by_others_count_against_the_limit,
     settle_waits_for_an_in_flight_claim_ahead,
+    reconfirm_races_release,
 );

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use calico_datastore::{Datastore, EmbeddedDatastore, Txn, TxnOp};
+use calico_datastore::{Datastore, EmbeddedDatastore, KeyValue, Txn, TxnOp};
 use calico_ipam::model::{self, AllocationBlock, BlockAffinity, IpamHandle};
 use calico_ipam::{DatastoreResources, IpamClient};
 use ipnet::IpNet;
@@ -117,10 +117,22 @@ pub async fn check_consistency_ignoring(
     store: &dyn Datastore,
     ignored_handle: &str,
 ) -> BTreeMap<String, u64> {
-    let blocks = store.list("/calico/ipam/v2/assignment/").await.unwrap();
+    // One read of everything IPAM stores, so the check sees a single revision: three separate
+    // lists could interleave with a concurrent claim (block listed before it, affinity after)
+    // and report a torn view that never existed.
+    let snapshot = store.list("/calico/ipam/v2/").await.unwrap();
+    let under = |prefix: &str| -> Vec<KeyValue> {
+        snapshot
+            .kvs
+            .iter()
+            .filter(|kv| kv.key.starts_with(prefix))
+            .cloned()
+            .collect()
+    };
+    let blocks = under("/calico/ipam/v2/assignment/");
     let mut from_blocks: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut block_owner: BTreeMap<IpNet, Option<String>> = BTreeMap::new();
-    for kv in &blocks.kvs {
+    for kv in &blocks {
         let b: AllocationBlock = model::decode(&kv.key, &kv.value).unwrap();
         assert_eq!(kv.key, model::block_key(&b.cidr));
         let mut seen = 0;
@@ -149,9 +161,9 @@ pub async fn check_consistency_ignoring(
         }
         block_owner.insert(b.cidr, b.affinity.clone());
     }
-    let handles = store.list(model::HANDLE_PREFIX).await.unwrap();
+    let handles = under(model::HANDLE_PREFIX);
     let mut stored: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for kv in &handles.kvs {
+    for kv in &handles {
         let h: IpamHandle = model::decode(&kv.key, &kv.value).unwrap();
         assert!(h.total() > 0, "{} stored with no address", kv.key);
         stored.insert(
@@ -163,8 +175,8 @@ pub async fn check_consistency_ignoring(
         stored, from_blocks,
         "handles disagree with block allocations"
     );
-    let affs = store.list("/calico/ipam/v2/host/").await.unwrap();
-    for kv in &affs.kvs {
+    let affs = under("/calico/ipam/v2/host/");
+    for kv in &affs {
         let a = BlockAffinity::decode(&kv.key, &kv.value).unwrap();
         let cidr = model::cidr_from_key(&kv.key).unwrap();
         let node = kv.key.split('/').nth(5).unwrap();
