@@ -12,6 +12,8 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark: a panic is the failure report
 
+use std::future::Future;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -120,23 +122,13 @@ async fn run_all(fresh: &mut dyn FnMut() -> Arc<dyn Datastore>) {
     // Burst, concurrent.
     let c = setup(&fresh()).await;
     let t = Instant::now();
-    let tasks: Vec<_> = (0..100)
-        .map(|i| {
-            let c = c.clone();
-            tokio::spawn(async move {
-                c.auto_assign(&AutoAssignArgs::v4(
-                    "node0",
-                    &format!("k8s-pod-network.{i}"),
-                    1,
-                ))
-                .await
-                .unwrap();
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    concurrent_burst(0..100, |args| {
+        let c = c.clone();
+        async move {
+            c.auto_assign(&args).await.unwrap();
+        }
+    })
+    .await;
     println!(
         "100-pod burst, concurrent:   {:>8.1} ms",
         t.elapsed().as_secs_f64() * 1e3
@@ -146,23 +138,13 @@ async fn run_all(fresh: &mut dyn FnMut() -> Arc<dyn Datastore>) {
     let c = setup(&fresh()).await;
     let na = NodeAllocator::new(c, "node0", BatchConfig::default()).unwrap();
     let t = Instant::now();
-    let tasks: Vec<_> = (0..100)
-        .map(|i| {
-            let na = na.clone();
-            tokio::spawn(async move {
-                na.auto_assign(&AutoAssignArgs::v4(
-                    "node0",
-                    &format!("k8s-pod-network.{i}"),
-                    1,
-                ))
-                .await
-                .unwrap();
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    concurrent_burst(0..100, |args| {
+        let na = na.clone();
+        async move {
+            na.auto_assign(&args).await.unwrap();
+        }
+    })
+    .await;
     let s = na.stats();
     println!(
         "100-pod burst, batched:      {:>8.1} ms   ({} commits, {} conflicts, {} claims)",
@@ -174,23 +156,13 @@ async fn run_all(fresh: &mut dyn FnMut() -> Arc<dyn Datastore>) {
 
     // A second burst on the same node: blocks cached and claimed ahead of need.
     let t = Instant::now();
-    let tasks: Vec<_> = (100..200)
-        .map(|i| {
-            let na = na.clone();
-            tokio::spawn(async move {
-                na.auto_assign(&AutoAssignArgs::v4(
-                    "node0",
-                    &format!("k8s-pod-network.{i}"),
-                    1,
-                ))
-                .await
-                .unwrap();
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    concurrent_burst(100..200, |args| {
+        let na = na.clone();
+        async move {
+            na.auto_assign(&args).await.unwrap();
+        }
+    })
+    .await;
     println!(
         "100-pod burst, batched, warm:{:>8.1} ms",
         t.elapsed().as_secs_f64() * 1e3
@@ -231,9 +203,7 @@ async fn run_all(fresh: &mut dyn FnMut() -> Arc<dyn Datastore>) {
             })
         })
         .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    join(tasks).await;
     println!(
         "churn, batched, 20 at once:  {:>8.1} pairs/s",
         400.0 / t.elapsed().as_secs_f64()
@@ -275,9 +245,7 @@ async fn run_all(fresh: &mut dyn FnMut() -> Arc<dyn Datastore>) {
             })
         })
         .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    join(tasks).await;
     println!(
         "8 nodes x 25 pods at once:   {:>8.1} ms",
         t.elapsed().as_secs_f64() * 1e3
@@ -303,11 +271,36 @@ async fn run_all(fresh: &mut dyn FnMut() -> Arc<dyn Datastore>) {
             }));
         }
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    join(tasks).await;
     println!(
         "8 nodes x 25 pods, batched:  {:>8.1} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
+}
+
+/// 100-pod burst shape shared by the unbatched and batched runs: one spawned task per pod
+/// `k8s-pod-network.{i}` of `pods` on node0, each allocating one IPv4 address through
+/// `assign`, all awaited (a panicking task fails the benchmark).
+async fn concurrent_burst<F, Fut>(pods: Range<usize>, assign: F)
+where
+    F: Fn(AutoAssignArgs) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let tasks: Vec<_> = pods
+        .map(|i| {
+            tokio::spawn(assign(AutoAssignArgs::v4(
+                "node0",
+                &format!("k8s-pod-network.{i}"),
+                1,
+            )))
+        })
+        .collect();
+    join(tasks).await;
+}
+
+/// Waits for every spawned task, re-raising a task's panic.
+async fn join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        t.await.unwrap();
+    }
 }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -19,13 +20,6 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
 use ipnet::IpNet;
 use serde_json::json;
-
-fn net(s: &str) -> IpNet {
-    s.parse().unwrap()
-}
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 async fn basic_setup(store: &dyn Datastore) {
     put_pool(
@@ -1393,37 +1387,8 @@ async fn calico_auto_assign_table(store: Arc<dyn Datastore>) {
     }
 }
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, _dir) = super::embedded();
-                    super::$name(store).await;
-                }
-            )*
-        }
-
-        /// One etcd for every scenario (starting one takes a while), wiped between them.
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn etcd_all_scenarios() {
-            let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
-                return;
-            };
-            let store: Arc<dyn Datastore> = Arc::new(
-                calico_datastore::etcd::EtcdDatastore::connect(etcd.config()).await.unwrap(),
-            );
-            $(
-                wipe(store.as_ref()).await;
-                eprintln!("etcd scenario {}", stringify!($name));
-                $name(store.clone()).await;
-            )*
-        }
-    };
-}
-
 scenarios!(
+    etcd_all_scenarios, "scenario";
     auto_assign_claims_a_block_in_calico_order,
     release_by_handle_and_fifo_reuse,
     claims_more_blocks_then_hits_the_block_limit,

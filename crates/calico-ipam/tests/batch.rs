@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,10 +24,6 @@ use calico_ipam::{AssignArgs, AutoAssignArgs, BatchConfig, IpamError, NodeAlloca
 use common::*;
 use ipnet::IpNet;
 use serde_json::json;
-
-fn net(s: &str) -> IpNet {
-    s.parse().unwrap()
-}
 
 async fn setup(store: &dyn Datastore) {
     put_pool(
@@ -808,37 +805,8 @@ async fn reconfirm_races_release(store: Arc<dyn Datastore>) {
     );
 }
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, _dir) = super::embedded();
-                    super::$name(store).await;
-                }
-            )*
-        }
-
-        /// One etcd for every scenario (starting one takes a while), wiped between them.
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn etcd_all_scenarios() {
-            let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
-                return;
-            };
-            let store: Arc<dyn Datastore> = Arc::new(
-                calico_datastore::etcd::EtcdDatastore::connect(etcd.config()).await.unwrap(),
-            );
-            $(
-                wipe(store.as_ref()).await;
-                eprintln!("etcd scenario {}", stringify!($name));
-                $name(store.clone()).await;
-            )*
-        }
-    };
-}
-
 scenarios!(
+    etcd_all_scenarios, "scenario";
     burst_of_100_concurrent_requests,
     mixed_concurrent_allocate_and_release,
     external_writer_on_the_same_block,

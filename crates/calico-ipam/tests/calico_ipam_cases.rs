@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,58 +19,9 @@ use std::sync::Arc;
 use calico_datastore::Datastore;
 use calico_ipam::block::ReleaseOptions;
 use calico_ipam::model::{self, AffinityOwner, IpamConfig};
-use calico_ipam::{AssignArgs, AutoAssignArgs, IntendedUse, IpamClient, IpamError};
+use calico_ipam::{AssignArgs, IntendedUse, IpamError};
 use common::*;
-use ipnet::IpNet;
 use serde_json::json;
-
-fn net(s: &str) -> IpNet {
-    s.parse().unwrap()
-}
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-async fn delete_pool(store: &dyn Datastore, name: &str) {
-    store
-        .delete(
-            &format!("/calico/resources/v3/projectcalico.org/ippools/{name}"),
-            None,
-        )
-        .await
-        .unwrap();
-}
-
-async fn blocks(store: &dyn Datastore) -> Vec<calico_ipam::AllocationBlock> {
-    let kvs = store.list("/calico/ipam/v2/assignment/").await.unwrap().kvs;
-    kvs.iter()
-        .map(|kv| model::decode(&kv.key, &kv.value).unwrap())
-        .collect()
-}
-
-async fn affine_blocks(c: &IpamClient, host: &str, version: u8) -> Vec<IpNet> {
-    c.list_affinities(&AffinityOwner::host(host), version)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect()
-}
-
-fn assign_args(addr: &str, host: &str, handle: Option<&str>) -> AssignArgs {
-    AssignArgs {
-        ip: ip(addr),
-        handle_id: handle.map(str::to_string),
-        attrs: BTreeMap::new(),
-        hostname: host.into(),
-        host_reserved: None,
-        intended_use: None,
-    }
-}
-
-fn auto(host: &str, handle: &str, n4: usize) -> AutoAssignArgs {
-    AutoAssignArgs::v4(host, handle, n4)
-}
 
 /// The sequence number of `a`'s current allocation, read from its block.
 async fn seq_of(store: &dyn Datastore, a: IpAddr) -> u64 {
@@ -1142,37 +1094,8 @@ async fn selected_empty_blocks_are_kept(store: Arc<dyn Datastore>) {
     }
 }
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, _dir) = super::embedded();
-                    super::$name(store).await;
-                }
-            )*
-        }
-
-        /// Every scenario on one real etcd, wiped between them.
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn etcd_all_calico_cases() {
-            let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
-                return;
-            };
-            let store: Arc<dyn Datastore> = Arc::new(
-                calico_datastore::etcd::EtcdDatastore::connect(etcd.config()).await.unwrap(),
-            );
-            $(
-                wipe(store.as_ref()).await;
-                eprintln!("etcd case {}", stringify!($name));
-                $name(store.clone()).await;
-            )*
-        }
-    };
-}
-
 scenarios!(
+    etcd_all_calico_cases, "case";
     stale_release_after_reassign_is_refused,
     stale_release_after_block_recreated_is_refused,
     allocations_wrap_around_the_block,

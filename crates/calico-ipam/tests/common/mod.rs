@@ -4,12 +4,51 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use calico_datastore::{Datastore, EmbeddedDatastore, KeyValue, Txn, TxnOp};
-use calico_ipam::model::{self, AllocationBlock, BlockAffinity, IpamHandle};
-use calico_ipam::{DatastoreResources, IpamClient};
+use calico_ipam::model::{self, AffinityOwner, AllocationBlock, BlockAffinity, IpamHandle};
+use calico_ipam::{AssignArgs, AutoAssignArgs, DatastoreResources, IpamClient};
 use ipnet::IpNet;
+
+/// Declares the scenario tests of one file: each `async fn name(store: Arc<dyn Datastore>)`
+/// runs as its own test on a fresh embedded store (module `embedded`), and all of them run
+/// again in ONE test named `$etcd` on a real etcd (starting one takes a while), wiped between
+/// scenarios; that test returns early with a note when etcd is not installed. `$label` names
+/// each scenario in the etcd test's progress output.
+#[allow(unused_macros)] // not every test binary that includes `common` declares scenarios
+macro_rules! scenarios {
+    ($etcd:ident, $label:literal; $($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _dir) = crate::common::embedded();
+                    super::$name(store).await;
+                }
+            )*
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $etcd() {
+            let Some(etcd) = ::calico_datastore::testing::EtcdServer::start_or_skip() else {
+                return;
+            };
+            let store: ::std::sync::Arc<dyn ::calico_datastore::Datastore> =
+                ::std::sync::Arc::new(
+                    ::calico_datastore::etcd::EtcdDatastore::connect(etcd.config())
+                        .await
+                        .unwrap(),
+                );
+            $(
+                crate::common::wipe(store.as_ref()).await;
+                eprintln!(concat!("etcd ", $label, " {}"), stringify!($name));
+                $name(store.clone()).await;
+            )*
+        }
+    };
+}
 
 pub fn embedded() -> (Arc<dyn Datastore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -193,4 +232,52 @@ pub async fn check_consistency_ignoring(
         .into_iter()
         .map(|(h, m)| (h, m.values().sum()))
         .collect()
+}
+
+pub fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+pub async fn delete_pool(store: &dyn Datastore, name: &str) {
+    store
+        .delete(
+            &format!("/calico/resources/v3/projectcalico.org/ippools/{name}"),
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+pub async fn blocks(store: &dyn Datastore) -> Vec<calico_ipam::AllocationBlock> {
+    let kvs = store.list("/calico/ipam/v2/assignment/").await.unwrap().kvs;
+    kvs.iter()
+        .map(|kv| model::decode(&kv.key, &kv.value).unwrap())
+        .collect()
+}
+
+pub async fn affine_blocks(c: &IpamClient, host: &str, version: u8) -> Vec<IpNet> {
+    c.list_affinities(&AffinityOwner::host(host), version)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect()
+}
+
+pub fn assign_args(addr: &str, host: &str, handle: Option<&str>) -> AssignArgs {
+    AssignArgs {
+        ip: ip(addr),
+        handle_id: handle.map(str::to_string),
+        attrs: BTreeMap::new(),
+        hostname: host.into(),
+        host_reserved: None,
+        intended_use: None,
+    }
+}
+
+pub fn auto(host: &str, handle: &str, n4: usize) -> AutoAssignArgs {
+    AutoAssignArgs::v4(host, handle, n4)
 }
