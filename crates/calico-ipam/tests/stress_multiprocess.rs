@@ -434,17 +434,17 @@ async fn verify(store: &dyn Datastore, lines: &[String]) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn multi_process_stress_embedded() {
+/// Runs the worker processes against a fresh embedded store and checks the result.
+async fn stress_embedded(batched: bool) {
     let (store, dir) = embedded();
     setup(store.as_ref()).await;
     let path = dir.path().join("store.db");
-    let lines = run_workers(&format!("embedded:{}", path.display()), false);
+    let lines = run_workers(&format!("embedded:{}", path.display()), batched);
     verify(store.as_ref(), &lines).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn multi_process_stress_etcd() {
+/// Runs the worker processes against a fresh real etcd and checks the result.
+async fn stress_etcd(batched: bool) {
     let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
         return;
     };
@@ -454,32 +454,28 @@ async fn multi_process_stress_etcd() {
             .unwrap(),
     );
     setup(store.as_ref()).await;
-    let lines = run_workers(&format!("etcd:{}", etcd.endpoint()), false);
+    let lines = run_workers(&format!("etcd:{}", etcd.endpoint()), batched);
     verify(store.as_ref(), &lines).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_process_stress_embedded() {
+    stress_embedded(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_process_stress_etcd() {
+    stress_etcd(false).await;
 }
 
 /// The same check with batching allocators in the mix, each sharing its node's blocks with an
 /// unbatched IpamClient process (the conflicting external writer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_process_stress_batched_embedded() {
-    let (store, dir) = embedded();
-    setup(store.as_ref()).await;
-    let path = dir.path().join("store.db");
-    let lines = run_workers(&format!("embedded:{}", path.display()), true);
-    verify(store.as_ref(), &lines).await;
+    stress_embedded(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_process_stress_batched_etcd() {
-    let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
-        return;
-    };
-    let store: Arc<dyn Datastore> = Arc::new(
-        calico_datastore::etcd::EtcdDatastore::connect(etcd.config())
-            .await
-            .unwrap(),
-    );
-    setup(store.as_ref()).await;
-    let lines = run_workers(&format!("etcd:{}", etcd.endpoint()), true);
-    verify(store.as_ref(), &lines).await;
+    stress_etcd(true).await;
 }
