@@ -1,0 +1,1 @@
+//! calico-node agent (being built).
