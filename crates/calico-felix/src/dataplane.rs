@@ -1,0 +1,35 @@
+//! The kernel side of the route manager, behind a trait so the sync logic is tested without root.
+//! The real implementation ([`crate::netlink::NetlinkDataplane`]) talks netlink inside the
+//! agent's network namespace.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::routes::KernelRoute;
+
+/// A failed kernel operation, described for logs and health detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DataplaneError(pub String);
+
+/// What the route manager needs from the kernel. Calls are synchronous (netlink round trips of
+/// microseconds); the agent runs them on a blocking thread.
+pub trait RouteDataplane: Send + 'static {
+    /// Interface name → index, for every link of the namespace.
+    fn links(&mut self) -> Result<BTreeMap<String, u32>, DataplaneError>;
+    /// The main table's routes, IPv4 and IPv6.
+    fn routes(&mut self) -> Result<Vec<KernelRoute>, DataplaneError>;
+    fn replace_route(&mut self, route: &KernelRoute) -> Result<(), DataplaneError>;
+    /// `Ok(false)` when the route was already gone.
+    fn delete_route(&mut self, route: &KernelRoute) -> Result<bool, DataplaneError>;
+    /// Felix's host-side settings of a workload interface (`proxy_arp`, `forwarding`, ...).
+    fn configure_interface(
+        &mut self,
+        interface: &str,
+        ipv4: bool,
+        ipv6: bool,
+    ) -> Result<(), DataplaneError>;
+    /// A permanent neighbour entry workload address → container MAC on the host side.
+    fn set_neighbour(&mut self, index: u32, ip: IpAddr, mac: [u8; 6])
+    -> Result<(), DataplaneError>;
+}
