@@ -6,7 +6,10 @@ packages=(
   etcd-server etcd-client   # real etcd v3 for the etcd-backed datastore tests
   protobuf-compiler         # etcd-client's build script runs protoc
   openssl                   # test CA and client certificates for etcd TLS tests
-  nftables iproute2         # dataplane tools (later issues)
+  nftables iproute2         # dataplane tools; `ip netns` for the namespaces tests build
+  util-linux                # nsenter: podman runs inside a node namespace
+  podman runc busybox-static # a real CNI client (podman 4.3, CNI backend) and the containers' rootfs
+  containernetworking-plugins # Debian's reference plugins (ptp, host-local) for the CNI benchmark
   jq
 )
 missing=()
