@@ -1,0 +1,239 @@
+//! The blocking `NETLINK_ROUTE` socket: request/response framing shared by the link, address, route and
+//! neighbour modules.
+//!
+//! Every change request carries `NLM_F_ACK` and the reply stream is read until that request's ACK (an
+//! `NLMSG_ERROR` with code 0) or its error; dumps are read until `NLMSG_DONE`, across as many datagrams as the
+//! kernel needs. Replies are matched to the request by sequence number: anything with another sequence
+//! number (the tail of an earlier request that failed half-way) is discarded.
+
+use std::sync::Mutex;
+
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+use crate::error::{ErrorKind, NetlinkError};
+use crate::netns::NetNs;
+
+/// Large enough for any single datagram the kernel sends on a dump (it caps dump skbs at 32 KiB unless the
+/// receive buffer asks for more); a datagram that still does not fit is detected with `MSG_TRUNC`.
+const RECV_BUF: usize = 64 * 1024;
+
+/// How often a dump that the kernel flags as interrupted (`NLM_F_DUMP_INTR`: the table changed while it was
+/// being dumped) is retried before giving up.
+const DUMP_RETRIES: usize = 5;
+
+/// What a request failed with, before the caller names the operation.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    /// The kernel's NACK (positive errno).
+    Errno(i32),
+    /// A transport or decoding problem.
+    Other(String),
+}
+
+impl Fail {
+    pub(crate) fn errno(&self) -> Option<i32> {
+        match self {
+            Fail::Errno(e) => Some(*e),
+            Fail::Other(_) => None,
+        }
+    }
+
+    pub(crate) fn kind(&self) -> ErrorKind {
+        match self {
+            Fail::Errno(e) => ErrorKind::from_errno(*e),
+            Fail::Other(_) => ErrorKind::Other,
+        }
+    }
+
+    pub(crate) fn into_error(self, op: impl Into<String>) -> NetlinkError {
+        match self {
+            Fail::Errno(e) => NetlinkError::from_errno(op, e),
+            Fail::Other(detail) => NetlinkError::new(op, ErrorKind::Other, detail),
+        }
+    }
+}
+
+struct Inner {
+    socket: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+/// A `NETLINK_ROUTE` socket. It is bound to the network namespace it was opened in, for its whole life,
+/// whichever thread later uses it. Requests on one socket are serialised (it is `Sync`).
+pub struct RouteSocket {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for RouteSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteSocket").finish_non_exhaustive()
+    }
+}
+
+impl RouteSocket {
+    /// Opens a socket in the calling thread's network namespace.
+    pub fn open() -> Result<Self, NetlinkError> {
+        let op = "opening a NETLINK_ROUTE socket";
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| NetlinkError::from_io(op, e))?;
+        // Strict checking makes the kernel honour the filters in dump requests (table, protocol, oif,
+        // ifindex) and reject malformed headers instead of silently ignoring them.
+        socket
+            .set_netlink_get_strict_chk(true)
+            .map_err(|e| NetlinkError::from_io(op, e))?;
+        let kernel = SocketAddr::new(0, 0);
+        socket
+            .bind(&kernel)
+            .map_err(|e| NetlinkError::from_io(op, e))?;
+        socket
+            .connect(&kernel)
+            .map_err(|e| NetlinkError::from_io(op, e))?;
+        Ok(RouteSocket {
+            inner: Mutex::new(Inner {
+                socket,
+                // Start from a non-zero, per-process-varying number so two sockets' traces are distinguishable.
+                seq: std::process::id().wrapping_mul(7919),
+                buf: Vec::with_capacity(RECV_BUF),
+            }),
+        })
+    }
+
+    /// Opens a socket bound to `ns` (via [`NetNs::run`]; the caller's thread does not move).
+    pub fn open_in(ns: &NetNs) -> Result<Self, NetlinkError> {
+        ns.run(RouteSocket::open)?
+            .map_err(|e| e.context(format!("in network namespace {}", ns.path().display())))
+    }
+
+    /// Sends a change request (`NLM_F_REQUEST | NLM_F_ACK | flags`) and waits for its ACK. Any reply
+    /// messages before the ACK are returned (e.g. the answer to a non-dump GET).
+    pub(crate) fn request(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<Vec<RouteNetlinkMessage>, Fail> {
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| Fail::Other("netlink socket lock poisoned".into()))?;
+        let seq = inner.send(msg, NLM_F_REQUEST | NLM_F_ACK | flags)?;
+        inner.recv(seq).map(|(msgs, _)| msgs)
+    }
+
+    /// Dumps (`NLM_F_DUMP`) and returns every reply message, retrying interrupted dumps.
+    pub(crate) fn dump(&self, msg: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>, Fail> {
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| Fail::Other("netlink socket lock poisoned".into()))?;
+        for _ in 0..DUMP_RETRIES {
+            let seq = inner.send(msg.clone(), NLM_F_REQUEST | NLM_F_DUMP)?;
+            let (msgs, interrupted) = inner.recv(seq)?;
+            if !interrupted {
+                return Ok(msgs);
+            }
+        }
+        Err(Fail::Other(format!(
+            "dump was interrupted by concurrent changes {DUMP_RETRIES} times in a row"
+        )))
+    }
+}
+
+impl Inner {
+    fn send(&mut self, msg: RouteNetlinkMessage, flags: u16) -> Result<u32, Fail> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut packet = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(msg));
+        packet.header.flags = flags;
+        packet.header.sequence_number = self.seq;
+        packet.finalize();
+        let mut bytes = vec![0u8; packet.buffer_len()];
+        packet.serialize(&mut bytes);
+        let sent = self
+            .socket
+            .send(&bytes, 0)
+            .map_err(|e| Fail::Other(format!("sending netlink request: {e}")))?;
+        if sent != bytes.len() {
+            return Err(Fail::Other(format!(
+                "short netlink send ({sent} of {} bytes)",
+                bytes.len()
+            )));
+        }
+        Ok(self.seq)
+    }
+
+    /// Reads replies to request `seq`: a dump ends with NLMSG_DONE, a change request with its ACK/NACK.
+    /// Returns the messages and whether the dump was flagged as interrupted.
+    fn recv(&mut self, seq: u32) -> Result<(Vec<RouteNetlinkMessage>, bool), Fail> {
+        let mut out = Vec::new();
+        let mut interrupted = false;
+        loop {
+            self.buf.clear();
+            let size = loop {
+                match self.socket.recv(&mut self.buf, nix::libc::MSG_TRUNC) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(match e.raw_os_error() {
+                            // ENOBUFS: the kernel dropped replies (receive queue overrun).
+                            Some(errno) => Fail::Other(format!(
+                                "receiving netlink reply: {}",
+                                nix::errno::Errno::from_raw(errno).desc()
+                            )),
+                            None => Fail::Other(format!("receiving netlink reply: {e}")),
+                        });
+                    }
+                }
+            };
+            if size > self.buf.len() {
+                return Err(Fail::Other(format!(
+                    "netlink reply of {size} bytes exceeds the {RECV_BUF}-byte receive buffer"
+                )));
+            }
+            let mut offset = 0;
+            while offset < size {
+                let chunk = &self.buf[offset..size];
+                let packet = NetlinkMessage::<RouteNetlinkMessage>::deserialize(chunk)
+                    .map_err(|e| Fail::Other(format!("decoding netlink reply: {e}")))?;
+                let len = packet.header.length as usize;
+                // Messages are 4-byte aligned within a datagram.
+                let advance = (len + 3) & !3;
+                if len == 0 {
+                    return Err(Fail::Other("netlink reply with zero length".into()));
+                }
+                offset += advance;
+                if packet.header.sequence_number != seq {
+                    // A leftover of an earlier request (e.g. one that failed mid-dump): not ours.
+                    continue;
+                }
+                if packet.header.flags & NLM_F_DUMP_INTR != 0 {
+                    interrupted = true;
+                }
+                match packet.payload {
+                    NetlinkPayload::Done(done) => {
+                        if done.code != 0 {
+                            return Err(Fail::Errno(done.code.saturating_abs()));
+                        }
+                        return Ok((out, interrupted));
+                    }
+                    NetlinkPayload::Error(err) => {
+                        return match err.code {
+                            Some(code) => Err(Fail::Errno(code.get().saturating_abs())),
+                            // An ACK. For a dump it should not come, but it also ends the exchange.
+                            None => Ok((out, interrupted)),
+                        };
+                    }
+                    NetlinkPayload::Overrun(_) => {
+                        return Err(Fail::Other("netlink overrun".into()));
+                    }
+                    NetlinkPayload::Noop => {}
+                    NetlinkPayload::InnerMessage(m) => out.push(m),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
