@@ -24,7 +24,7 @@ mod route;
 pub mod sysctl;
 #[cfg(feature = "testing")]
 pub mod testing;
-// WORKLOAD_PLACEHOLDER
+pub mod workload;
 
 pub use error::{ErrorKind, NetlinkError};
 pub use ipnet::IpNet;

@@ -22,14 +22,26 @@ pub fn require_root() -> bool {
             Err(e) => Some(format!("iproute2's `ip` is not available: {e}")),
         }
     };
+    let strict = std::env::var("CALICO_REQUIRE_ROOT").as_deref() == Ok("1");
+    match decide(reason, strict) {
+        Ok(can_run) => can_run,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// The policy of [`require_root`], separated from the environment so it can be tested:
+/// `Ok(true)` = run, `Ok(false)` = skip (after a note on stderr), `Err` = the caller must panic.
+fn decide(reason: Option<String>, strict: bool) -> Result<bool, String> {
     let Some(reason) = reason else {
-        return true;
+        return Ok(true);
     };
-    if std::env::var("CALICO_REQUIRE_ROOT").as_deref() == Ok("1") {
-        panic!("CALICO_REQUIRE_ROOT=1 but this netns test cannot run: {reason}");
+    if strict {
+        return Err(format!(
+            "CALICO_REQUIRE_ROOT=1 but this netns test cannot run: {reason}"
+        ));
     }
     eprintln!("skipping netns test: {reason} (set CALICO_REQUIRE_ROOT=1 to make this fatal)");
-    false
+    Ok(false)
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -124,4 +136,21 @@ fn run_ip(op: &str, args: &[&str]) -> Result<String, NetlinkError> {
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decide;
+
+    #[test]
+    fn require_root_policy() {
+        assert_eq!(decide(None, false), Ok(true));
+        assert_eq!(decide(None, true), Ok(true));
+        assert_eq!(decide(Some("not running as root".into()), false), Ok(false));
+        let err = decide(Some("not running as root".into()), true).unwrap_err();
+        assert_eq!(
+            err,
+            "CALICO_REQUIRE_ROOT=1 but this netns test cannot run: not running as root"
+        );
+    }
 }
