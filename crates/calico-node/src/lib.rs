@@ -12,3 +12,4 @@
 
 pub mod autodetect;
 pub mod config;
+pub mod startup;
