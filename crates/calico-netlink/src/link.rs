@@ -264,6 +264,16 @@ impl RouteSocket {
         self.set_link(index, msg, &format!("setting MAC {}", format_mac(&mac)))
     }
 
+    /// Renames the link (it must be down, or the kernel answers EBUSY).
+    pub fn set_link_name(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
+        let what = format!("renaming to {name}");
+        validate_ifname(&what, name)?;
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        self.set_link(index, msg, &what)
+    }
+
     /// Moves a link into another namespace (`ip link set dev X netns Y`). This is the slow path Calico's
     /// plumbing avoids (the kernel unregisters and re-registers the device, with an RCU grace period); it
     /// exists for the benchmark that measures the difference and for callers adopting foreign links.
