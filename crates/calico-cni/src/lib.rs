@@ -13,4 +13,5 @@
 
 pub mod args;
 pub mod netconf;
+pub mod plugin;
 pub mod spec;
