@@ -110,6 +110,12 @@ impl NetlinkError {
         NetlinkError::new(op, ErrorKind::InvalidArgument, detail)
     }
 
+    /// Appends the kernel's extended-ACK explanation: `File exists (kernel: ...)`.
+    pub(crate) fn with_kernel_message(mut self, text: &str) -> NetlinkError {
+        self.detail = format!("{} (kernel: {text})", self.detail);
+        self
+    }
+
     /// The classification of the cause.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -10,6 +10,31 @@
 //! and the CNI binary links it without a runtime. Requests are built with `netlink-packet-route` and sent on
 //! `netlink-sys` sockets directly (netavark's approach), with every request acknowledged and checked.
 //! `unsafe` is forbidden: namespace switches use nix's safe `setns` on a scoped helper thread.
+//!
+//! ```no_run
+//! use calico_netlink::workload::{WorkloadSpec, setup_workload, teardown_workload};
+//! use calico_netlink::{NetNs, RTPROT_BOOT};
+//!
+//! # fn main() -> Result<(), calico_netlink::NetlinkError> {
+//! let host = NetNs::current()?;
+//! let pod = NetNs::open("/var/run/netns/cni-1234")?;
+//! let addresses = ["10.244.220.81/26".parse().expect("literal")];
+//! let spec = WorkloadSpec {
+//!     host_ns: &host,
+//!     container_ns: &pod,
+//!     host_if: "cali7fcc33642a0",
+//!     container_if: "eth0",
+//!     addresses: &addresses,
+//!     mtu: 1450,
+//!     container_mac: None,
+//!     host_route_protocol: RTPROT_BOOT,
+//! };
+//! let ifaces = setup_workload(&spec)?;
+//! println!("pod MAC {}", calico_netlink::format_mac(&ifaces.container_mac));
+//! teardown_workload(&host, Some(&pod), "cali7fcc33642a0", "eth0")?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
 mod netns;
@@ -48,3 +73,12 @@ pub const RTPROT_CALICO: u8 = 80;
 
 /// The main routing table.
 pub const RT_TABLE_MAIN: u32 = 254;
+
+/// Both handle types cross threads (the agent shares them between tasks).
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<NetNs>();
+    check::<RouteSocket>();
+    check::<NetlinkError>();
+}

@@ -56,6 +56,16 @@ impl NetNs {
         Ok(ns)
     }
 
+    /// Like [`NetNs::open`], but `Ok(None)` when the path does not exist: a CNI DEL whose namespace is
+    /// already gone has nothing to clean up inside it (Calico's `CleanUpNamespace` treats it the same).
+    pub fn open_if_exists(path: impl AsRef<Path>) -> Result<Option<NetNs>, NetlinkError> {
+        match NetNs::open(path) {
+            Ok(ns) => Ok(Some(ns)),
+            Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The network namespace of the calling thread.
     pub fn current() -> Result<NetNs, NetlinkError> {
         let op = "opening the calling thread's network namespace";

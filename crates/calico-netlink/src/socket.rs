@@ -9,8 +9,8 @@
 use std::sync::Mutex;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    NetlinkPayload,
+    NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -29,8 +29,9 @@ const DUMP_RETRIES: usize = 5;
 /// What a request failed with, before the caller names the operation.
 #[derive(Debug)]
 pub(crate) enum Fail {
-    /// The kernel's NACK (positive errno).
-    Errno(i32),
+    /// The kernel's NACK: positive errno, and the extended-ACK text when the kernel gave one
+    /// (e.g. "Nexthop has invalid gateway").
+    Errno(i32, Option<String>),
     /// A transport or decoding problem.
     Other(String),
 }
@@ -38,21 +39,24 @@ pub(crate) enum Fail {
 impl Fail {
     pub(crate) fn errno(&self) -> Option<i32> {
         match self {
-            Fail::Errno(e) => Some(*e),
+            Fail::Errno(e, _) => Some(*e),
             Fail::Other(_) => None,
         }
     }
 
     pub(crate) fn kind(&self) -> ErrorKind {
         match self {
-            Fail::Errno(e) => ErrorKind::from_errno(*e),
+            Fail::Errno(e, _) => ErrorKind::from_errno(*e),
             Fail::Other(_) => ErrorKind::Other,
         }
     }
 
     pub(crate) fn into_error(self, op: impl Into<String>) -> NetlinkError {
         match self {
-            Fail::Errno(e) => NetlinkError::from_errno(op, e),
+            Fail::Errno(e, None) => NetlinkError::from_errno(op, e),
+            Fail::Errno(e, Some(text)) => {
+                NetlinkError::from_errno(op, e).with_kernel_message(&text)
+            }
             Fail::Other(detail) => NetlinkError::new(op, ErrorKind::Other, detail),
         }
     }
@@ -86,6 +90,11 @@ impl RouteSocket {
         socket
             .set_netlink_get_strict_chk(true)
             .map_err(|e| NetlinkError::from_io(op, e))?;
+        // Extended ACKs carry the kernel's own explanation of a NACK; capped ACKs keep the echo of our
+        // request down to its header. Both are optional niceties (kernels since 4.12), so failures to
+        // enable them are ignored.
+        let _ = socket.set_cap_ack(true);
+        let _ = socket.set_ext_ack(true);
         let kernel = SocketAddr::new(0, 0);
         socket
             .bind(&kernel)
@@ -215,13 +224,16 @@ impl Inner {
                 match packet.payload {
                     NetlinkPayload::Done(done) => {
                         if done.code != 0 {
-                            return Err(Fail::Errno(done.code.saturating_abs()));
+                            return Err(Fail::Errno(done.code.saturating_abs(), None));
                         }
                         return Ok((out, interrupted));
                     }
                     NetlinkPayload::Error(err) => {
                         return match err.code {
-                            Some(code) => Err(Fail::Errno(code.get().saturating_abs())),
+                            Some(code) => Err(Fail::Errno(
+                                code.get().saturating_abs(),
+                                extack_message(&err.header, packet.header.flags),
+                            )),
                             // An ACK. For a dump it should not come, but it also ends the exchange.
                             None => Ok((out, interrupted)),
                         };
@@ -235,5 +247,87 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+/// The `NLMSGERR_ATTR_MSG` text of an extended ACK. `payload` is what follows the error code: the echoed
+/// request (only its 16-byte header when `NLM_F_CAPPED` is in `flags`), then, when `NLM_F_ACK_TLVS` is in
+/// `flags`, TLV attributes.
+fn extack_message(payload: &[u8], flags: u16) -> Option<String> {
+    const NLMSG_HDRLEN: usize = 16;
+    const NLMSGERR_ATTR_MSG: u16 = 1;
+    if flags & NLM_F_ACK_TLVS == 0 {
+        return None;
+    }
+    let mut rest = if flags & NLM_F_CAPPED != 0 {
+        payload.get(NLMSG_HDRLEN..)?
+    } else {
+        let echoed = payload.get(..4)?;
+        let echoed_len = u32::from_ne_bytes([echoed[0], echoed[1], echoed[2], echoed[3]]) as usize;
+        payload.get((echoed_len + 3) & !3..)?
+    };
+    while rest.len() >= 4 {
+        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
+        if len < 4 || len > rest.len() {
+            return None;
+        }
+        if kind == NLMSGERR_ATTR_MSG {
+            let text = &rest[4..len];
+            let text = text.split(|b| *b == 0).next().unwrap_or_default();
+            let text = String::from_utf8_lossy(text).trim().to_string();
+            return (!text.is_empty()).then_some(text);
+        }
+        rest = rest.get((len + 3) & !3..).unwrap_or_default();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::extack_message;
+
+    fn tlv(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
+        v.extend_from_slice(&kind.to_ne_bytes());
+        v.extend_from_slice(value);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    fn header(len: u32) -> Vec<u8> {
+        let mut h = len.to_ne_bytes().to_vec();
+        h.extend_from_slice(&[0u8; 12]);
+        h
+    }
+
+    #[test]
+    fn extended_ack_text() {
+        use super::{NLM_F_ACK_TLVS, NLM_F_CAPPED};
+        let both = NLM_F_ACK_TLVS | NLM_F_CAPPED;
+        // Capped: only the 16-byte header of a 40-byte request was echoed.
+        let mut p = header(40);
+        p.extend(tlv(4, &7u32.to_ne_bytes())); // NLMSGERR_ATTR_OFFS first
+        p.extend(tlv(1, b"Nexthop device is not up\0"));
+        assert_eq!(
+            extack_message(&p, both).as_deref(),
+            Some("Nexthop device is not up")
+        );
+        // Without the TLV flag, nothing is read.
+        assert_eq!(extack_message(&p, NLM_F_CAPPED), None);
+        // Uncapped: the full 24-byte request echoed, then the TLVs.
+        let mut p = header(24);
+        p.extend_from_slice(&[0u8; 8]);
+        p.extend(tlv(1, b"bad\0"));
+        assert_eq!(extack_message(&p, NLM_F_ACK_TLVS).as_deref(), Some("bad"));
+        // No TLVs, or garbage.
+        assert_eq!(extack_message(&header(16), both), None);
+        assert_eq!(extack_message(&[1, 2], both), None);
+        let mut p = header(16);
+        p.extend_from_slice(&[200, 0, 1, 0]);
+        assert_eq!(extack_message(&p, both), None);
     }
 }
