@@ -217,12 +217,26 @@ impl RouteSocket {
         }
     }
 
-    fn set_link(&self, index: u32, msg: LinkMessage, what: &str) -> Result<(), NetlinkError> {
+    /// `link caliX (index 5)`, or `link with index 5` when it cannot be resolved (error paths only).
+    pub(crate) fn describe_link(&self, index: u32) -> String {
+        match self.link_by_index(index) {
+            Ok(Some(l)) => format!("link {} (index {index})", l.name),
+            _ => format!("link with index {index}"),
+        }
+    }
+
+    /// Sends an `RTM_SETLINK`; on error the operation reads `<what> link caliX (index 5)<suffix>`.
+    fn set_link(
+        &self,
+        index: u32,
+        msg: LinkMessage,
+        what: &str,
+        suffix: &str,
+    ) -> Result<(), NetlinkError> {
         self.request(RouteNetlinkMessage::SetLink(msg), 0)
             .map(|_| ())
             .map_err(|f: Fail| {
-                let name = self.describe_index(index);
-                f.into_error(format!("{what} of link {name} (index {index})"))
+                f.into_error(format!("{what} {}{suffix}", self.describe_link(index)))
             })
     }
 
@@ -240,12 +254,12 @@ impl RouteSocket {
 
     /// Sets the link administratively up.
     pub fn set_link_up(&self, index: u32) -> Result<(), NetlinkError> {
-        self.set_link(index, Self::flags_msg(index, true), "setting up")
+        self.set_link(index, Self::flags_msg(index, true), "bringing up", "")
     }
 
     /// Sets the link administratively down.
     pub fn set_link_down(&self, index: u32) -> Result<(), NetlinkError> {
-        self.set_link(index, Self::flags_msg(index, false), "setting down")
+        self.set_link(index, Self::flags_msg(index, false), "bringing down", "")
     }
 
     /// Sets the link's MTU.
@@ -253,7 +267,7 @@ impl RouteSocket {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
         msg.attributes.push(LinkAttribute::Mtu(mtu));
-        self.set_link(index, msg, &format!("setting MTU {mtu}"))
+        self.set_link(index, msg, &format!("setting MTU {mtu} on"), "")
     }
 
     /// Sets the link's MAC address.
@@ -261,17 +275,23 @@ impl RouteSocket {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
         msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
-        self.set_link(index, msg, &format!("setting MAC {}", format_mac(&mac)))
+        self.set_link(
+            index,
+            msg,
+            &format!("setting MAC {} on", format_mac(&mac)),
+            "",
+        )
     }
 
     /// Renames the link (it must be down, or the kernel answers EBUSY).
     pub fn set_link_name(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
         let what = format!("renaming to {name}");
         validate_ifname(&what, name)?;
+        let suffix = format!(" to {name}");
         let mut msg = LinkMessage::default();
         msg.header.index = index;
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        self.set_link(index, msg, &what)
+        self.set_link(index, msg, "renaming", &suffix)
     }
 
     /// Moves a link into another namespace (`ip link set dev X netns Y`). This is the slow path Calico's
@@ -284,7 +304,8 @@ impl RouteSocket {
         self.set_link(
             index,
             msg,
-            &format!("moving to network namespace {}", ns.path().display()),
+            "moving",
+            &format!(" to network namespace {}", ns.path().display()),
         )
     }
 }

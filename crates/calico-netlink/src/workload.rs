@@ -558,6 +558,15 @@ pub fn check_workload(spec: &WorkloadSpec<'_>) -> Result<WorkloadInterfaces, Net
     );
 
     if let (Some(h), Some(c)) = (&host, &container)
+        && spec.mtu == 0
+        && h.mtu != c.mtu
+    {
+        problems.push(format!(
+            "host interface {} has MTU {} but container interface {} has MTU {}",
+            h.name, h.mtu, c.name, c.mtu
+        ));
+    }
+    if let (Some(h), Some(c)) = (&host, &container)
         && (h.peer_index != Some(c.index) || c.peer_index != Some(h.index))
     {
         problems.push(format!(

@@ -167,7 +167,7 @@ fn bad_input_is_rejected_before_the_kernel() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(
         err.to_string()
-            .starts_with("setting up of link #4242 (index 4242)"),
+            .starts_with("bringing up link with index 4242: No such device"),
         "{err}"
     );
 }

@@ -482,6 +482,19 @@ fn check_detects_each_kind_of_drift() {
     hs.set_link_mac(hi, HOST_SIDE_MAC).unwrap();
     check_workload(&s).unwrap();
 
+    // With mtu 0 (kernel default) only the two ends' agreement is checked.
+    let default_mtu = WorkloadSpec { mtu: 0, ..s };
+    check_workload(&default_mtu).unwrap();
+    hs.set_link_mtu(hi, 1350).unwrap();
+    let err = check_workload(&default_mtu).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "host interface calichk has MTU 1350 but container interface eth0 has MTU 1400"
+        ),
+        "{err}"
+    );
+    hs.set_link_mtu(hi, 1400).unwrap();
+
     // Host sysctl reverted.
     host.ns()
         .run(|| sysctl::write("net/ipv4/conf/calichk/proxy_arp", "0"))
