@@ -4,15 +4,18 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::error::{ErrorKind, NetlinkError};
 use crate::socket::RouteSocket;
 use crate::types::Address;
 
-fn address_message(index: u32, addr: IpNet) -> AddressMessage {
+fn address_message(index: u32, addr: IpNet, nodad: bool) -> AddressMessage {
     let mut msg = AddressMessage::default();
+    if nodad {
+        msg.header.flags = AddressHeaderFlags::Nodad;
+    }
     msg.header.index = index;
     msg.header.prefix_len = addr.prefix_len();
     msg.header.family = match addr {
@@ -86,8 +89,20 @@ impl RouteSocket {
     /// Adds `addr` (e.g. `10.0.0.5/32`) to link `index`. An existing identical address gives
     /// `ErrorKind::Exists`.
     pub fn add_address(&self, index: u32, addr: IpNet) -> Result<(), NetlinkError> {
+        self.add_address_inner(index, addr, false)
+    }
+
+    /// Like [`RouteSocket::add_address`], with `IFA_F_NODAD`: an IPv6 address is usable the moment this
+    /// returns. Without it, even with `accept_dad=0`, the kernel first marks the address tentative and
+    /// clears that from a work queue, so a `bind()` right after can fail with EADDRNOTAVAIL (a workload
+    /// started straight after CNI ADD would see that). No effect on IPv4.
+    pub fn add_address_nodad(&self, index: u32, addr: IpNet) -> Result<(), NetlinkError> {
+        self.add_address_inner(index, addr, addr.addr().is_ipv6())
+    }
+
+    fn add_address_inner(&self, index: u32, addr: IpNet, nodad: bool) -> Result<(), NetlinkError> {
         self.request(
-            RouteNetlinkMessage::NewAddress(address_message(index, addr)),
+            RouteNetlinkMessage::NewAddress(address_message(index, addr, nodad)),
             NLM_F_CREATE | NLM_F_EXCL,
         )
         .map(|_| ())
@@ -107,7 +122,7 @@ impl RouteSocket {
     /// Removes `addr` from link `index`. `Ok(false)` when it was not there.
     pub fn delete_address(&self, index: u32, addr: IpNet) -> Result<bool, NetlinkError> {
         match self.request(
-            RouteNetlinkMessage::DelAddress(address_message(index, addr)),
+            RouteNetlinkMessage::DelAddress(address_message(index, addr, false)),
             0,
         ) {
             Ok(_) => Ok(true),

@@ -319,7 +319,8 @@ fn configure_created(
     }
 
     for addr in &addrs {
-        cs.add_address(container.index, *addr)
+        // NODAD: the pod may bind its IPv6 address the moment CNI ADD returns.
+        cs.add_address_nodad(container.index, *addr)
             .map_err(|e| e.context("adding the container's addresses"))?;
     }
 

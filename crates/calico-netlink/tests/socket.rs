@@ -258,6 +258,15 @@ fn addresses_add_list_delete() {
     );
     let all = s.addresses(None).unwrap();
     assert!(all.iter().any(|a| a.addr == net("127.0.0.1/8")));
+    // NODAD addresses can be bound at once (no tentative phase), many times over.
+    for i in 1..=20u16 {
+        let a: IpAddr = format!("fd00:11::{i:x}").parse().unwrap();
+        s.add_address_nodad(ia, IpNet::from(a)).unwrap();
+        ns.ns()
+            .run(|| std::net::UdpSocket::bind((a, 0)))
+            .unwrap()
+            .unwrap_or_else(|e| panic!("binding {a} right after adding it: {e}"));
+    }
     assert!(s.delete_address(ia, net("10.10.1.1/32")).unwrap());
     assert!(!s.delete_address(ia, net("10.10.1.1/32")).unwrap());
     assert!(
@@ -518,4 +527,39 @@ fn sysctls_are_per_namespace() {
         .unwrap();
     assert_eq!(read_in(&a, "net/ipv4/ip_forward").unwrap(), "0");
     assert_eq!(read_in(&b, "net/ipv4/ip_forward").unwrap(), "1");
+}
+
+#[test]
+fn one_socket_is_shared_by_threads() {
+    if !require_root() {
+        return;
+    }
+    let ns = TestNetns::new("cnl-share").unwrap();
+    let s = RouteSocket::open_in(ns.ns()).unwrap();
+    // Requests from several threads interleave on one socket; each must get its own replies.
+    std::thread::scope(|scope| {
+        for t in 0..4u8 {
+            let s = &s;
+            scope.spawn(move || {
+                for i in 0..100u8 {
+                    s.add_route(&Route::blackhole(net(&format!("10.{t}.{i}.0/24")), 80))
+                        .unwrap();
+                    let err = s
+                        .add_route(&Route::blackhole(net(&format!("10.{t}.{i}.0/24")), 80))
+                        .unwrap_err();
+                    assert_eq!(err.kind(), ErrorKind::Exists);
+                    if i % 25 == 0 {
+                        assert!(!s.routes(&RouteFilter::default()).unwrap().is_empty());
+                    }
+                }
+            });
+        }
+    });
+    let all = s
+        .routes(&RouteFilter {
+            protocol: Some(80),
+            ..RouteFilter::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 400);
 }

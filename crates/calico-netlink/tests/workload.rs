@@ -412,7 +412,7 @@ fn teardown_is_idempotent() {
     drop(gone);
     // The kernel destroys a namespace asynchronously (cleanup_net workqueue): wait for the pair to go.
     let hs = RouteSocket::open_in(host.ns()).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while hs.link_by_name("caligone").unwrap().is_some() {
         assert!(
             std::time::Instant::now() < deadline,
