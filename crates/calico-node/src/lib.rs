@@ -12,4 +12,8 @@
 
 pub mod autodetect;
 pub mod config;
+pub mod health;
+pub mod ipam_service;
+pub mod metrics;
 pub mod startup;
+pub mod status;
