@@ -152,6 +152,10 @@ impl RouteKind {
 }
 
 /// A route. `dst` must be a network address (no host bits: `10.0.0.0/24`, not `10.0.0.1/24`).
+///
+/// Dumps report what the kernel stores, which differs from what was added in two IPv6 cases: IPv6 routes
+/// always come back with scope `Universe` (the IPv6 FIB has no scopes), and an IPv6 route added without a
+/// metric comes back with `metric: Some(1024)` (IP6_RT_PRIO_USER). Compare those fields per family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Route {
     pub dst: IpNet,

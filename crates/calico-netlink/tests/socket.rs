@@ -401,6 +401,28 @@ fn routes_add_replace_delete_and_filtered_dumps() {
     let got_link = s.routes(&boot_main).unwrap();
     assert_eq!(got_link, vec![link]);
 
+    // IPv6 stores no scope and a default metric: the dump says so (documented on `Route`).
+    let v6 = Route::link_scope(net("fd00:30::5/128"), ia, 3);
+    s.add_route(&v6).unwrap();
+    let got6 = s
+        .routes(&RouteFilter {
+            v6: true,
+            oif: Some(ia),
+            protocol: Some(3),
+            ..RouteFilter::default()
+        })
+        .unwrap();
+    assert_eq!(got6.len(), 1, "{got6:?}");
+    assert_eq!(
+        got6[0],
+        Route {
+            scope: RouteScope::Universe,
+            metric: Some(1024),
+            ..v6
+        }
+    );
+    assert!(s.delete_route(&got6[0]).unwrap());
+
     // Replace re-tags the route in place (no EEXIST), moving it from proto 3 to proto 80.
     let retagged = Route::link_scope(net("10.30.0.5/32"), ia, 80);
     s.replace_route(&retagged).unwrap();
