@@ -524,3 +524,70 @@ fn check_detects_each_kind_of_drift() {
     ]);
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
+
+#[test]
+fn ipv6_only_workload_with_kernel_default_mtu() {
+    if !require_root() {
+        return;
+    }
+    let host = host_with_uplink();
+    let pod1 = TestNetns::new("cnlw-v6a").unwrap();
+    let pod2 = TestNetns::new("cnlw-v6b").unwrap();
+    let a1 = [net("fd00:71::1/128")];
+    let a2 = [net("fd00:71::2/128")];
+    let s1 = WorkloadSpec {
+        mtu: 0,
+        ..spec(&host, &pod1, "cali6a", &a1)
+    };
+    let s2 = WorkloadSpec {
+        mtu: 0,
+        ..spec(&host, &pod2, "cali6b", &a2)
+    };
+    let i1 = setup_workload(&s1).unwrap();
+    setup_workload(&s2).unwrap();
+    assert_eq!(check_workload(&s1).unwrap(), i1);
+
+    let cs = RouteSocket::open_in(pod1.ns()).unwrap();
+    let c = cs.link_by_index(i1.container_index).unwrap().unwrap();
+    assert_eq!(c.mtu, 1500, "kernel default MTU");
+    // No IPv4 plumbing at all for an IPv6-only pod.
+    let v4 = cs
+        .routes(&RouteFilter {
+            v4: true,
+            v6: false,
+            oif: Some(c.index),
+            ..RouteFilter::main_table()
+        })
+        .unwrap();
+    assert!(v4.is_empty(), "{v4:?}");
+    assert!(
+        cs.addresses(Some(c.index))
+            .unwrap()
+            .iter()
+            .all(|a| a.addr.addr().is_ipv6())
+    );
+
+    udp_round_trip(&pod1, ip("fd00:71::1"), &pod2, ip("fd00:71::2"));
+
+    // Drift in the IPv6 default route is caught too.
+    let gw = cs
+        .routes(&RouteFilter {
+            v4: false,
+            v6: true,
+            oif: Some(c.index),
+            protocol: Some(RTPROT_BOOT),
+            ..RouteFilter::main_table()
+        })
+        .unwrap()
+        .into_iter()
+        .find(|r| r.dst == net("::/0"))
+        .unwrap();
+    assert!(cs.delete_route(&gw).unwrap());
+    let err = check_workload(&s1).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "container IPv6 default route via the host side's link-local address dev eth0 is missing"
+        ),
+        "{err}"
+    );
+}
