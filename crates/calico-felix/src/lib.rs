@@ -17,6 +17,7 @@ pub mod dataplane;
 pub mod manager;
 pub mod metrics;
 pub mod model;
+pub mod netlink;
 pub mod routes;
 mod syncer;
 
@@ -100,6 +101,16 @@ pub struct Felix {
 }
 
 impl Felix {
+    /// Felix on the real kernel (netlink, in `cfg.netns` when set).
+    pub fn new(
+        cfg: FelixConfig,
+        store: Arc<dyn Datastore>,
+        registry: &mut Registry,
+    ) -> Result<Felix, FelixError> {
+        let dp = netlink::NetlinkDataplane::open(cfg.netns.as_deref())?;
+        Ok(Self::with_dataplane(cfg, store, registry, Box::new(dp)))
+    }
+
     /// Felix over any dataplane (tests use an in-memory kernel).
     pub fn with_dataplane(
         cfg: FelixConfig,

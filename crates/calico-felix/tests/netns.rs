@@ -1,0 +1,131 @@
+//! Felix's route manager on a real kernel, inside throw-away network namespaces.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use calico_datastore::{Datastore, EmbeddedDatastore};
+use calico_felix::{Felix, FelixConfig};
+use calico_netlink::testing::{TestNetns, require_root};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+fn ip(ns: &TestNetns, args: &str) -> String {
+    let out = Command::new("ip")
+        .args(["-n", ns.name()])
+        .args(args.split_whitespace())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn wep(iface: &str, ip: &str) -> Vec<u8> {
+    format!(
+        r#"{{"apiVersion":"projectcalico.org/v3","kind":"WorkloadEndpoint","metadata":{{"name":"n1-k8s-a-eth0","namespace":"default"}},"spec":{{"node":"n1","interfaceName":"{iface}","ipNetworks":["{ip}/32"],"mac":"02:11:22:33:44:55"}}}}"#
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programs_repairs_and_survives_restart() {
+    if !require_root() {
+        return;
+    }
+    let node = TestNetns::new("felix-node").unwrap();
+    ip(&node, "link add calitest1 type veth peer name wl1");
+    ip(&node, "link set calitest1 up");
+    ip(&node, "link set wl1 up");
+    // A foreign route that must survive everything below.
+    ip(&node, "route add blackhole 172.31.0.0/16 proto static");
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Datastore> =
+        Arc::new(EmbeddedDatastore::open(dir.path().join("c.db")).unwrap());
+    store
+        .put(
+            "/calico/resources/v3/projectcalico.org/workloadendpoints/default/n1-k8s-a-eth0",
+            wep("calitest1", "10.65.0.5"),
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .put(
+            "/calico/ipam/v2/assignment/ipv4/block/10.65.0.0-26",
+            br#"{"cidr":"10.65.0.0/26","affinity":"host:n1","allocations":[],"unallocated":[],"attributes":null,"deleted":false}"#.to_vec(),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let start = |store: Arc<dyn Datastore>| {
+        let mut cfg = FelixConfig::new("n1");
+        cfg.netns = Some(node.path().to_path_buf());
+        cfg.route_refresh_interval = Duration::from_millis(400);
+        let mut registry = Registry::default();
+        let felix = Felix::new(cfg, store, &mut registry).unwrap();
+        let shutdown = CancellationToken::new();
+        (shutdown.clone(), tokio::spawn(felix.run(shutdown)))
+    };
+    let (stop, task) = start(Arc::clone(&store));
+    let routes = || ip(&node, "route show");
+    wait_until("routes", || {
+        let r = routes();
+        r.contains("10.65.0.5 dev calitest1 proto 80 scope link")
+            && r.contains("blackhole 10.65.0.0/26 proto 80")
+    })
+    .await;
+    assert_eq!(
+        node.ns()
+            .run(|| calico_netlink::sysctl::read("net/ipv4/conf/calitest1/proxy_arp"))
+            .unwrap()
+            .unwrap(),
+        "1"
+    );
+    assert!(
+        ip(&node, "neigh show dev calitest1")
+            .contains("10.65.0.5 lladdr 02:11:22:33:44:55 PERMANENT")
+    );
+
+    // Drift: delete the workload route by hand; the periodic refresh restores it.
+    ip(&node, "route del 10.65.0.5/32 dev calitest1");
+    wait_until("repaired route", || {
+        routes().contains("10.65.0.5 dev calitest1 proto 80 scope link")
+    })
+    .await;
+
+    // Restart: stopping leaves every route in place, and a new agent changes nothing.
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let before = routes();
+    assert!(before.contains("10.65.0.5 dev calitest1"));
+    let (stop, task) = start(Arc::clone(&store));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(routes(), before);
+
+    // The endpoint goes away: its route goes; the foreign route stays.
+    store
+        .delete(
+            "/calico/resources/v3/projectcalico.org/workloadendpoints/default/n1-k8s-a-eth0",
+            None,
+        )
+        .await
+        .unwrap();
+    wait_until("route removal", || !routes().contains("10.65.0.5")).await;
+    assert!(routes().contains("blackhole 172.31.0.0/16 proto static"));
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
