@@ -33,7 +33,23 @@ impl NetlinkDataplane {
     }
 }
 
+/// The kernel's metric for an IPv6 route added without one.
+const IPV6_DEFAULT_METRIC: u32 = 1024;
+
+/// Converts a dumped route, undoing the kernel's IPv6 normalisation: IPv6 routes come back with
+/// scope universe whatever was asked and with metric 1024 when none was given, so without this
+/// every sync would see our own IPv6 routes as different and rewrite them.
 fn to_kernel(r: &Route) -> KernelRoute {
+    let v6 = matches!(r.dst, ipnet::IpNet::V6(_));
+    let link_scope = if v6 {
+        r.kind == RouteKind::Unicast && r.oif.is_some() && r.gateway.is_none()
+    } else {
+        r.scope == RouteScope::Link
+    };
+    let metric = match r.metric {
+        Some(IPV6_DEFAULT_METRIC) if v6 => 0,
+        m => m.unwrap_or(0),
+    };
     KernelRoute {
         dst: r.dst,
         kind: match r.kind {
@@ -43,10 +59,15 @@ fn to_kernel(r: &Route) -> KernelRoute {
         },
         table: r.table,
         protocol: r.protocol,
-        link_scope: r.scope == RouteScope::Link,
-        oif: r.oif,
+        link_scope,
+        // The kernel reports IPv6 blackholes as `dev lo`; a blackhole has no interface.
+        oif: if r.kind == RouteKind::Blackhole {
+            None
+        } else {
+            r.oif
+        },
         gateway: r.gateway,
-        metric: r.metric.unwrap_or(0),
+        metric,
     }
 }
 

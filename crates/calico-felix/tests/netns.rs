@@ -1,5 +1,7 @@
 //! Felix's route manager on a real kernel, inside throw-away network namespaces.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,4 +130,62 @@ async fn programs_repairs_and_survives_restart() {
     assert!(routes().contains("blackhole 172.31.0.0/16 proto static"));
     stop.cancel();
     task.await.unwrap().unwrap();
+}
+
+/// A second sync over a table the first one programmed changes nothing, for both families
+/// (the kernel rewrites IPv6 routes' scope and metric; the conversion must absorb that).
+#[test]
+fn second_sync_is_a_no_op_for_ipv4_and_ipv6() {
+    use calico_felix::manager::RouteManager;
+    use calico_felix::model::{LocalEndpoint, LocalState};
+    use calico_felix::netlink::NetlinkDataplane;
+    if !require_root() {
+        return;
+    }
+    let node = TestNetns::new("felix-v6").unwrap();
+    ip(&node, "link add calitest6 type veth peer name wl6");
+    ip(&node, "link set calitest6 up");
+    let mut state = LocalState::default();
+    state.endpoints.insert(
+        "k".into(),
+        LocalEndpoint {
+            key: "k".into(),
+            interface: "calitest6".into(),
+            networks: vec![
+                "10.66.0.9/32".parse().unwrap(),
+                "fd66::9/128".parse().unwrap(),
+            ],
+            mac: None,
+        },
+    );
+    state
+        .blocks
+        .insert("b4".into(), "10.66.0.0/26".parse().unwrap());
+    state
+        .blocks
+        .insert("b6".into(), "fd66::/122".parse().unwrap());
+    let dp = NetlinkDataplane::open(Some(node.path().as_path())).unwrap();
+    let mut m = RouteManager::new(dp, calico_felix::FELIX_ROUTE_PROTOCOL);
+    let first = m.sync(&state, true).unwrap();
+    assert_eq!((first.applied, first.failures.len()), (4, 0), "{first:?}");
+    let v6 = ip(&node, "-6 route show");
+    assert!(v6.contains("fd66::9 dev calitest6 proto 80"), "{v6}");
+    assert!(
+        v6.contains("blackhole fd66::/122 dev lo proto 80")
+            || v6.contains("blackhole fd66::/122 proto 80"),
+        "{v6}"
+    );
+    let second = m.sync(&state, true).unwrap();
+    assert_eq!(
+        (second.applied, second.failures.len()),
+        (0, 0),
+        "{second:?}"
+    );
+    // A CNI-style IPv6 route (proto boot) is taken over in place.
+    ip(
+        &node,
+        "-6 route replace fd66::9/128 dev calitest6 proto boot",
+    );
+    assert_eq!(m.sync(&state, false).unwrap().applied, 1);
+    assert!(ip(&node, "-6 route show").contains("fd66::9 dev calitest6 proto 80"));
 }
