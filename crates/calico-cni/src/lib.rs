@@ -15,3 +15,4 @@ pub mod args;
 pub mod netconf;
 pub mod plugin;
 pub mod spec;
+pub mod system;

@@ -183,6 +183,12 @@ pub trait PoolSource {
     fn pool_cidr(&self, name: &str) -> Result<Option<IpNet>, CniError>;
 }
 
+impl<T: PoolSource + ?Sized> PoolSource for std::rc::Rc<T> {
+    fn pool_cidr(&self, name: &str) -> Result<Option<IpNet>, CniError> {
+        (**self).pool_cidr(name)
+    }
+}
+
 /// One allocated address as IPAM blocks record it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allocation {
@@ -194,6 +200,12 @@ pub struct Allocation {
 /// Every allocated address (read from the IPAM blocks).
 pub trait AllocationSource {
     fn allocations(&self) -> Result<Vec<Allocation>, CniError>;
+}
+
+impl<T: AllocationSource + ?Sized> AllocationSource for std::rc::Rc<T> {
+    fn allocations(&self) -> Result<Vec<Allocation>, CniError> {
+        (**self).allocations()
+    }
 }
 
 // ---- host settings -----------------------------------------------------------------------
