@@ -1,0 +1,322 @@
+//! End to end, as root: the real `calico` and `calico-ipam` binaries, run inside a "host"
+//! network namespace (never the root one) with `nsenter`, plumb a container namespace, write
+//! the WorkloadEndpoint to an embedded datastore and get addresses from an IPAM agent served
+//! on a Unix socket over that same store. Skipped (with a note) when not root, fatal under
+//! `CALICO_REQUIRE_ROOT=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use calico_api::Resource;
+use calico_api::workloadendpoint::WorkloadEndpoint;
+use calico_client::Client;
+use calico_datastore::{Datastore, EmbeddedDatastore};
+use calico_ipam::{AutoAssignArgs, DatastoreResources, IpamClient, ReleaseOptions};
+use calico_ipam_rpc::{AssignRequest, Assigned, IpamBackend, RemoteError, codes};
+use calico_netlink::RouteSocket;
+use calico_netlink::testing::{TestNetns, require_root};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// A minimal IPAM agent: calico-ipam's client over the store, behind the real socket server.
+struct Backend {
+    node: String,
+    ipam: IpamClient,
+}
+
+fn remote(e: impl std::fmt::Display) -> RemoteError {
+    RemoteError::new(codes::INTERNAL, e.to_string())
+}
+
+#[async_trait::async_trait]
+impl IpamBackend for Backend {
+    fn node_name(&self) -> &str {
+        &self.node
+    }
+    async fn assign(&self, req: &AssignRequest) -> Result<Assigned, RemoteError> {
+        let mut a = AutoAssignArgs::v4(&req.node, &req.handle_id, req.num4 as usize);
+        a.num6 = req.num6 as usize;
+        a.attrs = req.attrs.clone();
+        a.ipv4_pools = req.ipv4_pools.clone();
+        a.ipv6_pools = req.ipv6_pools.clone();
+        let got = self.ipam.auto_assign(&a).await.map_err(remote)?;
+        Ok(Assigned {
+            ipv4: got.ipv4,
+            ipv6: got.ipv6,
+        })
+    }
+    async fn release_handle(&self, handle_id: &str) -> Result<usize, RemoteError> {
+        self.ipam.release_by_handle(handle_id).await.map_err(remote)
+    }
+    async fn release_ips(
+        &self,
+        ips: &[IpAddr],
+        handle_id: Option<&str>,
+    ) -> Result<Vec<IpAddr>, RemoteError> {
+        let opts: Vec<ReleaseOptions> = ips
+            .iter()
+            .map(|ip| ReleaseOptions {
+                handle: handle_id.map(str::to_string),
+                ..ReleaseOptions::address(*ip)
+            })
+            .collect();
+        self.ipam.release_ips(&opts).await.map_err(remote)
+    }
+}
+
+struct Agent {
+    stop: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Agent {
+    fn start(db: &Path, socket: &Path, node: &str) -> Agent {
+        let stop = CancellationToken::new();
+        let (db, socket, node, token) = (
+            db.to_path_buf(),
+            socket.to_path_buf(),
+            node.to_string(),
+            stop.clone(),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let store: Arc<dyn Datastore> = Arc::new(EmbeddedDatastore::open(&db).unwrap());
+                let res = Arc::new(DatastoreResources::new(store.clone()));
+                let backend = Backend {
+                    node,
+                    ipam: IpamClient::new(store, res),
+                };
+                let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+                tx.send(()).unwrap();
+                calico_ipam_rpc::serve(listener, Arc::new(backend), token).await;
+            });
+        });
+        rx.recv().unwrap();
+        Agent {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Creates what calico-node's start-up would: ClusterInformation (ready), the Node and a pool.
+fn seed(db: &Path) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store: Arc<dyn Datastore> = Arc::new(EmbeddedDatastore::open(db).unwrap());
+        let c = Client::new(store);
+        for (kind, body) in [
+            (
+                "ClusterInformation",
+                json!({"metadata": {"name": "default"}, "spec": {"datastoreReady": true}}),
+            ),
+            ("Node", json!({"metadata": {"name": "node1"}, "spec": {}})),
+            (
+                "IPPool",
+                json!({"metadata": {"name": "pool1"},
+                       "spec": {"cidr": "10.99.0.0/16", "blockSize": 26, "nodeSelector": "all()"}}),
+            ),
+        ] {
+            let res = Resource::decode_body(kind, body).unwrap();
+            c.create(res).await.unwrap();
+        }
+    });
+}
+
+fn get_wep(db: &Path, ns: &str, name: &str) -> Option<WorkloadEndpoint> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store: Arc<dyn Datastore> = Arc::new(EmbeddedDatastore::open(db).unwrap());
+        Client::new(store)
+            .get_as::<WorkloadEndpoint>(ns, name)
+            .await
+            .ok()
+    })
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    host: TestNetns,
+    ctr: TestNetns,
+    plugin_dir: PathBuf,
+}
+
+impl Env {
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("calico.db")
+    }
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("ipam.sock")
+    }
+    fn conf(&self, version: &str, extra: Value) -> Value {
+        let mut c = json!({
+            "cniVersion": version, "name": "e2enet", "type": "calico",
+            "datastore_type": "embedded", "datastore_path": self.db(),
+            "nodename": "node1", "nodename_file_optional": true,
+            "log_level": "debug", "log_file_path": self.dir.path().join("cni.log"),
+            "ipam": {"type": "calico-ipam", "agent_socket": self.socket()},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    }
+
+    /// Runs `calico` in the host namespace; returns (exit code, stdout JSON or Null).
+    fn run(&self, cmd: &str, netns: Option<&Path>, conf: &Value) -> (i32, Value) {
+        let bin = env!("CARGO_BIN_EXE_calico");
+        let mut child = Command::new("nsenter")
+            .arg(format!("--net={}", self.host.path().display()))
+            .arg(bin)
+            .env("CNI_COMMAND", cmd)
+            .env("CNI_CONTAINERID", "e2e0123456789abcdef")
+            .env(
+                "CNI_NETNS",
+                netns.map(|p| p.display().to_string()).unwrap_or_default(),
+            )
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAME=web")
+            .env("CNI_PATH", &self.plugin_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&serde_json::to_vec(conf).unwrap())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let v = if out.stdout.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        (out.status.code().unwrap_or(-1), v)
+    }
+}
+
+#[test]
+fn add_check_del_status_with_the_real_binaries() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = Path::new(env!("CARGO_BIN_EXE_calico-ipam"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let env = Env {
+        host: TestNetns::new("cnie2e-host").unwrap(),
+        ctr: TestNetns::new("cnie2e-ctr").unwrap(),
+        dir,
+        plugin_dir,
+    };
+    seed(&env.db());
+    let mut agent = Agent::start(&env.db(), &env.socket(), "node1");
+    let ctr_path = env.ctr.path();
+
+    // ADD.
+    let conf = env.conf("1.0.0", json!({}));
+    let (rc, out) = env.run("ADD", Some(&ctr_path), &conf);
+    assert_eq!(rc, 0, "ADD failed: {out}");
+    let ip = out["ips"][0]["address"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.99.") && ip.ends_with("/32"), "{out}");
+    let host_if = "calie2e01234567";
+    assert_eq!(out["interfaces"][0]["name"], host_if);
+    assert_eq!(
+        out["interfaces"][1]["sandbox"],
+        ctr_path.display().to_string()
+    );
+
+    // The container has eth0 with the address; the host namespace has the veth.
+    let cs = RouteSocket::open_in(env.ctr.ns()).unwrap();
+    let eth0 = cs
+        .link_by_name("eth0")
+        .unwrap()
+        .expect("eth0 in the container");
+    let addrs = cs.addresses(Some(eth0.index)).unwrap();
+    assert!(
+        addrs.iter().any(|a| a.addr.to_string() == ip),
+        "{addrs:?} lacks {ip}"
+    );
+    let hs = RouteSocket::open_in(env.host.ns()).unwrap();
+    assert!(hs.link_by_name(host_if).unwrap().is_some());
+
+    // The WorkloadEndpoint.
+    let wep_name = "node1-cni-e2e0123456789abcdef-eth0";
+    let wep = get_wep(&env.db(), "default", wep_name).expect("WorkloadEndpoint written");
+    assert_eq!(wep.spec.ip_networks, vec![ip.clone()]);
+    assert_eq!(wep.spec.interface_name, host_if);
+
+    // CHECK with the ADD's result passes.
+    let check = env.conf("1.0.0", json!({"prevResult": out}));
+    let (rc, cout) = env.run("CHECK", Some(&ctr_path), &check);
+    assert_eq!(rc, 0, "CHECK failed: {cout}");
+
+    // STATUS.
+    let (rc, sout) = env.run("STATUS", None, &env.conf("1.1.0", json!({})));
+    assert_eq!(rc, 0, "STATUS failed: {sout}");
+
+    // DEL, twice, the second without a netns.
+    let (rc, dout) = env.run(
+        "DEL",
+        Some(&ctr_path),
+        &env.conf("1.0.0", json!({"prevResult": out})),
+    );
+    assert_eq!(rc, 0, "DEL failed: {dout}");
+    assert!(cs.link_by_name("eth0").unwrap().is_none());
+    assert!(hs.link_by_name(host_if).unwrap().is_none());
+    assert!(get_wep(&env.db(), "default", wep_name).is_none());
+    let (rc, dout) = env.run("DEL", None, &env.conf("1.0.0", json!({})));
+    assert_eq!(rc, 0, "second DEL failed: {dout}");
+
+    // CHECK after DEL fails and names what is missing.
+    let (rc, cout) = env.run("CHECK", Some(&ctr_path), &check);
+    assert_eq!(rc, 1);
+    assert!(
+        cout["msg"].as_str().unwrap().contains("does not exist"),
+        "{cout}"
+    );
+
+    // With the agent gone, STATUS says 50 and ADD fails without leaving anything.
+    agent.stop();
+    let (rc, sout) = env.run("STATUS", None, &env.conf("1.1.0", json!({})));
+    assert_eq!(rc, 1);
+    assert_eq!(sout["code"], 50, "{sout}");
+    let (rc, aout) = env.run("ADD", Some(&ctr_path), &conf);
+    assert_eq!(rc, 1);
+    assert_eq!(aout["code"], 11, "{aout}");
+    assert!(cs.link_by_name("eth0").unwrap().is_none());
+    assert!(get_wep(&env.db(), "default", wep_name).is_none());
+}
