@@ -8,6 +8,8 @@
 //! drops, even when a test fails. Depends on the binaries' crates only through their
 //! executables (and on calico-netlink for namespaces), never on their internals.
 
+pub mod cni;
+pub mod node;
 pub mod podman;
 
 use std::path::{Path, PathBuf};
@@ -68,4 +70,19 @@ pub fn binary(name: &str) -> Result<PathBuf, HarnessError> {
             dir: dir.display().to_string(),
         })
     }
+}
+
+/// Runs a command and returns its stdout; a failure carries its stderr.
+pub fn run_checked(cmd: &mut std::process::Command) -> Result<String, HarnessError> {
+    let what = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .map_err(|e| HarnessError::Io(format!("running {what}"), e))?;
+    if !out.status.success() {
+        return Err(HarnessError::Command(
+            what,
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

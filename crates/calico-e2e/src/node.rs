@@ -1,0 +1,289 @@
+//! A simulated host: a network namespace with an uplink-like dummy interface, a directory for
+//! its state (datastore file, IPAM socket, CNI config, plugin directory, logs) and, when
+//! started, its `calico-node` agent, run inside the namespace and stopped by PID on drop.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use calico_netlink::testing::TestNetns;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::HarnessError;
+
+/// Default pool of the scenarios (the seeds' walkthrough uses 10.244.0.0/16).
+pub const POOL_CIDR: &str = "10.244.0.0/16";
+
+/// One simulated node.
+pub struct Node {
+    pub name: String,
+    pub ns: TestNetns,
+    pub dir: tempfile::TempDir,
+    /// The datastore file (shared by every node of a cluster).
+    pub store_path: PathBuf,
+    /// The node's address on its dummy uplink (what autodetection should find).
+    pub address: String,
+    agent: Option<Child>,
+    /// Extra environment for the agent (`FELIX_*` overrides and the like).
+    pub agent_env: Vec<(String, String)>,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
+    let what = what.into();
+    move |e| HarnessError::Io(what, e)
+}
+
+impl Node {
+    /// Creates the namespace (with a dummy `eth0` holding `address`, e.g. `10.200.0.1/24`)
+    /// and the state directory. `store_path` = `None` gives the node a datastore of its own.
+    pub fn new(name: &str, address: &str, store_path: Option<&Path>) -> Result<Node, HarnessError> {
+        let ns = TestNetns::new("e2e-node")
+            .map_err(|e| HarnessError::Failed(format!("creating namespace: {e}")))?;
+        for args in [
+            vec!["link", "add", "eth0", "type", "dummy"],
+            vec!["addr", "add", address, "dev", "eth0"],
+            vec!["link", "set", "eth0", "up"],
+        ] {
+            crate::run_checked(Command::new("ip").arg("-n").arg(ns.name()).args(&args))?;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("calico-e2e-{name}-"))
+            .tempdir()
+            .map_err(io("creating the node directory"))?;
+        let store_path = store_path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.path().join("calico.db"));
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).map_err(io("creating the plugin directory"))?;
+        for plugin in ["calico", "calico-ipam"] {
+            std::os::unix::fs::symlink(crate::binary(plugin)?, bin.join(plugin))
+                .map_err(io(format!("linking {plugin}")))?;
+        }
+        std::fs::create_dir_all(dir.path().join("net.d")).map_err(io("creating net.d"))?;
+        Ok(Node {
+            name: name.to_string(),
+            ns,
+            dir,
+            store_path,
+            address: address.to_string(),
+            agent: None,
+            agent_env: Vec::new(),
+        })
+    }
+
+    pub fn netns_path(&self) -> PathBuf {
+        self.ns.path().to_path_buf()
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.path().join("ipam.sock")
+    }
+
+    /// Directory holding `calico` and `calico-ipam` (the runtime's `CNI_PATH`).
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.dir.path().join("bin")
+    }
+
+    /// Directory holding only this node's conflist (podman's `network_config_dir`).
+    pub fn conf_dir(&self) -> PathBuf {
+        self.dir.path().join("net.d")
+    }
+
+    pub fn cni_log_path(&self) -> PathBuf {
+        self.dir.path().join("cni.log")
+    }
+
+    pub fn agent_log_path(&self) -> PathBuf {
+        self.dir.path().join("calico-node.log")
+    }
+
+    /// The `calico` network configuration for this node (Calico's fields; the embedded
+    /// datastore and the agent socket are ours).
+    pub fn netconf(&self, network: &str, cni_version: &str) -> serde_json::Value {
+        serde_json::json!({
+            "cniVersion": cni_version,
+            "name": network,
+            "type": "calico",
+            "log_level": "debug",
+            "log_file_path": self.cni_log_path(),
+            "nodename": self.name,
+            "datastore_type": "embedded",
+            "datastore_path": self.store_path,
+            "mtu": 1440,
+            "ipam": {"type": "calico-ipam", "agent_socket": self.socket_path()},
+        })
+    }
+
+    /// Writes `<network>.conflist` (one `calico` plugin) into [`Node::conf_dir`].
+    pub fn write_conflist(&self, network: &str) -> Result<PathBuf, HarnessError> {
+        let mut plugin = self.netconf(network, "1.0.0");
+        if let Some(m) = plugin.as_object_mut() {
+            m.remove("cniVersion");
+            m.remove("name");
+        }
+        let list = serde_json::json!({"cniVersion": "1.0.0", "name": network, "plugins": [plugin]});
+        let path = self.conf_dir().join(format!("{network}.conflist"));
+        std::fs::write(&path, list.to_string()).map_err(io("writing the conflist"))?;
+        Ok(path)
+    }
+
+    /// Starts `calico-node` inside the namespace and waits until `/readiness` answers 200/204.
+    pub fn start_agent(&mut self) -> Result<(), HarnessError> {
+        if self.agent.is_some() {
+            return Err(HarnessError::Failed(format!(
+                "agent of {} already running",
+                self.name
+            )));
+        }
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.agent_log_path())
+            .map_err(io("opening the agent log"))?;
+        let log2 = log.try_clone().map_err(io("cloning the agent log"))?;
+        let mut cmd = Command::new(crate::binary("calico-node")?);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("NODENAME", &self.name)
+            .env("DATASTORE_TYPE", "embedded")
+            .env("CALICO_DATASTORE_PATH", &self.store_path)
+            .env("CALICO_IPAM_SOCKET", self.socket_path())
+            .env("CALICO_NODE_NETNS", self.ns.path())
+            .env("IP", "autodetect")
+            .env("CALICO_IPV4POOL_CIDR", POOL_CIDR)
+            .env("FELIX_HEALTHENABLED", "true")
+            .env("FELIX_PROMETHEUSMETRICSENABLED", "true")
+            .env("FELIX_ROUTEREFRESHINTERVAL", "2")
+            .env("RUST_LOG", "info")
+            .envs(self.agent_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        let child = self
+            .ns
+            .ns()
+            .run(move || cmd.spawn())
+            .map_err(|e| HarnessError::Failed(format!("entering {}: {e}", self.name)))?
+            .map_err(io("starting calico-node"))?;
+        self.agent = Some(child);
+        self.wait_ready(Duration::from_secs(20))
+    }
+
+    /// PID of the running agent.
+    pub fn agent_pid(&self) -> Option<u32> {
+        self.agent.as_ref().map(Child::id)
+    }
+
+    /// Waits for `/readiness` to answer 200 or 204.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(child) = self.agent.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.agent = None;
+                return Err(HarnessError::Failed(format!(
+                    "calico-node of {} exited ({status}) before it was ready; log:\n{}",
+                    self.name,
+                    self.agent_log_tail()
+                )));
+            }
+            if let Ok((code, _)) = self.http_get(9099, "/readiness")
+                && (code == 200 || code == 204)
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError::Failed(format!(
+                    "calico-node of {} not ready after {timeout:?}; log:\n{}",
+                    self.name,
+                    self.agent_log_tail()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the agent with `signal` and waits for it to exit; returns its exit status text.
+    pub fn stop_agent(&mut self, signal: Signal) -> Result<String, HarnessError> {
+        let Some(mut child) = self.agent.take() else {
+            return Err(HarnessError::Failed(format!(
+                "agent of {} is not running",
+                self.name
+            )));
+        };
+        let pid = i32::try_from(child.id())
+            .map_err(|_| HarnessError::Failed("PID out of range".into()))?;
+        kill(Pid::from_raw(pid), signal)
+            .map_err(|e| HarnessError::Failed(format!("signalling calico-node: {e}")))?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match child.try_wait().map_err(io("waiting for calico-node"))? {
+                Some(status) => return Ok(status.to_string()),
+                None if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(HarnessError::Failed(format!(
+                        "calico-node of {} ignored {signal:?} for 15 s",
+                        self.name
+                    )));
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// The last lines of the agent's log.
+    pub fn agent_log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.agent_log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// A plain HTTP GET to `127.0.0.1:<port><path>` inside the node's namespace.
+    pub fn http_get(&self, port: u16, path: &str) -> Result<(u16, String), HarnessError> {
+        let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        self.ns
+            .ns()
+            .run(move || -> Result<(u16, String), HarnessError> {
+                let mut s = TcpStream::connect(("127.0.0.1", port))
+                    .map_err(io(format!("connecting to port {port}")))?;
+                s.set_read_timeout(Some(Duration::from_secs(5)))
+                    .map_err(io("setting a timeout"))?;
+                s.write_all(request.as_bytes())
+                    .map_err(io("sending the request"))?;
+                let mut resp = String::new();
+                s.read_to_string(&mut resp)
+                    .map_err(io("reading the response"))?;
+                let code = resp
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|c| c.parse().ok())
+                    .ok_or_else(|| HarnessError::Failed(format!("bad HTTP response: {resp:?}")))?;
+                let body = resp
+                    .split_once("\r\n\r\n")
+                    .map(|(_, b)| b.to_string())
+                    .unwrap_or_default();
+                Ok((code, body))
+            })
+            .map_err(|e| HarnessError::Failed(format!("entering the namespace: {e}")))?
+    }
+
+    /// `ip -n <node> <args>`, stdout.
+    pub fn ip(&self, args: &[&str]) -> Result<String, HarnessError> {
+        crate::run_checked(Command::new("ip").arg("-n").arg(self.ns.name()).args(args))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.agent.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
