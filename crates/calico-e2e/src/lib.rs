@@ -11,6 +11,7 @@
 pub mod cni;
 pub mod node;
 pub mod podman;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 
