@@ -320,6 +320,13 @@ impl NetConf {
                 "the pod CIDR is only known to the Kubernetes API",
             ));
         }
+        if !self.readiness_gates.is_empty() {
+            return Err(unsupported(
+                "readiness_gates",
+                &format!("{:?}", self.readiness_gates),
+                "polling readiness URLs before ADD is not implemented",
+            ));
+        }
         if self.policy_setup_timeout_seconds < 0 {
             return Err(CniError::invalid_netconf(format!(
                 "invalid pod startup delay of {}",

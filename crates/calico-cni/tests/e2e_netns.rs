@@ -14,6 +14,7 @@ use std::sync::Arc;
 use calico_api::Resource;
 use calico_api::workloadendpoint::WorkloadEndpoint;
 use calico_client::Client;
+use calico_cni::plugin::AllocationSource;
 use calico_datastore::{Datastore, EmbeddedDatastore};
 use calico_ipam::{AutoAssignArgs, DatastoreResources, IpamClient, ReleaseOptions};
 use calico_ipam_rpc::{AssignRequest, Assigned, IpamBackend, RemoteError, codes};
@@ -141,6 +142,11 @@ fn seed(db: &Path) {
                 json!({"metadata": {"name": "pool1"},
                        "spec": {"cidr": "10.99.0.0/16", "blockSize": 26, "nodeSelector": "all()"}}),
             ),
+            (
+                "IPPool",
+                json!({"metadata": {"name": "pool6"},
+                       "spec": {"cidr": "fd00:99::/48", "blockSize": 122, "nodeSelector": "all()"}}),
+            ),
         ] {
             let res = Resource::decode_body(kind, body).unwrap();
             c.create(res).await.unwrap();
@@ -192,12 +198,16 @@ impl Env {
 
     /// Runs `calico` in the host namespace; returns (exit code, stdout JSON or Null).
     fn run(&self, cmd: &str, netns: Option<&Path>, conf: &Value) -> (i32, Value) {
+        self.run_for(cmd, "e2e0123456789abcdef", netns, conf)
+    }
+
+    fn run_for(&self, cmd: &str, cid: &str, netns: Option<&Path>, conf: &Value) -> (i32, Value) {
         let bin = env!("CARGO_BIN_EXE_calico");
         let mut child = Command::new("nsenter")
             .arg(format!("--net={}", self.host.path().display()))
             .arg(bin)
             .env("CNI_COMMAND", cmd)
-            .env("CNI_CONTAINERID", "e2e0123456789abcdef")
+            .env("CNI_CONTAINERID", cid)
             .env(
                 "CNI_NETNS",
                 netns.map(|p| p.display().to_string()).unwrap_or_default(),
@@ -319,4 +329,112 @@ fn add_check_del_status_with_the_real_binaries() {
     assert_eq!(aout["code"], 11, "{aout}");
     assert!(cs.link_by_name("eth0").unwrap().is_none());
     assert!(get_wep(&env.db(), "default", wep_name).is_none());
+}
+
+fn allocations(db: &Path) -> Vec<calico_cni::plugin::Allocation> {
+    let conf = calico_cni::netconf::NetConf::parse(
+        serde_json::to_vec(
+            &json!({"name": "x", "datastore_type": "embedded", "datastore_path": db}),
+        )
+        .unwrap()
+        .as_slice(),
+    )
+    .unwrap();
+    let store =
+        calico_cni::system::store::ClientStore::new(conf.api_config(|_| None).unwrap()).unwrap();
+    store.allocations().unwrap()
+}
+
+#[test]
+fn parallel_dual_stack_adds_then_gc_and_del() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = Path::new(env!("CARGO_BIN_EXE_calico-ipam"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let env = Env {
+        host: TestNetns::new("cnipar-host").unwrap(),
+        ctr: TestNetns::new("cnipar-unused").unwrap(),
+        dir,
+        plugin_dir,
+    };
+    seed(&env.db());
+    let _agent = Agent::start(&env.db(), &env.socket(), "node1");
+    const N: usize = 8;
+    let ctrs: Vec<TestNetns> = (0..N)
+        .map(|_| TestNetns::new("cnipar-ctr").unwrap())
+        .collect();
+    let cids: Vec<String> = (0..N).map(|i| format!("p{i:02}abcdef0123456")).collect();
+    let conf = env.conf(
+        "1.1.0",
+        json!({"ipam": {"type": "calico-ipam",
+        "agent_socket": env.socket(), "assign_ipv6": "true"}}),
+    );
+
+    // Every ADD at once: the agent serialises, the datastore takes concurrent writers.
+    let results: Vec<(i32, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let (env, conf, cid, path) = (&env, &conf, &cids[i], ctrs[i].path());
+                s.spawn(move || env.run_for("ADD", cid, Some(&path), conf))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, (rc, out)) in results.iter().enumerate() {
+        assert_eq!(*rc, 0, "ADD {i} failed: {out}");
+        let ips = out["ips"].as_array().unwrap();
+        assert_eq!(ips.len(), 2, "{out}");
+        assert!(ips[0]["address"].as_str().unwrap().starts_with("10.99."));
+        assert!(ips[1]["address"].as_str().unwrap().starts_with("fd00:99:"));
+        for ip in ips {
+            assert!(
+                seen.insert(ip["address"].as_str().unwrap().to_string()),
+                "duplicate {ip}"
+            );
+        }
+    }
+    assert_eq!(allocations(&env.db()).len(), 2 * N);
+
+    // GC keeping the first half: the rest lose their endpoints and addresses.
+    let valid: Vec<Value> = cids[..N / 2]
+        .iter()
+        .map(|c| json!({"containerID": c, "ifname": "eth0"}))
+        .collect();
+    let mut gc_conf = conf.clone();
+    gc_conf["cni.dev/valid-attachments"] = json!(valid);
+    let (rc, out) = env.run_for("GC", "", None, &gc_conf);
+    assert_eq!(rc, 0, "GC failed: {out}");
+    let left = allocations(&env.db());
+    assert_eq!(left.len(), N, "{left:?}");
+    for (i, cid) in cids.iter().enumerate() {
+        let wep = get_wep(&env.db(), "default", &format!("node1-cni-{cid}-eth0"));
+        assert_eq!(wep.is_some(), i < N / 2, "{cid}");
+        let handle = format!("e2enet.{cid}");
+        let held = left
+            .iter()
+            .filter(|a| a.handle_id.as_deref() == Some(&handle))
+            .count();
+        assert_eq!(held, if i < N / 2 { 2 } else { 0 }, "{cid}");
+    }
+
+    // DEL of everything (also the collected ones) leaves nothing allocated.
+    for (i, cid) in cids.iter().enumerate() {
+        let (rc, out) = env.run_for("DEL", cid, Some(&ctrs[i].path()), &conf);
+        assert_eq!(rc, 0, "DEL {cid}: {out}");
+    }
+    assert!(allocations(&env.db()).is_empty());
+    let hs = RouteSocket::open_in(env.host.ns()).unwrap();
+    let calis: Vec<String> = hs
+        .links()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .filter(|n| n.starts_with("cali"))
+        .collect();
+    assert!(calis.is_empty(), "{calis:?}");
 }

@@ -115,6 +115,11 @@ fn validation_table() {
             ErrorCode::INVALID_NETCONF,
             "invalid pod startup delay",
         ),
+        (
+            r#"{"name":"n","readiness_gates":["http://127.0.0.1:9099/readiness"]}"#,
+            ErrorCode::UNSUPPORTED_FIELD,
+            "readiness_gates",
+        ),
     ];
     for (text, code, frag) in cases {
         let e = NetConf::parse(text.as_bytes())

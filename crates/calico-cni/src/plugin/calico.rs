@@ -266,6 +266,14 @@ impl<D: Dataplane, I: IpamExec, S: EndpointStore> Verbs for CalicoPlugin<D, I, S
             ));
         }
         let ipam_type = self.ipam_type(req)?.to_string();
+        if conf.policy_setup_timeout_seconds > 0 {
+            // Calico waits for Felix's endpoint-status file and unblocks the pod on timeout
+            // anyway; our Felix does not write those files, so waiting would only delay.
+            tracing::warn!(
+                seconds = conf.policy_setup_timeout_seconds,
+                "policy_setup_timeout_seconds is not implemented; not waiting for policy"
+            );
+        }
         self.require_ready()?;
         // Calico creates the profile after the endpoint; doing it first means a failure here
         // leaves nothing to undo (a profile on its own is harmless, Calico never deletes it).

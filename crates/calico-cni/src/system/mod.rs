@@ -98,6 +98,9 @@ pub fn main(which: Which) -> i32 {
         println!("{} {}", which.about(), env!("CARGO_PKG_VERSION"));
         return 0;
     }
+    if which == Which::Calico && argv.iter().any(|a| a == "-t") {
+        return test_connection();
+    }
     // skel: without CNI_COMMAND, say what we are on stderr and exit 0.
     if std::env::var("CNI_COMMAND")
         .map(|v| v.is_empty())
@@ -139,6 +142,45 @@ pub fn main(which: Which) -> i32 {
         },
     };
     finish(resp, env.as_ref().ok().map(|e| e.command))
+}
+
+/// Calico's `calico -t` (used by the installer before writing the CNI config): reads the
+/// network configuration on stdin and checks the datastore answers and is ready. Errors are
+/// printed as Calico prints them (code 100, "data store connection failed").
+fn test_connection() -> i32 {
+    let mut stdin = Vec::new();
+    let result = std::io::stdin()
+        .read_to_end(&mut stdin)
+        .map_err(|e| {
+            CniError::new(
+                ErrorCode::IO_FAILURE,
+                format!("failed to read from stdin: {e}"),
+            )
+        })
+        .and_then(|_| NetConf::parse(&stdin))
+        .and_then(|conf| {
+            configure_logging(Some(&conf));
+            let store = store::ClientStore::new(api_config(Some(&conf))?)?;
+            match crate::plugin::EndpointStore::datastore_ready(&store) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(CniError::internal(
+                    "Calico is currently not ready to process requests",
+                )),
+                Err(e) => Err(CniError::internal(format!(
+                    "error getting ClusterInformation: {e}"
+                ))),
+            }
+        });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = %e, "data store connection failed");
+            let err = CniError::new(ErrorCode(100), "data store connection failed")
+                .with_details(e.to_string());
+            print_json(&err.to_json(crate::spec::CURRENT_VERSION));
+            1
+        }
+    }
 }
 
 fn finish(resp: Response, command: Option<Command>) -> i32 {
