@@ -10,9 +10,11 @@
 //! dataplane programming (`calico-felix`, `calico-netlink`); nothing here may change the
 //! network of the root namespace.
 
+pub mod agent;
 pub mod autodetect;
 pub mod config;
 pub mod health;
+pub mod host;
 pub mod ipam_service;
 pub mod metrics;
 pub mod startup;
