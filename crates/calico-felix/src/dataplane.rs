@@ -29,6 +29,9 @@ pub trait RouteDataplane: Send + 'static {
         ipv4: bool,
         ipv6: bool,
     ) -> Result<(), DataplaneError>;
+    /// Host-wide forwarding (`net.ipv4.ip_forward`, `net.ipv6.conf.all.forwarding`), as Felix's
+    /// `configureKernel` does when `IPForwarding` is `Enabled`.
+    fn enable_forwarding(&mut self, ipv4: bool, ipv6: bool) -> Result<(), DataplaneError>;
     /// A permanent neighbour entry workload address → container MAC on the host side.
     fn set_neighbour(&mut self, index: u32, ip: IpAddr, mac: [u8; 6])
     -> Result<(), DataplaneError>;

@@ -54,6 +54,11 @@ pub struct FelixConfig {
     pub netns: Option<PathBuf>,
     /// How soon to retry after a failed change or a route waiting for its interface.
     pub retry_interval: Duration,
+    /// `IPForwarding` (`Enabled`): turn on host-wide IPv4 forwarding (and IPv6 with
+    /// `ipv6_enabled`), re-asserted on every full sync.
+    pub ip_forwarding: bool,
+    /// `IPv6Support` (true).
+    pub ipv6_enabled: bool,
 }
 
 impl FelixConfig {
@@ -66,6 +71,8 @@ impl FelixConfig {
             route_protocol: FELIX_ROUTE_PROTOCOL,
             netns: None,
             retry_interval: Duration::from_secs(1),
+            ip_forwarding: true,
+            ipv6_enabled: true,
         }
     }
 }
@@ -228,10 +235,14 @@ impl Felix {
         let started = Instant::now();
         let manager = Arc::clone(&self.manager);
         let snapshot = state.clone();
+        let forwarding = (full && self.cfg.ip_forwarding).then_some(self.cfg.ipv6_enabled);
         let result = tokio::task::spawn_blocking(move || {
             let mut m = manager
                 .lock()
                 .map_err(|_| DataplaneError("route manager poisoned".into()))?;
+            if let Some(ipv6) = forwarding {
+                m.dataplane_mut().enable_forwarding(true, ipv6)?;
+            }
             m.sync(&snapshot, full)
         })
         .await
@@ -312,6 +323,9 @@ impl RouteDataplane for Box<dyn RouteDataplane> {
         mac: [u8; 6],
     ) -> Result<(), DataplaneError> {
         (**self).set_neighbour(index, ip, mac)
+    }
+    fn enable_forwarding(&mut self, ipv4: bool, ipv6: bool) -> Result<(), DataplaneError> {
+        (**self).enable_forwarding(ipv4, ipv6)
     }
 }
 

@@ -86,6 +86,7 @@ async fn follows_endpoints_and_blocks_and_repairs_drift() {
         "remote endpoint routed"
     );
     status.wait_for(|s| s.ready).await.unwrap();
+    assert_eq!(dp.0.lock().unwrap().forwarding, Some((true, true)));
 
     // A block claimed by this node gets a blackhole; another node's does not.
     store

@@ -138,6 +138,7 @@ pub(crate) mod fake {
         pub neighbours: Vec<(u32, IpAddr, [u8; 6])>,
         pub fail_replace_of: Option<IpNet>,
         pub fail_dump: bool,
+        pub forwarding: Option<(bool, bool)>,
     }
 
     #[derive(Clone, Default)]
@@ -193,6 +194,10 @@ pub(crate) mod fake {
             mac: [u8; 6],
         ) -> Result<(), DataplaneError> {
             self.0.lock().unwrap().neighbours.push((index, ip, mac));
+            Ok(())
+        }
+        fn enable_forwarding(&mut self, ipv4: bool, ipv6: bool) -> Result<(), DataplaneError> {
+            self.0.lock().unwrap().forwarding = Some((ipv4, ipv6));
             Ok(())
         }
     }

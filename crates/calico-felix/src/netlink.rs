@@ -140,6 +140,21 @@ impl RouteDataplane for NetlinkDataplane {
             .map_err(err)
     }
 
+    fn enable_forwarding(&mut self, ipv4: bool, ipv6: bool) -> Result<(), DataplaneError> {
+        self.ns
+            .run(|| -> Result<(), calico_netlink::NetlinkError> {
+                if ipv4 {
+                    calico_netlink::sysctl::write("net/ipv4/ip_forward", "1")?;
+                }
+                if ipv6 {
+                    calico_netlink::sysctl::write("net/ipv6/conf/all/forwarding", "1")?;
+                }
+                Ok(())
+            })
+            .map_err(err)?
+            .map_err(err)
+    }
+
     fn set_neighbour(
         &mut self,
         index: u32,
