@@ -12,6 +12,7 @@ pub mod cni;
 pub mod node;
 pub mod podman;
 pub mod store;
+pub mod traffic;
 
 use std::path::{Path, PathBuf};
 

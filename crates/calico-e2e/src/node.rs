@@ -38,15 +38,24 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
 }
 
 impl Node {
-    /// Creates the namespace (with a dummy `eth0` holding `address`, e.g. `10.200.0.1/24`)
+    /// Creates the namespace (with an uplink `eth0` holding `address`, e.g. `10.200.0.1/24`)
     /// and the state directory. `store_path` = `None` gives the node a datastore of its own.
     pub fn new(name: &str, address: &str, store_path: Option<&Path>) -> Result<Node, HarnessError> {
         let ns = TestNetns::new("e2e-node")
             .map_err(|e| HarnessError::Failed(format!("creating namespace: {e}")))?;
         for args in [
-            vec!["link", "add", "eth0", "type", "dummy"],
+            // This kernel has no dummy driver: a veth pair whose far end stays in the node
+            // stands in for the uplink.
+            vec![
+                "link", "add", "eth0", "type", "veth", "peer", "name", "uplink0",
+            ],
             vec!["addr", "add", address, "dev", "eth0"],
             vec!["link", "set", "eth0", "up"],
+            vec!["link", "set", "uplink0", "up"],
+            // A default route, as every real host has. Calico depends on it: the host answers
+            // a pod's ARP for 169.254.1.1 by proxy ARP only when it has a unicast route to
+            // that address through another interface.
+            vec!["route", "add", "default", "dev", "eth0"],
         ] {
             crate::run_checked(Command::new("ip").arg("-n").arg(ns.name()).args(&args))?;
         }
@@ -285,5 +294,93 @@ impl Drop for Node {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A pod made by a direct CNI ADD: its namespace, container ID and first address.
+pub struct Pod {
+    pub ns: TestNetns,
+    pub container_id: String,
+    pub namespace: String,
+    pub name: String,
+    pub ip: std::net::IpAddr,
+    pub result: serde_json::Value,
+}
+
+impl Node {
+    /// The CNI call a kubelet would make for pod `<namespace>/<name>`.
+    pub fn cni_call(
+        &self,
+        command: &str,
+        pod_ns: Option<&Path>,
+        container_id: &str,
+        namespace: &str,
+        name: &str,
+    ) -> crate::cni::CniCall {
+        let conf = self.netconf("k8s-pod-network", "1.0.0");
+        let mut call = crate::cni::CniCall::new(
+            command,
+            container_id,
+            pod_ns,
+            &self.plugin_dir(),
+            conf.to_string().as_bytes(),
+        );
+        call.args = format!(
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={name};K8S_POD_INFRA_CONTAINER_ID={container_id}"
+        );
+        call
+    }
+
+    /// Creates a pod namespace and runs `calico` ADD for it.
+    pub fn add_pod(&self, namespace: &str, name: &str) -> Result<Pod, HarnessError> {
+        let ns = TestNetns::new("e2e-pod")
+            .map_err(|e| HarnessError::Failed(format!("creating pod namespace: {e}")))?;
+        // A 64-hex container ID, as runtimes make them (derived from the pod's name).
+        let hex: String = format!("{namespace}/{name}")
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let container_id = format!("{hex:0>64}");
+        let container_id = container_id[container_id.len() - 64..].to_string();
+        let pod_ns = ns.path();
+        let call = self.cni_call(
+            "ADD",
+            Some(pod_ns.as_path()),
+            &container_id,
+            namespace,
+            name,
+        );
+        let out = crate::cni::invoke(&crate::binary("calico")?, &call, self.ns.ns())?;
+        let result = out.result()?;
+        let ip = result["ips"][0]["address"]
+            .as_str()
+            .and_then(|a| a.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| {
+                HarnessError::Failed(format!("ADD result without an address: {result}"))
+            })?;
+        Ok(Pod {
+            ns,
+            container_id,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            ip,
+            result,
+        })
+    }
+
+    /// Runs `calico` DEL for `pod`.
+    pub fn del_pod(&self, pod: &Pod) -> Result<(), HarnessError> {
+        let pod_ns = pod.ns.path();
+        let call = self.cni_call(
+            "DEL",
+            Some(pod_ns.as_path()),
+            &pod.container_id,
+            &pod.namespace,
+            &pod.name,
+        );
+        crate::cni::invoke(&crate::binary("calico")?, &call, self.ns.ns())?
+            .result()
+            .map(|_| ())
     }
 }

@@ -144,7 +144,7 @@ cgroup_manager = "cgroupfs"
     /// The container's address on the network, as podman recorded it from the CNI result.
     pub fn address(&self, name: &str) -> Result<String, HarnessError> {
         let fmt = format!(
-            "{{{{.NetworkSettings.Networks.{}.IPAddress}}}}",
+            "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
             self.network
         );
         self.run(&["inspect", name, "--format", &fmt])

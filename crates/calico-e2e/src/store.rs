@@ -13,7 +13,10 @@ pub const WEP_PREFIX: &str = "/calico/resources/v3/projectcalico.org/workloadend
 pub const HANDLE_PREFIX: &str = "/calico/ipam/v2/handle/";
 
 /// Every key and JSON value under `prefix`.
-pub fn list(store_path: &Path, prefix: &str) -> Result<Vec<(String, serde_json::Value)>, HarnessError> {
+pub fn list(
+    store_path: &Path,
+    prefix: &str,
+) -> Result<Vec<(String, serde_json::Value)>, HarnessError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
