@@ -98,14 +98,14 @@ pub async fn run(
             .map_or_else(|| "(own)".into(), |p| p.display().to_string()),
         source,
     };
-    let host = NetlinkHost::open(cfg.netns.as_deref()).map_err(netns_err)?;
+    let host = Arc::new(NetlinkHost::open(cfg.netns.as_deref()).map_err(netns_err)?);
 
     // Calico's start-up, with IPv6 support judged inside the node's namespace.
     let facts = match host.netns() {
         Some(ns) => ns.run(HostFacts::detect).map_err(netns_err)?,
         None => HostFacts::detect(),
     };
-    let report = startup::run(&cfg, &client, &host, facts).await?;
+    let report = startup::run(&cfg, &client, host.as_ref(), facts).await?;
     for w in &report.warnings {
         tracing::warn!("{w}");
     }
@@ -298,8 +298,17 @@ pub async fn run(
             ("status reporter", Ok(()))
         });
     }
+    {
+        let sd = shutdown.clone();
+        let (cfg, client, host) = (cfg.clone(), client.clone(), host.clone());
+        tasks.spawn(async move {
+            startup::monitor_addresses(&cfg, &client, host.as_ref(), sd).await;
+            ("address monitor", Ok(()))
+        });
+    }
 
     // Until shutdown, any task ending is a failure of the agent: stop everything.
+    const OPTIONAL: [&str; 2] = ["status reporter", "address monitor"];
     let mut first_err = None;
     while let Some(joined) = tasks.join_next().await {
         let (name, result) = match joined {
@@ -317,8 +326,8 @@ pub async fn run(
                 first_err.get_or_insert(e);
                 shutdown.cancel();
             }
-            // The status reporter returns at once when reports are disabled.
-            Ok(()) if !shutdown.is_cancelled() && name != "status reporter" => {
+            // These return at once when disabled (no reports; no autodetection).
+            Ok(()) if !shutdown.is_cancelled() && !OPTIONAL.contains(&name) => {
                 tracing::error!(component = name, "component stopped; shutting down");
                 first_err.get_or_insert(AgentError::Stopped(name));
                 shutdown.cancel();

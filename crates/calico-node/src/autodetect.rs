@@ -138,7 +138,7 @@ pub struct HostInterface {
 }
 
 /// What autodetection needs from the host.
-pub trait HostNetwork {
+pub trait HostNetwork: Send + Sync {
     /// Every interface with its addresses, in interface-index order (as Go's
     /// `net.Interfaces` lists them).
     fn interfaces(&self) -> Result<Vec<HostInterface>, AutodetectError>;

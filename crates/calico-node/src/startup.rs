@@ -216,6 +216,67 @@ async fn run_once(
     })
 }
 
+/// One pass of Calico's address monitor (`MonitorIPAddressSubnetsWithContext`): re-detects
+/// the node's addresses and updates the Node when they changed (three attempts on a lost
+/// update race). Returns whether the Node was written.
+pub async fn recheck_addresses(
+    cfg: &NodeConfig,
+    client: &Client,
+    host: &dyn HostNetwork,
+) -> Result<bool, StartupError> {
+    let mut last = None;
+    for _ in 0..3 {
+        let mut node = client
+            .get_as::<Node>("", &cfg.node_name)
+            .await
+            .map_err(ds(format!("reading Node {}", cfg.node_name)))?;
+        let mut warnings = Vec::new();
+        let changed =
+            configure_addresses(cfg, client, host, &mut node, true, &mut warnings).await?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        if !changed {
+            return Ok(false);
+        }
+        match create_or_update(client, node, true).await {
+            Ok(n) => {
+                tracing::info!(
+                    ipv4 = %n.spec.bgp.as_ref().map(|b| b.ipv4_address.as_str()).unwrap_or(""),
+                    ipv6 = %n.spec.bgp.as_ref().map(|b| b.ipv6_address.as_str()).unwrap_or(""),
+                    "updated node IP addresses"
+                );
+                return Ok(true);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or(StartupError::NoAddress))
+}
+
+/// Runs [`recheck_addresses`] every `cfg.autodetect_poll_interval` until `shutdown`, when
+/// `IP` or `IP6` is `autodetect` (as calico-node starts its address monitor only then).
+/// Failures are logged and retried at the next tick: the agent keeps serving its pods.
+pub async fn monitor_addresses(
+    cfg: &NodeConfig,
+    client: &Client,
+    host: &dyn HostNetwork,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    if cfg.ipv4 != IpSetting::Autodetect && cfg.ipv6 != IpSetting::Autodetect {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(cfg.autodetect_poll_interval) => {}
+        }
+        if let Err(e) = recheck_addresses(cfg, client, host).await {
+            tracing::error!(error = %e, "address monitor: failed to configure IP addresses");
+        }
+    }
+}
+
 async fn create_or_update(
     client: &Client,
     node: Node,
@@ -432,7 +493,12 @@ fn configure_ips(
         } else if let IpSetting::Address { ip, prefix } = setting {
             let cidr = match prefix {
                 Some(p) => IpNet::new(*ip, *p).unwrap_or_else(|_| IpNet::from(*ip)),
-                None => autodetect::local_cidr(host, *ip).map_err(StartupError::Interfaces)?,
+                // Calico looks up the interface's prefix for IP only; IP6 without a prefix
+                // is taken as a host address.
+                None if version == 4 => {
+                    autodetect::local_cidr(host, *ip).map_err(StartupError::Interfaces)?
+                }
+                None => IpNet::from(*ip),
             };
             *current = cidr.to_string();
             validate_ip(host, current, warnings);

@@ -410,6 +410,18 @@ fn ours() {
     assert_eq!(c.nodename_file, PathBuf::from("/tmp/n1/nodename"));
     assert!(c.disable_node_ip_check);
     assert_eq!(c.cluster_type, "k8s,bgp");
+    assert_eq!(
+        cfg(&[("AUTODETECT_POLL_INTERVAL", "1m30s")])
+            .unwrap()
+            .autodetect_poll_interval,
+        Duration::from_secs(90)
+    );
+    assert_eq!(
+        cfg(&[]).unwrap().autodetect_poll_interval,
+        Duration::from_secs(60)
+    );
+    assert!(err(&[("AUTODETECT_POLL_INTERVAL", "60")]).starts_with("AUTODETECT_POLL_INTERVAL="));
+    assert!(err(&[("AUTODETECT_POLL_INTERVAL", "-1s")]).starts_with("AUTODETECT_POLL_INTERVAL="));
     assert!(err(&[("CALICO_IPAM_SOCKET", "ipam.sock")]).starts_with("CALICO_IPAM_SOCKET="));
     assert!(err(&[("CALICO_NODE_NETNS", "n1")]).starts_with("CALICO_NODE_NETNS="));
 }

@@ -281,8 +281,37 @@ async fn existing_fields_are_kept(store: Arc<dyn Datastore>) {
         r.warnings
     );
 
+    // IP6 without a prefix is a host address even where the interface has a /64 (Calico
+    // looks the prefix up for IP only).
+    let cfg = env.cfg(
+        "node1",
+        &[
+            ("IP", "10.0.0.5"),
+            ("IP6", "fd00::5"),
+            ("NO_DEFAULT_POOLS", "true"),
+        ],
+    );
+    let r = startup::run(&cfg, &c, &host(&["10.0.0.5/24", "fd00::5/64"]), NO_V6)
+        .await
+        .unwrap();
+    let bgp = r.node.spec.bgp.clone().unwrap();
+    assert_eq!(bgp.ipv6_address, "fd00::5/128");
+    assert_eq!(bgp.ipv4_address, "10.0.0.5/24");
+    // Both families given: the interface list carries both.
+    assert_eq!(
+        serde_json::to_value(&r.node.spec.interfaces).unwrap(),
+        json!([{"name": "eth0", "addresses": ["10.0.0.5", "fd00::5"]}])
+    );
+
     // An address that is not on this host is kept as a host route, with a warning.
-    let cfg = env.cfg("node1", &[("IP", "10.1.1.1"), ("NO_DEFAULT_POOLS", "true")]);
+    let cfg = env.cfg(
+        "node1",
+        &[
+            ("IP", "10.1.1.1"),
+            ("IP6", "none"),
+            ("NO_DEFAULT_POOLS", "true"),
+        ],
+    );
     let r = startup::run(&cfg, &c, &host(&["10.0.0.5/24"]), NO_V6)
         .await
         .unwrap();
@@ -446,6 +475,93 @@ async fn policy_only_mode(store: Arc<dyn Datastore>) {
     assert_eq!(n.spec.bgp, None);
 }
 
+async fn address_monitor(store: Arc<dyn Datastore>) {
+    let c = Client::new(store.clone());
+    let env = Env::new();
+    let cfg = env.cfg(
+        "node1",
+        &[
+            ("IP", "autodetect"),
+            ("NO_DEFAULT_POOLS", "true"),
+            ("AUTODETECT_POLL_INTERVAL", "100ms"),
+        ],
+    );
+    startup::run(&cfg, &c, &host(&["10.0.0.5/24"]), V6)
+        .await
+        .unwrap();
+    // Same address: nothing to write.
+    assert!(
+        !startup::recheck_addresses(&cfg, &c, &host(&["10.0.0.5/24"]))
+            .await
+            .unwrap()
+    );
+    // The host's address changed: the Node follows.
+    assert!(
+        startup::recheck_addresses(&cfg, &c, &host(&["10.0.0.6/24"]))
+            .await
+            .unwrap()
+    );
+    let ip4 = |n: Node| n.spec.bgp.unwrap().ipv4_address;
+    assert_eq!(ip4(get_node(&c, "node1").await.unwrap()), "10.0.0.6/24");
+
+    // The new address belongs to another node: refused, and (autodetecting) our stale
+    // address is cleared so it cannot be mistaken for ours, as Calico's clearNodeIPs does.
+    c.create(
+        Resource::from_json_value(json!({
+            "apiVersion": "projectcalico.org/v3", "kind": "Node",
+            "metadata": {"name": "node2"},
+            "spec": {"bgp": {"ipv4Address": "10.0.0.7/24"}}
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let err = startup::recheck_addresses(&cfg, &c, &host(&["10.0.0.7/24"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StartupError::AddressConflict { .. }), "{err}");
+    assert_eq!(get_node(&c, "node1").await.unwrap().spec.bgp, None);
+
+    // The monitor loop applies changes by itself and stops on shutdown.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let (cfg2, c2, sd) = (cfg.clone(), c.clone(), shutdown.clone());
+    let task = tokio::spawn(async move {
+        startup::monitor_addresses(&cfg2, &c2, &host(&["10.0.0.9/24"]), sd).await;
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(b) = get_node(&c, "node1").await.unwrap().spec.bgp
+            && b.ipv4_address == "10.0.0.9/24"
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "monitor did not update the node"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap();
+
+    // Without autodetection the monitor does not run at all.
+    let fixed = env.cfg(
+        "node1",
+        &[("IP", "10.0.0.9/24"), ("NO_DEFAULT_POOLS", "true")],
+    );
+    tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        startup::monitor_addresses(
+            &fixed,
+            &c,
+            &host(&[]),
+            tokio_util::sync::CancellationToken::new(),
+        ),
+    )
+    .await
+    .unwrap();
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -487,4 +603,5 @@ scenarios!(
     autodetect_failure_writes_nothing,
     pool_choices,
     policy_only_mode,
+    address_monitor,
 );

@@ -168,6 +168,9 @@ pub struct NodeConfig {
     pub cluster_type: String,
     /// `CALICO_K8S_NODE_REF`: the orchestrator's name for this node.
     pub k8s_node_ref: Option<String>,
+    /// `AUTODETECT_POLL_INTERVAL` (a Go duration, default 60 s): how often the running agent
+    /// re-detects its addresses when `IP` or `IP6` is `autodetect`.
+    pub autodetect_poll_interval: std::time::Duration,
     /// Things worth a warning at start (e.g. unknown `FELIX_*` variables).
     pub warnings: Vec<String>,
 }
@@ -267,7 +270,25 @@ impl NodeConfig {
             ));
         }
 
+        let autodetect_poll_interval = match var("AUTODETECT_POLL_INTERVAL") {
+            None => std::time::Duration::from_secs(60),
+            Some(raw) => {
+                let d = calico_api::duration::Duration::parse(&raw).map_err(|e| {
+                    ConfigError::invalid("AUTODETECT_POLL_INTERVAL", &raw, e.to_string())
+                })?;
+                if d.nanos() <= 0 {
+                    return Err(ConfigError::invalid(
+                        "AUTODETECT_POLL_INTERVAL",
+                        &raw,
+                        "must be a positive duration (e.g. 60s)",
+                    ));
+                }
+                std::time::Duration::from_nanos(d.nanos() as u64)
+            }
+        };
+
         Ok(NodeConfig {
+            autodetect_poll_interval,
             node_name,
             datastore,
             ipv4,
