@@ -422,6 +422,36 @@ fn parallel_dual_stack_adds_then_gc_and_del() {
         assert_eq!(held, if i < N / 2 { 2 } else { 0 }, "{cid}");
     }
 
+    // Real traffic through the host namespace, on the plugin's own routes (no Felix here):
+    // IPv4 via proxy ARP for 169.254.1.1, IPv6 via the host side's link-local gateway. The host
+    // needs a default route for proxy ARP, as every real host has (a veth stands in for an
+    // uplink: this kernel has no dummy driver).
+    for args in [
+        &["link", "add", "up0", "type", "veth", "peer", "name", "up1"][..],
+        &["link", "set", "up0", "up"],
+        &["link", "set", "up1", "up"],
+        &["route", "add", "default", "dev", "up0"],
+        &["-6", "route", "add", "default", "dev", "up0"],
+    ] {
+        let mut full = vec!["ip"];
+        full.extend_from_slice(args);
+        env.host.exec(&full).unwrap();
+    }
+    // IPv6 forwards only with the global switch on; Felix turns it on at start-up (the CNI
+    // plugin only sets the per-interface flags, as Calico's does).
+    env.host
+        .exec(&["sysctl", "-w", "net.ipv6.conf.all.forwarding=1"])
+        .unwrap();
+    let addr_of = |i: usize, fam: usize| -> String {
+        let a = results[i].1["ips"][fam]["address"].as_str().unwrap();
+        a.split('/').next().unwrap().to_string()
+    };
+    for fam in [0, 1] {
+        let target = addr_of(1, fam);
+        let out = ctrs[0].exec(&["ping", "-c", "2", "-W", "2", &target]);
+        assert!(out.is_ok(), "container 0 cannot reach {target}: {out:?}");
+    }
+
     // DEL of everything (also the collected ones) leaves nothing allocated.
     for (i, cid) in cids.iter().enumerate() {
         let (rc, out) = env.run_for("DEL", cid, Some(&ctrs[i].path()), &conf);
