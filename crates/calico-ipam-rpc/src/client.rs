@@ -144,13 +144,16 @@ impl IpamAgentClient {
     }
 
     fn connect(&self) -> Result<UnixStream, RpcError> {
-        // A Unix-socket connect completes at once (or fails with ENOENT/ECONNREFUSED); only a
-        // full accept backlog could block it, and then the read timeout below still bounds
-        // the whole call once connected.
-        let stream = UnixStream::connect(&self.path).map_err(|source| RpcError::Unreachable {
-            path: self.path.clone(),
-            source,
-        })?;
+        let stream = match connect_with_timeout(&self.path, self.timeout) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(RpcError::Timeout),
+            Err(source) => {
+                return Err(RpcError::Unreachable {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
         stream
             .set_read_timeout(Some(self.timeout))
             .and_then(|()| stream.set_write_timeout(Some(self.timeout)))
@@ -204,6 +207,41 @@ impl IpamAgentClient {
             _ => RpcError::Protocol(format!("{what} {}: {e}", self.path.display())),
         }
     }
+}
+
+/// Connects a Unix stream socket within `timeout`. A Unix-socket connect either completes at
+/// once or fails (ENOENT, ECONNREFUSED), except when the listener's accept backlog is full:
+/// then a non-blocking connect says EAGAIN (it cannot be polled for completion the way a TCP
+/// connect can), so it is retried until the deadline. The stream is returned blocking.
+fn connect_with_timeout(path: &Path, timeout: Duration) -> std::io::Result<UnixStream> {
+    use rustix::io::Errno;
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let addr = SocketAddrUnix::new(path)?;
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match rustix::net::connect(&fd, &addr) {
+            Ok(()) => break,
+            Err(e) if e == Errno::AGAIN || e == Errno::INTR => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the agent's accept queue stayed full",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let stream = UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
 
 fn mismatched(op: &str, reply: &Reply) -> RpcError {

@@ -339,6 +339,47 @@ fn silent_agent_times_out() {
 }
 
 #[test]
+fn full_accept_queue_times_out_the_connect() {
+    use rustix::io::Errno;
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.sock");
+    let addr = SocketAddrUnix::new(&path).unwrap();
+    // A listener that never accepts, with the smallest backlog.
+    let l = rustix::net::socket(AddressFamily::UNIX, SocketType::STREAM, None).unwrap();
+    rustix::net::bind(&l, &addr).unwrap();
+    rustix::net::listen(&l, 0).unwrap();
+    // Fill its accept queue (non-blocking connects, kept open) until the kernel says EAGAIN:
+    // from then on a blocking connect would wait forever.
+    let mut held = Vec::new();
+    loop {
+        let s = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK,
+            None,
+        )
+        .unwrap();
+        match rustix::net::connect(&s, &addr) {
+            Ok(()) => held.push(s),
+            Err(e) if e == Errno::AGAIN => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(held.len() < 10_000, "accept queue never filled");
+    }
+    let c = IpamAgentClient::new(&path, Duration::from_millis(200));
+    let t = Instant::now();
+    let err = c.ping().unwrap_err();
+    assert!(matches!(err, RpcError::Timeout), "{err:?}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(190),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
+
+#[test]
 fn slow_backend_times_out_the_client_only() {
     let backend = Arc::new(FakeBackend {
         node: "node1".into(),
