@@ -764,18 +764,22 @@ fn merge_as4(attrs: &mut PathAttributes, as4: As4) {
             }
         }
     }
-    for seg in p4.segments {
+    // Join the AS_PATH part and the AS4_PATH part into one sequence where they meet; the
+    // segments inside AS4_PATH stay as they were sent.
+    let mut rest = p4.segments.into_iter();
+    if let Some(first) = rest.next() {
         match merged.last_mut() {
             Some(last)
                 if last.kind == SegmentType::Sequence
-                    && seg.kind == SegmentType::Sequence
-                    && last.asns.len() + seg.asns.len() <= 255 =>
+                    && first.kind == SegmentType::Sequence
+                    && last.asns.len() + first.asns.len() <= 255 =>
             {
-                last.asns.extend(seg.asns)
+                last.asns.extend(first.asns)
             }
-            _ => merged.push(seg),
+            _ => merged.push(first),
         }
     }
+    merged.extend(rest);
     attrs.as_path = Some(AsPath { segments: merged });
 }
 
@@ -806,6 +810,14 @@ fn decode_mp_reach(
         ));
     }
     let family = Family::new(be16(value, 0), value[2]);
+    let nhl = usize::from(value[3]);
+    if value.len() < 4 + nhl + 1 {
+        return Err(mp_error(
+            format!("next hop length {nhl} runs past the attribute"),
+            value,
+            raw,
+        ));
+    }
     if !family.is_unicast_ip() {
         // Families we do not route are kept opaque (the speaker did not negotiate them, so
         // it will ignore them).
@@ -816,14 +828,6 @@ fn decode_mp_reach(
             raw: value[3..].to_vec(),
         };
         return Ok((reach, None));
-    }
-    let nhl = usize::from(value[3]);
-    if value.len() < 4 + nhl + 1 {
-        return Err(mp_error(
-            format!("next hop length {nhl} runs past the attribute"),
-            value,
-            raw,
-        ));
     }
     let nh = &value[4..4 + nhl];
     // RFC 7606 §7.11: a next hop length the family does not allow makes the attribute
