@@ -22,8 +22,13 @@ fn usage() -> ExitCode {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // RUST_LOG when set; else Felix's FELIX_LOGSEVERITYSCREEN (Calico's levels), else info.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let level = std::env::var("FELIX_LOGSEVERITYSCREEN")
+            .map(|l| log_level(&l))
+            .unwrap_or("info");
+        tracing_subscriber::EnvFilter::new(level)
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -55,6 +60,18 @@ fn main() -> ExitCode {
             probe(probes)
         }
         _ => usage(),
+    }
+}
+
+/// Calico's log severities (`Trace`, `Debug`, `Info`, `Warning`, `Error`, `Fatal`, any case)
+/// as tracing levels; anything else is `info`.
+fn log_level(severity: &str) -> &'static str {
+    match severity.to_ascii_lowercase().as_str() {
+        "trace" => "trace",
+        "debug" => "debug",
+        "warning" | "warn" => "warn",
+        "error" | "fatal" | "panic" => "error",
+        _ => "info",
     }
 }
 
