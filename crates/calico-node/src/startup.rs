@@ -9,7 +9,7 @@
 //!    `NO_DEFAULT_POOLS`);
 //! 6. `EnsureInitialized` (ClusterInformation `default` with clusterGUID, calicoVersion,
 //!    datastoreReady; the built-in tiers), the global and per-node FelixConfiguration defaults
-//!    and the default BGPConfiguration;
+//!    and the default BGPConfiguration and IPAMConfiguration;
 //! 7. write the node-name file.
 //!
 //! Everything that can be refused for bad configuration is checked before the first write
@@ -22,6 +22,7 @@ use std::path::Path;
 use calico_api::Resource;
 use calico_api::bgpconfig::BGPConfiguration;
 use calico_api::felixconfig::FelixConfiguration;
+use calico_api::ipamconfig::IPAMConfiguration;
 use calico_api::ippool::IPPool;
 use calico_api::node::{Node, NodeBGPSpec, NodeInterface, OrchRef};
 use calico_client::{Client, ClientError, into_kind};
@@ -195,6 +196,7 @@ async fn run_once(
         .map_err(ds("initialising ClusterInformation and tiers"))?;
     ensure_felix_defaults(client, &cfg.node_name).await?;
     ensure_bgp_default(client).await?;
+    ensure_ipam_default(client).await?;
     let ci = client
         .get("ClusterInformation", "", "default")
         .await
@@ -715,6 +717,30 @@ async fn ensure_bgp_default(client: &Client) -> Result<(), StartupError> {
             }
         }
         Err(e) => Err(ds("reading BGPConfiguration default")(e)),
+    }
+}
+
+/// `ensureDefaultIPAMConfigExists`: the v3 `IPAMConfiguration` `default` with the meaningful
+/// defaults set explicitly (auto-allocate blocks, no strict affinity, no block limit, KubeVirt
+/// address persistence enabled). In etcd mode this is the v3 resource only; the allocator's
+/// own settings stay at `/calico/ipam/v2/config`, as in Calico.
+async fn ensure_ipam_default(client: &Client) -> Result<(), StartupError> {
+    match client.get("IPAMConfiguration", "", "default").await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_does_not_exist() => {
+            let mut ic = IPAMConfiguration::default();
+            ic.metadata.name = "default".into();
+            ic.spec.auto_allocate_blocks = true;
+            ic.spec.strict_affinity = false;
+            ic.spec.max_blocks_per_host = 0;
+            ic.spec.kubevirt_vm_address_persistence = Some("Enabled".into());
+            match client.create(Resource::IPAMConfiguration(ic)).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_already_exists() => Ok(()),
+                Err(e) => Err(ds("creating IPAMConfiguration default")(e)),
+            }
+        }
+        Err(e) => Err(ds("reading IPAMConfiguration default")(e)),
     }
 }
 

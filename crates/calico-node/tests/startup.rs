@@ -193,6 +193,16 @@ async fn fresh_node(store: Arc<dyn Datastore>) {
         .unwrap();
     assert_eq!(fcn.spec.default_endpoint_to_host_action, "Return");
     assert!(c.get("BGPConfiguration", "", "default").await.is_ok());
+    let ic = c
+        .get("IPAMConfiguration", "", "default")
+        .await
+        .unwrap()
+        .to_json_value();
+    assert_eq!(
+        ic["spec"],
+        json!({"strictAffinity": false, "autoAllocateBlocks": true,
+               "kubeVirtVMAddressPersistence": "Enabled"})
+    );
     assert!(c.get("Tier", "", "default").await.is_ok());
     assert_eq!(
         std::fs::read_to_string(&cfg.nodename_file).unwrap(),
