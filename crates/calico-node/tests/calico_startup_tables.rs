@@ -189,7 +189,8 @@ async fn default_pool_table() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn none_table() {
     // (env, number of pools, IPv4 pool present, IPv6 pool present)
-    let table: &[(&[(&str, &str)], usize, bool, bool)] = &[
+    type Row = (&'static [(&'static str, &'static str)], usize, bool, bool);
+    let table: &[Row] = &[
         (&[("CALICO_IPV4POOL_CIDR", "none")], 1, false, true),
         (&[("CALICO_IPV6POOL_CIDR", "none")], 1, true, false),
         (
