@@ -66,11 +66,9 @@ fn free_port() -> u16 {
     calico_datastore::testing::free_port()
 }
 
-#[test]
-fn agent_runs_serves_and_stops() {
-    if !require_root() {
-        return;
-    }
+/// The whole scenario against one datastore: `ds_env` selects it for the agent (and its
+/// probe), `store` reads it from the test.
+fn agent_runs_serves_and_stops(ds_env: &[(String, String)], store: Arc<dyn Datastore>) {
     let ns = TestNetns::new("cnode-bin").unwrap();
     // The node's uplink (a veth pair: no dummy driver everywhere), with the node address.
     for cmd in [
@@ -82,7 +80,6 @@ fn agent_runs_serves_and_stops() {
         ns.exec(&cmd.split(' ').collect::<Vec<_>>()).unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("calico.db");
     let sock = dir.path().join("run/ipam.sock");
     let (hport, mport) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_calico-node"))
@@ -90,8 +87,7 @@ fn agent_runs_serves_and_stops() {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "info")
         .env("NODENAME", "node1")
-        .env("DATASTORE_TYPE", "embedded")
-        .env("CALICO_DATASTORE_PATH", &db)
+        .envs(ds_env.iter().map(|(k, v)| (k, v)))
         .env("CALICO_NODENAME_FILE", dir.path().join("nodename"))
         .env("CALICO_IPAM_SOCKET", &sock)
         .env("CALICO_NODE_NETNS", ns.path())
@@ -134,8 +130,7 @@ fn agent_runs_serves_and_stops() {
         .arg("-felix-ready")
         .env_clear()
         .env("NODENAME", "node1")
-        .env("DATASTORE_TYPE", "embedded")
-        .env("CALICO_DATASTORE_PATH", &db)
+        .envs(ds_env.iter().map(|(k, v)| (k, v)))
         .env("CALICO_NODE_NETNS", ns.path())
         .env("FELIX_HEALTHHOST", "127.0.0.1")
         .env("FELIX_HEALTHPORT", hport.to_string())
@@ -143,12 +138,11 @@ fn agent_runs_serves_and_stops() {
         .unwrap();
     assert!(probe.success());
 
-    // What start-up stored (read through a second handle on the same store file).
+    // What start-up stored.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let store: Arc<dyn Datastore> = Arc::new(EmbeddedDatastore::open(&db).unwrap());
     let client = Client::new(store.clone());
     let node: Node = rt.block_on(client.get_as("", "node1")).unwrap();
     let bgp = node.spec.bgp.unwrap();
@@ -229,6 +223,70 @@ fn agent_runs_serves_and_stops() {
     });
     assert!(status.success(), "calico-node exited with {status}");
     assert!(!Path::new(&sock).exists(), "socket left behind");
+}
+
+fn env(pairs: &[(&str, String)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+#[test]
+fn agent_on_the_embedded_store() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calico.db");
+    // The test reads through a second handle on the same store file.
+    let store: Arc<dyn Datastore> = Arc::new(EmbeddedDatastore::open(&db).unwrap());
+    agent_runs_serves_and_stops(
+        &env(&[
+            ("DATASTORE_TYPE", "embedded".into()),
+            ("CALICO_DATASTORE_PATH", db.display().to_string()),
+        ]),
+        store,
+    );
+}
+
+fn etcd_store(etcd: &calico_datastore::testing::EtcdServer) -> Arc<dyn Datastore> {
+    // The etcd client's connection tasks run on the runtime it was made on: one with its own
+    // worker thread, kept for the rest of the test process.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(async {
+        calico_datastore::etcd::EtcdDatastore::connect(etcd.config())
+            .await
+            .unwrap()
+    });
+    std::mem::forget(rt);
+    Arc::new(store)
+}
+
+#[test]
+fn agent_on_etcd_with_tls() {
+    if !require_root() {
+        return;
+    }
+    let Some(etcd) = calico_datastore::testing::EtcdServer::start_tls_or_skip() else {
+        return;
+    };
+    let tls = etcd.tls_files().unwrap();
+    // The ETCD_*_FILE settings, exactly as a calico-node manifest passes them.
+    agent_runs_serves_and_stops(
+        &env(&[
+            ("DATASTORE_TYPE", "etcdv3".into()),
+            ("ETCD_ENDPOINTS", etcd.endpoint()),
+            ("ETCD_CA_CERT_FILE", tls.ca_cert.display().to_string()),
+            ("ETCD_CERT_FILE", tls.client_cert.display().to_string()),
+            ("ETCD_KEY_FILE", tls.client_key.display().to_string()),
+        ]),
+        etcd_store(&etcd),
+    );
 }
 
 #[test]
