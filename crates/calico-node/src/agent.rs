@@ -58,7 +58,7 @@ pub fn bind_tcp(
 ) -> std::io::Result<std::net::TcpListener> {
     let host = if host.is_empty() { "0.0.0.0" } else { host };
     let bind = move || -> std::io::Result<std::net::TcpListener> {
-        let l = std::net::TcpListener::bind((host, port))?;
+        let l = std::net::TcpListener::bind(resolve_prefer_v4(host, port)?)?;
         l.set_nonblocking(true)?;
         Ok(l)
     };
@@ -66,6 +66,25 @@ pub fn bind_tcp(
         None => bind(),
         Some(ns) => ns.run(bind).map_err(std::io::Error::other)?,
     }
+}
+
+/// Resolves `host:port` (inside the calling thread's namespace, through the resolver) the way
+/// Go's `net.Listen` does for a name: the first IPv4 address if there is one, else the first
+/// address. So `localhost` is 127.0.0.1 even where `::1` is listed first.
+pub fn resolve_prefer_v4(host: &str, port: u16) -> std::io::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{host} resolves to no address"),
+            )
+        })
 }
 
 /// Addresses the agent actually listens on (ports may have been 0).
@@ -341,5 +360,27 @@ pub async fn run(
             tracing::info!("calico-node stopped");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn names_resolve_to_ipv4_first() {
+        assert_eq!(
+            resolve_prefer_v4("localhost", 9099).unwrap(),
+            "127.0.0.1:9099".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            resolve_prefer_v4("::1", 1).unwrap(),
+            "[::1]:1".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            resolve_prefer_v4("0.0.0.0", 0).unwrap(),
+            "0.0.0.0:0".parse::<SocketAddr>().unwrap()
+        );
     }
 }

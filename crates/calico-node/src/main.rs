@@ -205,12 +205,7 @@ fn probe(flags: &[&str]) -> ExitCode {
 }
 
 fn http_status(host: &str, port: u16, path: &str) -> Result<u16, String> {
-    use std::net::ToSocketAddrs;
-    let addr = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or_else(|| format!("{host} resolves to nothing"))?;
+    let addr = calico_node::agent::resolve_prefer_v4(host, port).map_err(|e| e.to_string())?;
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .map_err(|e| format!("{addr}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))

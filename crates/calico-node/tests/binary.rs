@@ -95,7 +95,7 @@ fn agent_runs_serves_and_stops(ds_env: &[(String, String)], store: Arc<dyn Datas
         .env("AS", "64512")
         .env("CALICO_IPV4POOL_CIDR", "10.244.0.0/16")
         .env("CALICO_IPV6POOL_CIDR", "none")
-        .env("FELIX_HEALTHHOST", "127.0.0.1")
+        // FELIX_HEALTHHOST left at its default, localhost: bound as 127.0.0.1, as Go does.
         .env("FELIX_HEALTHPORT", hport.to_string())
         .env("FELIX_PROMETHEUSMETRICSENABLED", "true")
         .env("FELIX_PROMETHEUSMETRICSHOST", "127.0.0.1")
@@ -132,7 +132,6 @@ fn agent_runs_serves_and_stops(ds_env: &[(String, String)], store: Arc<dyn Datas
         .env("NODENAME", "node1")
         .envs(ds_env.iter().map(|(k, v)| (k, v)))
         .env("CALICO_NODE_NETNS", ns.path())
-        .env("FELIX_HEALTHHOST", "127.0.0.1")
         .env("FELIX_HEALTHPORT", hport.to_string())
         .status()
         .unwrap();
