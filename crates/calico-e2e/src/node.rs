@@ -18,6 +18,9 @@ use crate::HarnessError;
 /// Default pool of the scenarios (the seeds' walkthrough uses 10.244.0.0/16).
 pub const POOL_CIDR: &str = "10.244.0.0/16";
 
+/// Where [`Node::use_etcd`]'s etcd listens, on the node's own loopback.
+pub const ETCD_ENDPOINT: &str = "http://127.0.0.1:2379";
+
 /// One simulated node.
 pub struct Node {
     pub name: String,
@@ -28,6 +31,8 @@ pub struct Node {
     /// The node's address on its dummy uplink (what autodetection should find).
     pub address: String,
     agent: Option<Child>,
+    /// An etcd serving this node on its own loopback (see [`Node::use_etcd`]).
+    etcd: Option<Child>,
     /// Extra environment for the agent (`FELIX_*` overrides and the like).
     pub agent_env: Vec<(String, String)>,
 }
@@ -80,6 +85,7 @@ impl Node {
             store_path,
             address: address.to_string(),
             agent: None,
+            etcd: None,
             agent_env: Vec::new(),
         })
     }
@@ -120,8 +126,9 @@ impl Node {
             "log_level": "debug",
             "log_file_path": self.cni_log_path(),
             "nodename": self.name,
-            "datastore_type": "embedded",
+            "datastore_type": if self.etcd.is_some() { "etcdv3" } else { "embedded" },
             "datastore_path": self.store_path,
+            "etcd_endpoints": if self.etcd.is_some() { ETCD_ENDPOINT } else { "" },
             "mtu": 1440,
             "ipam": {"type": "calico-ipam", "agent_socket": self.socket_path()},
         })
@@ -138,6 +145,49 @@ impl Node {
         let path = self.conf_dir().join(format!("{network}.conflist"));
         std::fs::write(&path, list.to_string()).map_err(io("writing the conflist"))?;
         Ok(path)
+    }
+
+    /// Switches this node to a real etcd v3 datastore: an `etcd` started inside the node's
+    /// namespace (so the agent and the plugins, which run there, reach it on loopback), with
+    /// its data in the node's directory. Call before [`Node::start_agent`].
+    pub fn use_etcd(&mut self) -> Result<(), HarnessError> {
+        let etcd = crate::which("etcd")?;
+        let data = self.dir.path().join("etcd");
+        let log =
+            File::create(self.dir.path().join("etcd.log")).map_err(io("creating the etcd log"))?;
+        let mut cmd = Command::new(etcd);
+        cmd.arg("--data-dir")
+            .arg(&data)
+            .args([
+                "--listen-client-urls",
+                ETCD_ENDPOINT,
+                "--advertise-client-urls",
+                ETCD_ENDPOINT,
+            ])
+            .args(["--listen-peer-urls", "http://127.0.0.1:2380"])
+            .args(["--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
+            .args(["--initial-cluster", "default=http://127.0.0.1:2380"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(io("cloning the etcd log"))?)
+            .stderr(log);
+        let child = self
+            .ns
+            .ns()
+            .run(move || cmd.spawn())
+            .map_err(|e| HarnessError::Failed(format!("entering {}: {e}", self.name)))?
+            .map_err(io("starting etcd"))?;
+        self.etcd = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(self.http_get(2379, "/health"), Ok((200, _))) {
+            if Instant::now() > deadline {
+                return Err(HarnessError::Failed(format!(
+                    "etcd in {} not healthy after 20 s",
+                    self.name
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
     }
 
     /// Starts `calico-node` inside the namespace and waits until `/readiness` answers 200/204.
@@ -158,7 +208,22 @@ impl Node {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("NODENAME", &self.name)
-            .env("DATASTORE_TYPE", "embedded")
+            .env(
+                "DATASTORE_TYPE",
+                if self.etcd.is_some() {
+                    "etcdv3"
+                } else {
+                    "embedded"
+                },
+            )
+            .env(
+                "ETCD_ENDPOINTS",
+                if self.etcd.is_some() {
+                    ETCD_ENDPOINT
+                } else {
+                    ""
+                },
+            )
             .env("CALICO_DATASTORE_PATH", &self.store_path)
             .env("CALICO_IPAM_SOCKET", self.socket_path())
             .env("CALICO_NODE_NETNS", self.ns.path())
@@ -290,7 +355,7 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        if let Some(mut child) = self.agent.take() {
+        for mut child in [self.agent.take(), self.etcd.take()].into_iter().flatten() {
             let _ = child.kill();
             let _ = child.wait();
         }
