@@ -783,3 +783,44 @@ fn gc_continues_past_failures_and_needs_the_valid_list() {
     ));
     assert_eq!(e.code, ErrorCode::INCOMPATIBLE_VERSION);
 }
+
+#[test]
+fn cni_host_veth_name_collision_is_refused_and_del_spares_the_owner() {
+    // `ctr run` names containers `<namespace>-<name>`: both IDs start with "default-ctr".
+    let t = T::new();
+    let run = |cmd, cid: &str, netns: &str| t.run(cmd, cid, Some(netns), "", &t.conf());
+    ok(&run(Command::Add, "default-ctrA", "/run/netns/a"));
+    assert!(t.p.dataplane.links.borrow().contains_key("calidefault-ctr"));
+    let e = err(&run(Command::Add, "default-ctrB", "/run/netns/b"));
+    assert!(
+        e.msg
+            .contains("calidefault-ctr is already used by container default-ctrA"),
+        "{e}"
+    );
+    assert_eq!(
+        t.p.ipam.commands(),
+        vec![Command::Add],
+        "no addresses for the refused one"
+    );
+    // The runtime's DEL after the failed ADD must not take A's veth.
+    ok(&run(Command::Del, "default-ctrB", "/run/netns/b"));
+    let links = t.p.dataplane.links.borrow();
+    assert_eq!(
+        links["calidefault-ctr"].netns.to_str().unwrap(),
+        "/run/netns/a"
+    );
+    let td = t.p.dataplane.teardowns.borrow().last().cloned().unwrap();
+    assert!(!td.3, "host side must be left alone");
+}
+
+#[test]
+fn del_removes_the_host_veth_the_endpoint_names() {
+    let t = T::new();
+    ok(&t.add(PODMAN_ARGS));
+    for w in t.p.store.weps.borrow_mut().values_mut() {
+        w.spec.interface_name = "calirenamed0001".into();
+    }
+    ok(&t.del(PODMAN_ARGS, None));
+    let td = t.p.dataplane.teardowns.borrow().last().cloned().unwrap();
+    assert_eq!((td.1.as_str(), td.3), ("calirenamed0001", true));
+}

@@ -8,7 +8,9 @@
 //! plumbed and the WorkloadEndpoint created or updated. Any failure after IPAM releases the
 //! addresses (IPAM DEL with the same stdin) and removes the interfaces: nothing stays half
 //! applied. (Calico itself leaves the veth in place when the endpoint write fails; we remove
-//! it too.) A failed IPAM ADD is followed by an IPAM DEL, as SPEC.md section 4 asks.
+//! it too.) A failed IPAM ADD is followed by an IPAM DEL, as SPEC.md section 4 asks. A `cni`
+//! workload whose host veth name (from the first 11 characters of its container ID) is taken
+//! by another container's endpoint is refused rather than stealing that veth.
 //!
 //! **DEL** is idempotent: it succeeds without a netns, without a prevResult, repeated, and
 //! after a failed ADD. The endpoint is deleted only when its `containerID` is empty or ours
@@ -186,6 +188,39 @@ impl<D: Dataplane, I: IpamExec, S: EndpointStore> CalicoPlugin<D, I, S> {
         Ok(None)
     }
 
+    /// A `cni` workload's host veth is `cali` + the first 11 characters of its container ID,
+    /// so two containers whose IDs share them (`ctr`'s `default-ctrA` / `default-ctrB`,
+    /// cnitool's `cnitool-<hex>`) would get the same name, and plumbing the second would
+    /// delete the first one's veth (Calico replaces a "stale" host veth). We refuse instead.
+    fn refuse_veth_collision(&self, w: &Workload, host_if: &str) -> Result<(), CniError> {
+        if is_k8s(w) {
+            return Ok(());
+        }
+        let mut ids = w.identifiers();
+        ids.container_id.clear();
+        ids.endpoint.clear();
+        let prefix = ids.calculate_name(true).map_err(|e| {
+            CniError::internal(format!("error constructing WorkloadEndpoint prefix: {e}"))
+        })?;
+        let list = self
+            .store
+            .list_endpoints(Some(&w.namespace), &prefix)
+            .map_err(|e| store_err("error listing WorkloadEndpoints", e))?;
+        if let Some(other) = list.iter().find(|ep| {
+            ep.spec.interface_name == host_if
+                && !ep.spec.container_id.is_empty()
+                && ep.spec.container_id != w.container_id
+        }) {
+            return Err(CniError::internal(format!(
+                "host interface {host_if} is already used by container {} (WorkloadEndpoint {}): \
+                 host interfaces are named after the first 11 characters of the container ID, \
+                 which these two containers share",
+                other.spec.container_id, other.metadata.name
+            )));
+        }
+        Ok(())
+    }
+
     /// The result for a `cni` workload that already has an endpoint (Calico
     /// `CreateResultFromEndpoint` plus the interfaces).
     fn result_from_endpoint(
@@ -283,6 +318,9 @@ impl<D: Dataplane, I: IpamExec, S: EndpointStore> Verbs for CalicoPlugin<D, I, S
                 .map_err(|e| store_err(&format!("error creating profile {}", conf.name), e))?;
         }
         let existing = self.find_endpoint(w)?;
+        if existing.is_none() {
+            self.refuse_veth_collision(w, &p.host_if)?;
+        }
 
         if !is_k8s(w)
             && let Some(mut ep) = existing.clone()
@@ -406,8 +444,11 @@ impl<D: Dataplane, I: IpamExec, S: EndpointStore> Verbs for CalicoPlugin<D, I, S
         self.require_ready()?;
         let wep_name = w.wep_name()?;
 
-        // 1. The endpoint, only if it is ours.
-        let mut ours = true;
+        // 1. The endpoint, only if it is ours. `owned_veth` is the host interface of an
+        // endpoint we deleted: only then is the host side ours to remove (a pod's newer sandbox
+        // has the same host veth name; a `cni` container whose ID shares the first 11
+        // characters would too).
+        let mut owned_veth: Option<String> = None;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -425,14 +466,20 @@ impl<D: Dataplane, I: IpamExec, S: EndpointStore> Verbs for CalicoPlugin<D, I, S
                     owner = %ep.spec.container_id,
                     "CNI_CONTAINERID does not match the WorkloadEndpoint's containerID; leaving it"
                 );
-                ours = false;
                 break;
             }
             match self
                 .store
                 .delete_endpoint(&w.namespace, &wep_name, &ep.metadata.resource_version)
             {
-                Ok(_) => break,
+                Ok(_) => {
+                    owned_veth = Some(if ep.spec.interface_name.is_empty() {
+                        p.host_if.clone()
+                    } else {
+                        ep.spec.interface_name.clone()
+                    });
+                    break;
+                }
                 Err(StoreError::Conflict(m)) if attempt < DELETE_ATTEMPTS => {
                     tracing::info!(endpoint = %wep_name, error = %m, "endpoint changed before it could be deleted; retrying");
                 }
@@ -445,13 +492,13 @@ impl<D: Dataplane, I: IpamExec, S: EndpointStore> Verbs for CalicoPlugin<D, I, S
             }
         }
 
-        // 2. The interfaces (only the container side when the endpoint belongs to another
-        // sandbox, whose host veth has the same name for a pod). 3. The addresses, always.
+        // 2. The interfaces: the container side in the netns (which takes the pair with it),
+        // and the host side only when it was ours. 3. The addresses, always.
         let teardown = self.dataplane.teardown(
             req.env.netns.as_deref(),
-            &p.host_if,
+            owned_veth.as_deref().unwrap_or(&p.host_if),
             &req.env.ifname,
-            ours || !is_k8s(w),
+            owned_veth.is_some(),
         );
         let ipam = self.release_ips(req);
         teardown?;
