@@ -126,6 +126,8 @@ impl Node {
             "log_level": "debug",
             "log_file_path": self.cni_log_path(),
             "nodename": self.name,
+            // calico-node writes it at start-up; the plugin refuses to run before it exists.
+            "nodename_file": self.dir.path().join("nodename"),
             "datastore_type": if self.etcd.is_some() { "etcdv3" } else { "embedded" },
             "datastore_path": self.store_path,
             "etcd_endpoints": if self.etcd.is_some() { ETCD_ENDPOINT } else { "" },
@@ -227,6 +229,8 @@ impl Node {
             .env("CALICO_DATASTORE_PATH", &self.store_path)
             .env("CALICO_IPAM_SOCKET", self.socket_path())
             .env("CALICO_NODE_NETNS", self.ns.path())
+            // Not the host's /var/lib/calico/nodename.
+            .env("CALICO_NODENAME_FILE", self.dir.path().join("nodename"))
             .env("IP", "autodetect")
             .env("CALICO_IPV4POOL_CIDR", POOL_CIDR)
             .env("FELIX_HEALTHENABLED", "true")

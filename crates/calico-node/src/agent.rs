@@ -164,6 +164,13 @@ pub async fn run(
     }
     fcfg.interface_prefixes = cfg.felix.interface_prefixes.clone();
     fcfg.netns = cfg.netns.clone();
+    fcfg.ipv6_enabled = cfg.felix.ipv6_support;
+    // `IPForwarding` (Felix default `Enabled`): anything but `Disabled` turns forwarding on.
+    fcfg.ip_forwarding = !cfg
+        .felix
+        .spec
+        .ip_forwarding
+        .eq_ignore_ascii_case("disabled");
     let felix = Felix::new(fcfg, store.clone(), &mut registry)?;
     let mut felix_status = felix.status();
     let felix_health = health.register("felix", true, true, None);
