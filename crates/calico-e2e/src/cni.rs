@@ -92,7 +92,18 @@ pub fn invoke(plugin: &Path, call: &CniCall, host_ns: &NetNs) -> Result<CniOutco
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let mut cmd = Command::new(plugin);
+    // `CALICO_E2E_WRAP="strace -f -tt -o /tmp/trace"` runs the plugin under a profiler/tracer.
+    let wrapper: Vec<String> = std::env::var("CALICO_E2E_WRAP")
+        .map(|w| w.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(plugin);
+            c
+        }
+        None => Command::new(plugin),
+    };
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("CNI_COMMAND", &call.command)

@@ -149,7 +149,11 @@ fn calico_variant(label: &'static str, name: &str, addr: &str, etcd: bool) -> Re
     node.agent_env.push(("RUST_LOG".into(), "warn".into()));
     node.start_agent()?;
     let mut conf = node.netconf("k8s-pod-network", "1.0.0");
-    conf["log_level"] = "warning".into();
+    // Quiet by default (the reference plugins log nothing); CNI_BENCH_LOG_LEVEL=debug to study
+    // where the time goes (log in the node's directory, kept with CNI_BENCH_KEEP=1).
+    conf["log_level"] = std::env::var("CNI_BENCH_LOG_LEVEL")
+        .unwrap_or_else(|_| "warning".into())
+        .into();
     Ok(Variant {
         label,
         plugin: calico_e2e::binary("calico")?,
@@ -186,6 +190,7 @@ fn main() -> Result<()> {
         );
     }
     let dir = tempfile::tempdir()?;
+    let keep = std::env::var("CNI_BENCH_KEEP").as_deref() == Ok("1");
     let mut variants = vec![reference_variant(dir.path())?];
     variants.push(calico_variant(
         "calico + calico-ipam, embedded datastore",
@@ -291,6 +296,14 @@ fn main() -> Result<()> {
             hwm as f64 / 1024.0,
             routes
         );
+    }
+    if keep {
+        for v in &variants[1..] {
+            let log = v.node.cni_log_path();
+            let copy = std::env::temp_dir().join(format!("cni-bench-{}.log", v.node.name));
+            std::fs::copy(&log, &copy).with_context(|| format!("keeping {}", log.display()))?;
+            eprintln!("kept {}", copy.display());
+        }
     }
     Ok(())
 }
