@@ -202,6 +202,17 @@ impl Env {
     }
 
     fn run_for(&self, cmd: &str, cid: &str, netns: Option<&Path>, conf: &Value) -> (i32, Value) {
+        self.run_with(cmd, cid, netns, "IgnoreUnknown=1;K8S_POD_NAME=web", conf)
+    }
+
+    fn run_with(
+        &self,
+        cmd: &str,
+        cid: &str,
+        netns: Option<&Path>,
+        args: &str,
+        conf: &Value,
+    ) -> (i32, Value) {
         let bin = env!("CARGO_BIN_EXE_calico");
         let mut child = Command::new("nsenter")
             .arg(format!("--net={}", self.host.path().display()))
@@ -213,7 +224,7 @@ impl Env {
                 netns.map(|p| p.display().to_string()).unwrap_or_default(),
             )
             .env("CNI_IFNAME", "eth0")
-            .env("CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAME=web")
+            .env("CNI_ARGS", args)
             .env("CNI_PATH", &self.plugin_dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -467,4 +478,80 @@ fn parallel_dual_stack_adds_then_gc_and_del() {
         .filter(|n| n.starts_with("cali"))
         .collect();
     assert!(calis.is_empty(), "{calis:?}");
+}
+
+/// containerd's sequence for a pod whose sandbox is replaced: ADD of sandbox 1, ADD of
+/// sandbox 2 (same pod, new netns), DEL of the old sandbox, then DEL twice for the new one
+/// (the second with an empty CNI_NETNS and no prevResult).
+#[test]
+fn pod_sandbox_replacement_like_containerd() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = Path::new(env!("CARGO_BIN_EXE_calico-ipam"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let env = Env {
+        host: TestNetns::new("cnipod-host").unwrap(),
+        ctr: TestNetns::new("cnipod-sb1").unwrap(),
+        dir,
+        plugin_dir,
+    };
+    let sb2 = TestNetns::new("cnipod-sb2").unwrap();
+    seed(&env.db());
+    let _agent = Agent::start(&env.db(), &env.socket(), "node1");
+    let args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;K8S_POD_NAME=frontend-0;K8S_POD_INFRA_CONTAINER_ID=x;K8S_POD_UID=u1";
+    let conf = env.conf("1.0.0", json!({}));
+    let wep_name = "node1-k8s-frontend--0-eth0";
+    let veth = "calie934d4878c7"; // cali + sha1("prod.frontend-0")[:11]
+    let hs = RouteSocket::open_in(env.host.ns()).unwrap();
+
+    let (rc, out1) = env.run_with("ADD", "sandbox1", Some(&env.ctr.path()), args, &conf);
+    assert_eq!(rc, 0, "{out1}");
+    assert_eq!(out1["interfaces"][0]["name"], veth);
+    let (rc, out2) = env.run_with("ADD", "sandbox2", Some(&sb2.path()), args, &conf);
+    assert_eq!(rc, 0, "{out2}");
+    let wep = get_wep(&env.db(), "prod", wep_name).unwrap();
+    assert_eq!(wep.spec.container_id, "sandbox2");
+    assert_eq!(wep.spec.pod, "frontend-0");
+    assert_eq!(
+        wep.spec.ip_networks,
+        vec![out2["ips"][0]["address"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(
+        allocations(&env.db()).len(),
+        2,
+        "the old sandbox still holds its address"
+    );
+
+    // DEL of the old sandbox: its address goes, the pod's endpoint and veth stay.
+    let (rc, out) = env.run_with("DEL", "sandbox1", Some(&env.ctr.path()), args, &conf);
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(
+        get_wep(&env.db(), "prod", wep_name)
+            .unwrap()
+            .spec
+            .container_id,
+        "sandbox2"
+    );
+    assert!(
+        hs.link_by_name(veth).unwrap().is_some(),
+        "the running sandbox lost its veth"
+    );
+    let left = allocations(&env.db());
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].handle_id.as_deref(), Some("e2enet.sandbox2"));
+    assert_eq!(left[0].attrs["pod"], "frontend-0");
+    assert_eq!(left[0].attrs["namespace"], "prod");
+
+    // DEL of the new sandbox, then containerd's second DEL without netns.
+    let (rc, out) = env.run_with("DEL", "sandbox2", Some(&sb2.path()), args, &conf);
+    assert_eq!(rc, 0, "{out}");
+    let (rc, out) = env.run_with("DEL", "sandbox2", None, args, &conf);
+    assert_eq!(rc, 0, "{out}");
+    assert!(get_wep(&env.db(), "prod", wep_name).is_none());
+    assert!(hs.link_by_name(veth).unwrap().is_none());
+    assert!(allocations(&env.db()).is_empty());
 }
