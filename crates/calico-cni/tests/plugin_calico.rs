@@ -713,6 +713,19 @@ fn status_table() {
     ));
     assert_eq!(e.code, ErrorCode::PLUGIN_NOT_AVAILABLE);
     assert!(t.p.ipam.calls.borrow().is_empty());
+    // A datastore that is not ready or does not answer.
+    let t = T::new();
+    let conf = t.conf_with("1.1.0", json!({}));
+    t.p.store.ready.set(false);
+    let e = err(&t.run(Command::Status, "", None, "", &conf));
+    assert_eq!(e.code, ErrorCode::PLUGIN_NOT_AVAILABLE);
+    assert!(e.details.contains("datastoreReady"), "{e}");
+    t.p.store.ready.set(true);
+    *t.p.store.fail_get.borrow_mut() = Some(StoreError::Other("connection refused".into()));
+    let e = err(&t.run(Command::Status, "", None, "", &conf));
+    assert_eq!(e.code, ErrorCode::PLUGIN_NOT_AVAILABLE);
+    assert!(e.details.contains("connection refused"), "{e}");
+    assert!(t.p.ipam.calls.borrow().is_empty());
     // STATUS needs a 1.1.0 configuration.
     let e = err(&t.run(Command::Status, "", None, "", &t.conf()));
     assert_eq!(e.code, ErrorCode::INCOMPATIBLE_VERSION);

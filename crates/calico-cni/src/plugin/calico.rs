@@ -25,8 +25,8 @@
 //! prevResult (interface, addresses, MAC), the dataplane still has the veth pair, addresses,
 //! routes and sysctls, and the IPAM plugin's CHECK passes.
 //!
-//! **STATUS** (spec 1.1): calico-node must have started (node-name file) and the IPAM
-//! plugin's STATUS must pass. **GC** (spec 1.1): endpoints of this network on this node whose
+//! **STATUS** (spec 1.1): calico-node must have started (node-name file), the datastore must
+//! answer and be ready, and the IPAM plugin's STATUS must pass; otherwise code 50. **GC** (spec 1.1): endpoints of this network on this node whose
 //! container is not in `cni.dev/valid-attachments` are deleted, then GC is forwarded to the
 //! IPAM plugin; errors are collected and reported together after doing as much as possible.
 
@@ -639,6 +639,23 @@ impl<D: Dataplane, I: IpamExec, S: EndpointStore> Verbs for CalicoPlugin<D, I, S
             )
             .with_details(e.msg)
         })?;
+        // ADD needs the datastore as much as the IPAM plugin.
+        let unavailable = |detail: String| {
+            CniError::new(
+                ErrorCode::PLUGIN_NOT_AVAILABLE,
+                "the Calico datastore is not available",
+            )
+            .with_details(detail)
+        };
+        match self.store.datastore_ready() {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(unavailable(
+                    "ClusterInformation \"default\" is missing or has datastoreReady unset".into(),
+                ));
+            }
+            Err(e) => return Err(unavailable(e.to_string())),
+        }
         let t = self.ipam_type(req)?;
         self.ipam
             .exec(t, Command::Status, req.env, req.stdin)

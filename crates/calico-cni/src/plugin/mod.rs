@@ -214,8 +214,6 @@ impl<T: AllocationSource + ?Sized> AllocationSource for std::rc::Rc<T> {
 pub type HostnameFn = Box<dyn Fn() -> std::io::Result<String>>;
 /// A clock.
 pub type ClockFn = Box<dyn Fn() -> chrono::DateTime<chrono::Utc>>;
-/// An environment-variable lookup.
-pub type EnvFn = Box<dyn Fn(&str) -> Option<String>>;
 
 /// Things the plugins read from the host, replaceable in tests.
 pub struct HostEnv {
@@ -226,8 +224,6 @@ pub struct HostEnv {
     pub hostname: HostnameFn,
     /// The clock for IPAM attributes.
     pub now: ClockFn,
-    /// Process environment lookups (CALICO_IPAM_SOCKET, datastore variables).
-    pub env: EnvFn,
 }
 
 impl HostEnv {
@@ -240,7 +236,6 @@ impl HostEnv {
             ),
             hostname: Box::new(read_hostname),
             now: Box::new(chrono::Utc::now),
-            env: Box::new(|k| std::env::var(k).ok()),
         }
     }
 }

@@ -512,7 +512,6 @@ impl TestHost {
                     .with_ymd_and_hms(2026, 11, 22, 17, 0, 0)
                     .unwrap()
             }),
-            env: Box::new(|_| None),
         }
     }
 }
