@@ -555,3 +555,68 @@ fn pod_sandbox_replacement_like_containerd() {
     assert!(hs.link_by_name(veth).unwrap().is_none());
     assert!(allocations(&env.db()).is_empty());
 }
+
+/// Delegation to a third-party IPAM plugin: the reference `host-local` (when installed in
+/// /usr/lib/cni), in 0.3.1 and 1.0.0 configurations: ADD, CHECK (delegated), DEL releasing
+/// host-local's reservation.
+#[test]
+fn host_local_ipam_delegation() {
+    if !require_root() {
+        return;
+    }
+    let host_local = Path::new("/usr/lib/cni/host-local");
+    if !host_local.is_file() {
+        eprintln!("skipping: {} is not installed", host_local.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ours = Path::new(env!("CARGO_BIN_EXE_calico-ipam"))
+        .parent()
+        .unwrap();
+    let env = Env {
+        host: TestNetns::new("cnihl-host").unwrap(),
+        ctr: TestNetns::new("cnihl-ctr").unwrap(),
+        plugin_dir: std::env::join_paths([ours, Path::new("/usr/lib/cni")])
+            .unwrap()
+            .into(),
+        dir,
+    };
+    seed(&env.db());
+    let data_dir = env.dir.path().join("host-local");
+    for version in ["0.3.1", "1.0.0"] {
+        let conf = env.conf(
+            version,
+            json!({"ipam": {"type": "host-local", "subnet": "10.77.0.0/24",
+                            "dataDir": data_dir, "routes": [{"dst": "0.0.0.0/0"}]}}),
+        );
+        let (rc, out) = env.run("ADD", Some(&env.ctr.path()), &conf);
+        assert_eq!(rc, 0, "{version}: {out}");
+        assert_eq!(out["cniVersion"], version);
+        let ip = out["ips"][0]["address"].as_str().unwrap().to_string();
+        assert!(
+            ip.starts_with("10.77.0.") && ip.ends_with("/32"),
+            "{version}: {out}"
+        );
+        assert!(
+            out["ips"][0].get("gateway").is_none(),
+            "gateways are dropped: {out}"
+        );
+        assert_eq!(out["routes"][0]["dst"], "0.0.0.0/0");
+        let reserved = data_dir.join("e2enet").join(ip.trim_end_matches("/32"));
+        assert!(reserved.is_file(), "host-local did not reserve {ip}");
+
+        if version != "0.3.1" {
+            let check = env.conf(
+                version,
+                json!({"prevResult": out,
+                "ipam": {"type": "host-local", "subnet": "10.77.0.0/24", "dataDir": data_dir}}),
+            );
+            let (rc, cout) = env.run("CHECK", Some(&env.ctr.path()), &check);
+            assert_eq!(rc, 0, "CHECK: {cout}");
+        }
+
+        let (rc, dout) = env.run("DEL", Some(&env.ctr.path()), &conf);
+        assert_eq!(rc, 0, "{version}: {dout}");
+        assert!(!reserved.exists(), "host-local kept {ip} after DEL");
+    }
+}
