@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::types::{AS_TRANS, Family, be16, be32, put_u16, put_u32};
+use crate::types::{AS_TRANS, CodecContext, Family, PeerKind, be16, be32, put_u16, put_u32};
 
 /// Capability codes (IANA "Capability Codes").
 pub mod capability_code {
@@ -335,6 +335,53 @@ impl Open {
                 _ => None,
             })
             .unwrap_or(&[])
+    }
+
+    /// The codec contexts a session uses once both OPENs are known: `(receive, send)`.
+    /// 4-octet AS and extended messages need both sides' capability (RFC 6793 §3,
+    /// RFC 8654 §3); ADD-PATH is per direction and family (RFC 7911 §5: we receive path
+    /// identifiers when we advertised "receive" and the peer "send", and vice versa); the
+    /// peer is internal when both ASes are equal.
+    pub fn negotiate(local: &Open, remote: &Open) -> (CodecContext, CodecContext) {
+        let four = local.four_octet_as().is_some() && remote.four_octet_as().is_some();
+        let ext = local.has_capability(capability_code::EXTENDED_MESSAGE)
+            && remote.has_capability(capability_code::EXTENDED_MESSAGE);
+        let peer = if local.asn() == remote.asn() {
+            PeerKind::Internal
+        } else {
+            PeerKind::External
+        };
+        let mode = |open: &Open, family: Family| {
+            open.add_path()
+                .iter()
+                .find(|a| a.family == family)
+                .map_or((false, false), |a| (a.receive, a.send))
+        };
+        let (l4, r4) = (
+            mode(local, Family::IPV4_UNICAST),
+            mode(remote, Family::IPV4_UNICAST),
+        );
+        let (l6, r6) = (
+            mode(local, Family::IPV6_UNICAST),
+            mode(remote, Family::IPV6_UNICAST),
+        );
+        let base = CodecContext {
+            four_octet_as: four,
+            extended_message: ext,
+            peer,
+            ..CodecContext::default()
+        };
+        let rx = CodecContext {
+            add_path_ipv4: l4.0 && r4.1,
+            add_path_ipv6: l6.0 && r6.1,
+            ..base
+        };
+        let tx = CodecContext {
+            add_path_ipv4: l4.1 && r4.0,
+            add_path_ipv6: l6.1 && r6.0,
+            ..base
+        };
+        (rx, tx)
     }
 
     /// Decodes the OPEN body (after the 19-octet header) and applies the RFC 4271 §6.2

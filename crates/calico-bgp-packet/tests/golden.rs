@@ -454,3 +454,44 @@ fn large_communities_originator_cluster_list() {
     );
     assert_eq!(u.attributes.large_communities[0].to_string(), "64512:1:2");
 }
+
+#[test]
+fn negotiate_contexts() {
+    let ap = |receive, send| {
+        Capability::AddPath(vec![AddPathFamily {
+            family: Family::IPV4_UNICAST,
+            receive,
+            send,
+        }])
+    };
+    let id = Ipv4Addr::new(1, 1, 1, 1);
+    let local = Open::new(
+        64512,
+        90,
+        id,
+        vec![
+            Capability::FourOctetAs(64512),
+            Capability::ExtendedMessage,
+            ap(true, false),
+        ],
+    );
+    let remote = Open::new(
+        64512,
+        90,
+        id,
+        vec![Capability::FourOctetAs(64512), ap(true, true)],
+    );
+    let (rx, tx) = Open::negotiate(&local, &remote);
+    assert!(rx.four_octet_as && tx.four_octet_as);
+    assert!(
+        !rx.extended_message,
+        "only one side advertised extended messages"
+    );
+    assert_eq!(rx.peer, PeerKind::Internal);
+    assert!(rx.add_path_ipv4 && !rx.add_path_ipv6);
+    assert!(!tx.add_path_ipv4, "we did not advertise send");
+    let old = Open::new(65001, 90, id, vec![]);
+    let (rx, _) = Open::negotiate(&local, &old);
+    assert!(!rx.four_octet_as && !rx.add_path_ipv4);
+    assert_eq!(rx.peer, PeerKind::External);
+}
