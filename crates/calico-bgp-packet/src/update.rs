@@ -173,6 +173,70 @@ impl Update {
         Ok(())
     }
 
+    /// Packs announcements of many prefixes sharing one attribute set into as few UPDATEs
+    /// as fit the context's maximum message size (BIRD packs 100k routes into ~225 UPDATEs,
+    /// GoBGP sends one per prefix; bgp.md §4.3). IPv4 unicast goes into the NLRI field and
+    /// needs `attributes.next_hop`; every other family goes into MP_REACH_NLRI with
+    /// `next_hop`. All of `nlri` must belong to `family`.
+    pub fn pack_announcements(
+        attributes: &PathAttributes,
+        family: Family,
+        next_hop: Option<MpNextHop>,
+        nlri: &[Nlri],
+        ctx: &CodecContext,
+    ) -> Result<Vec<Update>, EncodeError> {
+        let template = if family == Family::IPV4_UNICAST {
+            Update {
+                attributes: attributes.clone(),
+                ..Update::default()
+            }
+        } else {
+            Update {
+                attributes: attributes.clone(),
+                mp_reach: Some(MpReach {
+                    family,
+                    next_hop,
+                    nlri: Vec::new(),
+                    raw: Vec::new(),
+                }),
+                ..Update::default()
+            }
+        };
+        pack(template, family, nlri, ctx, |u, chunk| {
+            match &mut u.mp_reach {
+                Some(r) => r.nlri = chunk,
+                None => u.nlri = chunk,
+            }
+        })
+    }
+
+    /// Packs withdrawals of many prefixes of one family into as few UPDATEs as fit: the
+    /// Withdrawn Routes field for IPv4 unicast, MP_UNREACH_NLRI otherwise.
+    pub fn pack_withdrawals(
+        family: Family,
+        nlri: &[Nlri],
+        ctx: &CodecContext,
+    ) -> Result<Vec<Update>, EncodeError> {
+        let template = if family == Family::IPV4_UNICAST {
+            Update::default()
+        } else {
+            Update {
+                mp_unreach: Some(MpUnreach {
+                    family,
+                    withdrawn: Vec::new(),
+                    raw: Vec::new(),
+                }),
+                ..Update::default()
+            }
+        };
+        pack(template, family, nlri, ctx, |u, chunk| {
+            match &mut u.mp_unreach {
+                Some(r) => r.withdrawn = chunk,
+                None => u.withdrawn = chunk,
+            }
+        })
+    }
+
     /// Octets the IPv4 NLRI field needs for `nlri` in this context: lets a speaker pack as
     /// many prefixes per UPDATE as fit (BIRD packs 100k routes into ~225 UPDATEs, bgp.md §4.3).
     pub fn nlri_wire_len(nlri: &[Nlri], ctx: &CodecContext) -> usize {
@@ -180,6 +244,46 @@ impl Update {
             .map(|n| prefix_wire_len(n, ctx.add_path_ipv4))
             .sum()
     }
+}
+
+/// Shared packing loop: the template's encoded size is the fixed cost, each prefix adds its
+/// wire size; 2 octets are kept spare for an MP attribute switching to the extended length.
+fn pack(
+    template: Update,
+    family: Family,
+    nlri: &[Nlri],
+    ctx: &CodecContext,
+    fill: impl Fn(&mut Update, Vec<Nlri>),
+) -> Result<Vec<Update>, EncodeError> {
+    let mut base = Vec::new();
+    template.encode_body(ctx, &mut base)?;
+    let max = ctx.max_message_len();
+    let fixed = crate::types::HEADER_LEN + base.len() + 2;
+    if fixed >= max {
+        return Err(EncodeError::MessageTooLong { length: fixed, max });
+    }
+    let budget = max - fixed;
+    let add_path = ctx.add_path(family);
+    let mut out = Vec::new();
+    let mut chunk: Vec<Nlri> = Vec::new();
+    let mut used = 0;
+    for n in nlri {
+        let w = prefix_wire_len(n, add_path);
+        if used + w > budget && !chunk.is_empty() {
+            let mut u = template.clone();
+            fill(&mut u, std::mem::take(&mut chunk));
+            out.push(u);
+            used = 0;
+        }
+        chunk.push(*n);
+        used += w;
+    }
+    if !chunk.is_empty() {
+        let mut u = template;
+        fill(&mut u, chunk);
+        out.push(u);
+    }
+    Ok(out)
 }
 
 fn check_v4(n: &Nlri) -> Result<(), EncodeError> {

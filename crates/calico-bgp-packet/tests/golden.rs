@@ -495,3 +495,75 @@ fn negotiate_contexts() {
     assert!(!rx.four_octet_as && !rx.add_path_ipv4);
     assert_eq!(rx.peer, PeerKind::External);
 }
+
+#[test]
+fn packing_fills_messages() {
+    use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+    let ctx = CodecContext {
+        four_octet_as: true,
+        add_path_ipv4: true,
+        ..CodecContext::default()
+    };
+    let v4: Vec<Nlri> = (0..10_000u32)
+        .map(|i| {
+            Nlri::with_path_id(
+                IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + i), 32).unwrap()),
+                1,
+            )
+        })
+        .collect();
+    let attrs = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::default()),
+        next_hop: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        local_pref: Some(100),
+        ..PathAttributes::default()
+    };
+    let ups = Update::pack_announcements(&attrs, Family::IPV4_UNICAST, None, &v4, &ctx).unwrap();
+    // 9 octets per prefix with ADD-PATH: ~450 per 4096-octet message.
+    assert_eq!(ups.len(), 10_000usize.div_ceil(447), "{}", ups.len());
+    let mut back = Vec::new();
+    for u in &ups {
+        let b = Message::Update(u.clone()).encode(&ctx).unwrap();
+        assert!(b.len() <= 4096);
+        let Message::Update(d) = decode(&b, &ctx).unwrap().message else {
+            panic!()
+        };
+        back.extend(d.nlri);
+    }
+    assert_eq!(back, v4);
+    // IPv6 through MP_REACH_NLRI (extended attribute length) and MP_UNREACH_NLRI.
+    let v6: Vec<Nlri> = (0..1000u128)
+        .map(|i| {
+            Nlri::new(IpNet::V6(
+                Ipv6Net::new(Ipv6Addr::from(0xfd00u128 << 112 | i << 6), 122).unwrap(),
+            ))
+        })
+        .collect();
+    let nh = MpNextHop::Ipv6 {
+        global: "2001:db8::1".parse().unwrap(),
+        link_local: None,
+    };
+    let attrs6 = PathAttributes {
+        next_hop: None,
+        ..attrs
+    };
+    let ups =
+        Update::pack_announcements(&attrs6, Family::IPV6_UNICAST, Some(nh), &v6, &ctx).unwrap();
+    let wds = Update::pack_withdrawals(Family::IPV6_UNICAST, &v6, &ctx).unwrap();
+    for (list, total) in [(ups, 1000), (wds, 1000)] {
+        let mut n = 0;
+        let count = list.len();
+        for (i, u) in list.into_iter().enumerate() {
+            let b = Message::Update(u).encode(&ctx).unwrap();
+            assert!(b.len() <= 4096, "{}", b.len());
+            // Every message but the last is full (no room for another 17-octet prefix).
+            assert!(i + 1 == count || b.len() > 4096 - 17, "{}", b.len());
+            let Message::Update(d) = decode(&b, &ctx).unwrap().message else {
+                panic!()
+            };
+            n += d.announced().count() + d.withdrawn_routes().count();
+        }
+        assert_eq!(n, total);
+    }
+}
