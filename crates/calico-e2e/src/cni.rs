@@ -23,6 +23,8 @@ pub struct CniCall {
     /// `CNI_PATH`: where the plugin finds its IPAM plugin.
     pub path: PathBuf,
     pub stdin: Vec<u8>,
+    /// More environment for the plugin.
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl CniCall {
@@ -41,6 +43,7 @@ impl CniCall {
             args: String::new(),
             path: path.to_path_buf(),
             stdin: stdin.to_vec(),
+            extra_env: Vec::new(),
         }
     }
 }
@@ -112,6 +115,7 @@ pub fn invoke(plugin: &Path, call: &CniCall, host_ns: &NetNs) -> Result<CniOutco
         .env("CNI_IFNAME", &call.ifname)
         .env("CNI_ARGS", &call.args)
         .env("CNI_PATH", &call.path)
+        .envs(call.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -494,13 +494,16 @@ impl<D: Dataplane, I: IpamExec, S: EndpointStore> Verbs for CalicoPlugin<D, I, S
 
         // 2. The interfaces: the container side in the netns (which takes the pair with it),
         // and the host side only when it was ours. 3. The addresses, always.
-        let teardown = self.dataplane.teardown(
+        // Calico removes the interfaces and then releases; we overlap the two. The endpoint is
+        // already gone, and a released address goes to the back of its block's free list
+        // (FIFO reuse), so it is not handed out again while its old veth is being deleted.
+        let (teardown, ipam) = self.dataplane.teardown_while(
             req.env.netns.as_deref(),
             owned_veth.as_deref().unwrap_or(&p.host_if),
             &req.env.ifname,
             owned_veth.is_some(),
+            || self.release_ips(req),
         );
-        let ipam = self.release_ips(req);
         teardown?;
         ipam
     }

@@ -74,6 +74,20 @@ pub trait Dataplane {
     /// Verifies everything [`Dataplane::setup`] made is still there; the error lists every
     /// mismatch.
     fn check(&self, req: &PlumbRequest) -> Result<Plumbed, CniError>;
+    /// [`Dataplane::teardown`] and `meanwhile` (DEL's address release), concurrently where the
+    /// dataplane can: deleting a veth waits ~10 ms in the kernel (an RCU grace period), time the
+    /// release can use. The default runs them one after the other.
+    fn teardown_while<T>(
+        &self,
+        netns: Option<&Path>,
+        host_if: &str,
+        container_if: &str,
+        host_side: bool,
+        meanwhile: impl FnOnce() -> T,
+    ) -> (Result<(), CniError>, T) {
+        let t = self.teardown(netns, host_if, container_if, host_side);
+        (t, meanwhile())
+    }
 }
 
 /// Runs the delegated IPAM plugin named `plugin` (found in `CNI_PATH`) with `command`, the

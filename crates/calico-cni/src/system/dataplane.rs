@@ -76,6 +76,25 @@ impl Dataplane for NetlinkDataplane {
         })
     }
 
+    fn teardown_while<T>(
+        &self,
+        netns: Option<&Path>,
+        host_if: &str,
+        container_if: &str,
+        host_side: bool,
+        meanwhile: impl FnOnce() -> T,
+    ) -> (Result<(), CniError>, T) {
+        std::thread::scope(|s| {
+            let worker =
+                s.spawn(|| NetlinkDataplane.teardown(netns, host_if, container_if, host_side));
+            let other = meanwhile();
+            let teardown = worker
+                .join()
+                .unwrap_or_else(|_| Err(CniError::internal("interface teardown thread panicked")));
+            (teardown, other)
+        })
+    }
+
     fn teardown(
         &self,
         netns: Option<&Path>,

@@ -76,7 +76,7 @@ pub fn plugin_error(plugin: &str, status: &str, stdout: &[u8]) -> CniError {
     }
 }
 
-fn cni_args_for_delegate(args: &str) -> String {
+pub(crate) fn cni_args_for_delegate(args: &str) -> String {
     if args.is_empty() {
         "IgnoreUnknown=1".to_string()
     } else {

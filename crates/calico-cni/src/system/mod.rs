@@ -193,7 +193,47 @@ fn finish(resp: Response, command: Option<Command>) -> i32 {
     resp.exit_code
 }
 
-type RealCalico = CalicoPlugin<dataplane::NetlinkDataplane, exec::ExecIpam, store::ClientStore>;
+type RealCalico = CalicoPlugin<dataplane::NetlinkDataplane, LocalIpam, store::ClientStore>;
+
+/// Delegation to the IPAM plugin, with `calico-ipam` run in this process.
+///
+/// Calico's `calico` plugin execs `calico-ipam` like any other IPAM plugin. Ours runs the very
+/// same code (the `calico-ipam` binary is `dispatch` over [`IpamPlugin`]) without the process:
+/// same stdin, same environment (with `IgnoreUnknown=1`, as for an exec'ed delegate), same
+/// result and errors, minus a process start and a second datastore connection per pod, which
+/// is most of what a burst of pods on a busy node waits for. Any other IPAM type (e.g.
+/// `host-local`) is exec'ed from `CNI_PATH` as the spec says. Set
+/// `CALICO_CNI_EXEC_IPAM=1` to exec `calico-ipam` too (what Calico does).
+pub struct LocalIpam {
+    conf: Option<NetConf>,
+}
+
+impl crate::plugin::IpamExec for LocalIpam {
+    fn exec(
+        &self,
+        plugin: &str,
+        command: Command,
+        env: &CniEnv,
+        stdin: &[u8],
+    ) -> Result<Vec<u8>, CniError> {
+        let forced_exec = std::env::var("CALICO_CNI_EXEC_IPAM").as_deref() == Ok("1");
+        if plugin != "calico-ipam" || forced_exec {
+            return exec::ExecIpam.exec(plugin, command, env, stdin);
+        }
+        let ipam = build_ipam(self.conf.as_ref())?;
+        let mut delegate_env = env.clone();
+        delegate_env.command = command;
+        delegate_env.args = exec::cni_args_for_delegate(&env.args);
+        let resp = dispatch(&ipam, Ok(delegate_env), stdin);
+        if let Some(e) = resp.error {
+            return Err(e);
+        }
+        Ok(resp
+            .stdout
+            .map(|v| serde_json::to_vec(&v).unwrap_or_default())
+            .unwrap_or_default())
+    }
+}
 type RealIpam = IpamPlugin<agent::RpcAgent, Rc<store::ClientStore>, Rc<store::ClientStore>>;
 
 /// A datastore configuration from the netconf (or the environment when stdin did not parse;
@@ -209,7 +249,9 @@ fn api_config(conf: Option<&NetConf>) -> Result<calico_client::ApiConfig, CniErr
 fn build_calico(conf: Option<&NetConf>) -> Result<RealCalico, CniError> {
     Ok(CalicoPlugin {
         dataplane: dataplane::NetlinkDataplane,
-        ipam: exec::ExecIpam,
+        ipam: LocalIpam {
+            conf: conf.cloned(),
+        },
         store: store::ClientStore::new(api_config(conf)?)?,
         host: HostEnv::system(),
     })
