@@ -394,16 +394,15 @@ fn decode_update(body: &[u8], ctx: &CodecContext) -> Result<UpdateDecoded, Updat
     // the NLRI field.
     let reach = !update.nlri.is_empty() || update.mp_reach.is_some();
     if reach {
-        let mut required = vec![t::ORIGIN, t::AS_PATH];
-        if !update.nlri.is_empty() {
-            required.push(t::NEXT_HOP);
-        }
-        // RFC 4271 §5.1.5: LOCAL_PREF is mandatory on internal sessions.
-        if ctx.peer == PeerKind::Internal {
-            required.push(t::LOCAL_PREF);
-        }
-        for code in required {
-            if !seen[usize::from(code)] {
+        let required = [
+            Some(t::ORIGIN),
+            Some(t::AS_PATH),
+            (!update.nlri.is_empty()).then_some(t::NEXT_HOP),
+            // RFC 4271 §5.1.5: LOCAL_PREF is mandatory on internal sessions.
+            (ctx.peer == PeerKind::Internal).then_some(t::LOCAL_PREF),
+        ];
+        for code in required.into_iter().flatten() {
+            if !seen.has(code) {
                 errors.push(UpdateError::new(
                     UpdateErrorKind::MissingWellKnown { type_code: code },
                     Action::TreatAsWithdraw,
@@ -421,14 +420,28 @@ struct As4 {
     aggregator: Option<Aggregator>,
 }
 
+/// Which attribute type codes appeared (a 256-bit set; cheaper than `[bool; 256]` on the
+/// per-UPDATE hot path).
+#[derive(Default, Clone, Copy)]
+struct Seen([u64; 4]);
+
+impl Seen {
+    fn has(&self, code: u8) -> bool {
+        self.0[usize::from(code >> 6)] & (1 << (code & 63)) != 0
+    }
+    fn set(&mut self, code: u8) {
+        self.0[usize::from(code >> 6)] |= 1 << (code & 63);
+    }
+}
+
 /// Parses the path attributes. Returns which type codes were present (even if malformed).
 fn decode_attributes(
     mut data: &[u8],
     ctx: &CodecContext,
     update: &mut Update,
     errors: &mut Vec<UpdateError>,
-) -> Result<[bool; 256], UpdateError> {
-    let mut seen = [false; 256];
+) -> Result<Seen, UpdateError> {
+    let mut seen = Seen::default();
     let mut as4 = As4::default();
     while !data.is_empty() {
         // RFC 7606 §4: an attribute header or value running past the Total Path Attribute
@@ -445,7 +458,7 @@ fn decode_attributes(
                 },
             )
         };
-        let mp_seen = seen[usize::from(t::MP_REACH_NLRI)] || seen[usize::from(t::MP_UNREACH_NLRI)];
+        let mp_seen = seen.has(t::MP_REACH_NLRI) || seen.has(t::MP_UNREACH_NLRI);
         let fl = data[0];
         let hdr = if fl & flags::EXTENDED_LENGTH != 0 {
             4
@@ -491,7 +504,7 @@ fn decode_attributes(
         let value = &data[hdr..hdr + len];
         data = &data[hdr + len..];
 
-        if seen[usize::from(code)] {
+        if seen.has(code) {
             // RFC 7606 §3 g: repeated MP attributes reset the session; any other repeat is
             // discarded and processing continues.
             if code == t::MP_REACH_NLRI || code == t::MP_UNREACH_NLRI {
@@ -509,7 +522,7 @@ fn decode_attributes(
             ));
             continue;
         }
-        seen[usize::from(code)] = true;
+        seen.set(code);
 
         let Some(want) = expected_flags(code) else {
             if fl & flags::OPTIONAL == 0 {
@@ -645,6 +658,17 @@ fn decode_known(
                     Action::TreatAsWithdraw,
                 )
             })?;
+            // RFC 7606 §7.2 / RFC 5065 §5.2: confederation segments from an external peer
+            // (this codec does not model confederation membership) are treat-as-withdraw.
+            if ctx.peer == PeerKind::External && path.segments.iter().any(|s| s.kind.is_confed()) {
+                return Err(UpdateError::new(
+                    UpdateErrorKind::MalformedAsPath {
+                        reason: "confederation segment from an external peer".into(),
+                        attr: raw.to_vec(),
+                    },
+                    Action::TreatAsWithdraw,
+                ));
+            }
             attrs.as_path = Some(path);
         }
         t::NEXT_HOP => {

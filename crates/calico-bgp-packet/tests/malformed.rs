@@ -469,6 +469,22 @@ fn update_errors() {
             Survive(Action::TreatAsWithdraw, 11, None),
         ),
         (
+            "7.2 AS_CONFED_SEQUENCE from an external peer",
+            ebgp,
+            upd("", &format!("{ORIGIN} 40 02 06 03 01 0000fde9 {NH}"), NLRI),
+            Survive(Action::TreatAsWithdraw, 11, None),
+        ),
+        (
+            "7.2 AS_CONFED_SEQUENCE from an internal peer is fine",
+            ibgp,
+            upd(
+                "",
+                &format!("{ORIGIN} 40 02 06 03 01 0000fde9 {NH} 40 05 04 00000064"),
+                NLRI,
+            ),
+            Clean,
+        ),
+        (
             "7.3 NEXT_HOP length 5",
             c4,
             upd("", &format!("{ORIGIN} {AS_PATH} 40 03 05 0a00000200"), NLRI),
