@@ -63,8 +63,22 @@ impl Message {
     }
 
     /// Appends the complete message (header included) to `out`.
+    /// On error `out` is left as it was.
     pub fn encode_into(&self, ctx: &CodecContext, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let start = out.len();
+        let res = self.encode_unchecked(ctx, out, start);
+        if res.is_err() {
+            out.truncate(start);
+        }
+        res
+    }
+
+    fn encode_unchecked(
+        &self,
+        ctx: &CodecContext,
+        out: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<(), EncodeError> {
         out.extend_from_slice(&[0xff; 16]);
         out.extend_from_slice(&[0, 0, self.message_type()]);
         match self {
@@ -85,7 +99,6 @@ impl Message {
             _ => ctx.max_message_len(),
         };
         if len > max {
-            out.truncate(start);
             return Err(EncodeError::MessageTooLong { length: len, max });
         }
         out[start + 16..start + 18].copy_from_slice(&(len as u16).to_be_bytes());

@@ -132,6 +132,12 @@ impl Update {
                 let nh = r.next_hop.ok_or_else(|| {
                     EncodeError::Invalid(format!("MP_REACH_NLRI for {} has no next hop", r.family))
                 })?;
+                if r.family == Family::IPV6_UNICAST && matches!(nh, MpNextHop::Ipv4(_)) {
+                    // RFC 2545 §2: IPv6 NLRI need an IPv6 next hop (16 or 32 octets).
+                    return Err(EncodeError::Invalid(format!(
+                        "IPv6 routes with the IPv4 next hop {nh}"
+                    )));
+                }
                 nh.encode(&mut v);
                 v.push(0);
                 let add_path = ctx.add_path(r.family);

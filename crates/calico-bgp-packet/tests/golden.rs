@@ -567,3 +567,41 @@ fn packing_fills_messages() {
         assert_eq!(n, total);
     }
 }
+
+#[test]
+fn encode_errors_leave_the_buffer_alone() {
+    let ctx = four();
+    let mut out = vec![1, 2, 3];
+    let v6_in_v4_field = Message::Update(Update {
+        nlri: vec![Nlri::new("2001:db8::/32".parse().unwrap())],
+        ..Update::default()
+    });
+    let e = v6_in_v4_field.encode_into(&ctx, &mut out).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "IPv6 prefix 2001:db8::/32 in the IPv4 NLRI/withdrawn field"
+    );
+    assert_eq!(out, vec![1, 2, 3]);
+    let v4_next_hop_for_v6 = Message::Update(Update {
+        mp_reach: Some(MpReach {
+            family: Family::IPV6_UNICAST,
+            next_hop: Some(MpNextHop::Ipv4(Ipv4Addr::new(10, 0, 0, 1))),
+            nlri: vec![],
+            raw: vec![],
+        }),
+        ..Update::default()
+    });
+    assert!(v4_next_hop_for_v6.encode_into(&ctx, &mut out).is_err());
+    // Too many prefixes for 4096 octets.
+    let big = Message::Update(Update {
+        withdrawn: (0..2000u32)
+            .map(|i| Nlri::new(format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap()))
+            .collect(),
+        ..Update::default()
+    });
+    assert!(matches!(
+        big.encode_into(&ctx, &mut out),
+        Err(EncodeError::MessageTooLong { max: 4096, .. })
+    ));
+    assert_eq!(out, vec![1, 2, 3]);
+}
