@@ -1,5 +1,21 @@
 //! UPDATE message (RFC 4271 §4.3) with RFC 7606 revised error handling: the decoder keeps
 //! going where RFC 7606 allows it and reports each error with the action it calls for.
+//!
+//! | What is wrong | Subcode | Action |
+//! |---|---|---|
+//! | withdrawn/attribute lengths exceed the message (§3 a) | 1 | session-reset |
+//! | malformed withdrawn routes or NLRI field (§5.3) | 10 | session-reset |
+//! | attribute runs past the attribute list (§4) | 1 | treat-as-withdraw once an MP attribute was parsed, else session-reset (§5.2: hidden MP NLRI) |
+//! | MP_REACH/MP_UNREACH twice (§3 g) | 1 | session-reset |
+//! | any other attribute twice (§3 g) | 1 | attribute-discard (first kept) |
+//! | unrecognized well-known attribute | 2 | session-reset |
+//! | missing ORIGIN/AS_PATH (+NEXT_HOP with NLRI, +LOCAL_PREF on iBGP) (§3 d) | 3 | treat-as-withdraw |
+//! | flags conflict with the type (§3 c) | 4 | the attribute's own malformed action |
+//! | ORIGIN, AS_PATH, NEXT_HOP, MED, LOCAL_PREF, COMMUNITIES, ORIGINATOR_ID, CLUSTER_LIST, EXTENDED_COMMUNITIES, LARGE_COMMUNITY malformed (§7.1–7.5, 7.8–7.10, 7.14, RFC 8092) | 5, 6, 8, 11 | treat-as-withdraw |
+//! | ATOMIC_AGGREGATE, AGGREGATOR, AS4_PATH, AS4_AGGREGATOR malformed (§7.6, 7.7, RFC 6793 §6) | 5, 9 | attribute-discard |
+//! | MP_REACH/MP_UNREACH malformed (§7.11, RFC 4760 §7) | 9 | AFI/SAFI-disable (session-reset if the AFI/SAFI is unreadable) |
+//! | MP_REACH next hop not a host address | 8 | treat-as-withdraw (NLRI kept) |
+//! | LOCAL_PREF from an eBGP peer (§7.5) | — | dropped silently |
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
