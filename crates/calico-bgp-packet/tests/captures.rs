@@ -91,7 +91,11 @@ fn identical(c: &Capture) -> usize {
             } else {
                 c.rx
             };
-            m.encode(&ctx).unwrap() == *bytes
+            let same = m.encode(&ctx).unwrap() == *bytes;
+            if !same {
+                eprintln!("  {f}: same message, different encoding");
+            }
+            same
         })
         .count()
 }
