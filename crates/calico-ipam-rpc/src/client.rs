@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::protocol::{
-    AssignRequest, Assigned, MAX_LINE_BYTES, RemoteError, Reply, Request, RequestFrame,
-    decode_response,
+    AssignIpsRequest, AssignRequest, Assigned, MAX_LINE_BYTES, RemoteError, Reply, Request,
+    RequestFrame, codes, decode_response,
 };
 
 /// What a call to the agent can fail with.
@@ -108,6 +108,30 @@ impl IpamAgentClient {
         match self.call(&Request::Assign(req.clone()))? {
             Reply::Assigned(a) => Ok(a),
             other => Err(mismatched("assign", &other)),
+        }
+    }
+
+    /// Assigns exactly the addresses of `req` under its handle (all or nothing); the answer
+    /// lists them as host prefixes (/32, /128). An address already held is refused with
+    /// [`codes::ADDRESS_IN_USE`], one outside every enabled pool with [`codes::NO_POOL`]. An
+    /// agent older than this operation is reported as [`codes::UNSUPPORTED`].
+    pub fn assign_ips(&self, req: &AssignIpsRequest) -> Result<Assigned, RpcError> {
+        match self.call(&Request::AssignIps(req.clone())) {
+            Ok(Reply::Assigned(a)) => Ok(a),
+            Ok(other) => Err(mismatched("assign_ips", &other)),
+            Err(RpcError::Remote { code, message })
+                if code == codes::BAD_REQUEST
+                    && message.contains("unknown variant `assign_ips`") =>
+            {
+                Err(RpcError::Remote {
+                    code: codes::UNSUPPORTED.to_string(),
+                    message: format!(
+                        "this calico-node cannot assign specific addresses (it predates the \
+                         assign_ips request; upgrade calico-node to match the CNI plugin): {message}"
+                    ),
+                })
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -18,8 +18,8 @@ pub mod server;
 
 pub use client::{IpamAgentClient, RpcError, socket_path_from_env, socket_path_from_value};
 pub use protocol::{
-    AssignRequest, Assigned, MAX_LINE_BYTES, PROTOCOL_VERSION, RemoteError, Reply, Request,
-    RequestFrame, ResponseFrame, codes,
+    AssignIpsRequest, AssignRequest, Assigned, MAX_LINE_BYTES, PROTOCOL_VERSION, RemoteError,
+    Reply, Request, RequestFrame, ResponseFrame, codes,
 };
 pub use server::{IpamBackend, serve};
 

@@ -45,6 +45,12 @@ pub mod codes {
     pub const DATASTORE: &str = "datastore";
     /// The agent is shutting down or its allocator stopped.
     pub const UNAVAILABLE: &str = "unavailable";
+    /// A requested specific address is already allocated (Calico's AssignIP: "Address
+    /// already assigned in block").
+    pub const ADDRESS_IN_USE: &str = "address_in_use";
+    /// The agent does not implement the operation (an older calico-node, or a backend without
+    /// it); the message says which operation.
+    pub const UNSUPPORTED: &str = "unsupported";
     /// Anything else.
     pub const INTERNAL: &str = "internal";
 }
@@ -74,6 +80,27 @@ pub struct AssignRequest {
     pub namespace_labels: Option<BTreeMap<String, String>>,
 }
 
+/// A request for specific addresses for one workload (Calico's `AssignIPArgs`, which the
+/// `calico-ipam` plugin fills from `IP=` in `CNI_ARGS`): every address is assigned under the
+/// handle, or none is.
+///
+/// Added to protocol version 1 without a version bump: old clients never send it, and an
+/// older agent refuses the unknown `op` with [`codes::BAD_REQUEST`], which
+/// [`crate::IpamAgentClient::assign_ips`] turns into [`codes::UNSUPPORTED`] with a message
+/// saying so.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignIpsRequest {
+    /// The node the workload runs on; must be the agent's own node.
+    pub node: String,
+    /// IPAM handle (Calico: `<network name>.<container id>`).
+    pub handle_id: String,
+    /// The addresses wanted, in order (the CNI plugin sends at most one per family).
+    pub ips: Vec<IpAddr>,
+    /// Allocation attributes stored with each address (`namespace`, `pod`, `node`, `timestamp`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, String>,
+}
+
 /// The addresses given, each with its block's prefix length (e.g. `10.244.220.81/26`), as
 /// Calico's IPAM returns them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +118,9 @@ pub enum Request {
     /// Liveness probe; answered with the agent's node name.
     Ping,
     Assign(AssignRequest),
+    /// Assign exactly the given addresses (answered with [`Reply::Assigned`], each address as
+    /// a host prefix, /32 or /128, since Calico's AssignIP reports no block).
+    AssignIps(AssignIpsRequest),
     /// Release every address held by a handle (idempotent).
     ReleaseHandle {
         node: String,
@@ -111,6 +141,7 @@ impl Request {
         match self {
             Request::Ping => None,
             Request::Assign(a) => Some(&a.node),
+            Request::AssignIps(a) => Some(&a.node),
             Request::ReleaseHandle { node, .. } | Request::ReleaseIps { node, .. } => Some(node),
         }
     }
@@ -383,6 +414,32 @@ mod tests {
         assert!(err.contains("version 1"), "{err}");
         assert!(decode_response(b"{\"version\":1}").is_err());
         assert!(decode_response(b"nope").is_err());
+    }
+
+    #[test]
+    fn assign_ips_wire_shape() {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("node".to_string(), "node1".to_string());
+        let req = Request::AssignIps(AssignIpsRequest {
+            node: "node1".into(),
+            handle_id: "k8s-pod-network.abc".into(),
+            ips: vec!["10.244.0.9".parse().unwrap(), "fd00::9".parse().unwrap()],
+            attrs,
+        });
+        let line = RequestFrame::new(req.clone()).to_line();
+        assert_eq!(
+            std::str::from_utf8(&line).unwrap(),
+            "{\"version\":1,\"request\":{\"op\":\"assign_ips\",\"node\":\"node1\",\"handle_id\":\"k8s-pod-network.abc\",\"ips\":[\"10.244.0.9\",\"fd00::9\"],\"attrs\":{\"node\":\"node1\"}}}\n"
+        );
+        assert_eq!(decode_request(&line[..line.len() - 1]).unwrap(), req);
+        assert_eq!(req.node(), Some("node1"));
+        // A missing address list is a bad request, not an empty one.
+        let err = decode_request(
+            b"{\"version\":1,\"request\":{\"op\":\"assign_ips\",\"node\":\"n\",\"handle_id\":\"h\"}}",
+        )
+        .unwrap_err();
+        assert_eq!(err.code, codes::BAD_REQUEST, "{err}");
+        assert!(err.message.contains("ips"), "{err}");
     }
 
     #[test]

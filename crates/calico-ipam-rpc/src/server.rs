@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::protocol::{
-    AssignRequest, Assigned, MAX_LINE_BYTES, RemoteError, Reply, Request, ResponseFrame, codes,
-    decode_request,
+    AssignIpsRequest, AssignRequest, Assigned, MAX_LINE_BYTES, RemoteError, Reply, Request,
+    ResponseFrame, codes, decode_request,
 };
 
 /// What serves the requests. Requests for another node never reach it: [`serve`] refuses
@@ -22,6 +22,21 @@ pub trait IpamBackend: Send + Sync {
     fn node_name(&self) -> &str;
     /// Assigns addresses (all or nothing).
     async fn assign(&self, req: &AssignRequest) -> Result<Assigned, RemoteError>;
+    /// Assigns exactly `req.ips` under `req.handle_id`, all or nothing: when one address
+    /// cannot be had, those already assigned for this request are released before the error
+    /// is returned. Answers with the addresses as host prefixes (/32, /128). [`serve`] has
+    /// already checked the node, that the handle and the list are not empty and that no
+    /// address repeats. The default refuses with [`codes::UNSUPPORTED`], so a backend that
+    /// only auto-assigns keeps working and says plainly what it cannot do.
+    async fn assign_ips(&self, req: &AssignIpsRequest) -> Result<Assigned, RemoteError> {
+        Err(RemoteError::new(
+            codes::UNSUPPORTED,
+            format!(
+                "this IPAM service cannot assign specific addresses ({} requested)",
+                display_ips(&req.ips)
+            ),
+        ))
+    }
     /// Releases every address of a handle; returns how many.
     async fn release_handle(&self, handle_id: &str) -> Result<usize, RemoteError>;
     /// Releases addresses; returns those that were not allocated.
@@ -188,6 +203,10 @@ async fn answer(line: &[u8], backend: &dyn IpamBackend) -> Result<Reply, RemoteE
             }
             backend.assign(&a).await.map(Reply::Assigned)
         }
+        Request::AssignIps(a) => {
+            check_assign_ips(&a)?;
+            backend.assign_ips(&a).await.map(Reply::Assigned)
+        }
         Request::ReleaseHandle { handle_id, .. } => backend
             .release_handle(&handle_id)
             .await
@@ -197,6 +216,39 @@ async fn answer(line: &[u8], backend: &dyn IpamBackend) -> Result<Reply, RemoteE
             .await
             .map(|unallocated| Reply::IpsReleased { unallocated }),
     }
+}
+
+/// The addresses, comma-separated, for messages.
+fn display_ips(ips: &[IpAddr]) -> String {
+    ips.iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What every backend may rely on for [`IpamBackend::assign_ips`].
+fn check_assign_ips(a: &AssignIpsRequest) -> Result<(), RemoteError> {
+    let invalid = |m: String| Err(RemoteError::new(codes::INVALID_ARGUMENT, m));
+    if a.handle_id.is_empty() {
+        return invalid("assign_ips needs a handle_id".into());
+    }
+    if a.ips.is_empty() {
+        return invalid("assign_ips needs at least one address".into());
+    }
+    for (i, ip) in a.ips.iter().enumerate() {
+        if a.ips[..i].contains(ip) {
+            return invalid(format!(
+                "assign_ips lists {ip} twice ({})",
+                display_ips(&a.ips)
+            ));
+        }
+        // An unspecified or multicast address can never be a workload's (Calico's pools
+        // cannot contain them either, but say what is wrong rather than "not in a pool").
+        if ip.is_unspecified() || ip.is_multicast() {
+            return invalid(format!("{ip} cannot be assigned to a workload"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -247,5 +299,40 @@ mod tests {
             LineRead::Line
         ));
         assert_eq!(buf.len(), 10);
+    }
+
+    #[test]
+    fn assign_ips_checks() {
+        let ok = AssignIpsRequest {
+            node: "n".into(),
+            handle_id: "h".into(),
+            ips: vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()],
+            ..Default::default()
+        };
+        assert!(check_assign_ips(&ok).is_ok());
+        type Edit = fn(&mut AssignIpsRequest);
+        let cases: &[(Edit, &str)] = &[
+            (|r| r.handle_id.clear(), "needs a handle_id"),
+            (|r| r.ips.clear(), "at least one address"),
+            (
+                |r| r.ips.push("10.0.0.1".parse().unwrap()),
+                "lists 10.0.0.1 twice (10.0.0.1,fd00::1,10.0.0.1)",
+            ),
+            (
+                |r| r.ips[0] = "0.0.0.0".parse().unwrap(),
+                "0.0.0.0 cannot be assigned",
+            ),
+            (
+                |r| r.ips[1] = "ff02::1".parse().unwrap(),
+                "ff02::1 cannot be assigned",
+            ),
+        ];
+        for (edit, needle) in cases {
+            let mut r = ok.clone();
+            edit(&mut r);
+            let e = check_assign_ips(&r).unwrap_err();
+            assert_eq!(e.code, codes::INVALID_ARGUMENT, "{needle}: {e}");
+            assert!(e.message.contains(needle), "{needle}: {e}");
+        }
     }
 }

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use calico_ipam_rpc::{
-    AssignRequest, Assigned, IpamAgentClient, IpamBackend, MAX_LINE_BYTES, RemoteError, RpcError,
-    codes, serve,
+    AssignIpsRequest, AssignRequest, Assigned, IpamAgentClient, IpamBackend, MAX_LINE_BYTES,
+    RemoteError, RpcError, codes, serve,
 };
 use ipnet::{IpNet, Ipv4Net};
 use tokio_util::sync::CancellationToken;
@@ -79,6 +79,39 @@ impl IpamBackend for FakeBackend {
             ipv4: out
                 .into_iter()
                 .map(|ip| IpNet::V4(Ipv4Net::new(ip, 26).unwrap()))
+                .collect(),
+            ipv6: vec![],
+        })
+    }
+
+    /// All or nothing over 10.0.0.0/26: every address must be free and inside the block.
+    async fn assign_ips(&self, req: &AssignIpsRequest) -> Result<Assigned, RemoteError> {
+        let mut st = self.state.lock().unwrap();
+        st.last_attrs = Some(req.attrs.clone());
+        let block: Ipv4Net = "10.0.0.0/26".parse().unwrap();
+        let mut v4 = Vec::new();
+        for ip in &req.ips {
+            let IpAddr::V4(a) = ip else {
+                return Err(RemoteError::new(codes::NO_POOL, format!("{ip}: no pool")));
+            };
+            if !block.contains(a) {
+                return Err(RemoteError::new(codes::NO_POOL, format!("{ip}: no pool")));
+            }
+            if let Some(h) = st.by_ip.get(a) {
+                return Err(RemoteError::new(
+                    codes::ADDRESS_IN_USE,
+                    format!("{ip} is held by {h}"),
+                ));
+            }
+            v4.push(*a);
+        }
+        for a in &v4 {
+            st.by_ip.insert(*a, req.handle_id.clone());
+        }
+        Ok(Assigned {
+            ipv4: v4
+                .into_iter()
+                .map(|a| IpNet::V4(Ipv4Net::from(a)))
                 .collect(),
             ipv6: vec![],
         })
@@ -242,6 +275,139 @@ fn round_trip() {
         c.assign(&req("node1", "net.c4", 1)).unwrap().ipv4,
         vec!["10.0.0.1/26".parse::<IpNet>().unwrap()]
     );
+}
+
+fn ips_req(node: &str, handle: &str, ips: &[&str]) -> AssignIpsRequest {
+    AssignIpsRequest {
+        node: node.into(),
+        handle_id: handle.into(),
+        ips: ips.iter().map(|s| s.parse().unwrap()).collect(),
+        attrs: [("pod".to_string(), "p1".to_string())]
+            .into_iter()
+            .collect(),
+    }
+}
+
+#[test]
+fn assign_specific_ips_round_trip() {
+    let backend = FakeBackend::new("node1");
+    let server = Server::start(backend.clone());
+    let c = server.client();
+    let a = c
+        .assign_ips(&ips_req("node1", "net.c1", &["10.0.0.9", "10.0.0.10"]))
+        .unwrap();
+    assert_eq!(
+        a.ipv4,
+        vec![
+            "10.0.0.9/32".parse::<IpNet>().unwrap(),
+            "10.0.0.10/32".parse().unwrap()
+        ]
+    );
+    assert_eq!(
+        backend.state.lock().unwrap().last_attrs.as_ref().unwrap()["pod"],
+        "p1"
+    );
+    // Held now: the same address again is refused with its code, nothing more is held.
+    let err = c
+        .assign_ips(&ips_req("node1", "net.c2", &["10.0.0.11", "10.0.0.9"]))
+        .unwrap_err();
+    assert_eq!(err.code(), Some(codes::ADDRESS_IN_USE), "{err}");
+    assert!(
+        err.to_string().contains("10.0.0.9 is held by net.c1"),
+        "{err}"
+    );
+    assert_eq!(c.release_handle("node1", "net.c2").unwrap(), 0);
+    let err = c
+        .assign_ips(&ips_req("node1", "net.c3", &["192.168.1.1"]))
+        .unwrap_err();
+    assert_eq!(err.code(), Some(codes::NO_POOL), "{err}");
+    assert_eq!(c.release_handle("node1", "net.c1").unwrap(), 2);
+
+    // The server's own checks, before the backend is asked.
+    let cases: &[(AssignIpsRequest, &str, &str)] = &[
+        (
+            ips_req("node2", "h", &["10.0.0.1"]),
+            codes::WRONG_NODE,
+            "\"node2\"",
+        ),
+        (
+            ips_req("node1", "", &["10.0.0.1"]),
+            codes::INVALID_ARGUMENT,
+            "handle_id",
+        ),
+        (
+            ips_req("node1", "h", &[]),
+            codes::INVALID_ARGUMENT,
+            "at least one",
+        ),
+        (
+            ips_req("node1", "h", &["10.0.0.1", "10.0.0.1"]),
+            codes::INVALID_ARGUMENT,
+            "twice",
+        ),
+    ];
+    for (r, code, needle) in cases {
+        let err = c.assign_ips(r).unwrap_err();
+        assert_eq!(err.code(), Some(*code), "{r:?}: {err}");
+        assert!(err.to_string().contains(needle), "{r:?}: {err}");
+    }
+    assert!(backend.state.lock().unwrap().by_ip.is_empty());
+}
+
+/// A backend written before `assign_ips` existed: only the required methods.
+struct AutoOnly;
+
+#[async_trait::async_trait]
+impl IpamBackend for AutoOnly {
+    fn node_name(&self) -> &str {
+        "node1"
+    }
+    async fn assign(&self, _req: &AssignRequest) -> Result<Assigned, RemoteError> {
+        Ok(Assigned::default())
+    }
+    async fn release_handle(&self, _handle_id: &str) -> Result<usize, RemoteError> {
+        Ok(0)
+    }
+    async fn release_ips(
+        &self,
+        ips: &[IpAddr],
+        _handle_id: Option<&str>,
+    ) -> Result<Vec<IpAddr>, RemoteError> {
+        Ok(ips.to_vec())
+    }
+}
+
+#[test]
+fn backend_without_assign_ips_says_unsupported() {
+    let server = Server::start(Arc::new(AutoOnly));
+    let err = server
+        .client()
+        .assign_ips(&ips_req("node1", "h", &["10.0.0.1", "fd00::1"]))
+        .unwrap_err();
+    assert_eq!(err.code(), Some(codes::UNSUPPORTED), "{err}");
+    assert!(err.to_string().contains("10.0.0.1,fd00::1"), "{err}");
+}
+
+#[test]
+fn agent_older_than_assign_ips_says_unsupported() {
+    // What a version-1 agent without the operation answers (serde's unknown-variant error
+    // inside its bad_request refusal).
+    let (_dir, path) = fake_agent(
+        b"{\"version\":1,\"error\":{\"code\":\"bad_request\",\"message\":\"invalid request: unknown variant `assign_ips`, expected one of `ping`, `assign`, `release_handle`, `release_ips`\"}}\n",
+    );
+    let err = IpamAgentClient::new(&path, Duration::from_secs(2))
+        .assign_ips(&ips_req("node1", "h", &["10.0.0.1"]))
+        .unwrap_err();
+    assert_eq!(err.code(), Some(codes::UNSUPPORTED), "{err}");
+    assert!(err.to_string().contains("upgrade calico-node"), "{err}");
+    // Any other bad_request is passed through unchanged.
+    let (_dir, path) = fake_agent(
+        b"{\"version\":1,\"error\":{\"code\":\"bad_request\",\"message\":\"invalid request: missing field `ips`\"}}\n",
+    );
+    let err = IpamAgentClient::new(&path, Duration::from_secs(2))
+        .assign_ips(&ips_req("node1", "h", &["10.0.0.1"]))
+        .unwrap_err();
+    assert_eq!(err.code(), Some(codes::BAD_REQUEST), "{err}");
 }
 
 #[test]

@@ -11,10 +11,11 @@ use std::time::Instant;
 
 use calico_datastore::Datastore;
 use calico_ipam::{
-    AutoAssignArgs, BatchConfig, DatastoreResources, IntendedUse, IpamClient, IpamError,
-    NodeAllocator, ReleaseOptions,
+    AssignArgs, AutoAssignArgs, BatchConfig, DatastoreResources, IntendedUse, IpamClient,
+    IpamError, NodeAllocator, ReleaseOptions,
 };
-use calico_ipam_rpc::{AssignRequest, Assigned, IpamBackend, RemoteError, codes};
+use calico_ipam_rpc::{AssignIpsRequest, AssignRequest, Assigned, IpamBackend, RemoteError, codes};
+use ipnet::IpNet;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -83,10 +84,14 @@ impl Metrics {
     }
 }
 
-/// [`IpamBackend`] over this node's batching allocator.
+/// [`IpamBackend`] over this node's batching allocator; specific addresses (`IP=` in the
+/// plugin's `CNI_ARGS`) go to the IPAM client directly, since the batch only auto-assigns.
+/// Both write the same records under compare-and-swap, so they cannot hand out one address
+/// twice: whichever commits second re-reads and sees the other's allocation.
 pub struct IpamService {
     node: String,
     allocator: NodeAllocator,
+    client: IpamClient,
     metrics: Metrics,
 }
 
@@ -99,13 +104,72 @@ impl IpamService {
     ) -> Result<IpamService, ServiceError> {
         let resources = Arc::new(DatastoreResources::new(store.clone()));
         let client = IpamClient::new(store, resources);
-        let allocator = NodeAllocator::new(client, node, BatchConfig::default())
+        let allocator = NodeAllocator::new(client.clone(), node, BatchConfig::default())
             .map_err(ServiceError::Allocator)?;
         Ok(IpamService {
             node: node.to_string(),
             allocator,
+            client,
             metrics: Metrics::new(registry),
         })
+    }
+
+    /// Calico's `AssignIP` for each requested address in turn, as the `calico-ipam` plugin
+    /// does for `IP=` (ipam_plugin.go: the handle, the attributes, this node as hostname and
+    /// the workload use, so a pool's `allowedUses` is enforced). On the first failure the
+    /// addresses already assigned for this request are released again (under the handle, so
+    /// nothing someone else holds is touched) and that failure is returned: nothing is held.
+    async fn assign_specific(&self, req: &AssignIpsRequest) -> Result<Assigned, RemoteError> {
+        let mut done: Vec<IpAddr> = Vec::with_capacity(req.ips.len());
+        for ip in &req.ips {
+            let args = AssignArgs {
+                ip: *ip,
+                handle_id: Some(req.handle_id.clone()),
+                attrs: req.attrs.clone(),
+                hostname: self.node.clone(),
+                host_reserved: None,
+                intended_use: Some(IntendedUse::Workload),
+            };
+            if let Err(e) = self.client.assign_ip(&args).await {
+                let mut err = remote(e);
+                if !done.is_empty()
+                    && let Err(undo) = self.release_assigned(&done, &req.handle_id).await
+                {
+                    tracing::error!(handle = %req.handle_id, ips = ?done, error = %undo,
+                        "could not release the addresses of a failed specific-address request");
+                    err.message = format!(
+                        "{}; releasing the addresses already assigned ({}) failed too: {undo}",
+                        err.message,
+                        done.iter()
+                            .map(IpAddr::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                }
+                return Err(err);
+            }
+            done.push(*ip);
+        }
+        let mut out = Assigned::default();
+        for ip in done {
+            match ip {
+                IpAddr::V4(_) => out.ipv4.push(IpNet::from(ip)),
+                IpAddr::V6(_) => out.ipv6.push(IpNet::from(ip)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn release_assigned(&self, ips: &[IpAddr], handle: &str) -> Result<(), IpamError> {
+        let opts: Vec<ReleaseOptions> = ips
+            .iter()
+            .map(|ip| {
+                let mut o = ReleaseOptions::address(*ip);
+                o.handle = Some(handle.to_string());
+                o
+            })
+            .collect();
+        self.client.release_ips(&opts).await.map(|_| ())
     }
 
     /// The allocator (for its statistics, and to settle before shutdown).
@@ -127,9 +191,10 @@ pub fn error_code(e: &IpamError) -> &'static str {
         IpamError::BadHandle { .. } | IpamError::BadSequenceNumber { .. } => codes::STALE_RELEASE,
         IpamError::Datastore(_) | IpamError::MaxRetries(_) => codes::DATASTORE,
         IpamError::InvalidArgument(m) if m.contains("stopped") => codes::UNAVAILABLE,
+        IpamError::AlreadyAssigned(_) => codes::ADDRESS_IN_USE,
         IpamError::InvalidArgument(_)
         | IpamError::UseNotAllowed { .. }
-        | IpamError::AlreadyAssigned(_)
+        | IpamError::AffinityMismatch { .. }
         | IpamError::NodeNotFound(_)
         | IpamError::BadPoolSelector { .. } => codes::INVALID_ARGUMENT,
         _ => codes::INTERNAL,
@@ -172,6 +237,13 @@ impl IpamBackend for IpamService {
             })
             .map_err(remote);
         self.metrics.observe("assign", start, &r);
+        r
+    }
+
+    async fn assign_ips(&self, req: &AssignIpsRequest) -> Result<Assigned, RemoteError> {
+        let start = Instant::now();
+        let r = self.assign_specific(req).await;
+        self.metrics.observe("assign_ips", start, &r);
         r
     }
 

@@ -264,3 +264,185 @@ async fn socket_path_handling() {
     assert!(err.contains("not a socket"), "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 }
+
+async fn create_pool(store: &Arc<dyn Datastore>, name: &str, spec: serde_json::Value) {
+    Client::new(store.clone())
+        .create(
+            Resource::from_json_value(json!({
+                "apiVersion": "projectcalico.org/v3", "kind": "IPPool",
+                "metadata": {"name": name}, "spec": spec
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+}
+
+fn ips_req(handle: &str, ips: &[&str]) -> calico_ipam_rpc::AssignIpsRequest {
+    calico_ipam_rpc::AssignIpsRequest {
+        node: "node1".into(),
+        handle_id: handle.into(),
+        ips: ips.iter().map(|s| s.parse().unwrap()).collect(),
+        attrs: [("pod".to_string(), "web".to_string())]
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// `IP=` requests (Calico's AssignIP per address): exact addresses, all or nothing, error codes,
+/// and coexistence with the batching allocator working on the same block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn specific_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Datastore> =
+        Arc::new(EmbeddedDatastore::open(dir.path().join("s.db")).unwrap());
+    // One /26 block of IPv4, an IPv6 pool, and a pool reserved for tunnel addresses.
+    seed(&store, "10.9.0.0/26").await;
+    create_pool(
+        &store,
+        "pool6",
+        json!({"cidr": "fd00:9::/120", "blockSize": 122}),
+    )
+    .await;
+    create_pool(
+        &store,
+        "tunnels",
+        json!({"cidr": "10.77.0.0/24", "blockSize": 26, "allowedUses": ["Tunnel"]}),
+    )
+    .await;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let service = Arc::new(IpamService::new(store.clone(), "node1", &mut registry).unwrap());
+    let path = dir.path().join("ipam.sock");
+    let listener = ipam_service::bind_socket(&path).unwrap();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(ipam_service::run(
+        listener,
+        path.clone(),
+        service.clone(),
+        shutdown.clone(),
+    ));
+
+    let p = path.clone();
+    let auto = tokio::task::spawn_blocking(move || {
+        let c = IpamAgentClient::new(&p, Duration::from_secs(30));
+        // The batch takes the block first (and caches it).
+        let first = c.assign(&req("auto-1")).unwrap().ipv4[0];
+
+        // Exactly the requested address, as a host prefix; dual stack in one request.
+        let a = c
+            .assign_ips(&ips_req("net.c1", &["10.9.0.40", "fd00:9::40"]))
+            .unwrap();
+        assert_eq!(a.ipv4, vec!["10.9.0.40/32".parse::<IpNet>().unwrap()]);
+        assert_eq!(a.ipv6, vec!["fd00:9::40/128".parse::<IpNet>().unwrap()]);
+
+        // Refusals, each with its code; the failing handle holds nothing afterwards, and an
+        // address assigned before the failing one was released again.
+        let cases: &[(&str, &[&str], &str, &str)] = &[
+            (
+                "in use",
+                &["10.9.0.40"],
+                codes::ADDRESS_IN_USE,
+                "already assigned",
+            ),
+            (
+                "second in use",
+                &["10.9.0.41", "fd00:9::40"],
+                codes::ADDRESS_IN_USE,
+                "fd00:9::40",
+            ),
+            (
+                "no pool",
+                &["192.168.7.7"],
+                codes::NO_POOL,
+                "not in a configured pool",
+            ),
+            (
+                "second without pool",
+                &["10.9.0.42", "fd00:77::1"],
+                codes::NO_POOL,
+                "fd00:77::1",
+            ),
+            (
+                "pool for tunnels only",
+                &["10.77.0.9"],
+                codes::INVALID_ARGUMENT,
+                "Workload",
+            ),
+        ];
+        for (name, ips, code, needle) in cases {
+            let err = c.assign_ips(&ips_req("net.bad", ips)).unwrap_err();
+            assert_eq!(err.code(), Some(*code), "{name}: {err}");
+            assert!(err.to_string().contains(needle), "{name}: {err}");
+            assert_eq!(c.release_handle("node1", "net.bad").unwrap(), 0, "{name}");
+        }
+        // 10.9.0.41 and 10.9.0.42 were given back: they can be had now.
+        let b = c
+            .assign_ips(&ips_req("net.c2", &["10.9.0.41", "10.9.0.42"]))
+            .unwrap();
+        assert_eq!(b.ipv4.len(), 2);
+        first
+    })
+    .await
+    .unwrap();
+
+    service.allocator().settle().await.unwrap();
+    let held = consistent(store.as_ref()).await;
+    assert_eq!(
+        held,
+        [
+            ("auto-1".to_string(), 1),
+            ("net.c1".to_string(), 2),
+            ("net.c2".to_string(), 2)
+        ]
+        .into_iter()
+        .collect()
+    );
+
+    // The batch, which cached the block before the direct assignments, never hands those
+    // addresses out: the rest of the block (64 - 4) is served, then it is exhausted.
+    let p = path.clone();
+    tokio::task::spawn_blocking(move || {
+        let c = IpamAgentClient::new(&p, Duration::from_secs(30));
+        let mut big = req("auto-2");
+        big.num4 = 60;
+        let got: BTreeSet<IpAddr> = c
+            .assign(&big)
+            .unwrap()
+            .ipv4
+            .iter()
+            .map(|n| n.addr())
+            .collect();
+        assert_eq!(got.len(), 60);
+        for taken in [
+            auto.addr(),
+            "10.9.0.40".parse().unwrap(),
+            "10.9.0.41".parse().unwrap(),
+        ] {
+            assert!(!got.contains(&taken), "{taken} handed out twice");
+        }
+        let err = c.assign(&req("auto-3")).unwrap_err();
+        assert_eq!(err.code(), Some(codes::POOL_EXHAUSTED), "{err}");
+        // DEL of a specific-address workload releases both families.
+        assert_eq!(c.release_handle("node1", "net.c1").unwrap(), 2);
+        assert_eq!(
+            c.assign_ips(&ips_req("net.c3", &["10.9.0.40"]))
+                .unwrap()
+                .ipv4,
+            vec!["10.9.0.40/32".parse::<IpNet>().unwrap()]
+        );
+    })
+    .await
+    .unwrap();
+
+    let text = calico_node::metrics::render(&registry).unwrap();
+    for line in [
+        "calico_node_ipam_requests_total{op=\"assign_ips\",result=\"ok\"} 3",
+        "calico_node_ipam_requests_total{op=\"assign_ips\",result=\"address_in_use\"} 2",
+        "calico_node_ipam_requests_total{op=\"assign_ips\",result=\"no_pool\"} 2",
+        "calico_node_ipam_requests_total{op=\"assign_ips\",result=\"invalid_argument\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+    shutdown.cancel();
+    server.await.unwrap();
+}
