@@ -29,8 +29,9 @@ pub struct CniArgs {
     pub k8s_pod_namespace: String,
     pub k8s_pod_name: String,
     pub k8s_pod_infra_container_id: String,
-    /// `IP=`: calico-ipam assigns exactly this address.
-    pub ip: Option<IpAddr>,
+    /// `IP=`: calico-ipam assigns exactly these addresses (Calico takes one; we also accept
+    /// one IPv4 and one IPv6 address separated by a comma). Empty when absent or `IP=`.
+    pub ips: Vec<IpAddr>,
     /// Test-only namespace for `cni` workloads (Calico's `CNITestArgs`).
     pub cni_test_namespace: String,
     /// Keys we do not know, in order (ignored, as Calico ignores them).
@@ -67,18 +68,37 @@ impl CniArgs {
                 "K8S_POD_NAME" => out.k8s_pod_name = v.to_string(),
                 "K8S_POD_INFRA_CONTAINER_ID" => out.k8s_pod_infra_container_id = v.to_string(),
                 "CNI_TEST_NAMESPACE" => out.cni_test_namespace = v.to_string(),
-                "IP" => {
-                    out.ip = Some(v.parse().map_err(|_| {
-                        CniError::invalid_env(format!(
-                            "CNI_ARGS: error parsing value of pair {pair:?}: not an IP address"
-                        ))
-                    })?);
-                }
+                "IP" => out.ips = parse_ips(pair, v)?,
                 _ => out.unknown.push((k.to_string(), v.to_string())),
             }
         }
         Ok(out)
     }
+}
+
+/// The value of `IP=`: empty means none (Go's `net.IP` decodes an empty text as nil), else
+/// addresses separated by commas, at most one per family.
+fn parse_ips(pair: &str, v: &str) -> Result<Vec<IpAddr>, CniError> {
+    if v.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<IpAddr> = Vec::with_capacity(2);
+    for part in v.split(',') {
+        let ip: IpAddr = part.parse().map_err(|_| {
+            CniError::invalid_env(format!(
+                "CNI_ARGS: error parsing value of pair {pair:?}: {part:?} is not an IP address"
+            ))
+        })?;
+        if out.iter().any(|o| o.is_ipv4() == ip.is_ipv4()) {
+            return Err(CniError::invalid_env(format!(
+                "CNI_ARGS: pair {pair:?} names more than one IPv{} address (at most one IPv4 \
+                 and one IPv6 address, separated by a comma)",
+                if ip.is_ipv4() { 4 } else { 6 }
+            )));
+        }
+        out.push(ip);
+    }
+    Ok(out)
 }
 
 /// Which orchestrator owns the workload.
@@ -263,11 +283,28 @@ mod tests {
         assert_eq!(a.k8s_pod_infra_container_id, "abc");
         assert_eq!(a.unknown, vec![("K8S_POD_UID".into(), "u-1".into())]);
 
-        let a = CniArgs::parse("IP=10.0.0.7").unwrap();
-        assert_eq!(a.ip, Some("10.0.0.7".parse().unwrap()));
+        let ips = |s: &str| CniArgs::parse(s).unwrap().ips;
+        let want = |v: &[&str]| {
+            v.iter()
+                .map(|s| s.parse::<IpAddr>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ips("IP=10.0.0.7"), want(&["10.0.0.7"]));
+        assert_eq!(ips("IP=fd00::7,10.0.0.7"), want(&["fd00::7", "10.0.0.7"]));
+        assert_eq!(ips("IgnoreUnknown=1;IP="), want(&[]));
         assert_eq!(CniArgs::parse("").unwrap(), CniArgs::default());
 
-        for bad in ["A", "A=b=c", "A=1;", "IgnoreUnknown=maybe", "IP=10.0.0.300"] {
+        for bad in [
+            "A",
+            "A=b=c",
+            "A=1;",
+            "IgnoreUnknown=maybe",
+            "IP=10.0.0.300",
+            "IP=10.0.0.1,",
+            "IP=10.0.0.1,10.0.0.2",
+            "IP=fd00::1,10.0.0.1,fd00::2",
+            "IP=10.0.0.1/32",
+        ] {
             let e = CniArgs::parse(bad).unwrap_err();
             assert!(e.msg.starts_with("CNI_ARGS:"), "{bad}: {e}");
         }

@@ -20,7 +20,9 @@
 //!   the addresses), and a failed IPAM ADD is followed by an IPAM DEL (SPEC.md section 4).
 //! * DEL leaves the host veth alone when the endpoint belongs to another sandbox of the pod.
 //! * Addresses come from calico-node's IPAM service over a Unix socket (`ipam.agent_socket`),
-//!   not from an in-process IPAM client; `IP=` in `CNI_ARGS` (a specific address) is refused.
+//!   not from an in-process IPAM client.
+//! * `IP=` in `CNI_ARGS` may name one IPv4 and one IPv6 address separated by a comma (Calico
+//!   takes a single address); both are assigned or neither.
 //! * No Kubernetes API: `policy.type: k8s`, `usePodCidr`, `readiness_gates` and `netkit` are
 //!   refused with code 2 (unsupported field); pod annotations are not read.
 //! * `datastore_type: embedded` with `datastore_path` selects the single-file store.

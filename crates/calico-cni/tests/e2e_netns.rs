@@ -16,8 +16,11 @@ use calico_api::workloadendpoint::WorkloadEndpoint;
 use calico_client::Client;
 use calico_cni::plugin::AllocationSource;
 use calico_datastore::{Datastore, EmbeddedDatastore};
-use calico_ipam::{AutoAssignArgs, DatastoreResources, IpamClient, ReleaseOptions};
-use calico_ipam_rpc::{AssignRequest, Assigned, IpamBackend, RemoteError, codes};
+use calico_ipam::{
+    AssignArgs, AutoAssignArgs, DatastoreResources, IntendedUse, IpamClient, IpamError,
+    ReleaseOptions,
+};
+use calico_ipam_rpc::{AssignIpsRequest, AssignRequest, Assigned, IpamBackend, RemoteError, codes};
 use calico_netlink::RouteSocket;
 use calico_netlink::testing::{TestNetns, require_root};
 use serde_json::{Value, json};
@@ -49,6 +52,39 @@ impl IpamBackend for Backend {
             ipv4: got.ipv4,
             ipv6: got.ipv6,
         })
+    }
+    /// AssignIP per address, undoing the earlier ones when a later one fails (what
+    /// calico-node's IPAM service does).
+    async fn assign_ips(&self, req: &AssignIpsRequest) -> Result<Assigned, RemoteError> {
+        let mut out = Assigned::default();
+        for ip in &req.ips {
+            let args = AssignArgs {
+                ip: *ip,
+                handle_id: Some(req.handle_id.clone()),
+                attrs: req.attrs.clone(),
+                hostname: req.node.clone(),
+                host_reserved: None,
+                intended_use: Some(IntendedUse::Workload),
+            };
+            if let Err(e) = self.ipam.assign_ip(&args).await {
+                let done: Vec<IpAddr> =
+                    out.ipv4.iter().chain(&out.ipv6).map(|n| n.addr()).collect();
+                if !done.is_empty() {
+                    self.release_ips(&done, Some(&req.handle_id)).await?;
+                }
+                let code = match e {
+                    IpamError::AlreadyAssigned(_) => codes::ADDRESS_IN_USE,
+                    IpamError::NotInPool(_) => codes::NO_POOL,
+                    _ => codes::INTERNAL,
+                };
+                return Err(RemoteError::new(code, e.to_string()));
+            }
+            match ip {
+                IpAddr::V4(_) => out.ipv4.push((*ip).into()),
+                IpAddr::V6(_) => out.ipv6.push((*ip).into()),
+            }
+        }
+        Ok(out)
     }
     async fn release_handle(&self, handle_id: &str) -> Result<usize, RemoteError> {
         self.ipam.release_by_handle(handle_id).await.map_err(remote)
@@ -553,6 +589,107 @@ fn pod_sandbox_replacement_like_containerd() {
     assert_eq!(rc, 0, "{out}");
     assert!(get_wep(&env.db(), "prod", wep_name).is_none());
     assert!(hs.link_by_name(veth).unwrap().is_none());
+    assert!(allocations(&env.db()).is_empty());
+}
+
+/// `IP=` in CNI_ARGS through both binaries: the container gets exactly that address, a
+/// second container asking for it fails with the agent's refusal and holds nothing, DEL frees
+/// it for the next one.
+#[test]
+fn specific_address_with_the_real_binaries() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = Path::new(env!("CARGO_BIN_EXE_calico-ipam"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let env = Env {
+        host: TestNetns::new("cniip-host").unwrap(),
+        ctr: TestNetns::new("cniip-ctr1").unwrap(),
+        dir,
+        plugin_dir,
+    };
+    let ctr2 = TestNetns::new("cniip-ctr2").unwrap();
+    seed(&env.db());
+    let _agent = Agent::start(&env.db(), &env.socket(), "node1");
+    let conf = env.conf("1.0.0", json!({}));
+    let args = "IgnoreUnknown=1;K8S_POD_NAME=web;IP=10.99.77.7,fd00:99::77";
+    let hs = RouteSocket::open_in(env.host.ns()).unwrap();
+
+    // ADD with two free addresses: exactly those, as host prefixes, in the container.
+    let (rc, out) = env.run_with(
+        "ADD",
+        "ipspec1aaaaaaaaa",
+        Some(&env.ctr.path()),
+        args,
+        &conf,
+    );
+    assert_eq!(rc, 0, "ADD failed: {out}");
+    assert_eq!(out["ips"][0]["address"], "10.99.77.7/32", "{out}");
+    assert_eq!(out["ips"][1]["address"], "fd00:99::77/128", "{out}");
+    let cs = RouteSocket::open_in(env.ctr.ns()).unwrap();
+    let eth0 = cs
+        .link_by_name("eth0")
+        .unwrap()
+        .expect("eth0 in the container");
+    let addrs: Vec<String> = cs
+        .addresses(Some(eth0.index))
+        .unwrap()
+        .iter()
+        .map(|a| a.addr.to_string())
+        .collect();
+    assert!(addrs.contains(&"10.99.77.7/32".to_string()), "{addrs:?}");
+    assert!(addrs.contains(&"fd00:99::77/128".to_string()), "{addrs:?}");
+    assert_eq!(out["interfaces"][0]["name"], "caliipspec1aaaa", "{out}");
+    assert!(hs.link_by_name("caliipspec1aaaa").unwrap().is_some());
+    let wep = get_wep(&env.db(), "default", "node1-cni-ipspec1aaaaaaaaa-eth0").unwrap();
+    assert_eq!(
+        wep.spec.ip_networks,
+        vec!["10.99.77.7/32", "fd00:99::77/128"]
+    );
+    let held = allocations(&env.db());
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(
+        held.iter()
+            .all(|a| a.handle_id.as_deref() == Some("e2enet.ipspec1aaaaaaaaa")),
+        "{held:?}"
+    );
+
+    // A second container wanting the IPv4 one (with a free IPv6 address): refused, nothing
+    // held for it (its IPv6 address was given back), no veth, no endpoint.
+    let args2 = "IgnoreUnknown=1;K8S_POD_NAME=web2;IP=fd00:99::78,10.99.77.7";
+    let (rc, out2) = env.run_with("ADD", "ipspec2bbbbbbbbb", Some(&ctr2.path()), args2, &conf);
+    assert_eq!(rc, 1, "{out2}");
+    assert_eq!(out2["code"], 999, "{out2}");
+    let msg = out2["msg"].as_str().unwrap();
+    assert!(msg.contains("10.99.77.7"), "{out2}");
+    assert!(msg.contains("address_in_use"), "{out2}");
+    assert!(hs.link_by_name("caliipspec2bbbb").unwrap().is_none());
+    assert!(get_wep(&env.db(), "default", "node1-cni-ipspec2bbbbbbbbb-eth0").is_none());
+    let held = allocations(&env.db());
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(
+        held.iter().all(|a| a.ip.to_string() != "fd00:99::78"),
+        "{held:?}"
+    );
+
+    // DEL of the first frees both addresses; then the second container gets them.
+    let (rc, out) = env.run_with(
+        "DEL",
+        "ipspec1aaaaaaaaa",
+        Some(&env.ctr.path()),
+        args,
+        &conf,
+    );
+    assert_eq!(rc, 0, "DEL failed: {out}");
+    assert!(allocations(&env.db()).is_empty());
+    let (rc, out2) = env.run_with("ADD", "ipspec2bbbbbbbbb", Some(&ctr2.path()), args2, &conf);
+    assert_eq!(rc, 0, "ADD after DEL failed: {out2}");
+    assert_eq!(out2["ips"][0]["address"], "10.99.77.7/32", "{out2}");
+    let (rc, out) = env.run_with("DEL", "ipspec2bbbbbbbbb", Some(&ctr2.path()), args2, &conf);
+    assert_eq!(rc, 0, "DEL failed: {out}");
     assert!(allocations(&env.db()).is_empty());
 }
 

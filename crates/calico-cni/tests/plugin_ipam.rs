@@ -241,15 +241,213 @@ fn add_failure_table() {
 }
 
 #[test]
-fn specific_ip_request_is_refused_clearly() {
+fn add_specific_addresses_table() {
+    // (CNI_ARGS, ipam section, result addresses (= their routes), attributes' keys)
+    let cases: &[(&str, Value, &[&str], &[&str])] = &[
+        (
+            "IP=10.244.0.9",
+            json!({}),
+            &["10.244.0.9/32"],
+            &["node", "timestamp"],
+        ),
+        // The assign_ipv4/6 flags and the pools are not consulted (ipam_plugin.go).
+        (
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;K8S_POD_NAME=db-0;IP=fd00:10:244::9",
+            json!({"ipv4_pools": ["nosuchpool"]}),
+            &["fd00:10:244::9/128"],
+            &["namespace", "node", "pod", "timestamp"],
+        ),
+        (
+            "IP=10.244.0.9",
+            json!({"assign_ipv4": "false", "assign_ipv6": "true"}),
+            &["10.244.0.9/32"],
+            &["node", "timestamp"],
+        ),
+        // Both families: IPv4 first in the result, whatever the order asked.
+        (
+            "IP=fd00:10:244::9,10.244.0.9",
+            json!({}),
+            &["10.244.0.9/32", "fd00:10:244::9/128"],
+            &["node", "timestamp"],
+        ),
+        // An empty IP= asks for nothing specific (Go decodes it as no address).
+        (
+            "IP=",
+            json!({}),
+            &["10.244.220.81/26"],
+            &["node", "timestamp"],
+        ),
+    ];
+    for (args, ipam, want, attr_keys) in cases {
+        let t = T::new();
+        let conf = t.conf("1.0.0", ipam.clone(), json!({}));
+        let out = ok(&t.run(Command::Add, args, &conf)).unwrap().clone();
+        let ips: Vec<Value> = want.iter().map(|a| json!({"address": a})).collect();
+        let routes: Vec<Value> = want.iter().map(|a| json!({"dst": a})).collect();
+        assert_eq!(
+            out,
+            json!({"cniVersion": "1.0.0", "ips": ips, "routes": routes}),
+            "{args}"
+        );
+        let handle = format!("net1.{CID}");
+        let held: Vec<String> =
+            t.p.agent
+                .held_by(&handle)
+                .iter()
+                .map(|n| n.addr().to_string())
+                .collect();
+        assert_eq!(held.len(), want.len(), "{args}: {held:?}");
+        if *args == "IP=" {
+            assert!(t.p.agent.ips_requests.borrow().is_empty());
+            continue;
+        }
+        // Only the specific request was made, with the handle, node and attributes.
+        assert!(t.p.agent.requests.borrow().is_empty(), "{args}");
+        let r = t.p.agent.ips_requests.borrow()[0].clone();
+        assert_eq!(r.handle_id, handle);
+        assert_eq!(r.node, "node1");
+        assert_eq!(r.attrs.keys().collect::<Vec<_>>(), *attr_keys, "{args}");
+        let asked: Vec<String> = args
+            .rsplit("IP=")
+            .next()
+            .unwrap()
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            r.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+            asked,
+            "{args}"
+        );
+
+        // DEL releases them by handle.
+        ok(&t.run(Command::Del, args, &conf));
+        assert!(t.p.agent.held.borrow().is_empty(), "{args}");
+    }
+}
+
+#[test]
+fn add_specific_address_failure_table() {
+    type Setup = fn(&T);
+    let other: Setup = |t| {
+        t.p.agent
+            .held
+            .borrow_mut()
+            .insert("net1.other".into(), vec!["10.244.0.9/26".parse().unwrap()]);
+    };
+    let cases: &[(&str, &str, Setup, ErrorCode, &str)] = &[
+        (
+            "in use",
+            "IP=10.244.0.9",
+            other,
+            ErrorCode::INTERNAL,
+            "failed to assign the requested address 10.244.0.9 (IP= in CNI_ARGS): calico-node \
+             refused the IPAM request: Address already assigned in block: 10.244.0.9 \
+             (address_in_use)",
+        ),
+        (
+            "second family in use",
+            "IP=fd00:10:244::9,10.244.0.9",
+            other,
+            ErrorCode::INTERNAL,
+            "(address_in_use)",
+        ),
+        (
+            "outside every pool",
+            "IP=192.168.0.1",
+            |_| {},
+            ErrorCode::INTERNAL,
+            "192.168.0.1 is not in a configured pool (no_pool)",
+        ),
+        (
+            "agent down",
+            "IP=10.244.0.9",
+            |t| t.p.agent.up.set(false),
+            ErrorCode::TRY_AGAIN_LATER,
+            "is unreachable",
+        ),
+        (
+            "agent too old",
+            "IP=10.244.0.9",
+            |t| {
+                *t.p.agent.refuse.borrow_mut() = Some((
+                    "unsupported".into(),
+                    "cannot assign specific addresses".into(),
+                ))
+            },
+            ErrorCode::INTERNAL,
+            "(unsupported)",
+        ),
+        (
+            "agent assigns something else",
+            "IP=10.244.0.9",
+            |t| {
+                *t.p.agent.ips_answer.borrow_mut() = Some(calico_cni::plugin::Assigned {
+                    ipv4: vec!["10.244.0.10/32".parse().unwrap()],
+                    ipv6: vec![],
+                })
+            },
+            ErrorCode::INTERNAL,
+            "calico-node assigned [10.244.0.10] when asked for 10.244.0.9",
+        ),
+        (
+            "two IPv4 addresses",
+            "IP=10.244.0.9,10.244.0.10",
+            |_| {},
+            ErrorCode::INVALID_ENV,
+            "more than one IPv4 address",
+        ),
+        (
+            "not an address",
+            "IP=10.244.0.0/24",
+            |_| {},
+            ErrorCode::INVALID_ENV,
+            "\"10.244.0.0/24\" is not an IP address",
+        ),
+    ];
+    for (name, args, setup, code, frag) in cases {
+        let t = T::new();
+        setup(&t);
+        let e = err(&t.run(Command::Add, args, &t.conf("1.0.0", json!({}), json!({}))));
+        assert_eq!(e.code, *code, "{name}: {e}");
+        assert!(e.msg.contains(frag), "{name}: {e}");
+        // Nothing is held for this container, and another's address is left alone.
+        assert!(
+            t.p.agent.held_by(&format!("net1.{CID}")).is_empty(),
+            "{name}"
+        );
+        assert!(
+            t.p.agent.requests.borrow().is_empty(),
+            "{name}: no auto-assign"
+        );
+        if *code == ErrorCode::INVALID_ENV {
+            assert!(t.p.agent.ips_requests.borrow().is_empty(), "{name}");
+        }
+        if t.p.agent.held_by("net1.other").is_empty() {
+            assert!(t.p.agent.held.borrow().is_empty(), "{name}");
+        } else {
+            assert_eq!(t.p.agent.held.borrow().len(), 1, "{name}");
+        }
+    }
+}
+
+#[test]
+fn specific_address_in_old_result_versions() {
     let t = T::new();
-    let e = err(&t.run(
+    let out = ok(&t.run(
         Command::Add,
-        "IP=10.244.0.9",
-        &t.conf("1.0.0", json!({}), json!({})),
-    ));
-    assert!(e.msg.contains("IP=10.244.0.9"), "{e}");
-    assert!(t.p.agent.requests.borrow().is_empty());
+        "IP=10.244.0.9,fd00:10:244::9",
+        &t.conf("0.2.0", json!({}), json!({})),
+    ))
+    .unwrap()
+    .clone();
+    assert_eq!(
+        out,
+        json!({"cniVersion": "0.2.0",
+               "ip4": {"ip": "10.244.0.9/32", "routes": [{"dst": "10.244.0.9/32"}]},
+               "ip6": {"ip": "fd00:10:244::9/128", "routes": [{"dst": "fd00:10:244::9/128"}]},
+               "dns": {}})
+    );
 }
 
 #[test]

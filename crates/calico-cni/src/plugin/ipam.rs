@@ -7,7 +7,12 @@
 //! with the attributes `node`, `timestamp` and, for pods, `pod` and `namespace`. The result has
 //! one address per family with its block's prefix and one route per address to that prefix,
 //! exactly as Calico's plugin prints them. A partial dual-stack assignment is released again.
-//! `IP=` in `CNI_ARGS` (a specific address) is refused: the agent's protocol only auto-assigns.
+//! With `IP=<addr>` in `CNI_ARGS` exactly that address is assigned instead (Calico's
+//! `AssignIP` with the same handle, attributes and workload use; the `assign_ipv4/6` flags and
+//! the pools are not consulted, as in Calico) and returned as a host prefix (/32, /128) with a
+//! route to itself. We also accept one address of each family, `IP=<v4>,<v6>`: the agent
+//! assigns both or neither. An address already held fails the ADD with the agent's
+//! `address_in_use` refusal and holds nothing.
 //!
 //! **DEL** releases by handle, then by the pre-v3 workload handle (the container ID, or
 //! `<namespace>.<pod>`); nothing held is success. **CHECK** (Calico has none) verifies that
@@ -16,13 +21,14 @@
 //! handles of this network on this node whose container is not in
 //! `cni.dev/valid-attachments`, continuing past failures and reporting them together.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use super::{
-    AgentError, AllocationSource, AssignRequest, HostEnv, IpamAgent, PoolSource, Request, Verbs,
-    container_of_handle, host_prefix,
+    AgentError, AllocationSource, AssignIpsRequest, AssignRequest, HostEnv, IpamAgent, PoolSource,
+    Request, Verbs, container_of_handle, host_prefix,
 };
 use crate::args::{CniArgs, Workload};
 use crate::spec::{CniError, CniResult, ErrorCode, IpConfig, Route};
@@ -92,6 +98,79 @@ impl<A: IpamAgent, P: PoolSource, L: AllocationSource> IpamPlugin<A, P, L> {
         w.wep_name()?;
         Ok(w)
     }
+
+    /// ADD with `IP=` (ipam_plugin.go, the `ipamArgs.IP != nil` branch).
+    fn add_specific(
+        &self,
+        w: &Workload,
+        handle: String,
+        attrs: BTreeMap<String, String>,
+        ips: &[IpAddr],
+    ) -> Result<CniResult, CniError> {
+        let list = ips
+            .iter()
+            .map(IpAddr::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        tracing::info!(handle = %handle, ips = %list, "assigning the requested addresses");
+        let request = AssignIpsRequest {
+            node: w.node.clone(),
+            handle_id: handle.clone(),
+            ips: ips.to_vec(),
+            attrs,
+        };
+        let got = self.agent.assign_ips(&request).map_err(|e| {
+            agent_error(
+                &format!(
+                    "failed to assign the requested {} {list} (IP= in CNI_ARGS)",
+                    if ips.len() == 1 {
+                        "address"
+                    } else {
+                        "addresses"
+                    }
+                ),
+                e,
+            )
+        })?;
+        // The agent must have assigned exactly what was asked; anything else is given back
+        // rather than plumbed.
+        let mut given: Vec<IpAddr> = got.ipv4.iter().chain(&got.ipv6).map(|n| n.addr()).collect();
+        let mut wanted = ips.to_vec();
+        given.sort();
+        wanted.sort();
+        if given != wanted {
+            if !given.is_empty()
+                && let Err(e) = self.agent.release_ips(&w.node, &given, Some(&handle))
+            {
+                tracing::warn!(error = %e, "failed to release a mismatched assignment");
+            }
+            return Err(CniError::internal(format!(
+                "calico-node assigned [{}] when asked for {list}",
+                given
+                    .iter()
+                    .map(IpAddr::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )));
+        }
+        // Calico returns the address itself (/32, /128), not its block, and the usual route
+        // to each address; IPv4 first, as for auto-assigned addresses.
+        let mut r = CniResult::default();
+        for ip in ips
+            .iter()
+            .filter(|i| i.is_ipv4())
+            .chain(ips.iter().filter(|i| i.is_ipv6()))
+        {
+            let net = IpNet::from(*ip);
+            r.ips.push(IpConfig {
+                interface: None,
+                address: net,
+                gateway: None,
+            });
+            r.routes.push(Route::to(net));
+        }
+        Ok(r)
+    }
 }
 
 impl<A: IpamAgent, P: PoolSource, L: AllocationSource> Verbs for IpamPlugin<A, P, L> {
@@ -99,11 +178,9 @@ impl<A: IpamAgent, P: PoolSource, L: AllocationSource> Verbs for IpamPlugin<A, P
         let conf = req.conf;
         let w = self.workload(req)?;
         let args = CniArgs::parse(&req.env.args)?;
-        if let Some(ip) = args.ip {
-            return Err(CniError::internal(format!(
-                "CNI_ARGS IP={ip}: assigning a specific address is not supported; calico-node's \
-                 IPAM service only auto-assigns"
-            )));
+        let handle = w.handle_id(&conf.name);
+        if !args.ips.is_empty() {
+            return self.add_specific(&w, handle, w.ipam_attributes((self.host.now)()), &args.ips);
         }
         let (num4, num6) = conf.ipam.counts();
         if num4 == 0 && num6 == 0 {
@@ -113,7 +190,6 @@ impl<A: IpamAgent, P: PoolSource, L: AllocationSource> Verbs for IpamPlugin<A, P
         }
         let ipv4_pools = resolve_pools(&conf.ipam.ipv4_pools, true, &self.pools)?;
         let ipv6_pools = resolve_pools(&conf.ipam.ipv6_pools, false, &self.pools)?;
-        let handle = w.handle_id(&conf.name);
         let request = AssignRequest {
             node: w.node.clone(),
             handle_id: handle.clone(),

@@ -148,6 +148,10 @@ pub trait IpamAgent {
     /// The node the agent serves. Unreachable agent: [`AgentError::Unreachable`].
     fn ping(&self) -> Result<String, AgentError>;
     fn assign(&self, req: &AssignRequest) -> Result<Assigned, AgentError>;
+    /// Assigns exactly `req.ips` (Calico's AssignIP, for `IP=` in `CNI_ARGS`), all or nothing;
+    /// the answer lists them as host prefixes (/32, /128). An address already held is refused
+    /// with code `address_in_use`.
+    fn assign_ips(&self, req: &AssignIpsRequest) -> Result<Assigned, AgentError>;
     /// Releases everything `handle_id` holds; 0 when it held nothing.
     fn release_handle(&self, node: &str, handle_id: &str) -> Result<usize, AgentError>;
     /// Releases `ips` (only if held by `handle_id` when given); returns those not allocated.
@@ -171,7 +175,17 @@ pub struct AssignRequest {
     pub attrs: BTreeMap<String, String>,
 }
 
-/// What the agent assigned: addresses with their block's prefix (`10.244.220.81/26`).
+/// A request for specific addresses (the fields of calico-ipam-rpc's `AssignIpsRequest`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssignIpsRequest {
+    pub node: String,
+    pub handle_id: String,
+    pub ips: Vec<IpAddr>,
+    pub attrs: BTreeMap<String, String>,
+}
+
+/// What the agent assigned: addresses with their block's prefix (`10.244.220.81/26`), or as
+/// host prefixes for [`IpamAgent::assign_ips`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Assigned {
     pub ipv4: Vec<IpNet>,

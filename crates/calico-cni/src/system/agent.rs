@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use calico_ipam_rpc::{IpamAgentClient, RpcError};
 
-use crate::plugin::{AgentError, AssignRequest, Assigned, IpamAgent};
+use crate::plugin::{AgentError, AssignIpsRequest, AssignRequest, Assigned, IpamAgent};
 
 /// How long one call may take: Calico gives an assignment 90 s after taking its host lock.
 pub const AGENT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -51,6 +51,20 @@ impl IpamAgent for RpcAgent {
             namespace_labels: None,
         };
         let a = self.client.assign(&r).map_err(map_rpc)?;
+        Ok(Assigned {
+            ipv4: a.ipv4,
+            ipv6: a.ipv6,
+        })
+    }
+
+    fn assign_ips(&self, req: &AssignIpsRequest) -> Result<Assigned, AgentError> {
+        let r = calico_ipam_rpc::AssignIpsRequest {
+            node: req.node.clone(),
+            handle_id: req.handle_id.clone(),
+            ips: req.ips.clone(),
+            attrs: req.attrs.clone(),
+        };
+        let a = self.client.assign_ips(&r).map_err(map_rpc)?;
         Ok(Assigned {
             ipv4: a.ipv4,
             ipv6: a.ipv6,

@@ -10,8 +10,8 @@ use calico_api::profile::Profile;
 use calico_api::workloadendpoint::WorkloadEndpoint;
 use calico_cni::netconf::HostPaths;
 use calico_cni::plugin::{
-    AgentError, Allocation, AllocationSource, AssignRequest, Assigned, Dataplane, EndpointStore,
-    HostEnv, IpamAgent, IpamExec, PlumbRequest, Plumbed, PoolSource, StoreError,
+    AgentError, Allocation, AllocationSource, AssignIpsRequest, AssignRequest, Assigned, Dataplane,
+    EndpointStore, HostEnv, IpamAgent, IpamExec, PlumbRequest, Plumbed, PoolSource, StoreError,
 };
 use calico_cni::spec::{CniEnv, CniError, Command};
 use ipnet::IpNet;
@@ -333,6 +333,10 @@ pub struct FakeAgent {
     pub next6: RefCell<Vec<IpNet>>,
     pub refuse: RefCell<Option<(String, String)>>,
     pub requests: RefCell<Vec<AssignRequest>>,
+    /// Specific-address requests received.
+    pub ips_requests: RefCell<Vec<AssignIpsRequest>>,
+    /// Answer `assign_ips` with this (holding it) instead of what was asked: a broken agent.
+    pub ips_answer: RefCell<Option<Assigned>>,
     pub released_handles: RefCell<Vec<String>>,
     pub fail_release: RefCell<BTreeMap<String, AgentError>>,
 }
@@ -347,6 +351,8 @@ impl FakeAgent {
             next6: RefCell::new(vec!["fd00:10:244::5/122".parse().unwrap()]),
             refuse: RefCell::new(None),
             requests: RefCell::new(Vec::new()),
+            ips_requests: RefCell::new(Vec::new()),
+            ips_answer: RefCell::new(None),
             released_handles: RefCell::new(Vec::new()),
             fail_release: RefCell::new(BTreeMap::new()),
         }
@@ -386,6 +392,59 @@ impl IpamAgent for FakeAgent {
         let a = Assigned {
             ipv4: take(&self.next4, req.num4),
             ipv6: take(&self.next6, req.num6),
+        };
+        self.held
+            .borrow_mut()
+            .entry(req.handle_id.clone())
+            .or_default()
+            .extend(a.ipv4.iter().chain(&a.ipv6).copied());
+        Ok(a)
+    }
+
+    /// All or nothing, like calico-node: every address must lie in the fake's pools
+    /// (10.244.0.0/16, fd00:10:244::/48) and be free.
+    fn assign_ips(&self, req: &AssignIpsRequest) -> Result<Assigned, AgentError> {
+        self.check_up()?;
+        self.ips_requests.borrow_mut().push(req.clone());
+        if let Some((code, message)) = self.refuse.borrow().clone() {
+            return Err(AgentError::Remote { code, message });
+        }
+        let a = match self.ips_answer.borrow().clone() {
+            Some(a) => a,
+            None => {
+                let pools: [IpNet; 2] = [
+                    "10.244.0.0/16".parse().unwrap(),
+                    "fd00:10:244::/48".parse().unwrap(),
+                ];
+                let mut a = Assigned::default();
+                for ip in &req.ips {
+                    if !pools.iter().any(|p| p.contains(ip)) {
+                        return Err(AgentError::Remote {
+                            code: "no_pool".into(),
+                            message: format!(
+                                "The provided IP address {ip} is not in a configured pool"
+                            ),
+                        });
+                    }
+                    if self
+                        .held
+                        .borrow()
+                        .values()
+                        .flatten()
+                        .any(|n| n.addr() == *ip)
+                    {
+                        return Err(AgentError::Remote {
+                            code: "address_in_use".into(),
+                            message: format!("Address already assigned in block: {ip}"),
+                        });
+                    }
+                    match ip {
+                        IpAddr::V4(_) => a.ipv4.push(IpNet::from(*ip)),
+                        IpAddr::V6(_) => a.ipv6.push(IpNet::from(*ip)),
+                    }
+                }
+                a
+            }
         };
         self.held
             .borrow_mut()
