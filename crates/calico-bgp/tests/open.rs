@@ -12,6 +12,9 @@ use calico_bgp_packet::{
 };
 use support::*;
 
+/// Expected NOTIFICATION: code, subcode, data.
+type Expected = (u8, u8, Vec<u8>);
+
 fn sent_notification(actions: &[Action]) -> Option<Notification> {
     actions.iter().find_map(|a| match a {
         Action::SendMessage {
@@ -35,7 +38,7 @@ fn patched(patches: &[(usize, &[u8])]) -> Vec<u8> {
 #[test]
 fn wire_level_open_errors() {
     // Body offsets: 19 version, 20 my AS, 22 hold, 24 id, 28 opt len, 29 first param type.
-    let cases: &[(&str, Vec<u8>, (u8, u8, Vec<u8>))] = &[
+    let cases: &[(&str, Vec<u8>, Expected)] = &[
         ("version 3", patched(&[(19, &[3])]), (2, 1, vec![0, 4])),
         ("AS 0", patched(&[(20, &[0, 0])]), (2, 2, vec![])),
         ("hold 1", patched(&[(22, &[0, 1])]), (2, 6, vec![])),
@@ -88,7 +91,7 @@ fn configuration_level_open_errors() {
     ebgp_big.required_capabilities.clear();
     let mut need_gr = config();
     need_gr.required_capabilities.push(gr_cap(0, false, &[]));
-    let cases: Vec<(&str, SessionConfig, Open, (u8, u8, Vec<u8>))> = vec![
+    let cases: Vec<(&str, SessionConfig, Open, Expected)> = vec![
         (
             "peer AS differs",
             config(),

@@ -1,6 +1,7 @@
 //! Shared test fixtures: a standard configuration, the peer's OPEN, a driver that walks a
 //! session into a given state, and a compact "shape" of actions for table comparisons.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // fixtures outside #[test] fns unwrap too
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
