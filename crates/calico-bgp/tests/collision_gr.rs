@@ -395,3 +395,18 @@ fn second_drop_before_end_of_rib_restarts_the_wait() {
     assert_eq!(restarting(&acts).2, [V4, V6]);
     assert_eq!(s.stale_families(), [V4, V6]);
 }
+
+#[test]
+fn gr_capability_without_families_keeps_nothing() {
+    let mut peer = peer_open();
+    peer.capabilities
+        .retain(|c| !matches!(c, Capability::GracefulRestart(_)));
+    peer.capabilities.push(gr_cap(120, true, &[]));
+    let t0 = Instant::now();
+    let (mut s, c) = drive(State::Established, &peer, t0);
+    assert_eq!(
+        shapes(&s.handle(Event::TcpConnectionFails(c), t0)),
+        ["down"]
+    );
+    assert!(s.stale_families().is_empty());
+}

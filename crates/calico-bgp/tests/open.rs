@@ -89,6 +89,7 @@ fn configuration_level_open_errors() {
     let big_as = 4_200_000_001u32;
     let mut ebgp_big = SessionConfig::new(AS, big_as, LOCAL_ID);
     ebgp_big.required_capabilities.clear();
+    ebgp_big.connect_delay = std::time::Duration::ZERO;
     let mut need_gr = config();
     need_gr.required_capabilities.push(gr_cap(0, false, &[]));
     let cases: Vec<(&str, SessionConfig, Open, Expected)> = vec![

@@ -181,15 +181,20 @@ fn event(k: &EvKind, c: ConnId) -> Event {
 }
 
 fn configs() -> impl Strategy<Value = SessionConfig> {
-    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(passive, gr, auto)| {
-        let mut c = config();
-        c.passive = passive;
-        c.automatic_restart = auto;
-        if !gr {
-            c.graceful_restart = None;
-        }
-        c
-    })
+    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+        |(passive, gr, auto, delay)| {
+            let mut c = config();
+            if delay {
+                c.connect_delay = secs(2);
+            }
+            c.passive = passive;
+            c.automatic_restart = auto;
+            if !gr {
+                c.graceful_restart = None;
+            }
+            c
+        },
+    )
 }
 
 proptest! {

@@ -223,3 +223,34 @@ fn automatic_restart_off_stays_idle() {
         ["connect outbound#1"]
     );
 }
+
+/// Calico's template: `connect delay time 2`: listen first, connect 2 s after every start.
+#[test]
+fn connect_delay_listens_before_connecting() {
+    let t0 = Instant::now();
+    let mut s = Session::new(calico_bgp::fsm::SessionConfig::new(AS, AS, LOCAL_ID));
+    assert!(s.handle(Event::ManualStart, t0).is_empty());
+    assert_eq!(s.state(), State::Active);
+    assert_eq!(s.next_deadline(), Some(t0 + secs(2)));
+    assert_eq!(
+        run(&mut s, t0, 1, 2),
+        vec![(2, vec!["connect outbound#0".to_string()])]
+    );
+    assert_eq!(s.state(), State::Connect);
+    // The peer connecting during the delay is taken at once.
+    let mut s = Session::new(calico_bgp::fsm::SessionConfig::new(AS, AS, LOCAL_ID));
+    s.handle(Event::ManualStart, t0);
+    assert_eq!(
+        shapes(&s.handle(Event::TcpConnectionConfirmed(in0()), t0 + secs(1))),
+        ["send OPEN inbound#0"]
+    );
+    assert_eq!(s.next_deadline(), Some(t0 + secs(241)));
+    // After an error the restart waits the idle hold time, then the connect delay again.
+    s.handle(notif(in0(), 6, 5), t0 + secs(1));
+    assert_eq!(run(&mut s, t0, 2, 6), vec![]);
+    assert_eq!(s.state(), State::Active);
+    assert_eq!(
+        run(&mut s, t0, 7, 8),
+        vec![(8, vec!["connect outbound#0".to_string()])]
+    );
+}

@@ -51,6 +51,10 @@ pub struct SessionConfig {
     pub open_hold_time: Duration,
     /// ConnectRetryTimer (BIRD `connect retry time 5`).
     pub connect_retry_time: Duration,
+    /// Wait in Active after every (re)start before the first outbound attempt (BIRD
+    /// `connect delay time 2` in Calico's template): it gives a peer that connects to us a
+    /// head start and so avoids most collisions. Zero connects at once.
+    pub connect_delay: Duration,
     /// Listen only, never connect. Calico's mesh rule: the side whose peer address is
     /// greater (as a string) is passive (bgp.md §2.2).
     pub passive: bool,
@@ -97,6 +101,7 @@ impl SessionConfig {
             keepalive_time: None,
             open_hold_time: Duration::from_secs(240),
             connect_retry_time: Duration::from_secs(5),
+            connect_delay: Duration::from_secs(2),
             passive: false,
             automatic_restart: true,
             idle_hold_time: Duration::from_secs(5),

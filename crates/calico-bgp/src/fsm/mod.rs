@@ -11,9 +11,40 @@
 //! a collision (RFC 4271 §6.8) or a peer restart (RFC 4724 §4.2), a second one that is
 //! resolved as soon as its OPEN identifies the peer ([`collision_survivor`]).
 //!
+//! A speaker's loop, in outline (the socket work is the speaker's, not this module's):
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use std::time::{Duration, Instant};
+//! use calico_bgp::fsm::{Action, Event, Session, SessionConfig, State};
+//! use calico_bgp_packet::{Capability, Family, Message, Open};
+//!
+//! let mut cfg = SessionConfig::new(64512, 64512, Ipv4Addr::new(10, 0, 0, 1));
+//! cfg.connect_delay = Duration::ZERO;
+//! let mut session = Session::new(cfg);
+//! let t0 = Instant::now(); // any Instant: the session only compares and adds durations
+//!
+//! let actions = session.handle(Event::ManualStart, t0);
+//! let Action::Connect(conn) = actions[0] else { unreachable!() };
+//! // ... the speaker connects; when the socket is up:
+//! session.handle(Event::TcpCrAcked(conn), t0); // → SendMessage(OPEN)
+//! let peer = Open::new(64512, 90, Ipv4Addr::new(10, 0, 0, 2),
+//!     vec![Capability::Multiprotocol(Family::IPV4_UNICAST), Capability::FourOctetAs(64512)]);
+//! session.handle(Event::message(conn, Message::Open(peer)), t0); // → KEEPALIVE
+//! let up = session.handle(Event::message(conn, Message::Keepalive), t0);
+//! assert!(matches!(&up[0], Action::SessionUp(n) if n.hold_time == 90 && n.keepalive_time == 30));
+//! assert_eq!(session.state(), State::Established);
+//! // Timers: sleep until next_deadline(), then Tick.
+//! let when = session.next_deadline().unwrap();
+//! assert_eq!(when, t0 + Duration::from_secs(30));
+//! let ka = session.handle(Event::Tick, when);
+//! assert!(matches!(&ka[0], Action::SendMessage { message: Message::Keepalive, .. }));
+//! ```
+//!
 //! Defaults follow Calico's BIRD template (`bird.cfg.template`, see bgp.md §2.2): hold time
-//! 240 s (BIRD's default), `connect retry time 5`, `error wait time 5,30` (the idle hold
-//! back-off) and `graceful restart` with a 120 s restart time.
+//! 240 s (BIRD's default), `connect delay time 2`, `connect retry time 5`,
+//! `error wait time 5,30` (the idle hold back-off) and `graceful restart` with a 120 s
+//! restart time.
 
 mod collision;
 mod config;

@@ -92,6 +92,11 @@ impl Session {
         self.state
     }
 
+    /// Whether UPDATEs may flow (state Established).
+    pub fn is_established(&self) -> bool {
+        self.state == State::Established
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.config
@@ -230,6 +235,11 @@ impl Session {
         if self.passive {
             // BIRD `passive on`: never connect; no ConnectRetryTimer is needed to listen.
             self.state = State::Active;
+        } else if !self.config.connect_delay.is_zero() {
+            // Listen first; the ConnectRetryTimer doubles as the connect delay (Active +
+            // ConnectRetryTimer_Expires → Connect, RFC 4271 §8.2.2).
+            self.state = State::Active;
+            self.connect_retry_at = Some(now + self.config.connect_delay);
         } else {
             self.state = State::Connect;
             self.connect(now, out);
@@ -341,7 +351,8 @@ impl Session {
 
     fn connection_failed(&mut self, conn: ConnId, now: Instant, out: &mut Vec<Action>) {
         if self.connecting == Some(conn) {
-            // Connect + TcpConnectionFails: keep listening, retry when the timer fires.
+            // Connect + TcpConnectionFails: keep listening and retry when the timer fires,
+            // as BIRD does (RFC 4271 without DelayOpen would go to Idle instead).
             self.connecting = None;
             self.connect_retry_at = Some(now + self.config.connect_retry_time);
             self.state = State::Active;
@@ -766,16 +777,19 @@ impl Session {
             .negotiated
             .as_ref()
             .and_then(|n| n.peer_graceful_restart.clone());
-        let eligible = gr.as_ref().is_some_and(|gr| match &reason {
-            DownReason::ConnectionFailed
-            | DownReason::HoldTimerExpired
-            | DownReason::PeerReconnected => true,
-            DownReason::NotificationReceived(n) | DownReason::NotificationSent(n) => {
-                gr.notification
-                    && !(n.code == code::CEASE && n.subcode == subcode::CEASE_HARD_RESET)
-            }
-            DownReason::ManualStop => false,
-        });
+        // A peer that preserves no family has nothing for us to keep (RFC 4724 §4.2 keeps
+        // only the families in its capability).
+        let eligible = gr.as_ref().is_some_and(|gr| !gr.families.is_empty())
+            && gr.as_ref().is_some_and(|gr| match &reason {
+                DownReason::ConnectionFailed
+                | DownReason::HoldTimerExpired
+                | DownReason::PeerReconnected => true,
+                DownReason::NotificationReceived(n) | DownReason::NotificationSent(n) => {
+                    gr.notification
+                        && !(n.code == code::CEASE && n.subcode == subcode::CEASE_HARD_RESET)
+                }
+                DownReason::ManualStop => false,
+            });
         match gr {
             Some(gr) if eligible => {
                 let families: Vec<Family> = gr.families.iter().map(|f| f.family).collect();

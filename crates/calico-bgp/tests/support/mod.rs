@@ -16,9 +16,12 @@ pub const LOCAL_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const PEER_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const AS: u32 = 64512;
 
-/// Calico defaults, iBGP mesh peer.
+/// Calico defaults, iBGP mesh peer, except that it connects at once (no connect delay) so
+/// that ManualStart goes straight to Connect as in RFC 4271.
 pub fn config() -> SessionConfig {
-    SessionConfig::new(AS, AS, LOCAL_ID)
+    let mut c = SessionConfig::new(AS, AS, LOCAL_ID);
+    c.connect_delay = Duration::ZERO;
+    c
 }
 
 pub fn gr_cap(restart_time: u16, n_bit: bool, families: &[(Family, bool)]) -> Capability {
