@@ -410,3 +410,43 @@ fn gr_capability_without_families_keeps_nothing() {
     );
     assert!(s.stale_families().is_empty());
 }
+
+/// The restarted peer's new connection is waiting for its OPEN when the old one dies: the
+/// session carries on on the new connection without going through Idle.
+#[test]
+fn old_connection_dying_while_the_new_one_waits() {
+    let t0 = Instant::now();
+    let (mut s, c) = drive(State::Established, &peer_open(), t0);
+    s.handle(Event::TcpConnectionConfirmed(in0()), t0);
+    let acts = s.handle(Event::TcpConnectionFails(c), t0 + secs(1));
+    assert_eq!(shapes(&acts), ["restarting"]);
+    assert_eq!((s.state(), s.connection()), (State::OpenSent, Some(in0())));
+    assert_eq!(
+        s.next_deadline(),
+        Some(t0 + secs(121)),
+        "restart timer runs"
+    );
+    let acts = s.handle(
+        Event::message(in0(), Message::Open(peer_open())),
+        t0 + secs(2),
+    );
+    assert_eq!(shapes(&acts), ["send KEEPALIVE inbound#0"]);
+    assert_eq!(
+        shapes(&s.handle(Event::message(in0(), Message::Keepalive), t0 + secs(2))),
+        ["up"]
+    );
+    assert_eq!(s.stale_families(), [V4, V6]);
+    // Hold timer expiry on the old connection works the same way.
+    let (mut s, _) = drive(State::Established, &peer_open(), t0);
+    s.handle(Event::TcpConnectionConfirmed(in0()), t0);
+    let acts = s.handle(Event::Tick, t0 + secs(90));
+    assert_eq!(
+        shapes(&acts),
+        [
+            "send NOTIF 4/0 outbound#0",
+            "close outbound#0",
+            "restarting"
+        ]
+    );
+    assert_eq!((s.state(), s.connection()), (State::OpenSent, Some(in0())));
+}

@@ -205,11 +205,13 @@ impl Session {
             }
             Event::ReceiveError { conn, error } => {
                 if self.pending == Some(conn) {
+                    // Only our OPEN went out on it: it is in OpenSent.
                     self.pending = None;
-                    send(&mut out, conn, Message::Notification(error.notification()));
+                    let n = receive_error_notification(State::OpenSent, &error);
+                    send(&mut out, conn, Message::Notification(n));
                     out.push(Action::CloseConnection(conn));
                 } else if self.primary == Some(conn) {
-                    let n = self.receive_error_notification(&error);
+                    let n = receive_error_notification(self.state, &error);
                     self.drop_session(
                         now,
                         DownReason::NotificationSent(n.clone()),
@@ -452,18 +454,6 @@ impl Session {
                 let n = Notification::new(code::FSM, fsm_subcode(state), Vec::new());
                 self.drop_session(now, DownReason::NotificationSent(n.clone()), Some(n), out);
             }
-        }
-    }
-
-    fn receive_error_notification(&self, error: &DecodeError) -> Notification {
-        match (self.state, error) {
-            // RFC 4271 §8.2.2: before Established an UPDATE (or ROUTE-REFRESH) of any shape
-            // is an FSM error, not an UPDATE error.
-            (State::OpenSent | State::OpenConfirm, DecodeError::Update(_))
-            | (State::OpenSent | State::OpenConfirm, DecodeError::RouteRefreshLength { .. }) => {
-                Notification::new(code::FSM, fsm_subcode(self.state), Vec::new())
-            }
-            _ => error.notification(),
         }
     }
 
@@ -731,6 +721,28 @@ impl Session {
         notify: Option<Notification>,
         out: &mut Vec<Action>,
     ) {
+        if self.state == State::Established
+            && reason != DownReason::ManualStop
+            && let Some(next) = self.pending.take()
+        {
+            // The peer already opened a new connection (it restarted, RFC 4724 §4.2) and our
+            // OPEN is out on it: end the old session and carry on there, no back-off.
+            if let Some(conn) = self.primary.take() {
+                if let Some(n) = notify {
+                    send(out, conn, Message::Notification(n));
+                }
+                out.push(Action::CloseConnection(conn));
+            }
+            self.end_established(reason.clone(), now, out);
+            self.primary = Some(next);
+            self.negotiated = None;
+            self.keepalive_at = None;
+            self.hold_at = Some(now + self.config.open_hold_time);
+            self.established_at = None;
+            self.state = State::OpenSent;
+            self.last_down = Some(reason);
+            return;
+        }
         if let Some(conn) = self.primary.take() {
             if let Some(n) = notify {
                 send(out, conn, Message::Notification(n));
@@ -837,6 +849,19 @@ fn reject(out: &mut Vec<Action>, conn: ConnId, cease_subcode: u8) {
         Message::Notification(Notification::new(code::CEASE, cease_subcode, Vec::new())),
     );
     out.push(Action::CloseConnection(conn));
+}
+
+/// The NOTIFICATION for a receive error on a connection in `state`.
+fn receive_error_notification(state: State, error: &DecodeError) -> Notification {
+    match (state, error) {
+        // RFC 4271 §8.2.2: before Established an UPDATE (or ROUTE-REFRESH) of any shape is an
+        // FSM error, not an UPDATE error.
+        (State::OpenSent | State::OpenConfirm, DecodeError::Update(_))
+        | (State::OpenSent | State::OpenConfirm, DecodeError::RouteRefreshLength { .. }) => {
+            Notification::new(code::FSM, fsm_subcode(state), Vec::new())
+        }
+        _ => error.notification(),
+    }
 }
 
 /// RFC 6608 subcodes of the Finite State Machine Error.
