@@ -493,3 +493,33 @@ fn route_refresh_without_capability_is_bad_message_type() {
     }
     assert_eq!(s.state(), Idle);
 }
+
+/// A malformed MP_REACH_NLRI (IPv6, next hop cut short): AFI/SAFI-disable. By default that
+/// falls back to a session reset with the UPDATE error's NOTIFICATION (3/9); with
+/// `afi_safi_disable` the UPDATE goes to the RIB with the error.
+#[test]
+fn afi_safi_disable_resets_unless_enabled() {
+    let body = [0, 0, 0, 11, 0x80, 14, 8, 0, 2, 1, 16, 0, 0, 0, 0];
+    let ev = Event::from_decode(
+        out0(),
+        decode(&raw_message(2, &body), &CodecContext::initial()),
+    );
+    let Event::Received { decoded, .. } = &ev else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        decoded.errors[0].action,
+        calico_bgp_packet::Action::AfiSafiDisable(Family::IPV6_UNICAST)
+    );
+    let t0 = Instant::now();
+    let (mut s, _) = drive(Established, &peer_open_no_gr(), t0);
+    assert_eq!(
+        shapes(&s.handle(ev.clone(), t0)),
+        ["send NOTIF 3/9 outbound#0", "close outbound#0", "down"]
+    );
+    let mut cfg = config();
+    cfg.afi_safi_disable = true;
+    let (mut s, _) = drive_with(cfg, Established, &peer_open_no_gr(), t0);
+    assert_eq!(shapes(&s.handle(ev, t0)), ["deliver errors=1"]);
+    assert_eq!(s.state(), Established);
+}

@@ -84,6 +84,10 @@ pub struct SessionConfig {
     pub add_path: Vec<AddPathFamily>,
     /// Graceful restart; `None` = not advertised, and we are no helper either.
     pub graceful_restart: Option<GracefulRestartConfig>,
+    /// Honour RFC 7606 AFI/SAFI-disable (RFC 4760 §7) by handing the UPDATE to the RIB,
+    /// which must then drop and ignore that family from this peer. Off: such errors reset
+    /// the session, the fallback RFC 4760 §7 allows for speakers that do not implement it.
+    pub afi_safi_disable: bool,
     /// How long stale routes wait for End-of-RIB after the peer came back (FRR's
     /// `stalepath-time` default, 360 s).
     pub stale_routes_time: Duration,
@@ -114,6 +118,7 @@ impl SessionConfig {
             extended_message: false,
             add_path: Vec::new(),
             graceful_restart: Some(GracefulRestartConfig::default()),
+            afi_safi_disable: false,
             stale_routes_time: Duration::from_secs(360),
         }
     }

@@ -273,8 +273,9 @@ pub enum Action {
     /// Drop the stale routes of this family (End-of-RIB arrived, the family is no longer
     /// preserved by the peer, or a restart/stale timer expired).
     StaleRoutesFlush(Family),
-    /// An UPDATE for the RIB. `errors` are RFC 7606 errors whose actions (attribute-discard,
-    /// treat-as-withdraw, AFI/SAFI-disable) the RIB applies; the UPDATE keeps its NLRI.
+    /// An UPDATE for the RIB. `errors` are RFC 7606 errors whose actions the RIB applies
+    /// (attribute-discard, treat-as-withdraw, and AFI/SAFI-disable when
+    /// [`SessionConfig::afi_safi_disable`] is on); the UPDATE keeps its NLRI.
     DeliverUpdate {
         /// The UPDATE.
         update: Box<Update>,

@@ -405,10 +405,12 @@ impl Session {
             (State::Established, Message::Keepalive) => self.restart_hold(now),
             (State::Established, Message::Update(update)) => {
                 self.restart_hold(now);
-                if let Some(fatal) = errors
-                    .iter()
-                    .find(|e| e.action == ErrorAction::SessionReset)
-                {
+                let disable = self.config.afi_safi_disable;
+                if let Some(fatal) = errors.iter().find(|e| match e.action {
+                    ErrorAction::SessionReset => true,
+                    ErrorAction::AfiSafiDisable(_) => !disable,
+                    _ => false,
+                }) {
                     let n = fatal.notification();
                     self.drop_session(now, DownReason::NotificationSent(n.clone()), Some(n), out);
                     return;
