@@ -7,7 +7,10 @@
 //!
 //! Connections are named by [`ConnId`]: the session numbers the outbound attempts it asks
 //! for ([`Action::Connect`]), the speaker numbers the inbound connections it accepted from
-//! this peer. A session has at most two connections at a time: the primary one and, during
+//! this peer. There is no "listen" action: the speaker keeps one listening socket for all
+//! peers and hands each accepted connection to its peer's session as
+//! [`Event::TcpConnectionConfirmed`]; a session that does not want it (Idle, or a third
+//! connection) answers with [`Action::CloseConnection`]. A session has at most two connections at a time: the primary one and, during
 //! a collision (RFC 4271 §6.8) or a peer restart (RFC 4724 §4.2), a second one that is
 //! resolved as soon as its OPEN identifies the peer ([`collision_survivor`]).
 //!
