@@ -288,3 +288,43 @@ fn filter_names_are_truncated_like_confd() {
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
     );
 }
+
+#[test]
+fn wireguard_next_hops_only_when_local_node_runs_wireguard() {
+    let yaml = r#"
+kind: Node
+apiVersion: projectcalico.org/v3
+metadata: {name: a}
+spec: {bgp: {ipv4Address: 10.0.0.1/24}, wireguard: {interfaceIPv4Address: 10.5.0.1}}
+---
+kind: Node
+apiVersion: projectcalico.org/v3
+metadata: {name: b}
+spec: {bgp: {ipv4Address: 10.0.0.2/24}, wireguard: {interfaceIPv4Address: 10.5.0.2}}
+---
+kind: Node
+apiVersion: projectcalico.org/v3
+metadata: {name: c}
+spec: {bgp: {ipv4Address: 10.0.0.3/24}}
+"#;
+    let r = res(yaml);
+    let a = run(&r, "a", IpFamily::V4, &[], None).unwrap();
+    assert_eq!(
+        a.wireguard_rejected_next_hops,
+        vec!["10.0.0.2".parse::<std::net::IpAddr>().unwrap()]
+    );
+    let c = run(&r, "c", IpFamily::V4, &[], None).unwrap();
+    assert!(c.wireguard_rejected_next_hops.is_empty());
+}
+
+#[test]
+fn node_scoped_peer_is_dropped_when_a_global_peer_has_the_same_address() {
+    let yaml = format!(
+        "{THREE_NODES}---\nkind: BGPPeer\napiVersion: projectcalico.org/v3\nmetadata: {{name: global-peer}}\nspec: {{peerIP: 192.0.2.1, asNumber: 65100}}\n---\nkind: BGPPeer\napiVersion: projectcalico.org/v3\nmetadata: {{name: node-peer}}\nspec: {{node: b, peerIP: 192.0.2.1, asNumber: 65200}}\n"
+    );
+    let r = res(&yaml);
+    let p = run(&r, "b", IpFamily::V4, &[], None).unwrap();
+    let names: Vec<&str> = p.peers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["Global_192_0_2_1", "Mesh_10_0_0_3"]);
+    assert_eq!(p.peer("Global_192_0_2_1").unwrap().as_number, 65100);
+}

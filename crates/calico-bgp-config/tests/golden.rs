@@ -318,7 +318,12 @@ type Secrets<'a> = &'a [(&'a str, &'a str, &'a str)];
 
 /// One confd test run: resources from `input` (a mock_data dir), goldens from `golden`.
 struct Case<'a> {
-    input: &'a str,
+    /// mock_data dirs applied in order; a later resource replaces an earlier one of the same
+    /// kind and name (the daemon tests' `upsertResources` steps).
+    inputs: &'a [&'a str],
+    /// `BGPConfiguration default` `programClusterRoutes` set after applying (confd's
+    /// `TestProgramClusterRoutes`).
+    program_cluster_routes: Option<&'a str>,
     golden: &'a str,
     node: &'a str,
     /// confd's oneshot tests create `standardBlockAffinities`; its daemon tests for other
@@ -331,7 +336,8 @@ struct Case<'a> {
 
 fn oneshot(dir: &str, env_router_id: Option<&str>) {
     run(&Case {
-        input: dir,
+        inputs: &[dir],
+        program_cluster_routes: None,
         golden: dir,
         node: "kube-master",
         blocks: true,
@@ -343,12 +349,23 @@ fn oneshot(dir: &str, env_router_id: Option<&str>) {
 fn run(case: &Case<'_>) {
     let dir = case.golden;
     let base = data_dir().join(dir);
-    let input = std::fs::read_to_string(data_dir().join(case.input).join("input.yaml")).unwrap();
-    let docs = decode_documents(dir, &input).unwrap();
+    let mut docs: Vec<Resource> = Vec::new();
+    for input in case.inputs {
+        let text = std::fs::read_to_string(data_dir().join(input).join("input.yaml")).unwrap();
+        for d in decode_documents(input, &text).unwrap() {
+            let same = |r: &Resource| {
+                r.kind() == d.resource.kind() && r.metadata().name == d.resource.metadata().name
+            };
+            match docs.iter_mut().find(|r| same(r)) {
+                Some(slot) => *slot = d.resource,
+                None => docs.push(d.resource),
+            }
+        }
+    }
     let (mut nodes, mut cfgs, mut peers, mut pools, mut filters) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for d in docs {
-        match d.resource {
+        match d {
             Resource::Node(n) => nodes.push(n),
             Resource::BGPConfiguration(c) => cfgs.push(c),
             Resource::BGPPeer(p) => peers.push(p),
@@ -356,6 +373,13 @@ fn run(case: &Case<'_>) {
             Resource::BGPFilter(f) => filters.push(f),
             _ => {}
         }
+    }
+    if let Some(pcr) = case.program_cluster_routes {
+        let default = cfgs
+            .iter_mut()
+            .find(|c| c.metadata.name == "default")
+            .unwrap();
+        default.spec.program_cluster_routes = Some(pcr.to_string());
     }
     let cluster = ClusterInput {
         nodes: &nodes,
@@ -488,6 +512,58 @@ golden! {
     bgpfilter_kubevirt_live_migration => "bgpfilter/kubevirt_live_migration";
 }
 
+golden! {
+    reachable_by_global_peers => "reachable_by/global_peers";
+    reachable_by_route_reflectors => "reachable_by/route_reflectors";
+    felix_cluster_routing => "felix_cluster_routing";
+    bgpfilter_match_source => "bgpfilter/match_source";
+    bgpfilter_match_operators => "bgpfilter/match_operators";
+    bgpfilter_node_mesh => "bgpfilter/node_mesh";
+}
+
+/// Daemon-mode steps (`TestDaemonModeRendering`): a step's input is upserted over the base.
+#[test]
+fn upsert_steps() {
+    for (base, step) in [
+        (
+            "explicit_peering/selectors",
+            "explicit_peering/selectors/step2",
+        ),
+        ("mesh/communities", "mesh/communities/step2"),
+    ] {
+        run(&Case {
+            inputs: &[base, step],
+            program_cluster_routes: None,
+            golden: step,
+            node: "kube-master",
+            blocks: true,
+            router_id_env: None,
+            secrets: &[],
+        });
+    }
+}
+
+/// confd's `TestProgramClusterRoutes`: the same input under each `programClusterRoutes`.
+#[test]
+fn program_cluster_routes_steps() {
+    for (value, golden) in [
+        ("EnabledNoEncapOnly", "mesh/restart-time"),
+        ("Disabled", "mesh/restart-time/pcr-disabled"),
+        ("Enabled", "mesh/restart-time/pcr-enabled"),
+        ("EnabledIPIPOnly", "mesh/restart-time/pcr-ipip-only"),
+    ] {
+        run(&Case {
+            inputs: &["mesh/restart-time"],
+            program_cluster_routes: Some(value),
+            golden,
+            node: "kube-master",
+            blocks: true,
+            router_id_env: None,
+            secrets: &[],
+        });
+    }
+}
+
 /// confd's `TestNodeMeshBGPPassword`: the mesh password follows the referenced Secret key.
 #[test]
 fn mesh_password_steps() {
@@ -510,7 +586,8 @@ fn mesh_password_steps() {
     ];
     for (golden, secrets) in steps {
         run(&Case {
-            input: "mesh_password",
+            inputs: &["mesh_password"],
+            program_cluster_routes: None,
             golden,
             node: "kube-master",
             blocks: true,
@@ -552,7 +629,8 @@ fn peer_password_steps() {
     ];
     for (golden, secrets) in steps {
         run(&Case {
-            input: "password",
+            inputs: &["password"],
+            program_cluster_routes: None,
             golden,
             node: "node1",
             blocks: false,
