@@ -73,7 +73,14 @@ pub fn plan(
     // bird6.cfg prints "IPv6 disabled on this node" (and bird.cfg the IPv4 equivalent) when the
     // node has no address of the family: no sessions at all then.
     if own_address.is_some() {
-        plan.peers = peers::compute(&index, local.node_name, family, as_number, passwords);
+        plan.peers = peers::compute(
+            &index,
+            local.node_name,
+            family,
+            as_number,
+            local.local_workload_peers,
+            passwords,
+        );
     }
     plan.statics = statics(local, family, &plan.peers);
     let (pools, ibgp_ifaces) = pools::compute(&index, me, family);

@@ -10,7 +10,8 @@ use calico_api::netutil::parse_ip;
 use crate::cluster::{Index, NodeInfo};
 use crate::truncate_filter_name;
 use crate::types::{
-    FilterCall, IpFamily, NextHop, PasswordResolver, PeerKind, PeerPlan, TtlSecurity,
+    FilterCall, IpFamily, LocalWorkloadPeer, NextHop, PasswordResolver, PeerKind, PeerPlan,
+    TtlSecurity,
 };
 
 /// A v1 peering value (`confd/pkg/backends/types.go` `BGPPeer`).
@@ -32,6 +33,8 @@ struct V1Peer {
     filters: Vec<String>,
     reachable_by: Option<IpAddr>,
     next_hop_mode: String,
+    passive_mode: bool,
+    local_bgp_peer: bool,
 }
 
 /// The v1 key: global (`/bgp/v1/global/peer_vX/<ip>-<port>`) or for our node.
@@ -157,11 +160,31 @@ fn nodes_with_ip_port_as<'a>(
 }
 
 /// The forward peers one BGPPeer describes (`updatePeersV1`, first loop body).
-fn forward_peers(index: &Index<'_>, p: &BGPPeer, passwords: &dyn PasswordResolver) -> Vec<V1Peer> {
+fn forward_peers(
+    index: &Index<'_>,
+    p: &BGPPeer,
+    local_workloads: &[LocalWorkloadPeer],
+    passwords: &dyn PasswordResolver,
+) -> Vec<V1Peer> {
     if !p.spec.local_workload_selector.is_empty() {
-        // Local workload peers need the local BGP peer watcher's view of workloads, which is
-        // not part of this crate's input.
-        return Vec::new();
+        // `localBGPPeerDataAsBGPPeers`: one passive session per workload address, no source
+        // address, and none of the password/timer fields.
+        return local_workloads
+            .iter()
+            .filter(|w| w.bgp_peer_name == p.metadata.name)
+            .flat_map(|w| [w.ipv4, w.ipv6])
+            .flatten()
+            .map(|ip| V1Peer {
+                ip: Some(ip),
+                local_as: p.spec.local_as_number.map_or(0, |a| a.0),
+                filters: p.spec.filters.clone(),
+                as_num: p.spec.as_number.0,
+                source_addr: "None".to_string(),
+                passive_mode: true,
+                local_bgp_peer: true,
+                ..V1Peer::default()
+            })
+            .collect();
     }
     if !p.spec.peer_selector.is_empty() {
         let mut peers: Vec<V1Peer> = nodes_matching(index, &p.spec.peer_selector)
@@ -223,6 +246,7 @@ fn forward_peers(index: &Index<'_>, p: &BGPPeer, passwords: &dyn PasswordResolve
 fn v1_peerings(
     index: &Index<'_>,
     me: &str,
+    local_workloads: &[LocalWorkloadPeer],
     passwords: &dyn PasswordResolver,
 ) -> BTreeMap<Key, V1Peer> {
     let mut out: BTreeMap<Key, V1Peer> = BTreeMap::new();
@@ -259,7 +283,7 @@ fn v1_peerings(
             } else {
                 Scope::Node
             };
-            for peer in forward_peers(index, p, passwords) {
+            for peer in forward_peers(index, p, local_workloads, passwords) {
                 emit(&mut out, scope, peer);
             }
         }
@@ -360,6 +384,7 @@ pub(crate) fn compute(
     me: &str,
     family: IpFamily,
     node_as: u32,
+    local_workloads: &[LocalWorkloadPeer],
     passwords: &dyn PasswordResolver,
 ) -> Vec<PeerPlan> {
     let Some(my) = index.node(me) else {
@@ -418,11 +443,12 @@ pub(crate) fn compute(
         }
     }
 
-    for ((scope, ip, _), v) in v1_peerings(index, me, passwords) {
+    for ((scope, ip, _), v) in v1_peerings(index, me, local_workloads, passwords) {
         if !family.matches(ip) || ip == my_ip {
             continue;
         }
         let kind = match scope {
+            _ if v.local_bgp_peer => PeerKind::LocalWorkload,
             Scope::Global => PeerKind::Global,
             Scope::Node => PeerKind::NodeSpecific,
         };
@@ -441,8 +467,12 @@ pub(crate) fn compute(
         }
         // RFC 4456: a route reflector treats every iBGP peer outside its cluster as a client.
         let rr = same_as && !cluster_id.is_empty() && v.rr_cluster_id != cluster_id;
-        // Global peers that are Calico nodes follow the mesh's passive rule.
-        let passive = kind == PeerKind::Global && v.calico_node && ip.to_string() > my_ip_text;
+        // Global and local-workload peers that are Calico nodes follow the mesh's passive rule
+        // unless already passive.
+        let passive = v.passive_mode
+            || (matches!(kind, PeerKind::Global | PeerKind::LocalWorkload)
+                && v.calico_node
+                && ip.to_string() > my_ip_text);
         out.push(PeerPlan {
             name: peer_name(kind.prefix(), ip, port),
             kind,

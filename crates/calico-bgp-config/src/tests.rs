@@ -49,6 +49,7 @@ fn run(
         node_name: node,
         affine_blocks: blocks,
         router_id_env: env,
+        local_workload_peers: &[],
     };
     plan(
         &cluster,

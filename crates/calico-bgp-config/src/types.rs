@@ -52,6 +52,18 @@ pub struct LocalInput<'a> {
     pub affine_blocks: &'a [AffineBlock],
     /// `CALICO_ROUTER_ID` (`hash` or an IPv4 address), if set.
     pub router_id_env: Option<&'a str>,
+    /// Workloads on this node that run a BGP speaker (Calico's local BGP peer watcher reads
+    /// them from the endpoint-status files); matched to BGPPeers with `localWorkloadSelector`.
+    pub local_workload_peers: &'a [LocalWorkloadPeer],
+}
+
+/// An active local workload BGP peer: the workload's addresses and the BGPPeer naming it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalWorkloadPeer {
+    /// The BGPPeer resource (`bgpPeerName` of the endpoint status).
+    pub bgp_peer_name: String,
+    pub ipv4: Option<IpAddr>,
+    pub ipv6: Option<IpAddr>,
 }
 
 /// Resolves `secretKeyRef`s (Calico reads Kubernetes Secrets in the calico-system namespace).

@@ -13,7 +13,7 @@ use calico_api::decode::decode_documents;
 use calico_api::resource::Resource;
 use calico_bgp_config::{
     AffineBlock, BlockState, ClusterInput, IpFamily, KernelDecision, KernelTunnel, LocalInput,
-    NextHop, NodeBgpPlan, StaticPasswords, StaticRoute, TtlSecurity, plan,
+    LocalWorkloadPeer, NextHop, NodeBgpPlan, StaticPasswords, StaticRoute, TtlSecurity, plan,
 };
 
 fn data_dir() -> PathBuf {
@@ -332,6 +332,7 @@ struct Case<'a> {
     router_id_env: Option<&'a str>,
     /// Kubernetes Secrets present: (name, key, value).
     secrets: Secrets<'a>,
+    local_workloads: &'a [LocalWorkloadPeer],
 }
 
 fn oneshot(dir: &str, env_router_id: Option<&str>) {
@@ -343,6 +344,7 @@ fn oneshot(dir: &str, env_router_id: Option<&str>) {
         blocks: true,
         router_id_env: env_router_id,
         secrets: &[],
+        local_workloads: &[],
     });
 }
 
@@ -397,6 +399,7 @@ fn run(case: &Case<'_>) {
         node_name: case.node,
         affine_blocks: &blocks,
         router_id_env: case.router_id_env,
+        local_workload_peers: case.local_workloads,
     };
     let passwords = case
         .secrets
@@ -539,6 +542,7 @@ fn upsert_steps() {
             blocks: true,
             router_id_env: None,
             secrets: &[],
+            local_workloads: &[],
         });
     }
 }
@@ -560,6 +564,7 @@ fn program_cluster_routes_steps() {
             blocks: true,
             router_id_env: None,
             secrets: &[],
+            local_workloads: &[],
         });
     }
 }
@@ -593,6 +598,7 @@ fn mesh_password_steps() {
             blocks: true,
             router_id_env: None,
             secrets,
+            local_workloads: &[],
         });
     }
 }
@@ -636,6 +642,7 @@ fn peer_password_steps() {
             blocks: false,
             router_id_env: None,
             secrets,
+            local_workloads: &[],
         });
     }
 }
@@ -671,4 +678,36 @@ fn golden_parser_extracts_facts() {
     );
     let hash = parse_golden(&read("mesh/hash/bird.cfg"), "", "");
     assert_ne!(hash.router_id.as_deref(), Some("10.192.0.2"));
+}
+
+/// confd's `TestLocalBGPPeer`: two workloads on this node with endpoint-status `bgpPeerName`s.
+#[test]
+fn local_workload_peers() {
+    let w = |name: &str, v4: &str, v6: &str| LocalWorkloadPeer {
+        bgp_peer_name: name.to_string(),
+        ipv4: Some(v4.parse().unwrap()),
+        ipv6: Some(v6.parse().unwrap()),
+    };
+    let workloads = [
+        w(
+            "test-global-peer-with-filter",
+            "192.168.162.134",
+            "fd00:10:244:0:586d:4461:e980:a284",
+        ),
+        w(
+            "test-node-peer-with-filter",
+            "192.168.162.136",
+            "fd00:10:244:0:586d:4461:e980:a286",
+        ),
+    ];
+    run(&Case {
+        inputs: &["local_bgp_peer"],
+        program_cluster_routes: None,
+        golden: "explicit_peering/local_bgp_peer",
+        node: "kube-master",
+        blocks: true,
+        router_id_env: None,
+        secrets: &[],
+        local_workloads: &workloads,
+    });
 }
