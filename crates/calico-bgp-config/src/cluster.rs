@@ -1,6 +1,7 @@
 //! The cluster's resources, indexed the way confd's cache sees them (the v1 `/calico/bgp/v1/…`
 //! keys synthesised by libcalico-go's `bgpnodeprocessor` / `configurationprocessor`).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -67,6 +68,11 @@ pub(crate) struct Index<'a> {
     pub peers: Vec<&'a BGPPeer>,
     pub pools: &'a [IPPool],
     pub filters: BTreeMap<&'a str, &'a BGPFilter>,
+    /// Nodes whose BGP address does not parse: the node is kept without that address (confd's
+    /// syncer drops the bad value); an error only when it is the node being planned.
+    pub bad_addresses: Vec<PlanError>,
+    /// What confd would log and skip (bad peer addresses, selectors, …), de-duplicated.
+    warnings: RefCell<Vec<String>>,
 }
 
 fn parse_addr(
@@ -86,15 +92,22 @@ fn parse_addr(
 }
 
 impl<'a> Index<'a> {
-    pub fn build(input: &ClusterInput<'a>) -> Result<Self, PlanError> {
+    pub fn build(input: &ClusterInput<'a>) -> Self {
         let mut nodes = Vec::with_capacity(input.nodes.len());
+        let mut bad_addresses = Vec::new();
+        let mut checked = |node: &str, field: &'static str, value: &str| {
+            parse_addr(node, field, value).unwrap_or_else(|e| {
+                bad_addresses.push(e);
+                (None, None)
+            })
+        };
         for n in input.nodes {
             let name = n.metadata.name.as_str();
             let (mut ipv4, mut network_v4, mut ipv6, mut network_v6) = (None, None, None, None);
             let (mut as_number, mut rr) = (None, "");
             if let Some(bgp) = &n.spec.bgp {
-                (ipv4, network_v4) = parse_addr(name, "spec.bgp.ipv4Address", &bgp.ipv4_address)?;
-                (ipv6, network_v6) = parse_addr(name, "spec.bgp.ipv6Address", &bgp.ipv6_address)?;
+                (ipv4, network_v4) = checked(name, "spec.bgp.ipv4Address", &bgp.ipv4_address);
+                (ipv6, network_v6) = checked(name, "spec.bgp.ipv6Address", &bgp.ipv6_address);
                 as_number = bgp.as_number.map(|a| a.0);
                 rr = bgp.route_reflector_cluster_id.as_str();
             }
@@ -146,7 +159,7 @@ impl<'a> Index<'a> {
             .iter()
             .map(|f| (f.metadata.name.as_str(), f))
             .collect();
-        Ok(Index {
+        Index {
             nodes,
             global,
             per_node,
@@ -158,7 +171,21 @@ impl<'a> Index<'a> {
             peers,
             pools: input.ip_pools,
             filters,
-        })
+            bad_addresses,
+            warnings: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Records a skipped input (once).
+    pub fn warn(&self, msg: String) {
+        let mut w = self.warnings.borrow_mut();
+        if !w.contains(&msg) {
+            w.push(msg);
+        }
+    }
+
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.borrow_mut())
     }
 
     pub fn node(&self, name: &str) -> Option<&NodeInfo<'a>> {

@@ -31,10 +31,19 @@ pub fn plan(
     family: IpFamily,
     passwords: &dyn PasswordResolver,
 ) -> Result<NodeBgpPlan, PlanError> {
-    let index = cluster::Index::build(cluster)?;
+    let index = cluster::Index::build(cluster);
     let me = index
         .node(local.node_name)
         .ok_or_else(|| PlanError::UnknownNode(local.node_name.to_string()))?;
+    // Our own address must be usable; another node's bad address only loses that address.
+    for e in &index.bad_addresses {
+        match e {
+            PlanError::BadNodeAddress { node, .. } if node == local.node_name => {
+                return Err(e.clone());
+            }
+            other => index.warn(other.to_string()),
+        }
+    }
 
     let router_id = router_id(local, me.ipv4)?;
     let as_number = me.as_number.unwrap_or(index.global_as);
@@ -68,6 +77,7 @@ pub fn plan(
         pools: Vec::new(),
         ibgp_reject_interfaces: Vec::new(),
         wireguard_rejected_next_hops: Vec::new(),
+        warnings: Vec::new(),
     };
 
     // bird6.cfg prints "IPv6 disabled on this node" (and bird.cfg the IPv4 equivalent) when the
@@ -87,6 +97,7 @@ pub fn plan(
     plan.pools = pools;
     plan.ibgp_reject_interfaces = ibgp_ifaces;
     plan.wireguard_rejected_next_hops = index.wireguard_next_hops(local.node_name, family);
+    plan.warnings = index.take_warnings();
     Ok(plan)
 }
 

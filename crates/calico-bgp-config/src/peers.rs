@@ -51,17 +51,25 @@ fn secs(d: calico_api::duration::Duration) -> u32 {
     d.as_secs_f64().round().clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
-fn selector_matches(sel: &str, labels: &BTreeMap<String, String>) -> bool {
-    // A selector that does not parse selects nothing (calicoctl validation rejects it earlier;
-    // Calico's label manager logs and matches nothing).
-    calico_selector::parse(sel).is_ok_and(|s| s.evaluate(labels))
+/// A selector that does not parse selects nothing (calicoctl validation rejects it earlier;
+/// Calico's label manager logs it and matches nothing).
+fn selector_matches(index: &Index<'_>, sel: &str, labels: &BTreeMap<String, String>) -> bool {
+    match calico_selector::parse(sel) {
+        Ok(s) => s.evaluate(labels),
+        Err(e) => {
+            index.warn(format!(
+                "selector {sel:?} is invalid ({e}); it selects no node"
+            ));
+            false
+        }
+    }
 }
 
 fn nodes_matching<'a>(index: &'a Index<'_>, sel: &str) -> Vec<&'a NodeInfo<'a>> {
     index
         .nodes
         .iter()
-        .filter(|n| selector_matches(sel, n.labels))
+        .filter(|n| selector_matches(index, sel, n.labels))
         .collect()
 }
 
@@ -195,6 +203,10 @@ fn forward_peers(
         return peers;
     }
     let Some((ip, mut port)) = parse_peer_ip(&p.spec.peer_ip) else {
+        index.warn(format!(
+            "BGPPeer {:?}: peerIP {:?} is not assigned or is malformed; skipped",
+            p.metadata.name, p.spec.peer_ip
+        ));
         return Vec::new();
     };
     if port == 0 {
@@ -217,7 +229,13 @@ fn forward_peers(
         match parse_ip(&p.spec.reachable_by) {
             // A malformed or wrong-family gateway drops the whole peering (client.go logs it).
             Some(gw) if gw.is_ipv4() == ip.is_ipv4() => Some(gw),
-            _ => return Vec::new(),
+            _ => {
+                index.warn(format!(
+                    "BGPPeer {:?}: reachableBy {:?} is malformed or not of the peer's family; skipped",
+                    p.metadata.name, p.spec.reachable_by
+                ));
+                return Vec::new();
+            }
         }
     };
     let (keep, mode) = next_hop_fields(p);
@@ -271,7 +289,7 @@ fn v1_peerings(
             let applies_to_me = if !p.spec.node_selector.is_empty() {
                 index
                     .node(me)
-                    .is_some_and(|n| selector_matches(&p.spec.node_selector, n.labels))
+                    .is_some_and(|n| selector_matches(index, &p.spec.node_selector, n.labels))
             } else {
                 is_global || p.spec.node == me
             };

@@ -329,3 +329,25 @@ fn node_scoped_peer_is_dropped_when_a_global_peer_has_the_same_address() {
     assert_eq!(names, ["Global_192_0_2_1", "Mesh_10_0_0_3"]);
     assert_eq!(p.peer("Global_192_0_2_1").unwrap().as_number, 65100);
 }
+
+#[test]
+fn malformed_inputs_are_skipped_with_warnings_or_fail_for_own_node() {
+    let yaml = format!(
+        "{THREE_NODES}---\nkind: Node\napiVersion: projectcalico.org/v3\nmetadata: {{name: bad}}\nspec: {{bgp: {{ipv4Address: not-an-ip}}}}\n---\nkind: BGPPeer\napiVersion: projectcalico.org/v3\nmetadata: {{name: broken}}\nspec: {{peerIP: 300.1.1.1, asNumber: 65100}}\n---\nkind: BGPPeer\napiVersion: projectcalico.org/v3\nmetadata: {{name: badsel}}\nspec: {{nodeSelector: \"has(\", peerSelector: all()}}\n"
+    );
+    let r = res(&yaml);
+    let p = run(&r, "b", IpFamily::V4, &[], None).unwrap();
+    assert_eq!(p.warnings.len(), 3, "{:?}", p.warnings);
+    assert!(p.warnings.iter().any(|w| w.contains("\"bad\"")));
+    assert!(p.warnings.iter().any(|w| w.contains("300.1.1.1")));
+    assert!(p.warnings.iter().any(|w| w.contains("has(")));
+    // The other sessions are unaffected.
+    assert_eq!(
+        p.peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["Mesh_10_0_0_3"]
+    );
+    assert!(matches!(
+        run(&r, "bad", IpFamily::V4, &[], None),
+        Err(PlanError::BadNodeAddress { .. })
+    ));
+}

@@ -281,6 +281,9 @@ pub struct NodeBgpPlan {
     pub ibgp_reject_interfaces: Vec<&'static str>,
     /// BGP next hops whose routes BIRD must not program (remote WireGuard nodes).
     pub wireguard_rejected_next_hops: Vec<IpAddr>,
+    /// Inputs skipped the way confd logs and skips them (malformed peer addresses, invalid
+    /// selectors, another node's unparsable BGP address).
+    pub warnings: Vec<String>,
 }
 
 impl NodeBgpPlan {
@@ -290,7 +293,7 @@ impl NodeBgpPlan {
 }
 
 /// Input that cannot be planned.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
     #[error("node {0:?} has no Node resource")]
     UnknownNode(String),
@@ -301,11 +304,5 @@ pub enum PlanError {
         node: String,
         field: &'static str,
         value: String,
-    },
-    #[error("BGPPeer {peer:?}: selector {selector:?} is invalid: {message}")]
-    BadSelector {
-        peer: String,
-        selector: String,
-        message: String,
     },
 }

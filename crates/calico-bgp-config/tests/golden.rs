@@ -417,6 +417,7 @@ fn run(case: &Case<'_>) {
         let read = |f: &str| std::fs::read_to_string(base.join(f)).unwrap_or_default();
         let mut golden = parse_golden(&read(cfg), &read(aggr), &read(ipam));
         let plan = plan(&cluster, &local, family, &passwords).unwrap();
+        assert!(plan.warnings.is_empty(), "{dir}: {:?}", plan.warnings);
         let mut ours = facts_from_plan(&plan);
         if golden.disabled {
             // confd renders no template and no sessions for a disabled family (the listen
