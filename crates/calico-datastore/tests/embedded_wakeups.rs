@@ -305,3 +305,43 @@ async fn signal_file_deleted_or_replaced_keeps_waking_watchers() {
     let rev = writer.put("/re/e", b"5".to_vec(), None).await.unwrap();
     assert_eq!(next_within(&mut w, limit).await[0].kv.mod_revision, rev);
 }
+
+/// inotify instances this process holds (each store's poller has one).
+fn inotify_instances() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy() == "anon_inode:inotify")
+        .count()
+}
+
+/// A store that is only read and written starts no poller (no thread, connection or inotify
+/// instance): the CNI plugin opens one per call. The first watch starts exactly one, and a
+/// lease grant needs one too (someone must expire the lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poller_starts_on_first_watch_or_lease_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = inotify_instances();
+    let a = EmbeddedDatastore::open(dir.path().join("a.db")).unwrap();
+    a.put("/k", b"v".to_vec(), None).await.unwrap();
+    a.get("/k").await.unwrap();
+    assert_eq!(
+        inotify_instances(),
+        before,
+        "reads and writes started a poller"
+    );
+    let mut w = a.watch(WatchRequest::prefix("/", 0)).await.unwrap();
+    let _w2 = a.watch(WatchRequest::prefix("/x", 0)).await.unwrap();
+    assert_eq!(inotify_instances(), before + 1);
+    a.put("/k", b"v2".to_vec(), None).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), w.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(got, Some(Ok(ref evs)) if !evs.is_empty()),
+        "{got:?}"
+    );
+    let b = EmbeddedDatastore::open(dir.path().join("b.db")).unwrap();
+    b.lease_grant(30).await.unwrap();
+    assert_eq!(inotify_instances(), before + 2);
+}

@@ -17,8 +17,13 @@
 //! pollers watch with inotify (see `notify.rs`; the sidecar is part of the on-disk protocol, so
 //! every writer must keep doing this or other processes see its writes only at their safety
 //! poll). Leases are expired by
-//! whichever process touches the store first (writes and the poller thread of every open
-//! store), as ordinary revisioned deletes that watchers see.
+//! whichever process touches the store first (writes, and the poller thread of every store that
+//! watches or holds leases), as ordinary revisioned deletes that watchers see.
+//!
+//! The poller thread, its SQLite connection and its inotify instance are started on the first
+//! watch or lease call, not at open: a short-lived client that only reads and writes (the CNI
+//! plugin, calicoctl) pays for none of them, and inotify instances (128 per user by default)
+//! are left for the processes that wait on the store.
 //!
 //! Compaction: [`Datastore::compact`] drops log rows below a revision; in addition, unless
 //! [`EmbeddedOptions::auto_compact_retain`] is `None`, the store keeps about the last 10 000
@@ -109,6 +114,8 @@ struct Inner {
     /// Idle read connections (WAL readers run in parallel with the writer).
     readers: Mutex<Vec<Connection>>,
     hub: Arc<Hub>,
+    /// Whether the watch/lease poller thread runs (started on first need).
+    poller_started: Mutex<bool>,
 }
 
 impl Drop for Inner {
@@ -144,19 +151,7 @@ impl EmbeddedDatastore {
     ) -> Result<Self, DatastoreError> {
         let path = path.as_ref().to_path_buf();
         let writer = schema::open_and_migrate(&path, &opts)?;
-        let poller_conn = schema::connect(&path, &opts)?;
-        let (hub, kernel) = wake_ups(&path, &opts);
-        let hub = Arc::new(hub);
-        watch::spawn_poller(
-            poller_conn,
-            hub.clone(),
-            kernel,
-            PollerConfig {
-                poll_interval: opts.watch_poll_interval,
-                safety_poll_interval: opts.watch_safety_poll_interval,
-                lease_check_interval: opts.lease_check_interval,
-            },
-        )?;
+        let hub = Arc::new(commit_signalling(&path, &opts));
         Ok(EmbeddedDatastore {
             inner: Arc::new(Inner {
                 path,
@@ -164,8 +159,32 @@ impl EmbeddedDatastore {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 hub,
+                poller_started: Mutex::new(false),
             }),
         })
+    }
+
+    /// Starts the poller thread (watches, lease expiry) unless it runs already.
+    fn ensure_poller(&self) -> Result<(), DatastoreError> {
+        let inner = &self.inner;
+        let mut started = lock(&inner.poller_started);
+        if *started {
+            return Ok(());
+        }
+        let conn = schema::connect(&inner.path, &inner.opts)?;
+        let kernel = kernel_wait(&inner.path, &inner.opts, &inner.hub);
+        watch::spawn_poller(
+            conn,
+            inner.hub.clone(),
+            kernel,
+            PollerConfig {
+                poll_interval: inner.opts.watch_poll_interval,
+                safety_poll_interval: inner.opts.watch_safety_poll_interval,
+                lease_check_interval: inner.opts.lease_check_interval,
+            },
+        )?;
+        *started = true;
+        Ok(())
     }
 
     /// The file this store lives in.
@@ -229,9 +248,10 @@ impl EmbeddedDatastore {
     }
 }
 
-/// Sets up commit signalling and, if wanted, the poller's kernel wait; what can't be set up
-/// degrades to polling with a warning (watches still work, only later or at more CPU).
-fn wake_ups(path: &Path, opts: &EmbeddedOptions) -> (Hub, Option<KernelWait>) {
+/// Sets up commit signalling (and the eventfd that interrupts a local poller's kernel wait);
+/// what can't be set up degrades with a warning (other processes then see our writes only at
+/// their safety poll).
+fn commit_signalling(path: &Path, opts: &EmbeddedOptions) -> Hub {
     let unsupported = |e: &std::io::Error| e.kind() == std::io::ErrorKind::Unsupported;
     // Signal even if this process polls: other processes may be listening.
     let signal = match CommitSignal::new(path) {
@@ -248,17 +268,32 @@ fn wake_ups(path: &Path, opts: &EmbeddedOptions) -> (Hub, Option<KernelWait>) {
             None
         }
     };
-    if !opts.watch_kernel_wakeups {
-        return (Hub::new(None, signal), None);
+    let kick = if opts.watch_kernel_wakeups && signal.is_some() {
+        match Kick::new() {
+            Ok(k) => Some(k),
+            Err(e) => {
+                if !unsupported(&e) {
+                    tracing::warn!(error = %e, "embedded datastore: no eventfd; watchers poll");
+                }
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Hub::new(kick, signal)
+}
+
+/// The poller's kernel wait (inotify on the commit signal file), if wanted and possible.
+fn kernel_wait(path: &Path, opts: &EmbeddedOptions, hub: &Hub) -> Option<KernelWait> {
+    if !opts.watch_kernel_wakeups || !hub.has_kick() {
+        return None;
     }
-    let kernel = signal
-        .as_ref()
-        .ok_or_else(|| std::io::Error::other("no commit signal file"))
-        .and_then(|s| Ok((Kick::new()?, KernelWait::new(s)?)));
-    match kernel {
-        Ok((kick, kernel)) => (Hub::new(Some(kick), signal), Some(kernel)),
+    let signal = hub.commit_signal()?;
+    match KernelWait::new(signal) {
+        Ok(k) => Some(k),
         Err(e) => {
-            if !unsupported(&e) {
+            if e.kind() != std::io::ErrorKind::Unsupported {
                 tracing::warn!(
                     store = %path.display(),
                     error = %e,
@@ -266,7 +301,7 @@ fn wake_ups(path: &Path, opts: &EmbeddedOptions) -> (Hub, Option<KernelWait>) {
                     opts.watch_poll_interval
                 );
             }
-            (Hub::new(None, signal), None)
+            None
         }
     }
 }
@@ -304,6 +339,7 @@ impl Datastore for EmbeddedDatastore {
         } else {
             req.start_revision
         };
+        self.ensure_poller()?;
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         self.inner.hub.register(Watcher {
             range: KeyRange::new(&req.key, req.prefix),
@@ -325,6 +361,8 @@ impl Datastore for EmbeddedDatastore {
                 "lease TTL {ttl_seconds}s is too large (at most {MAX_LEASE_TTL}s, as etcd)"
             )));
         }
+        // Someone must expire the lease if this process dies or stops writing.
+        self.ensure_poller()?;
         self.write(move |conn, _| store::lease_grant(conn, ttl_seconds))
             .await
     }

@@ -68,6 +68,14 @@ impl Hub {
         }
     }
 
+    pub fn has_kick(&self) -> bool {
+        self.kick.is_some()
+    }
+
+    pub fn commit_signal(&self) -> Option<&CommitSignal> {
+        self.signal.as_ref()
+    }
+
     fn lock(&self) -> MutexGuard<'_, HubState> {
         // A panic while holding this lock leaves plain data behind; keep going with it.
         self.state
