@@ -86,10 +86,32 @@ impl<D: RouteDataplane> RouteManager<D> {
                 Err(e) => report.failures.push(e.to_string()),
             }
         }
+        let applied = self.sync_desired(&desired, &links)?;
+        report.applied = applied.applied;
+        report.failures.extend(applied.failures);
+        report.waiting = applied.waiting;
+        report.managed_routes = applied.managed_routes;
+        for (dst, key) in &desired.conflicts {
+            tracing::warn!(%dst, endpoint = %key, "address claimed by two local endpoints; routing it to the first");
+        }
+        Ok(report)
+    }
+
+    /// Takes the kernel to `desired` for routes of our protocol only: the part of [`Self::sync`]
+    /// that does not depend on workloads, for other owners of a route protocol (the BGP
+    /// speaker's learned routes). `links` as returned by [`RouteDataplane::links`].
+    pub fn sync_desired(
+        &mut self,
+        desired: &DesiredRoutes,
+        links: &BTreeMap<String, u32>,
+    ) -> Result<SyncReport, DataplaneError> {
         let actual = self.dataplane.routes()?;
-        let plan = routes::plan(&desired, &links, &actual, self.protocol);
-        report.waiting = plan.waiting.len();
-        report.managed_routes = desired.routes.len() - plan.waiting.len();
+        let plan = routes::plan(desired, links, &actual, self.protocol);
+        let mut report = SyncReport {
+            waiting: plan.waiting.len(),
+            managed_routes: desired.routes.len() - plan.waiting.len(),
+            ..SyncReport::default()
+        };
         for op in &plan.ops {
             let result = match op {
                 RouteOp::Replace(r) => self.dataplane.replace_route(r).map(|()| true),
@@ -99,9 +121,6 @@ impl<D: RouteDataplane> RouteManager<D> {
                 Ok(_) => report.applied += 1,
                 Err(e) => report.failures.push(e.to_string()),
             }
-        }
-        for (dst, key) in &desired.conflicts {
-            tracing::warn!(%dst, endpoint = %key, "address claimed by two local endpoints; routing it to the first");
         }
         Ok(report)
     }

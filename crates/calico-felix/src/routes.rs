@@ -51,6 +51,13 @@ pub enum Target {
     /// `blackhole <block>`: an affine block, so that unallocated addresses of it are dropped
     /// here rather than bounced back towards the network (Calico's `blackhole <block> proto bird`).
     Blackhole,
+    /// `<dst> via <gateway> [dev <interface>]`: a remote node's block (what BIRD installs for
+    /// routes learned over BGP, and the BGP speaker will). Without an interface the kernel
+    /// picks it from the gateway's connected route.
+    Via {
+        gateway: IpAddr,
+        interface: Option<String>,
+    },
 }
 
 /// The routes this node must have, by destination.
@@ -95,7 +102,7 @@ impl DesiredRoutes {
             .values()
             .filter_map(|t| match t {
                 Target::Workload { interface } => Some(interface.as_str()),
-                Target::Blackhole => None,
+                Target::Blackhole | Target::Via { .. } => None,
             })
             .collect()
     }
@@ -124,11 +131,21 @@ pub fn wanted_route(
     links: &BTreeMap<String, u32>,
     protocol: u8,
 ) -> Option<KernelRoute> {
-    let (kind, link_scope, oif) = match target {
-        Target::Workload { interface } => {
-            (KernelRouteKind::Unicast, true, Some(*links.get(interface)?))
+    let (kind, link_scope, oif, gateway) = match target {
+        Target::Workload { interface } => (
+            KernelRouteKind::Unicast,
+            true,
+            Some(*links.get(interface)?),
+            None,
+        ),
+        Target::Blackhole => (KernelRouteKind::Blackhole, false, None, None),
+        Target::Via { gateway, interface } => {
+            let oif = match interface {
+                Some(name) => Some(*links.get(name)?),
+                None => None,
+            };
+            (KernelRouteKind::Unicast, false, oif, Some(*gateway))
         }
-        Target::Blackhole => (KernelRouteKind::Blackhole, false, None),
     };
     Some(KernelRoute {
         dst,
@@ -137,7 +154,7 @@ pub fn wanted_route(
         protocol,
         link_scope,
         oif,
-        gateway: None,
+        gateway,
         metric: 0,
     })
 }
@@ -148,7 +165,8 @@ fn satisfies(have: &KernelRoute, want: &KernelRoute) -> bool {
         && have.kind == want.kind
         && have.table == want.table
         && have.protocol == want.protocol
-        && have.oif == want.oif
+        // A `via` route without a named interface gets the kernel's choice of one.
+        && (have.oif == want.oif || (want.oif.is_none() && want.gateway.is_some()))
         && have.gateway == want.gateway
         && have.metric == want.metric
         && (want.kind != KernelRouteKind::Unicast || have.link_scope == want.link_scope)
@@ -173,8 +191,16 @@ pub fn plan(
     for (dst, target) in &desired.routes {
         let existing = by_dst.get(dst).map(Vec::as_slice).unwrap_or_default();
         let Some(want) = wanted_route(*dst, target, links, protocol) else {
-            if let Target::Workload { interface } = target {
-                waiting.push((*dst, interface.clone()));
+            match target {
+                Target::Workload { interface }
+                | Target::Via {
+                    interface: Some(interface),
+                    ..
+                } => waiting.push((*dst, interface.clone())),
+                Target::Blackhole
+                | Target::Via {
+                    interface: None, ..
+                } => {}
             }
             // Our old route to a vanished interface went with the interface; any other of
             // ours at this destination is stale.
@@ -397,6 +423,45 @@ mod tests {
         assert_eq!(
             d.interfaces().into_iter().collect::<Vec<_>>(),
             vec!["cali1", "cali2"]
+        );
+    }
+
+    #[test]
+    fn via_routes_are_programmed_and_kept() {
+        let gw: IpAddr = "10.200.0.2".parse().unwrap();
+        let mut d = DesiredRoutes::default();
+        d.routes.insert(
+            net("10.70.1.0/26"),
+            Target::Via {
+                gateway: gw,
+                interface: None,
+            },
+        );
+        let p = plan(&d, &links(&[]), &[], 12);
+        let RouteOp::Replace(want) = &p.ops[0] else {
+            panic!("{p:?}")
+        };
+        assert_eq!(
+            (want.gateway, want.oif, want.link_scope),
+            (Some(gw), None, false)
+        );
+        // The kernel fills in the interface it resolved; that still satisfies the route.
+        let mut have = want.clone();
+        have.oif = Some(3);
+        assert!(plan(&d, &links(&[]), &[have.clone()], 12).ops.is_empty());
+        // A different gateway is replaced; with a named but missing interface it waits.
+        have.gateway = Some("10.200.0.3".parse().unwrap());
+        assert_eq!(plan(&d, &links(&[]), &[have], 12).ops.len(), 1);
+        d.routes.insert(
+            net("10.70.1.0/26"),
+            Target::Via {
+                gateway: gw,
+                interface: Some("eth9".into()),
+            },
+        );
+        assert_eq!(
+            plan(&d, &links(&[]), &[], 12).waiting,
+            vec![(net("10.70.1.0/26"), "eth9".to_string())]
         );
     }
 

@@ -189,3 +189,65 @@ fn second_sync_is_a_no_op_for_ipv4_and_ipv6() {
     assert_eq!(m.sync(&state, false).unwrap().applied, 1);
     assert!(ip(&node, "-6 route show").contains("fd66::9 dev calitest6 proto 80"));
 }
+
+/// A second route owner (the BGP speaker's learned routes, under its own protocol) programs
+/// `<block> via <node>` next to Felix's routes; the two never touch each other's routes, and a
+/// second sync changes nothing.
+#[test]
+fn via_routes_under_another_protocol_coexist() {
+    use calico_felix::dataplane::RouteDataplane;
+    use calico_felix::manager::RouteManager;
+    use calico_felix::netlink::NetlinkDataplane;
+    use calico_felix::routes::{DesiredRoutes, Target};
+    if !require_root() {
+        return;
+    }
+    let node = TestNetns::new("felix-via").unwrap();
+    ip(&node, "link add eth0 type veth peer name uplink0");
+    ip(&node, "addr add 10.200.0.1/24 dev eth0");
+    ip(&node, "link set eth0 up");
+    ip(&node, "link set uplink0 up");
+    ip(&node, "route add blackhole 10.71.0.0/26 proto 80");
+    const BGP: u8 = 12;
+    let mut desired = DesiredRoutes::default();
+    desired.routes.insert(
+        "10.70.1.0/26".parse().unwrap(),
+        Target::Via {
+            gateway: "10.200.0.2".parse().unwrap(),
+            interface: None,
+        },
+    );
+    desired.routes.insert(
+        "10.70.2.0/26".parse().unwrap(),
+        Target::Via {
+            gateway: "10.200.0.3".parse().unwrap(),
+            interface: Some("eth0".into()),
+        },
+    );
+    let mut m = RouteManager::new(
+        NetlinkDataplane::open(Some(node.path().as_path())).unwrap(),
+        BGP,
+    );
+    let links = m.dataplane_mut().links().unwrap();
+    let r = m.sync_desired(&desired, &links).unwrap();
+    assert_eq!((r.applied, r.failures.len()), (2, 0), "{r:?}");
+    let routes = ip(&node, "route show");
+    assert!(
+        routes.contains("10.70.1.0/26 via 10.200.0.2 dev eth0 proto bird"),
+        "{routes}"
+    );
+    assert!(
+        routes.contains("10.70.2.0/26 via 10.200.0.3 dev eth0 proto bird"),
+        "{routes}"
+    );
+    assert_eq!(m.sync_desired(&desired, &links).unwrap().applied, 0);
+    // Withdrawn: only our protocol's route goes; Felix's blackhole stays.
+    desired.routes.clear();
+    assert_eq!(m.sync_desired(&desired, &links).unwrap().applied, 2);
+    let routes = ip(&node, "route show");
+    assert!(!routes.contains("10.70."), "{routes}");
+    assert!(
+        routes.contains("blackhole 10.71.0.0/26 proto 80"),
+        "{routes}"
+    );
+}
