@@ -1,0 +1,429 @@
+//! One peer: a tokio task owning its [`Session`] and its TCP connections.
+//!
+//! The task turns socket happenings and timer expiries into [`Event`]s, performs the
+//! [`Action`]s the session answers with, and reports session and route events to the speaker
+//! on a channel. Messages are framed by a reader task per connection (with the extended
+//! message limit, so framing never depends on negotiation) and decoded by the peer task with
+//! the context negotiated at that moment, so an UPDATE right after the OPEN exchange is read
+//! with the right AS-number width.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use calico_bgp::fsm::{Action, ConnId, DownReason, Event, Negotiated, Session, SessionConfig};
+use calico_bgp_packet::{CodecContext, DecodeError, Family, Frame, Message, Update, UpdateError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// What to run for one peer.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub session: SessionConfig,
+    /// The peer's address and port (179).
+    pub remote: SocketAddr,
+    /// Our source address for outbound connections (Calico's `source address <nodeIP>`).
+    pub local_address: Option<IpAddr>,
+    /// How long an outbound connect may take before it counts as failed.
+    pub connect_timeout: Duration,
+    /// How long a send may block before the connection counts as failed.
+    pub send_timeout: Duration,
+}
+
+impl PeerConfig {
+    pub fn new(session: SessionConfig, remote: SocketAddr) -> PeerConfig {
+        PeerConfig {
+            session,
+            remote,
+            local_address: None,
+            connect_timeout: Duration::from_secs(5),
+            send_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a peer reports to the speaker (and through it to the RIB and the status reporters).
+#[derive(Debug)]
+pub enum PeerEvent {
+    Up(Box<Negotiated>),
+    /// Every route learned from the peer must go.
+    Down(DownReason),
+    /// The peer is restarting (RFC 4724): keep its routes of `families` as stale.
+    Restarting {
+        reason: DownReason,
+        restart_time: Duration,
+        families: Vec<Family>,
+    },
+    StaleFlush(Family),
+    Update {
+        update: Box<Update>,
+        errors: Vec<UpdateError>,
+    },
+    RouteRefreshRequested(Family),
+}
+
+/// What the speaker tells a peer.
+#[derive(Debug)]
+pub enum PeerCommand {
+    /// An inbound connection from this peer's address, accepted by the speaker's listener.
+    Accepted(TcpStream),
+    /// Send a message (UPDATE, ROUTE-REFRESH) on the established session; dropped with a
+    /// warning when the session is not established.
+    Send(Box<Message>),
+    /// Stop the session (Cease) and end the task.
+    Stop,
+}
+
+/// The speaker's end of a peer task.
+pub struct PeerHandle {
+    commands: mpsc::Sender<PeerCommand>,
+    task: JoinHandle<()>,
+}
+
+/// Why a command could not be delivered.
+#[derive(Debug, thiserror::Error)]
+#[error("the peer task has ended")]
+pub struct PeerGone;
+
+impl PeerHandle {
+    pub async fn command(&self, c: PeerCommand) -> Result<(), PeerGone> {
+        self.commands.send(c).await.map_err(|_| PeerGone)
+    }
+
+    /// Stops the session (sending Cease when connected) and waits for the task to end.
+    pub async fn stop(self) {
+        let _ = self.commands.send(PeerCommand::Stop).await;
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the task of one peer; its events arrive on `events`.
+pub fn spawn_peer(cfg: PeerConfig, events: mpsc::Sender<PeerEvent>) -> PeerHandle {
+    let (commands, command_rx) = mpsc::channel(64);
+    let (internal_tx, internal_rx) = mpsc::channel(256);
+    let driver = Driver {
+        session: Session::new(cfg.session.clone()),
+        cfg,
+        conns: HashMap::new(),
+        next_inbound: 0,
+        rx_ctx: CodecContext::initial(),
+        tx_ctx: CodecContext::initial(),
+        internal_tx,
+        events,
+    };
+    let task = tokio::spawn(driver.run(command_rx, internal_rx));
+    PeerHandle { commands, task }
+}
+
+/// What connection tasks tell the peer task.
+enum Internal {
+    Connected(ConnId, TcpStream),
+    ConnectFailed(ConnId, io::Error),
+    Frame(ConnId, Vec<u8>),
+    /// The connection ended: `None` for EOF or an I/O error, `Some` for bytes that cannot be
+    /// framed (bad marker, length or type).
+    ReadEnded(ConnId, Option<DecodeError>),
+}
+
+struct Conn {
+    writer: OwnedWriteHalf,
+    reader: JoinHandle<()>,
+}
+
+struct Driver {
+    session: Session,
+    cfg: PeerConfig,
+    conns: HashMap<ConnId, Conn>,
+    next_inbound: u64,
+    rx_ctx: CodecContext,
+    tx_ctx: CodecContext,
+    internal_tx: mpsc::Sender<Internal>,
+    events: mpsc::Sender<PeerEvent>,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<PeerCommand>,
+        mut internal: mpsc::Receiver<Internal>,
+    ) {
+        let start = if self.cfg.session.passive {
+            Event::ManualStartPassive
+        } else {
+            Event::ManualStart
+        };
+        self.handle(start).await;
+        loop {
+            let deadline = self.session.next_deadline();
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None | Some(PeerCommand::Stop) => {
+                        self.handle(Event::ManualStop).await;
+                        for (_, c) in self.conns.drain() {
+                            c.reader.abort();
+                        }
+                        return;
+                    }
+                    Some(PeerCommand::Accepted(stream)) => {
+                        let id = ConnId::inbound(self.next_inbound);
+                        self.next_inbound += 1;
+                        self.register(id, stream);
+                        self.handle(Event::TcpConnectionConfirmed(id)).await;
+                    }
+                    Some(PeerCommand::Send(message)) => self.send_established(*message).await,
+                },
+                Some(ev) = internal.recv() => match ev {
+                    Internal::Connected(id, stream) => {
+                        self.register(id, stream);
+                        self.handle(Event::TcpCrAcked(id)).await;
+                    }
+                    Internal::ConnectFailed(id, e) => {
+                        tracing::debug!(peer = %self.cfg.remote, conn = %id, error = %e, "connect failed");
+                        self.handle(Event::TcpConnectionFails(id)).await;
+                    }
+                    Internal::Frame(id, bytes) => {
+                        if self.conns.contains_key(&id) {
+                            let ev = Event::from_decode(id, calico_bgp_packet::decode(&bytes, &self.rx_ctx));
+                            self.handle(ev).await;
+                        }
+                    }
+                    Internal::ReadEnded(id, error) => {
+                        if self.conns.contains_key(&id) {
+                            let ev = match error {
+                                Some(error) => Event::ReceiveError { conn: id, error },
+                                None => Event::TcpConnectionFails(id),
+                            };
+                            self.handle(ev).await;
+                        }
+                    }
+                },
+                _ = sleep_until(deadline), if deadline.is_some() => self.handle(Event::Tick).await,
+            }
+        }
+    }
+
+    /// Feeds `event` to the session and performs what it answers, including the events
+    /// those actions cause (a failed send is a connection failure).
+    async fn handle(&mut self, event: Event) {
+        let mut queue = vec![event];
+        while let Some(ev) = queue.pop() {
+            let actions = self.session.handle(ev, Instant::now());
+            for action in actions {
+                if let Some(follow_up) = self.perform(action).await {
+                    queue.push(follow_up);
+                }
+            }
+        }
+    }
+
+    async fn perform(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::Connect(id) => {
+                self.connect(id);
+                None
+            }
+            Action::SendMessage { conn, message } => {
+                let ctx = if self.session.is_established() {
+                    self.tx_ctx
+                } else {
+                    CodecContext::initial()
+                };
+                self.write(conn, &message, &ctx)
+                    .await
+                    .err()
+                    .map(|_| Event::TcpConnectionFails(conn))
+            }
+            Action::CloseConnection(id) => {
+                if let Some(mut c) = self.conns.remove(&id) {
+                    c.reader.abort();
+                    let _ = c.writer.shutdown().await;
+                }
+                None
+            }
+            Action::SessionUp(n) => {
+                self.rx_ctx = n.rx;
+                self.tx_ctx = n.tx;
+                tracing::info!(peer = %self.cfg.remote, hold = n.hold_time, "BGP session established");
+                self.report(PeerEvent::Up(n)).await;
+                None
+            }
+            Action::SessionDown { reason } => {
+                self.reset_contexts();
+                tracing::info!(peer = %self.cfg.remote, %reason, "BGP session down");
+                self.report(PeerEvent::Down(reason)).await;
+                None
+            }
+            Action::PeerRestarting {
+                reason,
+                restart_time,
+                families,
+            } => {
+                self.reset_contexts();
+                tracing::info!(peer = %self.cfg.remote, %reason, ?restart_time, "BGP peer restarting; keeping its routes");
+                self.report(PeerEvent::Restarting {
+                    reason,
+                    restart_time,
+                    families,
+                })
+                .await;
+                None
+            }
+            Action::StaleRoutesFlush(f) => {
+                self.report(PeerEvent::StaleFlush(f)).await;
+                None
+            }
+            Action::DeliverUpdate { update, errors } => {
+                self.report(PeerEvent::Update { update, errors }).await;
+                None
+            }
+            Action::RouteRefreshRequested(f) => {
+                self.report(PeerEvent::RouteRefreshRequested(f)).await;
+                None
+            }
+        }
+    }
+
+    fn reset_contexts(&mut self) {
+        self.rx_ctx = CodecContext::initial();
+        self.tx_ctx = CodecContext::initial();
+    }
+
+    async fn report(&self, ev: PeerEvent) {
+        if self.events.send(ev).await.is_err() {
+            tracing::debug!(peer = %self.cfg.remote, "speaker gone; dropping peer event");
+        }
+    }
+
+    async fn send_established(&mut self, message: Message) {
+        let (true, Some(conn)) = (self.session.is_established(), self.session.connection()) else {
+            tracing::warn!(peer = %self.cfg.remote, "session not established; not sending");
+            return;
+        };
+        let ctx = self.tx_ctx;
+        match self.write(conn, &message, &ctx).await {
+            Ok(()) => {
+                if matches!(message, Message::Update(_)) {
+                    self.handle(Event::UpdateSent).await;
+                }
+            }
+            Err(()) => self.handle(Event::TcpConnectionFails(conn)).await,
+        }
+    }
+
+    /// Encodes and writes; `Err` when the connection is gone or the write failed.
+    async fn write(
+        &mut self,
+        conn: ConnId,
+        message: &Message,
+        ctx: &CodecContext,
+    ) -> Result<(), ()> {
+        let bytes = match message.encode(ctx) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(peer = %self.cfg.remote, error = %e, "cannot encode a message; not sent");
+                return Ok(());
+            }
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Err(());
+        };
+        match tokio::time::timeout(self.cfg.send_timeout, c.writer.write_all(&bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %self.cfg.remote, conn = %conn, error = %e, "send failed");
+                Err(())
+            }
+            Err(_) => {
+                tracing::warn!(peer = %self.cfg.remote, conn = %conn, "send timed out");
+                Err(())
+            }
+        }
+    }
+
+    fn connect(&self, id: ConnId) {
+        let (remote, local, timeout, tx) = (
+            self.cfg.remote,
+            self.cfg.local_address,
+            self.cfg.connect_timeout,
+            self.internal_tx.clone(),
+        );
+        tokio::spawn(async move {
+            let result = tokio::time::timeout(timeout, connect(remote, local))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+                });
+            let msg = match result {
+                Ok(s) => Internal::Connected(id, s),
+                Err(e) => Internal::ConnectFailed(id, e),
+            };
+            let _ = tx.send(msg).await;
+        });
+    }
+
+    fn register(&mut self, id: ConnId, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let (reader, writer) = stream.into_split();
+        let reader = tokio::spawn(read_frames(id, reader, self.internal_tx.clone()));
+        if let Some(old) = self.conns.insert(id, Conn { writer, reader }) {
+            old.reader.abort();
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(d) = deadline {
+        tokio::time::sleep_until(d.into()).await;
+    }
+}
+
+async fn connect(remote: SocketAddr, local: Option<IpAddr>) -> io::Result<TcpStream> {
+    let socket = match remote {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    if let Some(ip) = local {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    socket.connect(remote).await
+}
+
+/// Reads one connection and hands each complete message to the peer task.
+async fn read_frames(id: ConnId, mut reader: OwnedReadHalf, tx: mpsc::Sender<Internal>) {
+    // Frame with the largest limit any session may negotiate; the peer task decodes with the
+    // negotiated one, which rejects what is too long for it.
+    let framing = CodecContext {
+        extended_message: true,
+        ..CodecContext::initial()
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        loop {
+            match calico_bgp_packet::frame(&buf, &framing) {
+                Ok(Frame::Complete(n)) => {
+                    let msg: Vec<u8> = buf.drain(..n).collect();
+                    if tx.send(Internal::Frame(id, msg)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Frame::NeedMore(_)) => break,
+                Err(e) => {
+                    let _ = tx.send(Internal::ReadEnded(id, Some(e))).await;
+                    return;
+                }
+            }
+        }
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(Internal::ReadEnded(id, None)).await;
+                return;
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
