@@ -1,1 +1,1202 @@
+//! Unit tests: best-path table, route-reflection matrix, loop detection, graceful restart,
+//! ADD-PATH, RFC 7606 actions, export rewriting, and a property test of incremental vs.
+//! recomputed state.
 
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use calico_bgp_packet::{
+    Action, AsPath, AsSegment, Community, Family, MpNextHop, MpReach, Nlri, Origin, PathAttributes,
+    SegmentType, Update,
+};
+use ipnet::IpNet;
+use proptest::prelude::*;
+
+use super::*;
+
+const LOCAL_AS: u32 = 64512;
+
+fn v4(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+fn pid(s: &str) -> PeerId {
+    PeerId(s.parse().unwrap())
+}
+
+fn cfg(cluster: Option<&str>) -> RibConfig {
+    RibConfig {
+        local_as: LOCAL_AS,
+        router_id: v4("10.0.0.1"),
+        cluster_id: cluster.map(v4),
+    }
+}
+
+/// Peer `10.0.0.<n>` with router id `1.1.1.<n>`.
+fn peer(n: u8, asn: u32, rr_client: bool) -> PeerConfig {
+    let t = if asn == LOCAL_AS {
+        PeerType::Internal
+    } else {
+        PeerType::External
+    };
+    let mut info = PeerInfo::new(
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)),
+        Ipv4Addr::new(1, 1, 1, n),
+        asn,
+        t,
+    );
+    info.rr_client = rr_client;
+    PeerConfig::new(info, Some(v4("10.0.0.1")), Some("fd00::1".parse().unwrap()))
+}
+
+fn p(n: u8) -> PeerId {
+    PeerId(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)))
+}
+
+fn base_attrs(path: &[u32]) -> PathAttributes {
+    PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::sequence(path.to_vec())),
+        ..PathAttributes::default()
+    }
+}
+
+fn nh(n: u8) -> Option<MpNextHop> {
+    Some(MpNextHop::Ipv4(Ipv4Addr::new(10, 0, 0, n)))
+}
+
+// ---- best path ---------------------------------------------------------------------------
+
+/// One candidate in a best-path case: sending peer number, its AS, and attribute tweaks.
+struct Cand {
+    peer: u8,
+    asn: u32,
+    attrs: PathAttributes,
+}
+
+fn c(peer: u8, asn: u32, f: impl FnOnce(&mut PathAttributes)) -> Cand {
+    let path = if asn == LOCAL_AS {
+        vec![65000]
+    } else {
+        vec![asn]
+    };
+    let mut attrs = base_attrs(&path);
+    f(&mut attrs);
+    Cand { peer, asn, attrs }
+}
+
+/// Runs one case in every insertion order (rotations and reversal) and returns the winning
+/// peer number; panics when the order changes the result.
+fn winner(cands: Vec<Cand>) -> u8 {
+    let n = cands.len();
+    let mut results = Vec::new();
+    let mut orders: Vec<Vec<usize>> = (0..n)
+        .map(|r| (0..n).map(|i| (i + r) % n).collect())
+        .collect();
+    orders.push((0..n).rev().collect());
+    for order in orders {
+        let mut rib = Rib::new(cfg(None));
+        for c in &cands {
+            let _ = rib.add_peer(peer(c.peer, c.asn, false));
+        }
+        for &i in &order {
+            let c = &cands[i];
+            rib.announce(
+                p(c.peer),
+                net("192.0.2.0/24"),
+                0,
+                c.attrs.clone(),
+                nh(c.peer),
+            )
+            .unwrap();
+        }
+        let best = rib.best(&net("192.0.2.0/24")).unwrap();
+        let IpAddr::V4(a) = best.source.address else {
+            panic!()
+        };
+        results.push(a.octets()[3]);
+    }
+    assert!(
+        results.windows(2).all(|w| w[0] == w[1]),
+        "order-dependent: {results:?}"
+    );
+    results[0]
+}
+
+#[test]
+fn best_path_table() {
+    let ibgp = LOCAL_AS;
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(&str, Vec<Cand>, u8)> = vec![
+        (
+            "higher local pref wins",
+            vec![
+                c(2, ibgp, |a| a.local_pref = Some(100)),
+                c(3, ibgp, |a| a.local_pref = Some(200)),
+            ],
+            3,
+        ),
+        (
+            "missing local pref is 100: beats 50",
+            vec![c(2, ibgp, |a| a.local_pref = Some(50)), c(3, ibgp, |_| {})],
+            3,
+        ),
+        (
+            "missing local pref is 100: loses to 101",
+            vec![c(2, ibgp, |a| a.local_pref = Some(101)), c(3, ibgp, |_| {})],
+            2,
+        ),
+        (
+            "shorter AS path wins",
+            vec![
+                c(2, 65001, |a| {
+                    a.as_path = Some(AsPath::sequence(vec![65001, 65005]))
+                }),
+                c(3, 65002, |a| {
+                    a.as_path = Some(AsPath::sequence(vec![65002]))
+                }),
+            ],
+            3,
+        ),
+        (
+            "AS_SET counts 1",
+            vec![
+                c(2, 65001, |a| {
+                    a.as_path = Some(AsPath {
+                        segments: vec![
+                            AsSegment {
+                                kind: SegmentType::Sequence,
+                                asns: vec![65001],
+                            },
+                            AsSegment {
+                                kind: SegmentType::Set,
+                                asns: vec![1, 2, 3, 4],
+                            },
+                        ],
+                    })
+                }),
+                c(3, 65002, |a| {
+                    a.as_path = Some(AsPath::sequence(vec![65002, 7, 8]))
+                }),
+            ],
+            2,
+        ),
+        (
+            "local pref beats path length",
+            vec![
+                c(2, ibgp, |a| {
+                    a.local_pref = Some(200);
+                    a.as_path = Some(AsPath::sequence(vec![1, 2, 3, 4]));
+                }),
+                c(3, ibgp, |a| a.local_pref = Some(100)),
+            ],
+            2,
+        ),
+        (
+            "lower origin wins",
+            vec![
+                c(2, 65001, |a| a.origin = Some(Origin::Incomplete)),
+                c(3, 65002, |a| a.origin = Some(Origin::Egp)),
+            ],
+            3,
+        ),
+        (
+            "IGP beats EGP",
+            vec![
+                c(2, 65001, |a| a.origin = Some(Origin::Igp)),
+                c(3, 65002, |a| a.origin = Some(Origin::Egp)),
+            ],
+            2,
+        ),
+        (
+            "path length beats origin",
+            vec![
+                c(2, 65001, |a| {
+                    a.origin = Some(Origin::Igp);
+                    a.as_path = Some(AsPath::sequence(vec![65001, 9]));
+                }),
+                c(3, 65002, |a| a.origin = Some(Origin::Incomplete)),
+            ],
+            3,
+        ),
+        (
+            "lower MED wins within the same neighbour AS",
+            vec![
+                c(2, 65001, |a| a.med = Some(20)),
+                c(3, 65001, |a| a.med = Some(10)),
+            ],
+            3,
+        ),
+        (
+            "missing MED is 0",
+            vec![
+                c(2, 65001, |a| a.med = Some(5)),
+                c(3, 65001, |a| a.med = None),
+            ],
+            3,
+        ),
+        (
+            "MED ignored across neighbour ASes: router id decides",
+            vec![
+                c(2, 65001, |a| a.med = Some(10)),
+                c(3, 65002, |a| a.med = Some(0)),
+            ],
+            2,
+        ),
+        (
+            "MED non-transitive: order independent",
+            vec![
+                // A(65001, MED 10), B(65001, MED 5), C(65002, MED 0): B eliminates A; B vs C
+                // go to router id → B (peer 3 < peer 4).
+                c(2, 65001, |a| a.med = Some(10)),
+                c(3, 65001, |a| a.med = Some(5)),
+                c(4, 65002, |a| a.med = Some(0)),
+            ],
+            3,
+        ),
+        (
+            "origin beats MED",
+            vec![
+                c(2, 65001, |a| {
+                    a.med = Some(0);
+                    a.origin = Some(Origin::Egp)
+                }),
+                c(3, 65001, |a| a.med = Some(100)),
+            ],
+            3,
+        ),
+        (
+            "eBGP over iBGP",
+            vec![
+                c(2, ibgp, |a| a.as_path = Some(AsPath::sequence(vec![65009]))),
+                c(3, 65009, |a| {
+                    a.as_path = Some(AsPath::sequence(vec![65009]))
+                }),
+            ],
+            3,
+        ),
+        (
+            "MED beats eBGP over iBGP (same neighbour AS)",
+            vec![
+                c(2, ibgp, |a| {
+                    a.as_path = Some(AsPath::sequence(vec![65009]));
+                    a.med = Some(1);
+                }),
+                c(3, 65009, |a| {
+                    a.as_path = Some(AsPath::sequence(vec![65009]));
+                    a.med = Some(2);
+                }),
+            ],
+            2,
+        ),
+        (
+            "lowest router id",
+            vec![c(4, ibgp, |_| {}), c(3, ibgp, |_| {})],
+            3,
+        ),
+        (
+            "ORIGINATOR_ID replaces the router id",
+            vec![
+                c(2, ibgp, |a| a.originator_id = Some(v4("9.9.9.9"))),
+                c(3, ibgp, |a| a.originator_id = Some(v4("1.1.1.200"))),
+            ],
+            3,
+        ),
+        (
+            "shorter CLUSTER_LIST with equal originator",
+            vec![
+                c(2, ibgp, |a| {
+                    a.originator_id = Some(v4("5.5.5.5"));
+                    a.cluster_list = vec![v4("7.7.7.1"), v4("7.7.7.2")];
+                }),
+                c(3, ibgp, |a| {
+                    a.originator_id = Some(v4("5.5.5.5"));
+                    a.cluster_list = vec![v4("7.7.7.1")];
+                }),
+            ],
+            3,
+        ),
+        (
+            "lowest peer address as last resort",
+            vec![
+                c(5, ibgp, |a| a.originator_id = Some(v4("5.5.5.5"))),
+                c(4, ibgp, |a| a.originator_id = Some(v4("5.5.5.5"))),
+            ],
+            4,
+        ),
+        (
+            "combination: local pref > everything else",
+            vec![
+                c(2, 65001, |a| a.med = Some(0)),
+                c(3, ibgp, |a| {
+                    a.local_pref = Some(150);
+                    a.origin = Some(Origin::Incomplete);
+                    a.as_path = Some(AsPath::sequence(vec![1, 2, 3, 4, 5]));
+                }),
+                c(4, 65001, |a| a.med = Some(3)),
+            ],
+            3,
+        ),
+        (
+            "combination: path length, then MED among the survivors",
+            vec![
+                c(2, 65001, |a| {
+                    a.as_path = Some(AsPath::sequence(vec![65001, 1, 2]))
+                }),
+                c(3, 65001, |a| a.med = Some(50)),
+                c(4, 65001, |a| a.med = Some(40)),
+                c(5, ibgp, |a| {
+                    a.as_path = Some(AsPath::sequence(vec![65001]));
+                    a.med = Some(40)
+                }),
+            ],
+            4,
+        ),
+    ];
+    for (name, cands, want) in cases {
+        assert_eq!(winner(cands), want, "case: {name}");
+    }
+}
+
+#[test]
+fn locally_originated_beats_learned_and_local_pref_beats_local() {
+    let mut rib = Rib::new(cfg(None));
+    rib.add_peer(peer(2, 65001, false)).unwrap();
+    let pre = net("10.65.0.0/26");
+    rib.announce(p(2), pre, 0, base_attrs(&[]), nh(2)).unwrap();
+    let ch = rib.originate(pre, base_attrs(&[]), None).unwrap().unwrap();
+    assert_eq!(ch.new_best.unwrap().source.peer_type, PeerType::Local);
+    assert_eq!(ch.old_best.unwrap().source.address, p(2).0);
+    // A learned route with a higher LOCAL_PREF still wins (step 1 before step 2).
+    let mut a = base_attrs(&[]);
+    a.local_pref = Some(500);
+    let ch = rib.announce(p(2), pre, 0, a, nh(2)).unwrap().unwrap();
+    assert_eq!(ch.new_best.unwrap().source.address, p(2).0);
+}
+
+#[test]
+fn stale_routes_are_not_penalised() {
+    let mut rib = Rib::new(cfg(None));
+    rib.add_peer(peer(2, LOCAL_AS, false)).unwrap();
+    rib.add_peer(peer(3, LOCAL_AS, false)).unwrap();
+    let pre = net("10.65.0.0/26");
+    rib.announce(p(2), pre, 0, base_attrs(&[]), nh(2)).unwrap();
+    rib.announce(p(3), pre, 0, base_attrs(&[]), nh(3)).unwrap();
+    assert_eq!(rib.best(&pre).unwrap().source.address, p(2).0);
+    assert!(
+        rib.peer_restarting(p(2), &[Family::IPV4_UNICAST])
+            .unwrap()
+            .is_empty()
+    );
+    let best = rib.best(&pre).unwrap();
+    assert_eq!(best.source.address, p(2).0);
+    assert!(best.stale);
+}
+
+#[test]
+fn multipath_returns_equal_paths_up_to_router_id() {
+    let mut rib = Rib::new(cfg(None));
+    for n in 2..=5 {
+        rib.add_peer(peer(n, LOCAL_AS, false)).unwrap();
+    }
+    let pre = net("10.65.1.0/26");
+    rib.announce(p(4), pre, 0, base_attrs(&[]), nh(4)).unwrap();
+    rib.announce(p(2), pre, 0, base_attrs(&[]), nh(2)).unwrap();
+    let mut worse = base_attrs(&[]);
+    worse.med = Some(10);
+    rib.announce(p(3), pre, 0, worse, nh(3)).unwrap();
+    let mut lower = base_attrs(&[]);
+    lower.local_pref = Some(90);
+    rib.announce(p(5), pre, 0, lower, nh(5)).unwrap();
+    let mp: Vec<IpAddr> = rib
+        .multipath(&pre)
+        .iter()
+        .map(|r| r.source.address)
+        .collect();
+    assert_eq!(mp, vec![p(2).0, p(4).0]);
+    assert!(rib.multipath(&net("10.99.0.0/16")).is_empty());
+}
+
+// ---- loop detection ------------------------------------------------------------------------
+
+#[test]
+fn loop_detection() {
+    let mut rib = Rib::new(cfg(Some("10.255.0.1")));
+    rib.add_peer(peer(2, 65001, false)).unwrap();
+    rib.add_peer(peer(3, LOCAL_AS, true)).unwrap();
+    let pre = net("192.0.2.0/24");
+    // eBGP route with our AS in the path: dropped (kept in Adj-RIB-In only).
+    let ch = rib
+        .announce(p(2), pre, 0, base_attrs(&[65001, LOCAL_AS, 7]), nh(2))
+        .unwrap();
+    assert!(ch.is_none());
+    assert_eq!(rib.adj_rib_in(p(2)).unwrap().count(), 1);
+    assert!(rib.best(&pre).is_none());
+    // Our AS inside an AS_SET also counts.
+    let mut set_path = base_attrs(&[]);
+    set_path.as_path = Some(AsPath {
+        segments: vec![
+            AsSegment {
+                kind: SegmentType::Sequence,
+                asns: vec![65001],
+            },
+            AsSegment {
+                kind: SegmentType::Set,
+                asns: vec![LOCAL_AS],
+            },
+        ],
+    });
+    assert!(
+        rib.announce(p(2), pre, 0, set_path, nh(2))
+            .unwrap()
+            .is_none()
+    );
+    // iBGP routes are not checked for our AS (they never carry it unless it left and came back
+    // through an eBGP hop, which the eBGP entry point catches).
+    let ch = rib
+        .announce(p(3), pre, 0, base_attrs(&[LOCAL_AS]), nh(3))
+        .unwrap();
+    assert!(ch.is_some());
+    // ORIGINATOR_ID == our router id: ours came back.
+    let mut a = base_attrs(&[]);
+    a.originator_id = Some(v4("10.0.0.1"));
+    let ch = rib.announce(p(3), pre, 0, a, nh(3)).unwrap().unwrap();
+    assert!(ch.new_best.is_none());
+    // Our cluster id in the CLUSTER_LIST.
+    let mut a = base_attrs(&[]);
+    a.cluster_list = vec![v4("10.9.9.9"), v4("10.255.0.1")];
+    assert!(rib.announce(p(3), pre, 0, a, nh(3)).unwrap().is_none());
+    // Another cluster id is fine.
+    let mut a = base_attrs(&[]);
+    a.cluster_list = vec![v4("10.9.9.9")];
+    assert!(rib.announce(p(3), pre, 0, a, nh(3)).unwrap().is_some());
+    // Without a cluster id of our own, no CLUSTER_LIST check.
+    let mut plain = Rib::new(cfg(None));
+    plain.add_peer(peer(3, LOCAL_AS, false)).unwrap();
+    let mut a = base_attrs(&[]);
+    a.cluster_list = vec![v4("10.255.0.1")];
+    assert!(plain.announce(p(3), pre, 0, a, nh(3)).unwrap().is_some());
+}
+
+// ---- import policy -------------------------------------------------------------------------
+
+struct TestImport;
+impl ImportPolicy for TestImport {
+    fn import(&self, peer: &PeerInfo, route: &Route) -> PolicyResult {
+        if matches!(route.prefix, IpNet::V4(_)) && route.prefix.prefix_len() > 28 {
+            PolicyResult::Reject
+        } else if peer.asn == 65001 {
+            let mut a = (*route.attrs).clone();
+            a.local_pref = Some(300);
+            PolicyResult::Modify(a)
+        } else {
+            PolicyResult::Accept
+        }
+    }
+}
+
+#[test]
+fn import_policy_applies_and_reimport() {
+    let mut rib = Rib::with_policies(cfg(None), Box::new(TestImport), Box::new(AcceptAll));
+    rib.add_peer(peer(2, 65001, false)).unwrap();
+    rib.add_peer(peer(3, LOCAL_AS, false)).unwrap();
+    let pre = net("192.0.2.0/24");
+    assert!(
+        rib.announce(p(2), net("192.0.2.1/32"), 0, base_attrs(&[65001]), nh(2))
+            .unwrap()
+            .is_none()
+    );
+    let mut lp = base_attrs(&[65001]);
+    lp.local_pref = Some(200);
+    rib.announce(p(3), pre, 0, lp, nh(3)).unwrap();
+    rib.announce(p(2), pre, 0, base_attrs(&[65001]), nh(2))
+        .unwrap();
+    let best = rib.best(&pre).unwrap();
+    assert_eq!((best.source.address, best.local_pref()), (p(2).0, 300));
+    // Adj-RIB-In keeps the unmodified route.
+    let raw = rib
+        .adj_rib_in(p(2))
+        .unwrap()
+        .find(|r| r.prefix == pre)
+        .unwrap();
+    assert_eq!(raw.attrs.local_pref, None);
+    // Policy change → reimport: peer 3 wins again.
+    rib.set_import_policy(Box::new(AcceptAll));
+    let ch = rib.reimport(p(2)).unwrap();
+    assert_eq!(ch.len(), 2, "{ch:?}"); // the /24 changes best, the /32 appears
+    assert_eq!(rib.best(&pre).unwrap().source.address, p(3).0);
+    assert!(rib.best(&net("192.0.2.1/32")).is_some());
+}
+
+// ---- graceful restart ----------------------------------------------------------------------
+
+#[test]
+fn graceful_restart_flows() {
+    let mut rib = Rib::new(cfg(None));
+    rib.add_peer(peer(2, 65001, false)).unwrap();
+    let v6 = |s: &str| {
+        Some(MpNextHop::Ipv6 {
+            global: s.parse().unwrap(),
+            link_local: None,
+        })
+    };
+    let a = net("10.65.0.0/26");
+    let b = net("10.65.0.64/26");
+    let c6 = net("fd00:65::/122");
+    for pre in [a, b] {
+        rib.announce(p(2), pre, 0, base_attrs(&[65001]), nh(2))
+            .unwrap();
+    }
+    rib.announce(p(2), c6, 0, base_attrs(&[65001]), v6("fd00::2"))
+        .unwrap();
+    // Restart preserving IPv4 only: the IPv6 route goes, the IPv4 ones become stale.
+    let ch = rib.peer_restarting(p(2), &[Family::IPV4_UNICAST]).unwrap();
+    assert_eq!(ch.len(), 1);
+    assert_eq!((ch[0].prefix, ch[0].new_best.is_none()), (c6, true));
+    assert!(rib.best(&a).unwrap().stale && rib.best(&b).unwrap().stale);
+    assert!(rib.adj_rib_in(p(2)).unwrap().all(|r| r.stale));
+    // Re-announce `a` with the same content: stale cleared, no Loc-RIB change (FIB is right).
+    assert!(
+        rib.announce(p(2), a, 0, base_attrs(&[65001]), nh(2))
+            .unwrap()
+            .is_none()
+    );
+    assert!(!rib.best(&a).unwrap().stale);
+    // End-of-RIB for IPv4: `b` was not refreshed and goes.
+    let ch = rib.flush_stale(p(2), Family::IPV4_UNICAST).unwrap();
+    assert_eq!(ch.len(), 1);
+    assert_eq!(ch[0].prefix, b);
+    assert!(rib.best(&a).is_some() && rib.best(&b).is_none());
+    // Flushing the other family touches nothing.
+    assert!(
+        rib.flush_stale(p(2), Family::IPV6_UNICAST)
+            .unwrap()
+            .is_empty()
+    );
+    // Session down without GR: everything goes.
+    let ch = rib.peer_down(p(2)).unwrap();
+    assert_eq!(ch.len(), 1);
+    assert!(rib.is_empty());
+}
+
+#[test]
+fn stale_refresh_with_new_attributes_is_a_change() {
+    let mut rib = Rib::new(cfg(None));
+    rib.add_peer(peer(2, 65001, false)).unwrap();
+    let a = net("10.65.0.0/26");
+    rib.announce(p(2), a, 0, base_attrs(&[65001]), nh(2))
+        .unwrap();
+    rib.peer_restarting(p(2), &[Family::IPV4_UNICAST]).unwrap();
+    let ch = rib
+        .announce(p(2), a, 0, base_attrs(&[65001]), nh(9))
+        .unwrap()
+        .unwrap();
+    assert!(ch.old_best.unwrap().stale);
+    assert!(!ch.new_best.unwrap().stale);
+    assert!(
+        rib.flush_stale(p(2), Family::IPV4_UNICAST)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ---- ADD-PATH -------------------------------------------------------------------------------
+
+#[test]
+fn add_path_ids_are_separate_paths() {
+    let mut rib = Rib::new(cfg(None));
+    rib.add_peer(peer(2, LOCAL_AS, false)).unwrap();
+    let pre = net("10.65.0.0/26");
+    let mut lp = base_attrs(&[]);
+    lp.local_pref = Some(200);
+    rib.announce(p(2), pre, 1, base_attrs(&[]), nh(3)).unwrap();
+    rib.announce(p(2), pre, 2, lp, nh(4)).unwrap();
+    assert_eq!(rib.candidates(&pre).len(), 2);
+    assert_eq!(rib.best(&pre).unwrap().path_id, 2);
+    // Withdrawing path 2 leaves path 1.
+    let ch = rib.withdraw(p(2), pre, 2).unwrap().unwrap();
+    assert_eq!(ch.new_best.unwrap().path_id, 1);
+    // Withdrawing an unknown path id is a no-op.
+    assert!(rib.withdraw(p(2), pre, 7).unwrap().is_none());
+    assert_eq!(rib.adj_rib_in(p(2)).unwrap().count(), 1);
+    // Equal paths from one peer: lowest path id is chosen.
+    rib.announce(p(2), pre, 0, base_attrs(&[]), nh(3)).unwrap();
+    assert_eq!(rib.best(&pre).unwrap().path_id, 0);
+}
+
+// ---- UPDATE application (RFC 7606) -------------------------------------------------------------
+
+fn v6_update(prefixes: &[&str], path_id: Option<u32>) -> Update {
+    Update {
+        attributes: base_attrs(&[65001]),
+        mp_reach: Some(MpReach {
+            family: Family::IPV6_UNICAST,
+            next_hop: Some(MpNextHop::Ipv6 {
+                global: "fd00::2".parse().unwrap(),
+                link_local: None,
+            }),
+            nlri: prefixes
+                .iter()
+                .map(|s| Nlri {
+                    prefix: net(s),
+                    path_id,
+                })
+                .collect(),
+            raw: Vec::new(),
+        }),
+        ..Update::default()
+    }
+}
+
+#[test]
+fn apply_update_actions() {
+    let mut rib = Rib::new(cfg(None));
+    rib.add_peer(peer(2, 65001, false)).unwrap();
+    let mut u = Update {
+        attributes: base_attrs(&[65001]),
+        nlri: vec![Nlri::new(net("10.1.0.0/24")), Nlri::new(net("10.2.0.0/24"))],
+        ..Update::default()
+    };
+    u.attributes.next_hop = Some(v4("10.0.0.2"));
+    let ch = rib.apply_update(p(2), &u, None).unwrap();
+    assert_eq!(ch.len(), 2);
+    assert_eq!(
+        rib.best(&net("10.1.0.0/24")).unwrap().next_hop,
+        Some(MpNextHop::Ipv4(v4("10.0.0.2")))
+    );
+    let ch = rib
+        .apply_update(p(2), &v6_update(&["fd00:1::/64"], Some(5)), None)
+        .unwrap();
+    assert_eq!(ch.len(), 1);
+    assert_eq!(rib.best(&net("fd00:1::/64")).unwrap().path_id, 5);
+    // Attribute-discard: applied normally.
+    assert!(
+        rib.apply_update(p(2), &u, Some(Action::AttributeDiscard))
+            .unwrap()
+            .is_empty()
+    );
+    // Treat-as-withdraw: the announced NLRI are withdrawn.
+    let ch = rib
+        .apply_update(p(2), &u, Some(Action::TreatAsWithdraw))
+        .unwrap();
+    assert_eq!(ch.len(), 2);
+    assert!(ch.iter().all(|c| c.new_best.is_none()));
+    // AFI/SAFI-disable: all IPv6 routes from the peer go and this UPDATE's IPv6 NLRI are ignored.
+    rib.apply_update(p(2), &u, None).unwrap();
+    let ch = rib
+        .apply_update(
+            p(2),
+            &v6_update(&["fd00:2::/64"], Some(5)),
+            Some(Action::AfiSafiDisable(Family::IPV6_UNICAST)),
+        )
+        .unwrap();
+    assert_eq!(ch.len(), 1);
+    assert_eq!(ch[0].prefix, net("fd00:1::/64"));
+    assert!(rib.best(&net("fd00:2::/64")).is_none());
+    assert_eq!(rib.len(), 2);
+    // Withdrawals through the withdrawn-routes field.
+    let w = Update {
+        withdrawn: vec![Nlri::new(net("10.1.0.0/24"))],
+        ..Update::default()
+    };
+    assert_eq!(rib.apply_update(p(2), &w, None).unwrap().len(), 1);
+    // Session reset must not reach the RIB; unknown peers are errors.
+    assert_eq!(
+        rib.apply_update(p(2), &u, Some(Action::SessionReset)),
+        Err(RibError::SessionReset)
+    );
+    assert_eq!(
+        rib.apply_update(p(9), &u, None),
+        Err(RibError::UnknownPeer(p(9)))
+    );
+    // End-of-RIB changes nothing.
+    assert!(
+        rib.apply_update(p(2), &Update::end_of_rib(Family::IPV4_UNICAST), None)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn peer_management_errors() {
+    let mut rib = Rib::new(cfg(None));
+    rib.add_peer(peer(2, 65001, false)).unwrap();
+    assert_eq!(
+        rib.add_peer(peer(2, 65001, false)),
+        Err(RibError::DuplicatePeer(p(2)))
+    );
+    let mut local = peer(2, 65001, false);
+    local.info.address = PeerId::LOCAL.0;
+    assert_eq!(
+        rib.add_peer(local),
+        Err(RibError::ReservedAddress(PeerId::LOCAL.0))
+    );
+    assert!(matches!(
+        rib.originate(net("fd00::/64"), base_attrs(&[]), nh(1)),
+        Err(RibError::BadRoute { .. })
+    ));
+    rib.announce(p(2), net("10.1.0.0/24"), 0, base_attrs(&[65001]), nh(2))
+        .unwrap();
+    assert_eq!(rib.remove_peer(p(2)).unwrap().len(), 1);
+    assert!(rib.peers().is_empty());
+    assert_eq!(
+        rib.session_established(p(2)),
+        Err(RibError::UnknownPeer(p(2)))
+    );
+}
+
+// ---- Adj-RIB-Out ----------------------------------------------------------------------------
+
+/// Source/destination roles for the reflection matrix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    Client,
+    NonClient,
+    Ebgp,
+}
+
+fn role_peer(n: u8, r: Role) -> PeerConfig {
+    match r {
+        Role::Client => peer(n, LOCAL_AS, true),
+        Role::NonClient => peer(n, LOCAL_AS, false),
+        Role::Ebgp => peer(n, 65000 + u32::from(n), false),
+    }
+}
+
+#[test]
+fn route_reflection_matrix() {
+    use Role::*;
+    // (source, destination, reflected by an RR, sent by a plain iBGP speaker)
+    let matrix = [
+        (Client, Client, true, false),
+        (Client, NonClient, true, false),
+        (Client, Ebgp, true, true),
+        (NonClient, Client, true, false),
+        (NonClient, NonClient, false, false),
+        (NonClient, Ebgp, true, true),
+        (Ebgp, Client, true, true),
+        (Ebgp, NonClient, true, true),
+        (Ebgp, Ebgp, true, true),
+    ];
+    for (src, dst, rr_sends, plain_sends) in matrix {
+        for (cluster, want) in [(Some("10.255.0.1"), rr_sends), (None, plain_sends)] {
+            let mut rib = Rib::new(cfg(cluster));
+            let (sp, dp) = (role_peer(2, src), role_peer(3, dst));
+            let (src_as, dst_as) = (sp.info.asn, dp.info.asn);
+            rib.add_peer(sp).unwrap();
+            rib.add_peer(dp).unwrap();
+            rib.session_established(p(2)).unwrap();
+            rib.session_established(p(3)).unwrap();
+            let path = if src == Ebgp { vec![src_as] } else { vec![] };
+            let ch = rib
+                .announce(p(2), net("10.70.0.0/26"), 0, base_attrs(&path), nh(2))
+                .unwrap();
+            let deltas = rib.export_changes(&ch.into_iter().collect::<Vec<_>>());
+            let to_dst: Vec<_> = deltas.iter().filter(|d| d.peer == p(3)).collect();
+            assert!(deltas.iter().all(|d| d.peer != p(2)), "sent back to source");
+            assert_eq!(
+                !to_dst.is_empty(),
+                want,
+                "{src:?} → {dst:?} cluster {cluster:?}"
+            );
+            let Some(d) = to_dst.first() else { continue };
+            let out = d.route.as_ref().unwrap();
+            let reflected = src != Ebgp && dst != Ebgp;
+            if dst == Ebgp {
+                assert_eq!(
+                    out.attrs.as_path.as_ref().unwrap().first_as(),
+                    Some(LOCAL_AS)
+                );
+                assert_eq!(out.attrs.local_pref, None);
+                assert_eq!(out.attrs.originator_id, None);
+                assert!(out.attrs.cluster_list.is_empty());
+                assert_eq!(out.next_hop, MpNextHop::Ipv4(v4("10.0.0.1")));
+            } else {
+                assert_eq!(out.attrs.local_pref, Some(100));
+                assert_eq!(out.attrs.as_path.as_ref().unwrap().path_len(), path.len());
+                // iBGP keeps the next hop.
+                assert_eq!(out.next_hop, MpNextHop::Ipv4(v4("10.0.0.2")));
+            }
+            if reflected {
+                assert_eq!(out.attrs.originator_id, Some(v4("1.1.1.2")));
+                assert_eq!(out.attrs.cluster_list, vec![v4("10.255.0.1")]);
+            } else if dst != Ebgp {
+                assert_eq!(out.attrs.originator_id, None);
+                assert!(out.attrs.cluster_list.is_empty());
+            }
+            let _ = dst_as;
+        }
+    }
+}
+
+#[test]
+fn reflection_keeps_existing_originator_and_prepends_cluster() {
+    let mut rib = Rib::new(cfg(Some("10.255.0.1")));
+    rib.add_peer(peer(2, LOCAL_AS, true)).unwrap();
+    rib.add_peer(peer(3, LOCAL_AS, true)).unwrap();
+    rib.session_established(p(3)).unwrap();
+    let mut a = base_attrs(&[]);
+    a.originator_id = Some(v4("9.9.9.9"));
+    a.cluster_list = vec![v4("10.254.0.1")];
+    let ch = rib
+        .announce(p(2), net("10.70.0.0/26"), 0, a, nh(2))
+        .unwrap();
+    let d = rib.export_changes(&ch.into_iter().collect::<Vec<_>>());
+    let out = d[0].route.as_ref().unwrap();
+    assert_eq!(out.attrs.originator_id, Some(v4("9.9.9.9")));
+    assert_eq!(
+        out.attrs.cluster_list,
+        vec![v4("10.255.0.1"), v4("10.254.0.1")]
+    );
+}
+
+#[test]
+fn export_rewrites_next_hop_self_med_and_communities() {
+    let mut rib = Rib::new(cfg(None));
+    let mut nhs = peer(3, LOCAL_AS, false);
+    nhs.next_hop_self = true;
+    rib.add_peer(peer(2, 65002, false)).unwrap();
+    rib.add_peer(nhs).unwrap();
+    rib.add_peer(peer(4, 65004, false)).unwrap();
+    for n in [2, 3, 4] {
+        rib.session_established(p(n)).unwrap();
+    }
+    // eBGP-learned with MED → iBGP (next-hop-self) keeps the MED; eBGP drops it.
+    let mut a = base_attrs(&[65002]);
+    a.med = Some(7);
+    let ch: Vec<_> = rib
+        .announce(p(2), net("10.80.0.0/24"), 0, a, nh(2))
+        .unwrap()
+        .into_iter()
+        .collect();
+    let d = rib.export_changes(&ch);
+    let to = |n: u8| {
+        d.iter()
+            .find(|x| x.peer == p(n))
+            .unwrap()
+            .route
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(to(3).next_hop, MpNextHop::Ipv4(v4("10.0.0.1")));
+    assert_eq!(to(3).attrs.med, Some(7));
+    assert_eq!(to(4).attrs.med, None);
+    assert_eq!(
+        to(4).attrs.as_path,
+        Some(AsPath::sequence(vec![LOCAL_AS, 65002]))
+    );
+    // Locally originated: next hop is ours, our MED goes to eBGP; IPv6 uses the v6 address.
+    let mut a = base_attrs(&[]);
+    a.med = Some(3);
+    let ch: Vec<_> = rib
+        .originate(net("fd00:65::/122"), a, None)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let d = rib.export_changes(&ch);
+    let r = d
+        .iter()
+        .find(|x| x.peer == p(4))
+        .unwrap()
+        .route
+        .clone()
+        .unwrap();
+    assert_eq!(r.attrs.med, Some(3));
+    assert_eq!(
+        r.next_hop,
+        MpNextHop::Ipv6 {
+            global: "fd00::1".parse::<Ipv6Addr>().unwrap(),
+            link_local: None
+        }
+    );
+    assert_eq!(r.attrs.next_hop, None);
+    // NO_EXPORT: iBGP only. NO_ADVERTISE: nobody.
+    let mut a = base_attrs(&[]);
+    a.communities = vec![Community::NO_EXPORT];
+    let ch: Vec<_> = rib
+        .originate(net("10.81.0.0/24"), a, None)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let peers: Vec<PeerId> = rib.export_changes(&ch).iter().map(|d| d.peer).collect();
+    assert_eq!(peers, vec![p(3)]);
+    let mut a = base_attrs(&[]);
+    a.communities = vec![Community::NO_ADVERTISE];
+    let ch: Vec<_> = rib
+        .originate(net("10.82.0.0/24"), a, None)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert!(rib.export_changes(&ch).is_empty());
+}
+
+#[test]
+fn best_path_change_withdraws_from_new_source_and_suppresses_duplicates() {
+    let mut rib = Rib::new(cfg(None));
+    rib.add_peer(peer(2, 65002, false)).unwrap();
+    rib.add_peer(peer(3, 65003, false)).unwrap();
+    rib.session_established(p(2)).unwrap();
+    rib.session_established(p(3)).unwrap();
+    let pre = net("10.90.0.0/24");
+    let ch: Vec<_> = rib
+        .announce(p(2), pre, 0, base_attrs(&[65002, 1, 2]), nh(2))
+        .unwrap()
+        .into_iter()
+        .collect();
+    let d = rib.export_changes(&ch);
+    assert_eq!(
+        d.iter()
+            .map(|x| (x.peer, x.route.is_some()))
+            .collect::<Vec<_>>(),
+        vec![(p(3), true)]
+    );
+    // Peer 3 sends a shorter path: it becomes best; peer 3 gets a withdrawal, peer 2 the route.
+    let ch: Vec<_> = rib
+        .announce(p(3), pre, 0, base_attrs(&[65003]), nh(3))
+        .unwrap()
+        .into_iter()
+        .collect();
+    let d = rib.export_changes(&ch);
+    let mut got: Vec<_> = d.iter().map(|x| (x.peer, x.route.is_some())).collect();
+    got.sort();
+    assert_eq!(got, vec![(p(2), true), (p(3), false)]);
+    // Exporting the same change again produces nothing.
+    assert!(rib.export_changes(&ch).is_empty());
+    // Peers whose session is down get nothing.
+    rib.peer_down(p(2)).unwrap();
+    let ch: Vec<_> = rib.withdraw(p(3), pre, 0).unwrap().into_iter().collect();
+    let d = rib.export_changes(&ch);
+    assert!(d.is_empty(), "{d:?}");
+}
+
+struct DenyV6;
+impl ExportPolicy for DenyV6 {
+    fn export(&self, _peer: &PeerInfo, route: &Route) -> PolicyResult {
+        match route.prefix {
+            IpNet::V6(_) => PolicyResult::Reject,
+            IpNet::V4(_) => {
+                let mut a = (*route.attrs).clone();
+                a.communities.push(Community::from_parts(64512, 100));
+                PolicyResult::Modify(a)
+            }
+        }
+    }
+}
+
+#[test]
+fn export_policy_and_refresh_exports() {
+    let mut rib = Rib::new(cfg(None));
+    rib.add_peer(peer(2, 65002, false)).unwrap();
+    rib.originate(net("10.65.0.0/26"), base_attrs(&[]), None)
+        .unwrap();
+    rib.originate(net("fd00:65::/122"), base_attrs(&[]), None)
+        .unwrap();
+    let dump = rib.session_established(p(2)).unwrap();
+    assert_eq!(dump.routes.len(), 2);
+    assert_eq!(
+        dump.end_of_rib,
+        vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+    );
+    rib.set_export_policy(Box::new(DenyV6));
+    let d = rib.refresh_exports(p(2)).unwrap();
+    assert_eq!(d.len(), 2);
+    assert!(
+        d.iter()
+            .any(|x| x.prefix == net("fd00:65::/122") && x.route.is_none())
+    );
+    let v4r = d.iter().find(|x| x.prefix == net("10.65.0.0/26")).unwrap();
+    assert!(
+        v4r.route
+            .as_ref()
+            .unwrap()
+            .attrs
+            .communities
+            .contains(&Community::from_parts(64512, 100))
+    );
+    assert_eq!(rib.adj_rib_out(p(2)).unwrap().len(), 1);
+    assert!(rib.refresh_exports(p(2)).unwrap().is_empty());
+}
+
+// ---- property test -------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Op {
+    Announce {
+        peer: u8,
+        prefix: u8,
+        path_id: u32,
+        lp: u32,
+        len: u8,
+        med: u32,
+        origin: u8,
+    },
+    Withdraw {
+        peer: u8,
+        prefix: u8,
+        path_id: u32,
+    },
+    Originate {
+        prefix: u8,
+    },
+    Restart {
+        peer: u8,
+    },
+    Flush {
+        peer: u8,
+    },
+    Down {
+        peer: u8,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0u8..5, 0u8..6, 0u32..2, prop::sample::select(vec![90u32, 100, 110]), 0u8..3, 0u32..3, 0u8..3)
+            .prop_map(|(peer, prefix, path_id, lp, len, med, origin)| Op::Announce { peer, prefix, path_id, lp, len, med, origin }),
+        3 => (0u8..5, 0u8..6, 0u32..2).prop_map(|(peer, prefix, path_id)| Op::Withdraw { peer, prefix, path_id }),
+        1 => (0u8..6).prop_map(|prefix| Op::Originate { prefix }),
+        1 => (0u8..5).prop_map(|peer| Op::Restart { peer }),
+        1 => (0u8..5).prop_map(|peer| Op::Flush { peer }),
+        1 => (0u8..5).prop_map(|peer| Op::Down { peer }),
+    ]
+}
+
+/// Five peers: two RR clients, one non-client, two eBGP (the same neighbour AS, so MED
+/// matters across them).
+fn prop_peers() -> Vec<PeerConfig> {
+    vec![
+        peer(2, LOCAL_AS, true),
+        peer(3, LOCAL_AS, true),
+        peer(4, LOCAL_AS, false),
+        peer(5, 65005, false),
+        peer(6, 65005, false),
+    ]
+}
+
+fn prop_prefix(i: u8) -> IpNet {
+    if i.is_multiple_of(2) {
+        net(&format!("10.{i}.0.0/24"))
+    } else {
+        net(&format!("fd00:{i}::/64"))
+    }
+}
+
+/// Property-test import policy: rejects some paths and raises LOCAL_PREF on others, so the
+/// Loc-RIB holds modified copies of Adj-RIB-In routes.
+struct PropImport;
+impl ImportPolicy for PropImport {
+    fn import(&self, peer: &PeerInfo, route: &Route) -> PolicyResult {
+        match (route.attrs.med, route.path_id) {
+            (Some(1), 1) => PolicyResult::Reject,
+            (Some(2), _) if peer.peer_type == PeerType::External => {
+                let mut a = (*route.attrs).clone();
+                a.local_pref = Some(105);
+                PolicyResult::Modify(a)
+            }
+            _ => PolicyResult::Accept,
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn incremental_matches_recomputation(ops in prop::collection::vec(op(), 1..60)) {
+        let mut rib = Rib::with_policies(cfg(Some("10.255.0.1")), Box::new(PropImport), Box::new(AcceptAll));
+        let peers = prop_peers();
+        for pc in &peers {
+            rib.add_peer(pc.clone()).unwrap();
+            rib.session_established(pc.info.id()).unwrap();
+        }
+        // Adj-RIB-Out rebuilt from deltas alone, per peer.
+        let mut replay: BTreeMap<PeerId, BTreeMap<IpNet, Arc<OutRoute>>> = BTreeMap::new();
+        for o in ops {
+            let pid_of = |i: u8| peers[usize::from(i)].info.id();
+            let changes: Vec<LocRibChange> = match o {
+                Op::Announce { peer, prefix, path_id, lp, len, med, origin } => {
+                    let pc = &peers[usize::from(peer)];
+                    let first = if pc.info.peer_type == PeerType::External { pc.info.asn } else { 65100 };
+                    let mut path = vec![first];
+                    path.extend((0..len).map(|i| 65200 + u32::from(i)));
+                    let mut a = base_attrs(&path);
+                    a.local_pref = (pc.info.peer_type == PeerType::Internal).then_some(lp);
+                    a.med = Some(med);
+                    a.origin = Origin::from_value(origin);
+                    let pre = prefix_ip(prefix);
+                    let hop = match pre { IpNet::V4(_) => nh(peer + 2), IpNet::V6(_) => Some(MpNextHop::Ipv6 { global: "fd00::9".parse().unwrap(), link_local: None }) };
+                    rib.announce(pid_of(peer), pre, path_id, a, hop).unwrap().into_iter().collect()
+                }
+                Op::Withdraw { peer, prefix, path_id } => rib.withdraw(pid_of(peer), prefix_ip(prefix), path_id).unwrap().into_iter().collect(),
+                Op::Originate { prefix } => rib.originate(prefix_ip(prefix), base_attrs(&[]), None).unwrap().into_iter().collect(),
+                Op::Restart { peer } => rib.peer_restarting(pid_of(peer), &[Family::IPV4_UNICAST]).unwrap(),
+                Op::Flush { peer } => {
+                    let mut c = rib.flush_stale(pid_of(peer), Family::IPV4_UNICAST).unwrap();
+                    c.extend(rib.flush_stale(pid_of(peer), Family::IPV6_UNICAST).unwrap());
+                    c
+                }
+                Op::Down { peer } => rib.peer_down(pid_of(peer)).unwrap(),
+            };
+            // Restart/Down forget the Adj-RIB-Out: bring the session back like the speaker would.
+            if let Op::Restart { peer } | Op::Down { peer } = o {
+                let id = pid_of(peer);
+                let dump = rib.session_established(id).unwrap();
+                replay.insert(id, dump.routes.into_iter().collect());
+            }
+            for d in rib.export_changes(&changes) {
+                let t = replay.entry(d.peer).or_default();
+                match d.route {
+                    Some(r) => { t.insert(d.prefix, r); }
+                    None => { prop_assert!(t.remove(&d.prefix).is_some(), "withdraw of unsent {}", d.prefix); }
+                }
+            }
+        }
+        // Loc-RIB best == brute force from Adj-RIB-In.
+        let mut all: BTreeMap<IpNet, Vec<Arc<Route>>> = BTreeMap::new();
+        for id in std::iter::once(PeerId::LOCAL).chain(peers.iter().map(|p| p.info.id())) {
+            for r in rib.adj_rib_in(id).unwrap() {
+                if let Some(imp) = rib.imported(r.clone()) {
+                    all.entry(r.prefix).or_default().push(imp);
+                }
+            }
+        }
+        let brute: BTreeMap<IpNet, Arc<Route>> = all
+            .into_iter()
+            .filter_map(|(p, c)| best::select(&c, LOCAL_AS).map(|i| (p, c[i].clone())))
+            .collect();
+        let got: BTreeMap<IpNet, Arc<Route>> = rib.loc_rib().map(|(p, r)| (*p, r.clone())).collect();
+        prop_assert_eq!(brute.len(), got.len());
+        for (p, b) in &brute {
+            prop_assert!(got[p].same_path(b), "{}: {:?} vs {:?}", p, got[p], b);
+            prop_assert_eq!(got[p].stale, b.stale);
+        }
+        // Deltas replayed on empty tables == full dump == stored Adj-RIB-Out.
+        for pc in &peers {
+            let id = pc.info.id();
+            let dump: BTreeMap<IpNet, Arc<OutRoute>> = rib.full_dump(id).unwrap().routes.into_iter().collect();
+            let rep = replay.remove(&id).unwrap_or_default();
+            prop_assert_eq!(&rep, &dump, "peer {}", id);
+            let stored: BTreeMap<IpNet, Arc<OutRoute>> = rib.adj_rib_out(id).unwrap().into_iter().collect();
+            prop_assert_eq!(&stored, &dump);
+            // Never back to the source.
+            for p in dump.keys() {
+                prop_assert!(rib.best(p).unwrap().source.address != id.0);
+            }
+        }
+    }
+}
+
+fn prefix_ip(i: u8) -> IpNet {
+    prop_prefix(i)
+}
+
+#[test]
+fn pid_helper_parses() {
+    assert_eq!(pid("10.0.0.2"), p(2));
+    assert_eq!(PeerId::LOCAL.to_string(), "local");
+}
