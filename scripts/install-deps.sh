@@ -11,6 +11,7 @@ packages=(
   podman runc busybox-static # a real CNI client (podman 4.3, CNI backend) and the containers' rootfs
   containernetworking-plugins # Debian's reference plugins (ptp, host-local) for the CNI benchmark
   jq
+  g++                       # libfuzzer-sys compiles libFuzzer (C++) for scripts/fuzz-smoke.sh
 )
 missing=()
 for p in "${packages[@]}"; do
