@@ -4,8 +4,8 @@
 //! to one established eBGP peer, as in the speaker. Criterion reports routes/s
 //! (Elements = 100k).
 //!
-//! Recorded 2026-11-22 on the shared 2-vCPU VM (bgp.md §0): first peer ~65 ms per 100k
-//! (~1.5M routes/s), better second peer ~83 ms (~1.2M routes/s).
+//! Recorded 2026-11-22 on the shared 2-vCPU VM (bgp.md §0), load ~1: first peer ~70 ms per
+//! 100k (~1.4M routes/s), better second peer ~85 ms (~1.2M routes/s).
 
 #![allow(clippy::unwrap_used)]
 

@@ -127,16 +127,18 @@ impl Rib {
             .map(|(id, _)| *id)
             .collect();
         ids.sort_unstable();
+        let mut shared = Sharer::new(ids.len());
         let mut out = Vec::new();
         for change in changes {
-            for id in &ids {
+            for (slot, id) in ids.iter().enumerate() {
                 let Some(peer) = self.peers.get(id) else {
                     continue;
                 };
                 let new = change
                     .new_best
                     .as_ref()
-                    .and_then(|b| self.export_route(&peer.cfg, b));
+                    .and_then(|b| self.export_route(&peer.cfg, b))
+                    .map(|r| shared.share(slot, r));
                 if let Some(d) = update_adj_out(self.peers.get_mut(id), *id, change.prefix, new) {
                     out.push(d);
                 }
@@ -149,12 +151,13 @@ impl Rib {
     /// 2918, or to check the Adj-RIB-Out). Does not change state.
     pub fn full_dump(&self, peer: PeerId) -> Result<FullDump, RibError> {
         let p = self.peers.get(&peer).ok_or(RibError::UnknownPeer(peer))?;
+        let mut shared = Sharer::new(1);
         Ok(FullDump {
             routes: self
                 .loc_rib()
                 .filter_map(|(prefix, best)| {
                     self.export_route(&p.cfg, best)
-                        .map(|r| (*prefix, Arc::new(r)))
+                        .map(|r| (*prefix, shared.share(0, r)))
                 })
                 .collect(),
             end_of_rib: p.cfg.families.clone(),
@@ -188,10 +191,47 @@ impl Rib {
         prefixes.dedup();
         let mut out = Vec::new();
         for prefix in prefixes {
-            let route = new.get(&prefix).map(|r| (**r).clone());
+            let route = new.get(&prefix).cloned();
             out.extend(update_adj_out(Some(&mut *p), peer, prefix, route));
         }
         Ok(out)
+    }
+}
+
+/// Shares one allocation between equal advertisements: the prefixes of one UPDATE, and the
+/// same route sent to several iBGP peers, usually rewrite to identical attributes. Without it
+/// every Adj-RIB-Out entry would own a copy of its attributes (100k prefixes × a 100-node
+/// mesh would hold 10M copies); BIRD interns its attribute sets for the same reason.
+struct Sharer {
+    /// Last advertisement per destination peer (by slot).
+    per_peer: Vec<Option<Arc<OutRoute>>>,
+    /// Last advertisement to any peer.
+    last: Option<Arc<OutRoute>>,
+}
+
+impl Sharer {
+    fn new(peers: usize) -> Sharer {
+        Sharer {
+            per_peer: vec![None; peers],
+            last: None,
+        }
+    }
+
+    fn share(&mut self, slot: usize, r: OutRoute) -> Arc<OutRoute> {
+        if let Some(a) = self.per_peer.get(slot).and_then(Option::as_ref)
+            && **a == r
+        {
+            return a.clone();
+        }
+        let arc = match &self.last {
+            Some(a) if **a == r => a.clone(),
+            _ => Arc::new(r),
+        };
+        if let Some(s) = self.per_peer.get_mut(slot) {
+            *s = Some(arc.clone());
+        }
+        self.last = Some(arc.clone());
+        arc
     }
 }
 
@@ -200,15 +240,17 @@ fn update_adj_out(
     peer: Option<&mut Peer>,
     id: PeerId,
     prefix: IpNet,
-    new: Option<OutRoute>,
+    new: Option<Arc<OutRoute>>,
 ) -> Option<OutDelta> {
     let out = peer?.adj_out.as_mut()?;
     match new {
         Some(r) => {
-            if out.get(&prefix).is_some_and(|old| **old == r) {
+            if out
+                .get(&prefix)
+                .is_some_and(|old| Arc::ptr_eq(old, &r) || **old == *r)
+            {
                 return None;
             }
-            let r = Arc::new(r);
             out.insert(prefix, r.clone());
             Some(OutDelta {
                 peer: id,

@@ -1200,3 +1200,31 @@ fn pid_helper_parses() {
     assert_eq!(pid("10.0.0.2"), p(2));
     assert_eq!(PeerId::LOCAL.to_string(), "local");
 }
+
+#[test]
+fn equal_advertisements_share_one_allocation() {
+    let mut rib = Rib::new(cfg(None));
+    rib.add_peer(peer(2, 65002, false)).unwrap();
+    rib.add_peer(peer(3, LOCAL_AS, false)).unwrap();
+    rib.add_peer(peer(4, LOCAL_AS, false)).unwrap();
+    for n in [3, 4] {
+        rib.session_established(p(n)).unwrap();
+    }
+    let mut u = Update {
+        attributes: base_attrs(&[65002]),
+        nlri: vec![Nlri::new(net("10.1.0.0/24")), Nlri::new(net("10.2.0.0/24"))],
+        ..Update::default()
+    };
+    u.attributes.next_hop = Some(v4("10.0.0.2"));
+    let ch = rib.apply_update(p(2), &u, None).unwrap();
+    let d = rib.export_changes(&ch);
+    assert_eq!(d.len(), 4);
+    let first = d[0].route.as_ref().unwrap();
+    assert!(
+        d.iter()
+            .all(|x| Arc::ptr_eq(x.route.as_ref().unwrap(), first))
+    );
+    let dump = rib.full_dump(p(3)).unwrap();
+    assert!(Arc::ptr_eq(&dump.routes[0].1, &dump.routes[1].1));
+    assert_eq!(*dump.routes[0].1, **first);
+}
