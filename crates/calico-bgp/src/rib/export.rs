@@ -8,8 +8,8 @@ use calico_bgp_packet::{Community, MpNextHop};
 use ipnet::IpNet;
 
 use super::types::{
-    FullDump, LocRibChange, OutDelta, OutRoute, PeerConfig, PeerId, PeerType, PolicyResult,
-    RibError, Route,
+    FullDump, LocRibChange, NextHopMode, OutDelta, OutRoute, PeerConfig, PeerId, PeerType,
+    PolicyResult, RibError, Route,
 };
 use super::{Peer, Rib};
 
@@ -65,14 +65,15 @@ impl Rib {
             }),
         };
         let ebgp = dest.info.peer_type == PeerType::External;
-        let next_hop = if ebgp || dest.next_hop_self {
-            self_hop?
-        } else {
-            // iBGP keeps the next hop (RFC 4271 §5.1.3); ours when we originated it.
-            match route.next_hop {
-                Some(nh) => nh,
-                None => self_hop?,
-            }
+        let keep = match dest.next_hop_mode {
+            NextHopMode::Auto => !ebgp,
+            NextHopMode::SelfHop => false,
+            NextHopMode::Keep => true,
+        };
+        // Our own routes (next hop `None`) always carry our address.
+        let next_hop = match route.next_hop {
+            Some(nh) if keep => nh,
+            _ => self_hop?,
         };
         if attrs.origin.is_none() {
             attrs.origin = Some(calico_bgp_packet::Origin::Igp);
@@ -82,7 +83,7 @@ impl Rib {
             // RFC 4271 §5.1.2: prepend our AS; §5.1.5: no LOCAL_PREF to external peers;
             // §5.1.4: a MED learned from another AS is not passed on; RFC 4456 §8: the RR
             // attributes are non-transitive and stay inside the AS.
-            path.prepend(self.cfg.local_as);
+            path.prepend(dest.local_as.unwrap_or(self.cfg.local_as));
             attrs.local_pref = None;
             if route.source.peer_type != PeerType::Local {
                 attrs.med = None;

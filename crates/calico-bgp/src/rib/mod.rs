@@ -33,9 +33,9 @@ use calico_bgp_packet::{Action, Family, MpNextHop, Nlri, PathAttributes, Update}
 use ipnet::IpNet;
 
 pub use types::{
-    AcceptAll, DEFAULT_LOCAL_PREF, ExportPolicy, FullDump, ImportPolicy, LocRibChange, OutDelta,
-    OutRoute, PeerConfig, PeerId, PeerInfo, PeerType, PolicyResult, RibConfig, RibError, Route,
-    family_of,
+    AcceptAll, DEFAULT_LOCAL_PREF, ExportPolicy, FullDump, ImportPolicy, LocRibChange, NextHopMode,
+    OutDelta, OutRoute, PeerConfig, PeerId, PeerInfo, PeerType, PolicyResult, RibConfig, RibError,
+    Route, family_of,
 };
 
 /// Adj-RIB-In key: prefix and ADD-PATH path id.
@@ -443,19 +443,31 @@ impl Rib {
         }
     }
 
-    /// RFC 4271 §9.1.2 (our AS in the AS_PATH of an eBGP route) and RFC 4456 §8
-    /// (ORIGINATOR_ID is our router id; our cluster id is in the CLUSTER_LIST).
+    /// RFC 4271 §9.1.2 (our AS in the AS_PATH of an eBGP route more often than the peer's
+    /// `allow_local_as` permits) and RFC 4456 §8 (ORIGINATOR_ID is our router id; our cluster
+    /// id is in the CLUSTER_LIST).
     pub fn is_looped(&self, route: &Route) -> bool {
         let a = &route.attrs;
-        if route.source.peer_type == PeerType::External
-            && a.as_path
-                .as_ref()
-                .is_some_and(|p| p.contains(self.cfg.local_as))
-        {
-            return true;
-        }
         if route.source.peer_type == PeerType::Local {
             return false;
+        }
+        if route.source.peer_type == PeerType::External
+            && let Some(path) = &a.as_path
+        {
+            let peer = self.peers.get(&PeerId(route.source.address));
+            let our_as = peer
+                .and_then(|p| p.cfg.local_as)
+                .unwrap_or(self.cfg.local_as);
+            let allowed = peer.map_or(0, |p| p.cfg.allow_local_as);
+            let seen = path
+                .segments
+                .iter()
+                .flat_map(|s| s.asns.iter())
+                .filter(|&&asn| asn == our_as)
+                .count();
+            if seen > allowed as usize {
+                return true;
+            }
         }
         if a.originator_id == Some(self.cfg.router_id) {
             return true;

@@ -859,7 +859,7 @@ fn reflection_keeps_existing_originator_and_prepends_cluster() {
 fn export_rewrites_next_hop_self_med_and_communities() {
     let mut rib = Rib::new(cfg(None));
     let mut nhs = peer(3, LOCAL_AS, false);
-    nhs.next_hop_self = true;
+    nhs.next_hop_mode = NextHopMode::SelfHop;
     rib.add_peer(peer(2, 65002, false)).unwrap();
     rib.add_peer(nhs).unwrap();
     rib.add_peer(peer(4, 65004, false)).unwrap();
@@ -1227,4 +1227,81 @@ fn equal_advertisements_share_one_allocation() {
     let dump = rib.full_dump(p(3)).unwrap();
     assert!(Arc::ptr_eq(&dump.routes[0].1, &dump.routes[1].1));
     assert_eq!(*dump.routes[0].1, **first);
+}
+
+#[test]
+fn next_hop_keep_local_as_override_and_allow_local_as() {
+    let mut rib = Rib::new(cfg(None));
+    let mut keep = peer(3, 65003, false);
+    keep.next_hop_mode = NextHopMode::Keep;
+    keep.local_as = Some(65100);
+    let mut allow = peer(2, 65002, false);
+    allow.allow_local_as = 1;
+    rib.add_peer(allow).unwrap();
+    rib.add_peer(keep).unwrap();
+    rib.add_peer(peer(4, 65004, false)).unwrap();
+    rib.session_established(p(3)).unwrap();
+    // One occurrence of our AS is allowed from peer 2, two are not.
+    let pre = net("10.60.0.0/24");
+    assert!(
+        rib.announce(p(2), pre, 0, base_attrs(&[65002, LOCAL_AS]), nh(2))
+            .unwrap()
+            .is_some()
+    );
+    let d = rib.export_changes(
+        &rib.best(&pre)
+            .cloned()
+            .map(|b| LocRibChange {
+                prefix: pre,
+                old_best: None,
+                new_best: Some(b),
+            })
+            .into_iter()
+            .collect::<Vec<_>>(),
+    );
+    let out = d[0].route.as_ref().unwrap();
+    // Keep: the eBGP-learned next hop goes out unchanged; our AS towards peer 3 is 65100.
+    assert_eq!(out.next_hop, MpNextHop::Ipv4(v4("10.0.0.2")));
+    assert_eq!(
+        out.attrs.as_path,
+        Some(AsPath::sequence(vec![65100, 65002, LOCAL_AS]))
+    );
+    let ch = rib
+        .announce(
+            p(2),
+            pre,
+            0,
+            base_attrs(&[65002, LOCAL_AS, 1, LOCAL_AS]),
+            nh(2),
+        )
+        .unwrap()
+        .unwrap();
+    assert!(ch.new_best.is_none());
+    // Peer 4 has no allowance.
+    assert!(
+        rib.announce(p(4), pre, 0, base_attrs(&[65004, LOCAL_AS]), nh(4))
+            .unwrap()
+            .is_none()
+    );
+    // Keep still sends our own address for our own routes.
+    let ch: Vec<_> = rib
+        .originate(net("10.61.0.0/26"), base_attrs(&[]), None)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let d = rib.export_changes(&ch);
+    assert_eq!(
+        d[0].route.as_ref().unwrap().next_hop,
+        MpNextHop::Ipv4(v4("10.0.0.1"))
+    );
+    // A loop on the peer's own local AS is caught too.
+    let mut rib2 = Rib::new(cfg(None));
+    let mut la = peer(5, 65005, false);
+    la.local_as = Some(65100);
+    rib2.add_peer(la).unwrap();
+    assert!(
+        rib2.announce(p(5), pre, 0, base_attrs(&[65005, 65100]), nh(5))
+            .unwrap()
+            .is_none()
+    );
 }

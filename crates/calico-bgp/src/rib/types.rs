@@ -95,9 +95,14 @@ impl PeerInfo {
 pub struct PeerConfig {
     /// Identity and role.
     pub info: PeerInfo,
-    /// Rewrite the next hop of iBGP advertisements to our address (BIRD `next hop self`,
-    /// Calico `nextHopMode: Self`). eBGP advertisements always use our address.
-    pub next_hop_self: bool,
+    /// How the advertised next hop is chosen (Calico `nextHopMode`).
+    pub next_hop_mode: NextHopMode,
+    /// Our AS towards this peer when it differs from the global one (Calico BGPPeer
+    /// `localASNumber`, BIRD `local as`): prepended on eBGP export and checked for loops.
+    pub local_as: Option<u32>,
+    /// How many times our AS may appear in a received AS_PATH before the route counts as a
+    /// loop (Calico `numAllowedLocalASNumbers`, BIRD `allow local as <n>`); 0 = never.
+    pub allow_local_as: u32,
     /// Our IPv4 address on this session: the next hop we advertise for IPv4 routes.
     pub local_v4: Option<Ipv4Addr>,
     /// Our IPv6 address on this session: the next hop for IPv6 routes (RFC 2545).
@@ -111,12 +116,28 @@ impl PeerConfig {
     pub fn new(info: PeerInfo, local_v4: Option<Ipv4Addr>, local_v6: Option<Ipv6Addr>) -> Self {
         PeerConfig {
             info,
-            next_hop_self: false,
+            next_hop_mode: NextHopMode::Auto,
+            local_as: None,
+            allow_local_as: 0,
             local_v4,
             local_v6,
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
         }
     }
+}
+
+/// Next-hop handling on export (Calico BGPPeer `nextHopMode`, BIRD `next hop self|keep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NextHopMode {
+    /// BIRD's default: our address towards eBGP peers, the route's own next hop towards iBGP
+    /// peers (RFC 4271 §5.1.3; RFC 4456 §8 for reflected routes).
+    #[default]
+    Auto,
+    /// Always our address (`next hop self`, Calico `nextHopMode: Self`).
+    SelfHop,
+    /// Always the route's own next hop (`next hop keep`, Calico `nextHopMode: Keep` or the
+    /// legacy `keepOriginalNextHop`). Our own routes still get our address.
+    Keep,
 }
 
 /// A path to a prefix as held in Adj-RIB-In and Loc-RIB.
