@@ -71,6 +71,8 @@ pub struct Rib {
     loc: BTreeMap<IpNet, Dest>,
     import: Box<dyn ImportPolicy + Send + Sync>,
     export: Box<dyn ExportPolicy + Send + Sync>,
+    /// Report changes of the ECMP set too (see [`Rib::set_ecmp`]).
+    ecmp: bool,
 }
 
 impl std::fmt::Debug for Rib {
@@ -117,7 +119,16 @@ impl Rib {
             loc: BTreeMap::new(),
             import,
             export,
+            ecmp: false,
         }
+    }
+
+    /// With ECMP on (BIRD `merge paths on` in Calico's kernel protocol), a change of the
+    /// [`Rib::multipath`] set of a prefix is reported as a [`LocRibChange`] even when the best
+    /// path stays the same (then `old_best` and `new_best` are the same path), so the speaker
+    /// knows to rewrite the kernel's multipath route. Off by default.
+    pub fn set_ecmp(&mut self, on: bool) {
+        self.ecmp = on;
     }
 
     /// The speaker-wide settings.
@@ -486,8 +497,14 @@ impl Rib {
         route: Option<Arc<Route>>,
     ) -> Option<LocRibChange> {
         let local_as = self.cfg.local_as;
+        let ecmp = self.ecmp;
         let dest = self.loc.entry(prefix).or_default();
         let old = dest.best().cloned();
+        let old_set = if ecmp {
+            ecmp_set(dest, local_as)
+        } else {
+            Vec::new()
+        };
         let pos = dest
             .candidates
             .iter()
@@ -502,14 +519,16 @@ impl Rib {
         }
         dest.best = best::select(&dest.candidates, local_as);
         let new = dest.best().cloned();
+        let unchanged = match (&old, &new) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                a.same_path(b) && (!ecmp || same_set(&old_set, &ecmp_set(dest, local_as)))
+            }
+            _ => false,
+        };
         if dest.candidates.is_empty() {
             self.loc.remove(&prefix);
         }
-        let unchanged = match (&old, &new) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.same_path(b),
-            _ => false,
-        };
         (!unchanged).then_some(LocRibChange {
             prefix,
             old_best: old,
@@ -577,4 +596,18 @@ impl Rib {
         v.sort_by_key(|(p, _)| *p);
         Ok(v)
     }
+}
+
+/// The ECMP set of a destination, sorted by source and path id for comparison.
+fn ecmp_set(dest: &Dest, local_as: u32) -> Vec<Arc<Route>> {
+    let mut v: Vec<Arc<Route>> = best::multipath(&dest.candidates, local_as)
+        .into_iter()
+        .map(|i| dest.candidates[i].clone())
+        .collect();
+    v.sort_by_key(|r| (r.source.address, r.path_id));
+    v
+}
+
+fn same_set(a: &[Arc<Route>], b: &[Arc<Route>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_path(y))
 }

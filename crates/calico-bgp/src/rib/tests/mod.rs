@@ -17,6 +17,8 @@ use proptest::prelude::*;
 
 use super::*;
 
+mod incremental;
+
 const LOCAL_AS: u32 = 64512;
 
 fn v4(s: &str) -> Ipv4Addr {
@@ -1022,179 +1024,6 @@ fn export_policy_and_refresh_exports() {
     assert!(rib.refresh_exports(p(2)).unwrap().is_empty());
 }
 
-// ---- property test -------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-enum Op {
-    Announce {
-        peer: u8,
-        prefix: u8,
-        path_id: u32,
-        lp: u32,
-        len: u8,
-        med: u32,
-        origin: u8,
-    },
-    Withdraw {
-        peer: u8,
-        prefix: u8,
-        path_id: u32,
-    },
-    Originate {
-        prefix: u8,
-    },
-    Restart {
-        peer: u8,
-    },
-    Flush {
-        peer: u8,
-    },
-    Down {
-        peer: u8,
-    },
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        6 => (0u8..5, 0u8..6, 0u32..2, prop::sample::select(vec![90u32, 100, 110]), 0u8..3, 0u32..3, 0u8..3)
-            .prop_map(|(peer, prefix, path_id, lp, len, med, origin)| Op::Announce { peer, prefix, path_id, lp, len, med, origin }),
-        3 => (0u8..5, 0u8..6, 0u32..2).prop_map(|(peer, prefix, path_id)| Op::Withdraw { peer, prefix, path_id }),
-        1 => (0u8..6).prop_map(|prefix| Op::Originate { prefix }),
-        1 => (0u8..5).prop_map(|peer| Op::Restart { peer }),
-        1 => (0u8..5).prop_map(|peer| Op::Flush { peer }),
-        1 => (0u8..5).prop_map(|peer| Op::Down { peer }),
-    ]
-}
-
-/// Five peers: two RR clients, one non-client, two eBGP (the same neighbour AS, so MED
-/// matters across them).
-fn prop_peers() -> Vec<PeerConfig> {
-    vec![
-        peer(2, LOCAL_AS, true),
-        peer(3, LOCAL_AS, true),
-        peer(4, LOCAL_AS, false),
-        peer(5, 65005, false),
-        peer(6, 65005, false),
-    ]
-}
-
-fn prop_prefix(i: u8) -> IpNet {
-    if i.is_multiple_of(2) {
-        net(&format!("10.{i}.0.0/24"))
-    } else {
-        net(&format!("fd00:{i}::/64"))
-    }
-}
-
-/// Property-test import policy: rejects some paths and raises LOCAL_PREF on others, so the
-/// Loc-RIB holds modified copies of Adj-RIB-In routes.
-struct PropImport;
-impl ImportPolicy for PropImport {
-    fn import(&self, peer: &PeerInfo, route: &Route) -> PolicyResult {
-        match (route.attrs.med, route.path_id) {
-            (Some(1), 1) => PolicyResult::Reject,
-            (Some(2), _) if peer.peer_type == PeerType::External => {
-                let mut a = (*route.attrs).clone();
-                a.local_pref = Some(105);
-                PolicyResult::Modify(a)
-            }
-            _ => PolicyResult::Accept,
-        }
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
-
-    #[test]
-    fn incremental_matches_recomputation(ops in prop::collection::vec(op(), 1..60)) {
-        let mut rib = Rib::with_policies(cfg(Some("10.255.0.1")), Box::new(PropImport), Box::new(AcceptAll));
-        let peers = prop_peers();
-        for pc in &peers {
-            rib.add_peer(pc.clone()).unwrap();
-            rib.session_established(pc.info.id()).unwrap();
-        }
-        // Adj-RIB-Out rebuilt from deltas alone, per peer.
-        let mut replay: BTreeMap<PeerId, BTreeMap<IpNet, Arc<OutRoute>>> = BTreeMap::new();
-        for o in ops {
-            let pid_of = |i: u8| peers[usize::from(i)].info.id();
-            let changes: Vec<LocRibChange> = match o {
-                Op::Announce { peer, prefix, path_id, lp, len, med, origin } => {
-                    let pc = &peers[usize::from(peer)];
-                    let first = if pc.info.peer_type == PeerType::External { pc.info.asn } else { 65100 };
-                    let mut path = vec![first];
-                    path.extend((0..len).map(|i| 65200 + u32::from(i)));
-                    let mut a = base_attrs(&path);
-                    a.local_pref = (pc.info.peer_type == PeerType::Internal).then_some(lp);
-                    a.med = Some(med);
-                    a.origin = Origin::from_value(origin);
-                    let pre = prefix_ip(prefix);
-                    let hop = match pre { IpNet::V4(_) => nh(peer + 2), IpNet::V6(_) => Some(MpNextHop::Ipv6 { global: "fd00::9".parse().unwrap(), link_local: None }) };
-                    rib.announce(pid_of(peer), pre, path_id, a, hop).unwrap().into_iter().collect()
-                }
-                Op::Withdraw { peer, prefix, path_id } => rib.withdraw(pid_of(peer), prefix_ip(prefix), path_id).unwrap().into_iter().collect(),
-                Op::Originate { prefix } => rib.originate(prefix_ip(prefix), base_attrs(&[]), None).unwrap().into_iter().collect(),
-                Op::Restart { peer } => rib.peer_restarting(pid_of(peer), &[Family::IPV4_UNICAST]).unwrap(),
-                Op::Flush { peer } => {
-                    let mut c = rib.flush_stale(pid_of(peer), Family::IPV4_UNICAST).unwrap();
-                    c.extend(rib.flush_stale(pid_of(peer), Family::IPV6_UNICAST).unwrap());
-                    c
-                }
-                Op::Down { peer } => rib.peer_down(pid_of(peer)).unwrap(),
-            };
-            // Restart/Down forget the Adj-RIB-Out: bring the session back like the speaker would.
-            if let Op::Restart { peer } | Op::Down { peer } = o {
-                let id = pid_of(peer);
-                let dump = rib.session_established(id).unwrap();
-                replay.insert(id, dump.routes.into_iter().collect());
-            }
-            for d in rib.export_changes(&changes) {
-                let t = replay.entry(d.peer).or_default();
-                match d.route {
-                    Some(r) => { t.insert(d.prefix, r); }
-                    None => { prop_assert!(t.remove(&d.prefix).is_some(), "withdraw of unsent {}", d.prefix); }
-                }
-            }
-        }
-        // Loc-RIB best == brute force from Adj-RIB-In.
-        let mut all: BTreeMap<IpNet, Vec<Arc<Route>>> = BTreeMap::new();
-        for id in std::iter::once(PeerId::LOCAL).chain(peers.iter().map(|p| p.info.id())) {
-            for r in rib.adj_rib_in(id).unwrap() {
-                if let Some(imp) = rib.imported(r.clone()) {
-                    all.entry(r.prefix).or_default().push(imp);
-                }
-            }
-        }
-        let brute: BTreeMap<IpNet, Arc<Route>> = all
-            .into_iter()
-            .filter_map(|(p, c)| best::select(&c, LOCAL_AS).map(|i| (p, c[i].clone())))
-            .collect();
-        let got: BTreeMap<IpNet, Arc<Route>> = rib.loc_rib().map(|(p, r)| (*p, r.clone())).collect();
-        prop_assert_eq!(brute.len(), got.len());
-        for (p, b) in &brute {
-            prop_assert!(got[p].same_path(b), "{}: {:?} vs {:?}", p, got[p], b);
-            prop_assert_eq!(got[p].stale, b.stale);
-        }
-        // Deltas replayed on empty tables == full dump == stored Adj-RIB-Out.
-        for pc in &peers {
-            let id = pc.info.id();
-            let dump: BTreeMap<IpNet, Arc<OutRoute>> = rib.full_dump(id).unwrap().routes.into_iter().collect();
-            let rep = replay.remove(&id).unwrap_or_default();
-            prop_assert_eq!(&rep, &dump, "peer {}", id);
-            let stored: BTreeMap<IpNet, Arc<OutRoute>> = rib.adj_rib_out(id).unwrap().into_iter().collect();
-            prop_assert_eq!(&stored, &dump);
-            // Never back to the source.
-            for p in dump.keys() {
-                prop_assert!(rib.best(p).unwrap().source.address != id.0);
-            }
-        }
-    }
-}
-
-fn prefix_ip(i: u8) -> IpNet {
-    prop_prefix(i)
-}
-
 #[test]
 fn pid_helper_parses() {
     assert_eq!(pid("10.0.0.2"), p(2));
@@ -1304,4 +1133,44 @@ fn next_hop_keep_local_as_override_and_allow_local_as() {
             .unwrap()
             .is_none()
     );
+}
+
+#[test]
+fn ecmp_set_changes_are_reported_when_enabled() {
+    for ecmp in [false, true] {
+        let mut rib = Rib::new(cfg(None));
+        rib.set_ecmp(ecmp);
+        for n in [2, 3] {
+            rib.add_peer(peer(n, LOCAL_AS, false)).unwrap();
+        }
+        let pre = net("10.65.2.0/26");
+        assert!(
+            rib.announce(p(2), pre, 0, base_attrs(&[]), nh(2))
+                .unwrap()
+                .is_some()
+        );
+        // An equal path from a higher router id: best unchanged, ECMP set grows.
+        let ch = rib.announce(p(3), pre, 0, base_attrs(&[]), nh(3)).unwrap();
+        assert_eq!(ch.is_some(), ecmp);
+        if let Some(ch) = ch {
+            assert!(
+                ch.old_best
+                    .unwrap()
+                    .same_path(ch.new_best.as_ref().unwrap())
+            );
+        }
+        assert_eq!(rib.multipath(&pre).len(), 2);
+        // Peer 3 makes its path worse: ECMP set shrinks, best still peer 2.
+        let mut worse = base_attrs(&[]);
+        worse.local_pref = Some(50);
+        assert_eq!(
+            rib.announce(p(3), pre, 0, worse, nh(3)).unwrap().is_some(),
+            ecmp
+        );
+        assert_eq!(rib.multipath(&pre).len(), 1);
+        // A change outside the ECMP set reports nothing either way.
+        let mut worse2 = base_attrs(&[]);
+        worse2.local_pref = Some(40);
+        assert!(rib.announce(p(3), pre, 0, worse2, nh(3)).unwrap().is_none());
+    }
 }
