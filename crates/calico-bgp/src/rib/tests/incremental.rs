@@ -41,7 +41,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0u8..5, 0u8..6, 0u32..2, prop::sample::select(vec![90u32, 100, 110]), 0u8..3, 0u32..3, 0u8..3)
+        6 => (0u8..5, 0u8..6, 0u32..2, prop::sample::select(vec![90u32, 100, 100, 110]), 0u8..2, 0u32..3, prop::sample::select(vec![0u8, 0, 0, 2]))
             .prop_map(|(peer, prefix, path_id, lp, len, med, origin)| Op::Announce { peer, prefix, path_id, lp, len, med, origin }),
         3 => (0u8..5, 0u8..6, 0u32..2).prop_map(|(peer, prefix, path_id)| Op::Withdraw { peer, prefix, path_id }),
         1 => (0u8..6).prop_map(|prefix| Op::Originate { prefix }),
@@ -92,8 +92,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     #[test]
-    fn incremental_matches_recomputation(ops in prop::collection::vec(op(), 1..60)) {
+    fn incremental_matches_recomputation(ops in prop::collection::vec(op(), 1..60), ecmp in any::<bool>()) {
         let mut rib = Rib::with_policies(cfg(Some("10.255.0.1")), Box::new(PropImport), Box::new(AcceptAll));
+        rib.set_ecmp(ecmp);
+        // The FIB as a speaker would program it from the changes alone: best path and, with
+        // ECMP, the multipath set read at the time of each change.
+        type Fib = BTreeMap<IpNet, (Arc<Route>, Vec<(IpAddr, u32)>)>;
+        let mp_key = |rib: &Rib, p: &IpNet| -> Vec<(IpAddr, u32)> {
+            let mut v: Vec<_> = rib.multipath(p).iter().map(|r| (r.source.address, r.path_id)).collect();
+            v.sort();
+            v
+        };
+        let mut fib: Fib = BTreeMap::new();
         let peers = prop_peers();
         for pc in &peers {
             rib.add_peer(pc.clone()).unwrap();
@@ -133,6 +143,12 @@ proptest! {
                 let dump = rib.session_established(id).unwrap();
                 replay.insert(id, dump.routes.into_iter().collect());
             }
+            for c in &changes {
+                match &c.new_best {
+                    Some(b) => { fib.insert(c.prefix, (b.clone(), mp_key(&rib, &c.prefix))); }
+                    None => { prop_assert!(fib.remove(&c.prefix).is_some()); }
+                }
+            }
             for d in rib.export_changes(&changes) {
                 let t = replay.entry(d.peer).or_default();
                 match d.route {
@@ -159,6 +175,14 @@ proptest! {
         for (p, b) in &brute {
             prop_assert!(got[p].same_path(b), "{}: {:?} vs {:?}", p, got[p], b);
             prop_assert_eq!(got[p].stale, b.stale);
+        }
+        // The FIB replayed from changes matches the Loc-RIB (and, with ECMP, its multipath sets).
+        prop_assert_eq!(fib.len(), got.len());
+        for (p, (b, mp)) in &fib {
+            prop_assert!(got[p].same_path(b));
+            if ecmp {
+                prop_assert_eq!(mp, &mp_key(&rib, p), "{}", p);
+            }
         }
         // Deltas replayed on empty tables == full dump == stored Adj-RIB-Out.
         for pc in &peers {
