@@ -38,6 +38,21 @@ pub use types::{
     Route, family_of,
 };
 
+/// Route counts of one peer ([`Rib::peer_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeerStats {
+    /// Routes in its Adj-RIB-In.
+    pub received: usize,
+    /// Of those, Loc-RIB candidates (passed loop detection and import policy).
+    pub imported: usize,
+    /// Of those, best paths.
+    pub preferred: usize,
+    /// Routes still stale from a graceful restart.
+    pub stale: usize,
+    /// Routes in its Adj-RIB-Out.
+    pub exported: usize,
+}
+
 /// Adj-RIB-In key: prefix and ADD-PATH path id.
 type PathKey = (IpNet, u32);
 
@@ -236,7 +251,9 @@ impl Rib {
         let v4_next_hop = update.attributes.next_hop.map(MpNextHop::Ipv4);
         let handle = |rib: &mut Rib, nlri: &Nlri, nh: Option<MpNextHop>| {
             let path_id = nlri.path_id.unwrap_or(0);
-            if treat_as_withdraw {
+            // A route without a next hop is unusable; the codec already reports a missing
+            // NEXT_HOP as treat-as-withdraw (RFC 7606 §3 d), this only guards the RIB.
+            if treat_as_withdraw || nh.is_none() {
                 rib.withdraw(peer, nlri.prefix, path_id)
             } else {
                 rib.announce_shared(peer, nlri.prefix, path_id, attrs.clone(), nh)
@@ -279,6 +296,13 @@ impl Rib {
         next_hop: Option<MpNextHop>,
     ) -> Result<Option<LocRibChange>, RibError> {
         let prefix = prefix.trunc();
+        if next_hop.is_none() && peer != PeerId::LOCAL {
+            // `None` means "ourselves" and is only meaningful for our own routes.
+            return Err(RibError::BadRoute {
+                prefix,
+                reason: "a route learned from a peer needs a next hop",
+            });
+        }
         let p = self
             .peers
             .get_mut(&peer)
@@ -574,6 +598,28 @@ impl Rib {
     /// Whether the Loc-RIB is empty.
     pub fn is_empty(&self) -> bool {
         self.loc.is_empty()
+    }
+
+    /// Route counts of one peer, as BIRD's `show protocols all` prints them (for metrics).
+    pub fn peer_stats(&self, peer: PeerId) -> Result<PeerStats, RibError> {
+        let p = self.peer(peer)?;
+        let mut st = PeerStats {
+            received: p.adj_in.len(),
+            stale: p.adj_in.values().filter(|r| r.stale).count(),
+            exported: p.adj_out.as_ref().map_or(0, HashMap::len),
+            ..PeerStats::default()
+        };
+        for dest in self.loc.values() {
+            for (i, c) in dest.candidates.iter().enumerate() {
+                if c.source.address == peer.0 {
+                    st.imported += 1;
+                    if dest.best == Some(i) {
+                        st.preferred += 1;
+                    }
+                }
+            }
+        }
+        Ok(st)
     }
 
     /// A peer's Adj-RIB-In (as received, before import policy), in no particular order.

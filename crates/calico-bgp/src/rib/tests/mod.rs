@@ -1174,3 +1174,58 @@ fn ecmp_set_changes_are_reported_when_enabled() {
         assert!(rib.announce(p(3), pre, 0, worse2, nh(3)).unwrap().is_none());
     }
 }
+
+#[test]
+fn peer_stats_and_missing_next_hop() {
+    let mut rib = Rib::with_policies(cfg(None), Box::new(TestImport), Box::new(AcceptAll));
+    rib.add_peer(peer(2, 65001, false)).unwrap();
+    rib.add_peer(peer(3, LOCAL_AS, false)).unwrap();
+    rib.session_established(p(3)).unwrap();
+    rib.announce(p(2), net("10.1.0.0/24"), 0, base_attrs(&[65001]), nh(2))
+        .unwrap();
+    rib.announce(p(2), net("10.1.1.1/32"), 0, base_attrs(&[65001]), nh(2))
+        .unwrap(); // rejected
+    rib.announce(p(3), net("10.2.0.0/24"), 0, base_attrs(&[]), nh(3))
+        .unwrap();
+    let mut lp = base_attrs(&[]);
+    lp.local_pref = Some(400);
+    let ch = rib
+        .announce(p(3), net("10.1.0.0/24"), 0, lp, nh(3))
+        .unwrap();
+    assert!(ch.is_some());
+    let s2 = rib.peer_stats(p(2)).unwrap();
+    assert_eq!(
+        s2,
+        PeerStats {
+            received: 2,
+            imported: 1,
+            preferred: 0,
+            stale: 0,
+            exported: 0
+        }
+    );
+    rib.export_changes(&[]);
+    let dump = rib.session_established(p(3)).unwrap();
+    assert_eq!(
+        dump.routes.len(),
+        0,
+        "iBGP routes are not sent back to an iBGP peer"
+    );
+    let s3 = rib.peer_stats(p(3)).unwrap();
+    assert_eq!((s3.received, s3.imported, s3.preferred), (2, 2, 2));
+    rib.peer_restarting(p(2), &[Family::IPV4_UNICAST]).unwrap();
+    assert_eq!(rib.peer_stats(p(2)).unwrap().stale, 2);
+    // A learned route without a next hop is refused by `announce` and withdrawn by
+    // `apply_update`.
+    assert!(matches!(
+        rib.announce(p(2), net("10.3.0.0/24"), 0, base_attrs(&[65001]), None),
+        Err(RibError::BadRoute { .. })
+    ));
+    let u = Update {
+        attributes: base_attrs(&[65001]),
+        nlri: vec![Nlri::new(net("10.1.0.0/24"))],
+        ..Update::default()
+    };
+    rib.apply_update(p(2), &u, None).unwrap();
+    assert_eq!(rib.peer_stats(p(2)).unwrap().received, 1);
+}
