@@ -4,8 +4,11 @@
 //! to one established eBGP peer, as in the speaker. Criterion reports routes/s
 //! (Elements = 100k).
 //!
-//! Recorded 2026-11-22 on the shared 2-vCPU VM (bgp.md §0), load ~1: first peer ~70 ms per
-//! 100k (~1.4M routes/s), better second peer ~85 ms (~1.2M routes/s).
+//! A third case reflects 10k routes from one route-reflector client to 99 others.
+//!
+//! Recorded 2026-11-22 on the shared 2-vCPU VM (bgp.md §0), load ~1, other builds running:
+//! first peer 70–85 ms per 100k (1.2–1.4M routes/s), better second peer 85–95 ms
+//! (1.1–1.2M routes/s), RR 10k × 99 clients ~490 ms (~2.0M Adj-RIB-Out entries/s).
 
 #![allow(clippy::unwrap_used)]
 
@@ -122,6 +125,54 @@ fn bench(c: &mut Criterion) {
                     best.next_hop,
                     Some(MpNextHop::Ipv4(Ipv4Addr::new(10, 0, 0, 3)))
                 );
+                black_box(r)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+
+    // Route reflector with 100 clients: 10k /26 blocks from one client are reflected to the
+    // other 99 (~1M Adj-RIB-Out entries). Elements = routes × destinations.
+    const RR_N: u32 = 10_000;
+    let rr_first: Vec<Update> = {
+        let mut u = updates(2, 100);
+        u.truncate((RR_N / 440 + 1) as usize);
+        let total: usize = u.iter().map(|x| x.nlri.len()).sum();
+        let extra = total - RR_N as usize;
+        if let Some(last) = u.last_mut() {
+            last.nlri.truncate(last.nlri.len() - extra);
+        }
+        u
+    };
+    let mut g = c.benchmark_group("rib_rr");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(u64::from(RR_N) * 99));
+    g.bench_function("reflect_10k_to_99_clients", |b| {
+        b.iter_batched(
+            || {
+                let mut r = Rib::new(RibConfig {
+                    local_as: LOCAL_AS,
+                    router_id: Ipv4Addr::new(10, 0, 0, 1),
+                    cluster_id: Some(Ipv4Addr::new(10, 255, 0, 1)),
+                });
+                for n in 2..=101u8 {
+                    let mut pc = peer(n, LOCAL_AS);
+                    pc.info.rr_client = true;
+                    r.add_peer(pc).unwrap();
+                    r.session_established(PeerId(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))))
+                        .unwrap();
+                }
+                r
+            },
+            |mut r| {
+                let id = PeerId(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+                let mut sent = 0;
+                for u in &rr_first {
+                    let ch = r.apply_update(id, u, None).unwrap();
+                    sent += r.export_changes(&ch).len();
+                }
+                assert_eq!(sent, RR_N as usize * 99);
                 black_box(r)
             },
             BatchSize::LargeInput,
