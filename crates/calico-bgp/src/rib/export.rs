@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use calico_bgp_packet::{Community, MpNextHop};
+use calico_bgp_packet::{Community, Family, MpNextHop};
 use ipnet::IpNet;
 
 use super::types::{
     FullDump, LocRibChange, NextHopMode, OutDelta, OutRoute, PeerConfig, PeerId, PeerType,
-    PolicyResult, RibError, Route,
+    PolicyResult, RibError, Route, family_of,
 };
 use super::{Peer, Rib};
 
@@ -162,6 +162,18 @@ impl Rib {
                 })
                 .collect(),
             end_of_rib: p.cfg.families.clone(),
+        })
+    }
+
+    /// The peer asked for a route refresh of `family` (RFC 2918, fsm
+    /// `RouteRefreshRequested`): what we advertised of that family, resent as is. No
+    /// End-of-RIB follows (plain RFC 2918 has none; RFC 7313 markers are the speaker's).
+    pub fn route_refresh(&self, peer: PeerId, family: Family) -> Result<FullDump, RibError> {
+        let mut routes = self.adj_rib_out(peer)?;
+        routes.retain(|(p, _)| family_of(p) == family);
+        Ok(FullDump {
+            routes,
+            end_of_rib: Vec::new(),
         })
     }
 

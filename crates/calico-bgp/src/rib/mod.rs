@@ -29,7 +29,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use calico_bgp_packet::{Action, Family, MpNextHop, Nlri, PathAttributes, Update};
+use calico_bgp_packet::{Action, Family, MpNextHop, Nlri, PathAttributes, Update, UpdateError};
 use ipnet::IpNet;
 
 pub use types::{
@@ -272,6 +272,17 @@ impl Rib {
             }
         }
         Ok(changes)
+    }
+
+    /// [`Rib::apply_update`] for the fsm's `Action::DeliverUpdate { update, errors }`: the
+    /// most severe action of `errors` applies (as `UpdateDecoded::action`).
+    pub fn apply_delivered(
+        &mut self,
+        peer: PeerId,
+        update: &Update,
+        errors: &[UpdateError],
+    ) -> Result<Vec<LocRibChange>, RibError> {
+        self.apply_update(peer, update, errors.iter().map(|e| e.action).max())
     }
 
     /// Stores a route from `peer` in its Adj-RIB-In and updates the Loc-RIB. A route for an

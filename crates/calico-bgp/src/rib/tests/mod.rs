@@ -1229,3 +1229,54 @@ fn peer_stats_and_missing_next_hop() {
     rib.apply_update(p(2), &u, None).unwrap();
     assert_eq!(rib.peer_stats(p(2)).unwrap().received, 1);
 }
+
+#[test]
+fn apply_delivered_and_route_refresh() {
+    use calico_bgp_packet::{CodecContext, Decoded, Message, UpdateError, decode};
+    let mut rib = Rib::new(cfg(None));
+    rib.add_peer(peer(2, 65002, false)).unwrap();
+    rib.add_peer(peer(3, 65003, false)).unwrap();
+    rib.session_established(p(3)).unwrap();
+    let mut u = Update {
+        attributes: base_attrs(&[65002]),
+        nlri: vec![Nlri::new(net("10.1.0.0/24"))],
+        ..Update::default()
+    };
+    u.attributes.next_hop = Some(v4("10.0.0.2"));
+    let ch = rib.apply_delivered(p(2), &u, &[]).unwrap();
+    rib.export_changes(&ch);
+    rib.originate(net("fd00:65::/122"), base_attrs(&[]), None)
+        .map(|c| rib.export_changes(&c.into_iter().collect::<Vec<_>>()))
+        .unwrap();
+    // An UPDATE with a malformed ORIGIN decodes with a treat-as-withdraw error.
+    let mut bytes = Message::Update(u.clone())
+        .encode(&CodecContext::initial())
+        .unwrap();
+    // ORIGIN value is the first attribute's value octet: header 19 + withdrawn len 2 +
+    // attrs len 2 + flags/type/len 3.
+    bytes[19 + 2 + 2 + 3] = 7;
+    let Ok(Decoded {
+        message: Message::Update(ud),
+        errors,
+    }) = decode(&bytes, &CodecContext::initial())
+    else {
+        panic!("decode")
+    };
+    let errors: Vec<UpdateError> = errors;
+    assert!(!errors.is_empty());
+    let ch = rib.apply_delivered(p(2), &ud, &errors).unwrap();
+    assert_eq!(ch.len(), 1);
+    assert!(ch[0].new_best.is_none());
+    let d = rib.export_changes(&ch);
+    assert_eq!(d.len(), 1);
+    // Route refresh resends what peer 3 holds, per family.
+    let v6 = rib.route_refresh(p(3), Family::IPV6_UNICAST).unwrap();
+    assert_eq!(v6.routes.len(), 1);
+    assert!(v6.end_of_rib.is_empty());
+    assert!(
+        rib.route_refresh(p(3), Family::IPV4_UNICAST)
+            .unwrap()
+            .routes
+            .is_empty()
+    );
+}
