@@ -183,6 +183,7 @@ impl Rib {
         let dump = self.full_dump(peer)?;
         if let Some(p) = self.peers.get_mut(&peer) {
             p.adj_out = Some(dump.routes.iter().cloned().collect());
+            p.disabled.clear();
         }
         Ok(dump)
     }

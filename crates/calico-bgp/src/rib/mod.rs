@@ -64,6 +64,8 @@ struct Peer {
     adj_in: HashMap<PathKey, Arc<Route>>,
     /// What we advertised; `None` while the session is not established.
     adj_out: Option<HashMap<IpNet, Arc<OutRoute>>>,
+    /// Families disabled for the rest of this session (RFC 4760 §7 AFI/SAFI-disable).
+    disabled: Vec<Family>,
 }
 
 /// Loc-RIB entry: the candidates that passed import, and the chosen one.
@@ -126,6 +128,7 @@ impl Rib {
                 info: Arc::new(local),
                 adj_in: HashMap::new(),
                 adj_out: None,
+                disabled: Vec::new(),
             },
         );
         Rib {
@@ -177,6 +180,7 @@ impl Rib {
                 cfg,
                 adj_in: HashMap::new(),
                 adj_out: None,
+                disabled: Vec::new(),
             },
         );
         Ok(())
@@ -220,8 +224,9 @@ impl Rib {
 
     /// Applies a decoded UPDATE from `peer` with the RFC 7606 action its decoder reported
     /// (`UpdateDecoded::action()`): treat-as-withdraw withdraws every announced NLRI,
-    /// AFI/SAFI-disable drops the peer's routes of that family and ignores the family in this
-    /// UPDATE (RFC 4760 §7), attribute-discard is applied normally. Families other than IPv4/
+    /// AFI/SAFI-disable drops the peer's routes of that family and ignores the family for the
+    /// rest of the session (RFC 4760 §7; cleared by [`Rib::peer_down`],
+    /// [`Rib::peer_restarting`] and [`Rib::session_established`]), attribute-discard is applied normally. Families other than IPv4/
     /// IPv6 unicast are ignored. End-of-RIB markers carry no routes and change nothing here;
     /// the speaker turns them into [`Rib::flush_stale`].
     pub fn apply_update(
@@ -230,17 +235,23 @@ impl Rib {
         update: &Update,
         action: Option<Action>,
     ) -> Result<Vec<LocRibChange>, RibError> {
-        self.peer(peer)?;
         let mut changes = Vec::new();
-        let disabled = match action {
+        match action {
             Some(Action::SessionReset) => return Err(RibError::SessionReset),
             Some(Action::AfiSafiDisable(f)) => {
                 changes.extend(self.drop_routes(peer, |r| r.family() == f)?);
-                Some(f)
+                let p = self
+                    .peers
+                    .get_mut(&peer)
+                    .ok_or(RibError::UnknownPeer(peer))?;
+                if !p.disabled.contains(&f) {
+                    p.disabled.push(f);
+                }
             }
-            _ => None,
-        };
-        let usable = |f: Family| f.is_unicast_ip() && Some(f) != disabled;
+            _ => {}
+        }
+        let disabled = self.peer(peer)?.disabled.clone();
+        let usable = |f: Family| f.is_unicast_ip() && !disabled.contains(&f);
         for (family, nlri) in update.withdrawn_routes() {
             if usable(family) {
                 changes.extend(self.withdraw(peer, nlri.prefix, nlri.path_id.unwrap_or(0))?);
@@ -384,6 +395,7 @@ impl Rib {
         let changes = self.drop_routes(peer, |_| true)?;
         if let Some(p) = self.peers.get_mut(&peer) {
             p.adj_out = None;
+            p.disabled.clear();
         }
         Ok(changes)
     }
@@ -403,6 +415,7 @@ impl Rib {
             .get_mut(&peer)
             .ok_or(RibError::UnknownPeer(peer))?;
         p.adj_out = None;
+        p.disabled.clear();
         let mut marked = Vec::new();
         for route in p.adj_in.values_mut() {
             if !route.stale {

@@ -701,6 +701,12 @@ fn apply_update_actions() {
     assert_eq!(ch[0].prefix, net("fd00:1::/64"));
     assert!(rib.best(&net("fd00:2::/64")).is_none());
     assert_eq!(rib.len(), 2);
+    // ...and stays disabled for the session: a later clean IPv6 UPDATE is ignored too.
+    let later = v6_update(&["fd00:3::/64"], None);
+    assert!(rib.apply_update(p(2), &later, None).unwrap().is_empty());
+    rib.peer_down(p(2)).unwrap();
+    assert_eq!(rib.apply_update(p(2), &later, None).unwrap().len(), 1);
+    rib.apply_update(p(2), &u, None).unwrap();
     // Withdrawals through the withdrawn-routes field.
     let w = Update {
         withdrawn: vec![Nlri::new(net("10.1.0.0/24"))],
