@@ -16,8 +16,44 @@
 //!   the [`FullDump`] to send, with the End-of-RIB markers; [`Rib::full_dump`] computes the
 //!   same without touching state (route refresh).
 //!
-//! Only the best path is advertised (no ADD-PATH transmit): Calico's BIRD config does not
-//! send multiple paths either.
+//! Only the best path is advertised (no ADD-PATH transmit yet, see the crate report).
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use calico_bgp::rib::{PeerConfig, PeerId, PeerInfo, PeerType, Rib, RibConfig};
+//! use calico_bgp_packet::{AsPath, MpNextHop, Origin, PathAttributes};
+//!
+//! let mut rib = Rib::new(RibConfig {
+//!     local_as: 64512,
+//!     router_id: Ipv4Addr::new(10, 0, 0, 1),
+//!     cluster_id: None,
+//! });
+//! // An eBGP top-of-rack router and an iBGP mesh peer.
+//! let tor = PeerInfo::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254)), Ipv4Addr::new(10, 0, 0, 254), 65000, PeerType::External);
+//! let mesh = PeerInfo::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), Ipv4Addr::new(10, 0, 0, 2), 64512, PeerType::Internal);
+//! let local = Some(Ipv4Addr::new(10, 0, 0, 1));
+//! rib.add_peer(PeerConfig::new(tor.clone(), local, None))?;
+//! rib.add_peer(PeerConfig::new(mesh.clone(), local, None))?;
+//! rib.session_established(tor.id())?; // initial table: empty, then End-of-RIB
+//!
+//! // The mesh peer announces its IPAM block: program the FIB, then tell the ToR.
+//! let attrs = PathAttributes {
+//!     origin: Some(Origin::Igp),
+//!     as_path: Some(AsPath::default()),
+//!     local_pref: Some(100),
+//!     ..PathAttributes::default()
+//! };
+//! let block = "10.65.1.0/26".parse()?;
+//! let next_hop = Some(MpNextHop::Ipv4(Ipv4Addr::new(10, 0, 0, 2)));
+//! let changes: Vec<_> = rib.announce(mesh.id(), block, 0, attrs, next_hop)?.into_iter().collect();
+//! assert_eq!(changes[0].new_best.as_ref().unwrap().next_hop, next_hop); // → kernel route
+//! let out = rib.export_changes(&changes);
+//! assert_eq!(out[0].peer, tor.id());
+//! let sent = out[0].route.as_ref().unwrap();
+//! assert_eq!(sent.attrs.as_path, Some(AsPath::sequence(vec![64512]))); // our AS prepended
+//! assert_eq!(sent.next_hop, MpNextHop::Ipv4(Ipv4Addr::new(10, 0, 0, 1))); // next hop self
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod best;
 mod export;
