@@ -6,9 +6,11 @@
 //!
 //! Layout: [`peer`] runs one peer (outbound connects, accepted inbound connections, reading,
 //! framing, decoding with the negotiated context, sending, timer ticks) and reports what the
-//! RIB needs as [`peer::PeerEvent`]s.
+//! RIB needs as [`peer::PeerEvent`]s; [`listener`] accepts inbound connections and hands each
+//! to the peer configured for its source address.
 //!
 //! Must not depend on the datastore, the kernel routing table or calico-node: the speaker is
 //! composed with those by calico-node.
 
+pub mod listener;
 pub mod peer;

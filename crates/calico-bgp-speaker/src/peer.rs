@@ -89,7 +89,21 @@ pub struct PeerHandle {
 #[error("the peer task has ended")]
 pub struct PeerGone;
 
+/// A cloneable way to send commands to a peer task (what the listener keeps per peer).
+#[derive(Clone, Debug)]
+pub struct PeerCommander(mpsc::Sender<PeerCommand>);
+
+impl PeerCommander {
+    pub async fn command(&self, c: PeerCommand) -> Result<(), PeerGone> {
+        self.0.send(c).await.map_err(|_| PeerGone)
+    }
+}
+
 impl PeerHandle {
+    pub fn commander(&self) -> PeerCommander {
+        PeerCommander(self.commands.clone())
+    }
+
     pub async fn command(&self, c: PeerCommand) -> Result<(), PeerGone> {
         self.commands.send(c).await.map_err(|_| PeerGone)
     }

@@ -163,3 +163,58 @@ async fn garbage_from_the_peer_gets_a_notification() {
     );
     a.stop().await;
 }
+
+/// The listener routes an inbound connection to the peer configured for its source address
+/// (here A connects from 127.0.0.2), and refuses anyone else with Cease/Connection Rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_routes_by_source_and_rejects_strangers() {
+    use calico_bgp_speaker::listener::{PeerDirectory, listen};
+    use tokio::io::AsyncReadExt;
+    let directory = PeerDirectory::default();
+    let (addr, accept_task) = listen("127.0.0.1:0".parse().unwrap(), directory.clone())
+        .await
+        .unwrap();
+
+    let (b_tx, mut b_events) = mpsc::channel(64);
+    let b = spawn_peer(
+        PeerConfig::new(
+            config([10, 0, 0, 2], true),
+            "127.0.0.2:179".parse().unwrap(),
+        ),
+        b_tx,
+    );
+    directory.insert("127.0.0.2".parse().unwrap(), b.commander());
+
+    let (a_tx, mut a_events) = mpsc::channel(64);
+    let mut a_cfg = PeerConfig::new(config([10, 0, 0, 1], false), addr);
+    a_cfg.local_address = Some("127.0.0.2".parse().unwrap());
+    let a = spawn_peer(a_cfg, a_tx);
+    assert!(matches!(
+        next_event(&mut a_events, "A up").await,
+        PeerEvent::Up(_)
+    ));
+    assert!(matches!(
+        next_event(&mut b_events, "B up").await,
+        PeerEvent::Up(_)
+    ));
+
+    // A stranger from 127.0.0.3.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.3:0".parse().unwrap()).unwrap();
+    let mut s = sock.connect(addr).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.len(), 21, "{reply:?}");
+    assert_eq!(
+        (reply[18], reply[19], reply[20]),
+        (3, 6, 5),
+        "not Cease/Connection Rejected: {reply:?}"
+    );
+
+    a.stop().await;
+    b.stop().await;
+    accept_task.abort();
+}
