@@ -54,51 +54,63 @@ impl FelixMetrics {
             resyncs_started: FelixCounter::default(),
             resync_state: Gauge::default(),
         };
-        registry.register(
-            "felix_active_local_endpoints",
-            "Number of active endpoints on this host.",
-            m.active_local_endpoints.clone(),
-        );
-        registry.register(
-            "felix_cluster_num_workload_endpoints",
-            "Total number of workload endpoints cluster-wide.",
-            m.cluster_num_workload_endpoints.clone(),
-        );
-        registry.register(
-            "felix_route_table_num_routes",
-            "Number of routes that Felix is managing.",
-            m.route_table_num_routes.clone(),
-        );
-        registry.register(
-            "felix_route_table_num_ifaces",
-            "Number of interfaces that Felix is monitoring.",
-            m.route_table_num_ifaces.clone(),
-        );
-        registry.register(
-            "felix_route_table_resync_seconds",
-            "Time taken to resync the route table with the kernel.",
-            m.route_table_resync_seconds.clone(),
-        );
-        registry.register(
-            "felix_int_dataplane_apply_time_seconds",
-            "Time in seconds for each incremental update to the dataplane.",
-            m.int_dataplane_apply_time_seconds.clone(),
-        );
-        registry.register(
-            "felix_int_dataplane_failures",
-            "Number of times dataplane updates failed and will be retried.",
-            m.int_dataplane_failures.clone(),
-        );
-        registry.register(
-            "felix_resyncs_started",
-            "Number of times Felix has started resyncing with the datastore.",
-            m.resyncs_started.clone(),
-        );
-        registry.register(
-            "felix_resync_state",
-            "Current datastore state (1 = wait-for-ready, 2 = resync, 3 = in-sync).",
-            m.resync_state.clone(),
-        );
+        for (name, help, metric) in [
+            (
+                "felix_active_local_endpoints",
+                "Number of active endpoints on this host.",
+                &m.active_local_endpoints,
+            ),
+            (
+                "felix_cluster_num_workload_endpoints",
+                "Total number of workload endpoints cluster-wide.",
+                &m.cluster_num_workload_endpoints,
+            ),
+            (
+                "felix_route_table_num_routes",
+                "Number of routes that Felix is managing.",
+                &m.route_table_num_routes,
+            ),
+            (
+                "felix_route_table_num_ifaces",
+                "Number of interfaces that Felix is monitoring.",
+                &m.route_table_num_ifaces,
+            ),
+            (
+                "felix_resync_state",
+                "Current datastore state (1 = wait-for-ready, 2 = resync, 3 = in-sync).",
+                &m.resync_state,
+            ),
+        ] {
+            registry.register(name, help, metric.clone());
+        }
+        for (name, help, metric) in [
+            (
+                "felix_route_table_resync_seconds",
+                "Time taken to resync the route table with the kernel.",
+                &m.route_table_resync_seconds,
+            ),
+            (
+                "felix_int_dataplane_apply_time_seconds",
+                "Time in seconds for each incremental update to the dataplane.",
+                &m.int_dataplane_apply_time_seconds,
+            ),
+        ] {
+            registry.register(name, help, metric.clone());
+        }
+        for (name, help, metric) in [
+            (
+                "felix_int_dataplane_failures",
+                "Number of times dataplane updates failed and will be retried.",
+                &m.int_dataplane_failures,
+            ),
+            (
+                "felix_resyncs_started",
+                "Number of times Felix has started resyncing with the datastore.",
+                &m.resyncs_started,
+            ),
+        ] {
+            registry.register(name, help, metric.clone());
+        }
         m
     }
 }
