@@ -12,6 +12,7 @@ packages=(
   containernetworking-plugins # Debian's reference plugins (ptp, host-local) for the CNI benchmark
   jq
   g++                       # libfuzzer-sys compiles libFuzzer (C++) for scripts/fuzz-smoke.sh
+  libssh-gcrypt-4           # the library BIRD 2 links against (BIRD itself: below)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -28,5 +29,19 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
   systemctl stop etcd || true
   systemctl disable etcd >/dev/null 2>&1 || true
+fi
+# BIRD 2, a real BGP peer for the speaker's interop tests. Unpacked, not installed: installing
+# Debian's bird2 would try to start a BIRD daemon in the root network namespace, which nothing
+# here may touch. The tests run this copy inside namespaces they create.
+bird_root=/var/cache/calico-rs/bird2
+if [ ! -x "$bird_root/usr/sbin/bird" ]; then
+  echo "unpacking bird2 into $bird_root"
+  tmp=$(mktemp -d)
+  # apt-get download runs as root into a private directory (no _apt sandbox warning wanted).
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root bird2 >/dev/null 2>&1) ||
+    (apt-get update -qq && cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root bird2 >/dev/null)
+  mkdir -p "$bird_root"
+  dpkg -x "$tmp"/bird2_*.deb "$bird_root"
+  rm -rf "$tmp"
 fi
 command -v cargo >/dev/null || { echo "cargo (Rust 1.95) is required" >&2; exit 1; }
