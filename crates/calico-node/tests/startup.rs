@@ -11,11 +11,13 @@ use calico_api::felixconfig::FelixConfiguration;
 use calico_api::ippool::IPPool;
 use calico_api::node::Node;
 use calico_client::Client;
-use calico_datastore::{Datastore, EmbeddedDatastore};
+use calico_datastore::Datastore;
 use calico_node::autodetect::{AutodetectError, HostInterface, HostNetwork};
 use calico_node::config::{MapEnv, NodeConfig};
 use calico_node::startup::{self, HostFacts, StartupError};
 use serde_json::json;
+
+mod common;
 
 struct FakeHost(Vec<HostInterface>);
 
@@ -80,21 +82,6 @@ async fn get_node(c: &Client, name: &str) -> Option<Node> {
 
 async fn pools(c: &Client) -> Vec<IPPool> {
     c.list_as::<IPPool>(None).await.unwrap().0
-}
-
-async fn wipe(store: &dyn Datastore) {
-    store
-        .txn(calico_datastore::Txn {
-            compare: vec![],
-            success: vec![calico_datastore::TxnOp::Delete {
-                key: "/calico/".into(),
-                prefix: true,
-                prev_kv: false,
-            }],
-            failure: vec![],
-        })
-        .await
-        .unwrap();
 }
 
 async fn fresh_node(store: Arc<dyn Datastore>) {
@@ -432,7 +419,7 @@ async fn pool_choices(store: Arc<dyn Datastore>) {
     assert_eq!(p.spec.block_size, 28);
 
     // A pool of the family exists already: none is added, whatever its name.
-    wipe(store.as_ref()).await;
+    common::wipe(store.as_ref()).await;
     let own = Resource::from_json_value(json!({
         "apiVersion": "projectcalico.org/v3",
         "kind": "IPPool",
@@ -459,7 +446,7 @@ async fn pool_choices(store: Arc<dyn Datastore>) {
     );
 
     // FELIX_IPV6SUPPORT=false: no IPv6 pool even where the host has IPv6.
-    wipe(store.as_ref()).await;
+    common::wipe(store.as_ref()).await;
     let cfg = env.cfg("node1", &[("FELIX_IPV6SUPPORT", "false")]);
     let r = startup::run(&cfg, &c, &host(&["10.0.0.5/24"]), V6)
         .await
@@ -570,40 +557,6 @@ async fn address_monitor(store: Arc<dyn Datastore>) {
     )
     .await
     .unwrap();
-}
-
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store: std::sync::Arc<dyn calico_datastore::Datastore> = std::sync::Arc::new(
-                        super::EmbeddedDatastore::open(dir.path().join("s.db")).unwrap(),
-                    );
-                    super::$name(store).await;
-                }
-            )*
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn etcd_scenarios() {
-            let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
-                return;
-            };
-            let store: Arc<dyn Datastore> = Arc::new(
-                calico_datastore::etcd::EtcdDatastore::connect(etcd.config())
-                    .await
-                    .unwrap(),
-            );
-            $(
-                wipe(store.as_ref()).await;
-                eprintln!("etcd startup {}", stringify!($name));
-                $name(store.clone()).await;
-            )*
-        }
-    };
 }
 
 scenarios!(

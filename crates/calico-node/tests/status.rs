@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use calico_api::Resource;
 use calico_client::Client;
-use calico_datastore::{Datastore, EmbeddedDatastore};
+use calico_datastore::Datastore;
 use calico_node::config::FelixEnv;
 use calico_node::status::{self, StatusReport, StatusReporter};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+
+mod common;
 
 async fn read(store: &dyn Datastore, key: &str) -> Option<(serde_json::Value, i64)> {
     let kv = store.get(key).await.unwrap()?;
@@ -167,39 +169,6 @@ async fn interval_precedence(store: Arc<dyn Datastore>) {
         status::effective_intervals(&c, "node1", &env).await,
         (Duration::from_secs(5), Duration::from_secs(15))
     );
-}
-
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store: std::sync::Arc<dyn calico_datastore::Datastore> = std::sync::Arc::new(
-                        super::EmbeddedDatastore::open(dir.path().join("s.db")).unwrap(),
-                    );
-                    super::$name(store).await;
-                }
-            )*
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn etcd_scenarios() {
-            let Some(etcd) = calico_datastore::testing::EtcdServer::start_or_skip() else {
-                return;
-            };
-            let store: Arc<dyn Datastore> = Arc::new(
-                calico_datastore::etcd::EtcdDatastore::connect(etcd.config())
-                    .await
-                    .unwrap(),
-            );
-            $(
-                eprintln!("etcd status {}", stringify!($name));
-                $name(store.clone()).await;
-            )*
-        }
-    };
 }
 
 scenarios!(reports_and_ttl, run_loop_and_region, interval_precedence);
