@@ -14,3 +14,4 @@
 
 pub mod listener;
 pub mod peer;
+pub mod speaker;

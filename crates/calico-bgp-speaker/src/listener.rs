@@ -13,7 +13,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::peer::{PeerCommand, PeerCommander};
+use crate::peer::{
+    PeerCommand, PeerCommander, SocketFactory, SocketFamily, default_socket_factory,
+};
 
 /// Which peer owns which source address.
 #[derive(Clone, Default)]
@@ -43,9 +45,27 @@ pub async fn listen(
     addr: SocketAddr,
     peers: PeerDirectory,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await?;
+    let (local, _, task) = listen_with(addr, peers, &default_socket_factory()).await?;
+    Ok((local, task))
+}
+
+/// Binds `addr` with a socket from `sockets` (so it lives in the node's network namespace)
+/// and accepts until the returned task is aborted. The listener is shared so the speaker
+/// can set per-peer TCP MD5 keys on it (RFC 2385: the key must be on the listening socket
+/// before the peer's SYN arrives).
+pub async fn listen_with(
+    addr: SocketAddr,
+    peers: PeerDirectory,
+    sockets: &SocketFactory,
+) -> io::Result<(SocketAddr, Arc<TcpListener>, JoinHandle<()>)> {
+    let socket = sockets(SocketFamily::of(&addr))?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = Arc::new(socket.listen(1024)?);
     let local = listener.local_addr()?;
+    let shared = listener.clone();
     let task = tokio::spawn(async move {
+        let listener = shared;
         loop {
             match listener.accept().await {
                 Ok((stream, from)) => dispatch(stream, from, &peers).await,
@@ -56,7 +76,7 @@ pub async fn listen(
             }
         }
     });
-    Ok((local, task))
+    Ok((local, listener, task))
 }
 
 async fn dispatch(stream: TcpStream, from: SocketAddr, peers: &PeerDirectory) {

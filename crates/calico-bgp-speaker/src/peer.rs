@@ -10,18 +10,61 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
-use calico_bgp::fsm::{Action, ConnId, DownReason, Event, Negotiated, Session, SessionConfig};
+use calico_bgp::fsm::{
+    Action, ConnId, DownReason, Event, Negotiated, Session, SessionConfig, State,
+};
 use calico_bgp_packet::{CodecContext, DecodeError, Family, Frame, Message, Update, UpdateError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+/// Creates the unconnected TCP sockets of a peer (outbound connections) and of the listener.
+/// calico-node passes one that opens them inside the node's network namespace; the default
+/// opens them in the caller's.
+pub type SocketFactory = Arc<dyn Fn(SocketFamily) -> io::Result<TcpSocket> + Send + Sync>;
+
+/// Address family of a socket to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketFamily {
+    V4,
+    V6,
+}
+
+impl SocketFamily {
+    pub fn of(addr: &SocketAddr) -> SocketFamily {
+        if addr.is_ipv4() {
+            SocketFamily::V4
+        } else {
+            SocketFamily::V6
+        }
+    }
+}
+
+/// Sockets in the caller's network namespace.
+pub fn default_socket_factory() -> SocketFactory {
+    Arc::new(|family| match family {
+        SocketFamily::V4 => TcpSocket::new_v4(),
+        SocketFamily::V6 => TcpSocket::new_v6(),
+    })
+}
+
+/// Sets the RFC 2385 TCP MD5 key for one peer on a socket (listening, or not yet connected).
+/// `None` removes it.
+pub fn set_md5_key(
+    socket: &impl std::os::fd::AsFd,
+    peer: IpAddr,
+    key: Option<&[u8]>,
+) -> io::Result<()> {
+    calico_tcp_md5::set_key(socket.as_fd(), peer, key).map_err(|e| io::Error::other(e.to_string()))
+}
+
 /// What to run for one peer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PeerConfig {
     pub session: SessionConfig,
     /// The peer's address and port (179).
@@ -32,6 +75,22 @@ pub struct PeerConfig {
     pub connect_timeout: Duration,
     /// How long a send may block before the connection counts as failed.
     pub send_timeout: Duration,
+    /// TCP MD5 password (Calico BGPPeer `password`, BIRD `password`): set on every outbound
+    /// socket; the listener must carry the same key for this peer's address.
+    pub md5_key: Option<Vec<u8>>,
+    /// Opens this peer's outbound sockets.
+    pub sockets: SocketFactory,
+}
+
+impl std::fmt::Debug for PeerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerConfig")
+            .field("session", &self.session)
+            .field("remote", &self.remote)
+            .field("local_address", &self.local_address)
+            .field("md5", &self.md5_key.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PeerConfig {
@@ -42,6 +101,8 @@ impl PeerConfig {
             local_address: None,
             connect_timeout: Duration::from_secs(5),
             send_timeout: Duration::from_secs(10),
+            md5_key: None,
+            sockets: default_socket_factory(),
         }
     }
 }
@@ -49,7 +110,11 @@ impl PeerConfig {
 /// What a peer reports to the speaker (and through it to the RIB and the status reporters).
 #[derive(Debug)]
 pub enum PeerEvent {
-    Up(Box<Negotiated>),
+    /// The session is established; `local` is our end of its connection.
+    Up {
+        negotiated: Box<Negotiated>,
+        local: Option<SocketAddr>,
+    },
     /// Every route learned from the peer must go.
     Down(DownReason),
     /// The peer is restarting (RFC 4724): keep its routes of `families` as stale.
@@ -74,14 +139,34 @@ pub enum PeerCommand {
     /// Send a message (UPDATE, ROUTE-REFRESH) on the established session; dropped with a
     /// warning when the session is not established.
     Send(Box<Message>),
+    /// Send messages in order (what the speaker does with packed UPDATEs).
+    SendBatch(Vec<Message>),
     /// Stop the session (Cease) and end the task.
     Stop,
+    /// End the task by closing the connections without a NOTIFICATION: what a restarting
+    /// speaker does (RFC 4724 §4.1), so a peer that negotiated graceful restart keeps our
+    /// routes as stale until we are back and send End-of-RIB.
+    Abandon,
+}
+
+/// The session state of a peer, for status reports (`calicoctl node status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSnapshot {
+    pub state: State,
+    /// When the session entered `state`.
+    pub since: SystemTime,
+    /// Why the session last went down (BIRD's "info" column), if it did.
+    pub last_error: Option<String>,
+    /// The peer's identifier and AS once it has been established.
+    pub remote_id: Option<std::net::Ipv4Addr>,
+    pub remote_as: Option<u32>,
 }
 
 /// The speaker's end of a peer task.
 pub struct PeerHandle {
-    commands: mpsc::Sender<PeerCommand>,
+    commands: mpsc::UnboundedSender<PeerCommand>,
     task: JoinHandle<()>,
+    snapshot: watch::Receiver<PeerSnapshot>,
 }
 
 /// Why a command could not be delivered.
@@ -90,12 +175,20 @@ pub struct PeerHandle {
 pub struct PeerGone;
 
 /// A cloneable way to send commands to a peer task (what the listener keeps per peer).
+///
+/// Commands are queued without bound so the speaker never waits on a peer that is itself
+/// waiting to report to the speaker; the queue holds at most what the RIB has to send.
 #[derive(Clone, Debug)]
-pub struct PeerCommander(mpsc::Sender<PeerCommand>);
+pub struct PeerCommander(mpsc::UnboundedSender<PeerCommand>);
 
 impl PeerCommander {
     pub async fn command(&self, c: PeerCommand) -> Result<(), PeerGone> {
-        self.0.send(c).await.map_err(|_| PeerGone)
+        self.send(c)
+    }
+
+    /// Queues a command without waiting.
+    pub fn send(&self, c: PeerCommand) -> Result<(), PeerGone> {
+        self.0.send(c).map_err(|_| PeerGone)
     }
 }
 
@@ -105,21 +198,45 @@ impl PeerHandle {
     }
 
     pub async fn command(&self, c: PeerCommand) -> Result<(), PeerGone> {
-        self.commands.send(c).await.map_err(|_| PeerGone)
+        self.send(c)
+    }
+
+    /// Queues a command without waiting.
+    pub fn send(&self, c: PeerCommand) -> Result<(), PeerGone> {
+        self.commands.send(c).map_err(|_| PeerGone)
+    }
+
+    /// The session's current state.
+    pub fn snapshot(&self) -> PeerSnapshot {
+        self.snapshot.borrow().clone()
     }
 
     /// Stops the session (sending Cease when connected) and waits for the task to end.
     pub async fn stop(self) {
-        let _ = self.commands.send(PeerCommand::Stop).await;
+        let _ = self.commands.send(PeerCommand::Stop);
+        let _ = self.task.await;
+    }
+
+    /// Closes the connections without a NOTIFICATION (a graceful-restart exit) and waits.
+    pub async fn abandon(self) {
+        let _ = self.commands.send(PeerCommand::Abandon);
         let _ = self.task.await;
     }
 }
 
 /// Starts the task of one peer; its events arrive on `events`.
 pub fn spawn_peer(cfg: PeerConfig, events: mpsc::Sender<PeerEvent>) -> PeerHandle {
-    let (commands, command_rx) = mpsc::channel(64);
+    let (commands, command_rx) = mpsc::unbounded_channel();
     let (internal_tx, internal_rx) = mpsc::channel(256);
+    let (snapshot_tx, snapshot) = watch::channel(PeerSnapshot {
+        state: State::Idle,
+        since: SystemTime::now(),
+        last_error: None,
+        remote_id: None,
+        remote_as: None,
+    });
     let driver = Driver {
+        snapshot: snapshot_tx,
         session: Session::new(cfg.session.clone()),
         cfg,
         conns: HashMap::new(),
@@ -130,7 +247,11 @@ pub fn spawn_peer(cfg: PeerConfig, events: mpsc::Sender<PeerEvent>) -> PeerHandl
         events,
     };
     let task = tokio::spawn(driver.run(command_rx, internal_rx));
-    PeerHandle { commands, task }
+    PeerHandle {
+        commands,
+        task,
+        snapshot,
+    }
 }
 
 /// What connection tasks tell the peer task.
@@ -149,6 +270,7 @@ struct Conn {
 }
 
 struct Driver {
+    snapshot: watch::Sender<PeerSnapshot>,
     session: Session,
     cfg: PeerConfig,
     conns: HashMap<ConnId, Conn>,
@@ -162,7 +284,7 @@ struct Driver {
 impl Driver {
     async fn run(
         mut self,
-        mut commands: mpsc::Receiver<PeerCommand>,
+        mut commands: mpsc::UnboundedReceiver<PeerCommand>,
         mut internal: mpsc::Receiver<Internal>,
     ) {
         let start = if self.cfg.session.passive {
@@ -182,6 +304,13 @@ impl Driver {
                         }
                         return;
                     }
+                    Some(PeerCommand::Abandon) => {
+                        for (_, mut c) in self.conns.drain() {
+                            c.reader.abort();
+                            let _ = c.writer.shutdown().await;
+                        }
+                        return;
+                    }
                     Some(PeerCommand::Accepted(stream)) => {
                         let id = ConnId::inbound(self.next_inbound);
                         self.next_inbound += 1;
@@ -189,6 +318,11 @@ impl Driver {
                         self.handle(Event::TcpConnectionConfirmed(id)).await;
                     }
                     Some(PeerCommand::Send(message)) => self.send_established(*message).await,
+                    Some(PeerCommand::SendBatch(messages)) => {
+                        for m in messages {
+                            self.send_established(m).await;
+                        }
+                    }
                 },
                 Some(ev) = internal.recv() => match ev {
                     Internal::Connected(id, stream) => {
@@ -232,6 +366,34 @@ impl Driver {
                 }
             }
         }
+        self.publish();
+    }
+
+    /// Updates the status snapshot when the state changed.
+    fn publish(&self) {
+        let state = self.session.state();
+        let negotiated = self.session.negotiated();
+        let last_error = self.session.last_down().map(|r| r.to_string());
+        self.snapshot.send_if_modified(|s| {
+            let mut changed = false;
+            if s.state != state {
+                s.state = state;
+                s.since = SystemTime::now();
+                changed = true;
+            }
+            if let Some(n) = negotiated
+                && s.remote_id != Some(n.remote_id)
+            {
+                s.remote_id = Some(n.remote_id);
+                s.remote_as = Some(n.remote_as);
+                changed = true;
+            }
+            if s.last_error != last_error {
+                s.last_error = last_error.clone();
+                changed = true;
+            }
+            changed
+        });
     }
 
     async fn perform(&mut self, action: Action) -> Option<Event> {
@@ -262,7 +424,15 @@ impl Driver {
                 self.rx_ctx = n.rx;
                 self.tx_ctx = n.tx;
                 tracing::info!(peer = %self.cfg.remote, hold = n.hold_time, "BGP session established");
-                self.report(PeerEvent::Up(n)).await;
+                let local = self
+                    .conns
+                    .get(&n.conn)
+                    .and_then(|c| c.writer.local_addr().ok());
+                self.report(PeerEvent::Up {
+                    negotiated: n,
+                    local,
+                })
+                .await;
                 None
             }
             Action::SessionDown { reason } => {
@@ -365,12 +535,14 @@ impl Driver {
             self.cfg.connect_timeout,
             self.internal_tx.clone(),
         );
+        let (sockets, key) = (self.cfg.sockets.clone(), self.cfg.md5_key.clone());
         tokio::spawn(async move {
-            let result = tokio::time::timeout(timeout, connect(remote, local))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
-                });
+            let result =
+                tokio::time::timeout(timeout, connect(remote, local, &sockets, key.as_deref()))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+                    });
             let msg = match result {
                 Ok(s) => Internal::Connected(id, s),
                 Err(e) => Internal::ConnectFailed(id, e),
@@ -395,11 +567,16 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn connect(remote: SocketAddr, local: Option<IpAddr>) -> io::Result<TcpStream> {
-    let socket = match remote {
-        SocketAddr::V4(_) => TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => TcpSocket::new_v6()?,
-    };
+async fn connect(
+    remote: SocketAddr,
+    local: Option<IpAddr>,
+    sockets: &SocketFactory,
+    md5_key: Option<&[u8]>,
+) -> io::Result<TcpStream> {
+    let socket = sockets(SocketFamily::of(&remote))?;
+    if let Some(key) = md5_key {
+        set_md5_key(&socket, remote.ip(), Some(key))?;
+    }
     if let Some(ip) = local {
         socket.bind(SocketAddr::new(ip, 0))?;
     }

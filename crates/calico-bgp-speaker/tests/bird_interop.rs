@@ -148,7 +148,7 @@ fn session_and_routes_both_ways_with_bird() {
                         })
                         .expect("peer task ended");
                     match ev {
-                        PeerEvent::Up(n) => up = Some(n),
+                        PeerEvent::Up { negotiated: n, .. } => up = Some(n),
                         PeerEvent::Update { update, errors } => {
                             assert!(errors.is_empty(), "{errors:?}");
                             assert_eq!(

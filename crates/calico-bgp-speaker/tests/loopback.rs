@@ -54,10 +54,10 @@ async fn two_peers_establish_exchange_and_part() {
         .unwrap();
     b.command(PeerCommand::Accepted(stream)).await.unwrap();
 
-    let PeerEvent::Up(na) = next_event(&mut a_events, "A up").await else {
+    let PeerEvent::Up { negotiated: na, .. } = next_event(&mut a_events, "A up").await else {
         panic!("A not up")
     };
-    let PeerEvent::Up(nb) = next_event(&mut b_events, "B up").await else {
+    let PeerEvent::Up { negotiated: nb, .. } = next_event(&mut b_events, "B up").await else {
         panic!("B not up")
     };
     assert_eq!(na.hold_time, 9);
@@ -191,11 +191,11 @@ async fn listener_routes_by_source_and_rejects_strangers() {
     let a = spawn_peer(a_cfg, a_tx);
     assert!(matches!(
         next_event(&mut a_events, "A up").await,
-        PeerEvent::Up(_)
+        PeerEvent::Up { .. }
     ));
     assert!(matches!(
         next_event(&mut b_events, "B up").await,
-        PeerEvent::Up(_)
+        PeerEvent::Up { .. }
     ));
 
     // A stranger from 127.0.0.3.

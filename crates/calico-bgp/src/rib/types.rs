@@ -276,7 +276,7 @@ impl ExportPolicy for AcceptAll {
 }
 
 /// A route as advertised to one peer: attributes after export rewriting and the next hop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OutRoute {
     /// Attributes to send.
     pub attrs: PathAttributes,
