@@ -44,4 +44,18 @@ if [ ! -x "$bird_root/usr/sbin/bird" ]; then
   dpkg -x "$tmp"/bird2_*.deb "$bird_root"
   rm -rf "$tmp"
 fi
+# GoBGP (daemon gobgpd + CLI gobgp), the second real BGP peer of the interop harness
+# (crates/calico-e2e/src/bgp_peers.rs). Unpacked like bird2, never installed: the package ships a
+# systemd unit that would run gobgpd in the root network namespace. `CALICO_GOBGP_ROOT` points the
+# harness elsewhere.
+gobgp_root=/var/cache/calico-rs/gobgp
+if [ ! -x "$gobgp_root/usr/bin/gobgpd" ] || [ ! -x "$gobgp_root/usr/bin/gobgp" ]; then
+  echo "unpacking gobgpd into $gobgp_root"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root gobgpd >/dev/null 2>&1) ||
+    (apt-get update -qq && cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root gobgpd >/dev/null)
+  mkdir -p "$gobgp_root"
+  dpkg -x "$tmp"/gobgpd_*.deb "$gobgp_root"
+  rm -rf "$tmp"
+fi
 command -v cargo >/dev/null || { echo "cargo (Rust 1.95) is required" >&2; exit 1; }

@@ -8,6 +8,7 @@
 //! drops, even when a test fails. Depends on the binaries' crates only through their
 //! executables (and on calico-netlink for namespaces), never on their internals.
 
+pub mod bgp_peers;
 pub mod cni;
 pub mod node;
 pub mod podman;
