@@ -30,7 +30,8 @@ use calico_bgp::rib::{
     PeerId, PeerInfo, PeerStats, PeerType, Rib, RibConfig, RibError, Route,
 };
 use calico_bgp_packet::{
-    AsPath, CodecContext, Family, Message, MpNextHop, Nlri, Origin, PathAttributes, Update,
+    AsPath, Capability, CodecContext, Family, Message, MpNextHop, Nlri, Origin, PathAttributes,
+    Update,
 };
 use ipnet::IpNet;
 use tokio::net::TcpListener;
@@ -79,6 +80,10 @@ pub struct PeerSpec {
     pub connect_retry: Duration,
     pub connect_delay: Duration,
     pub idle_hold: Duration,
+    /// Families offered and required on this session. Calico's BIRD runs IPv4 sessions for
+    /// IPv4 routes and IPv6 sessions for IPv6 routes; [`PeerSpec::new`] does the same by
+    /// the peer address.
+    pub families: Vec<Family>,
 }
 
 impl PeerSpec {
@@ -102,6 +107,11 @@ impl PeerSpec {
             connect_retry: Duration::from_secs(5),
             connect_delay: Duration::from_secs(2),
             idle_hold: Duration::from_secs(5),
+            families: vec![if address.is_ipv4() {
+                Family::IPV4_UNICAST
+            } else {
+                Family::IPV6_UNICAST
+            }],
         }
     }
 }
@@ -659,6 +669,7 @@ impl Core {
         rib_cfg.next_hop_mode = spec.next_hop_mode;
         rib_cfg.local_as = spec.local_as;
         rib_cfg.allow_local_as = spec.allow_local_as;
+        rib_cfg.families = spec.families.clone();
         rib.add_peer(rib_cfg).map_err(|e| SpeakerError::BadPeer {
             address: spec.address,
             reason: e.to_string(),
@@ -682,6 +693,12 @@ impl Core {
         session.connect_retry_time = spec.connect_retry;
         session.connect_delay = spec.connect_delay;
         session.idle_hold_time = spec.idle_hold;
+        session.families = spec.families.clone();
+        session.required_capabilities = spec
+            .families
+            .iter()
+            .map(|f| Capability::Multiprotocol(*f))
+            .collect();
         session.graceful_restart = Some(GracefulRestartConfig {
             restart_time: spec.restart_time,
             restart_state: self.options.restarting && !self.initial_sync_complete,
@@ -936,6 +953,9 @@ fn validate_peer(p: &PeerSpec, cfg: &SpeakerConfig) -> Result<(), SpeakerError> 
         return Err(bad(
             "hold time must be 0 or at least 3 seconds (RFC 4271 §4.2)",
         ));
+    }
+    if p.families.is_empty() {
+        return Err(bad("no address family to exchange"));
     }
     if p.password.as_ref().is_some_and(|pw| pw.len() > 80) {
         return Err(bad("TCP MD5 password longer than 80 octets"));

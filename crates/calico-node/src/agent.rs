@@ -45,6 +45,8 @@ pub enum AgentError {
     },
     #[error("felix: {0}")]
     Felix(#[from] FelixError),
+    #[error("BGP: {0}")]
+    Bgp(#[from] crate::bgp::BgpError),
     #[error("{0} stopped unexpectedly")]
     Stopped(&'static str),
 }
@@ -172,6 +174,28 @@ pub async fn run(
         .ip_forwarding
         .eq_ignore_ascii_case("disabled");
     let felix = Felix::new(fcfg, store.clone(), &mut registry)?;
+
+    // The BGP speaker (where Calico runs BIRD), with Calico's default backend only.
+    let bgp = if cfg.networking_backend == crate::config::NetworkingBackend::Bird {
+        let settings = crate::bgp::BgpSettings {
+            node_name: cfg.node_name.clone(),
+            router_id_env: cfg.router_id.clone(),
+            secrets_dir: cfg.bgp_secrets_dir.clone(),
+            netns: cfg.netns.clone(),
+            refresh: cfg
+                .felix
+                .route_refresh_interval
+                .unwrap_or(Duration::from_secs(90)),
+            debounce: Duration::from_millis(100),
+        };
+        Some(crate::bgp::prepare(
+            settings,
+            client.clone(),
+            &mut registry,
+        )?)
+    } else {
+        None
+    };
     let mut felix_status = felix.status();
     let felix_health = health.register("felix", true, true, None);
 
@@ -243,6 +267,10 @@ pub async fn run(
     {
         let sd = shutdown.clone();
         tasks.spawn(async move { ("felix", felix.run(sd).await.map_err(AgentError::from)) });
+    }
+    if let Some(bgp) = bgp {
+        let sd = shutdown.clone();
+        tasks.spawn(async move { ("bgp", bgp.run(sd).await.map_err(AgentError::from)) });
     }
     {
         // Felix's status feeds the aggregator.

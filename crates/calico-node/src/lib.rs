@@ -12,6 +12,7 @@
 
 pub mod agent;
 pub mod autodetect;
+pub mod bgp;
 pub mod config;
 pub mod health;
 pub mod host;

@@ -171,6 +171,12 @@ pub struct NodeConfig {
     /// `AUTODETECT_POLL_INTERVAL` (a Go duration, default 60 s): how often the running agent
     /// re-detects its addresses when `IP` or `IP6` is `autodetect`.
     pub autodetect_poll_interval: std::time::Duration,
+    /// `CALICO_ROUTER_ID`: the BGP router id (`hash`, or an IPv4 address); unset = the
+    /// node's IPv4 address.
+    pub router_id: Option<String>,
+    /// `CALICO_BGP_SECRETS_DIR` (ours, default `/etc/calico/bgp-secrets`): BGP passwords from
+    /// `secretKeyRef`s are read from `<dir>/<secret>/<key>`, as a mounted Secret.
+    pub bgp_secrets_dir: PathBuf,
     /// Things worth a warning at start (e.g. unknown `FELIX_*` variables).
     pub warnings: Vec<String>,
 }
@@ -287,7 +293,23 @@ impl NodeConfig {
             }
         };
 
+        let router_id = var("CALICO_ROUTER_ID");
+        if let Some(r) = &router_id
+            && r != "hash"
+            && r.parse::<std::net::Ipv4Addr>().is_err()
+        {
+            return Err(ConfigError::invalid(
+                "CALICO_ROUTER_ID",
+                r,
+                "must be an IPv4 address or `hash`",
+            ));
+        }
+        let bgp_secrets_dir = var("CALICO_BGP_SECRETS_DIR")
+            .map_or_else(|| PathBuf::from("/etc/calico/bgp-secrets"), PathBuf::from);
+
         Ok(NodeConfig {
+            router_id,
+            bgp_secrets_dir,
             autodetect_poll_interval,
             node_name,
             datastore,

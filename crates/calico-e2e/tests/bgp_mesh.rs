@@ -1,0 +1,134 @@
+//! Issue 5: two calico-node agents on one layer-2 fabric build Calico's node-to-node mesh
+//! with the native speaker, each learns the other's IPAM block and installs it as
+//! `<block> via <node IP> proto bgp`, pods on different nodes talk, and turning the mesh off
+//! in BGPConfiguration removes the sessions and the routes live (and back on restores them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::IpAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use calico_e2e::fabric::Fabric;
+use calico_e2e::node::Node;
+use calico_e2e::traffic::Flow;
+use calico_netlink::testing::require_root;
+use ipnet::IpNet;
+
+/// The `proto bgp` route in `node` covering `ip`, as `(prefix, gateway)`.
+fn bgp_route_to(node: &Node, ip: IpAddr) -> Option<(IpNet, String)> {
+    let out = node.ip(&["route", "show", "proto", "186"]).ok()?;
+    out.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        let prefix: IpNet = words.next()?.parse().ok()?;
+        let via = l.split_whitespace().skip_while(|w| *w != "via").nth(1)?;
+        prefix.contains(&ip).then(|| (prefix, via.to_string()))
+    })
+}
+
+fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> bool,
+    log: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}\n{}", log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn calicoctl_apply(store: &std::path::Path, yaml: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = Command::new(calico_e2e::binary("calicoctl").unwrap())
+        .env_clear()
+        .env("DATASTORE_TYPE", "embedded")
+        .env("CALICO_DATASTORE_PATH", store)
+        .args(["apply", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "calicoctl apply: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn node_to_node_mesh_routes_pods_across_nodes() {
+    if !require_root() {
+        return;
+    }
+    let mut fabric = Fabric::new().unwrap();
+    let mut n1 = Node::new("node1", "10.200.0.1/24", None).unwrap();
+    let store = n1.store_path.clone();
+    let mut n2 = Node::new("node2", "10.200.0.2/24", Some(&store)).unwrap();
+    fabric.attach(&n1).unwrap();
+    fabric.attach(&n2).unwrap();
+    n1.start_agent().unwrap();
+    n2.start_agent().unwrap();
+    let a = n1.add_pod("default", "pod-a").unwrap();
+    let b = n2.add_pod("default", "pod-b").unwrap();
+    let logs = || {
+        format!(
+            "node1:\n{}\nnode2:\n{}",
+            n1.agent_log_tail(),
+            n2.agent_log_tail()
+        )
+    };
+
+    wait_for(
+        "node1 never learned node2's block",
+        Duration::from_secs(20),
+        || bgp_route_to(&n1, b.ip).is_some_and(|(_, via)| via == "10.200.0.2"),
+        logs,
+    );
+    wait_for(
+        "node2 never learned node1's block",
+        Duration::from_secs(20),
+        || bgp_route_to(&n2, a.ip).is_some_and(|(_, via)| via == "10.200.0.1"),
+        logs,
+    );
+    // The learned route is the block (a /26 of the default pool), not a host route.
+    let (block, _) = bgp_route_to(&n1, b.ip).unwrap();
+    assert_eq!(block.prefix_len(), 26, "{block}");
+
+    let flow = Flow::start(a.ns.ns(), b.ns.ns(), b.ip, Duration::from_millis(10)).unwrap();
+    wait_for(
+        "no pod-to-pod traffic across nodes",
+        Duration::from_secs(5),
+        || flow.report().answered > 10,
+        logs,
+    );
+    flow.stop().unwrap();
+
+    // Mesh off: sessions and routes go on both nodes, live.
+    calicoctl_apply(
+        &store,
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  nodeToNodeMeshEnabled: false\n",
+    );
+    wait_for(
+        "routes stayed after the mesh was disabled",
+        Duration::from_secs(15),
+        || bgp_route_to(&n1, b.ip).is_none() && bgp_route_to(&n2, a.ip).is_none(),
+        logs,
+    );
+    // And back on.
+    calicoctl_apply(
+        &store,
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  nodeToNodeMeshEnabled: true\n",
+    );
+    wait_for(
+        "routes did not come back with the mesh",
+        Duration::from_secs(20),
+        || bgp_route_to(&n1, b.ip).is_some() && bgp_route_to(&n2, a.ip).is_some(),
+        logs,
+    );
+    n2.del_pod(&b).unwrap();
+    n1.del_pod(&a).unwrap();
+}
