@@ -10,6 +10,7 @@
 
 pub mod bgp_peers;
 pub mod cni;
+pub mod fabric;
 pub mod node;
 pub mod podman;
 pub mod store;
