@@ -13,6 +13,7 @@
 mod commands;
 mod input;
 mod ipam;
+mod node;
 mod output;
 mod table;
 
@@ -168,6 +169,15 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ipam::IpamCmd,
     },
+    /// Calico node management.
+    #[command(
+        long_about = "Manage a Calico node instance. These commands run directly on the compute \
+                      host where the node is running."
+    )]
+    Node {
+        #[command(subcommand)]
+        cmd: node::NodeCmd,
+    },
     /// Display the version of this binary.
     Version {
         /// Display the client version only.
@@ -242,6 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             namespace,
         } => commands::label(&kind, &name, &label, overwrite, remove, &config, namespace).await,
         Cmd::Ipam { cmd } => ipam::run(cmd).await,
+        Cmd::Node { cmd } => node::run(cmd),
         Cmd::Version { client, config } => commands::version(client, config).await,
     }
 }

@@ -10,7 +10,7 @@
 
 mod check;
 mod configure;
-mod gotable;
+pub(crate) mod gotable;
 mod release;
 mod report;
 mod show;
