@@ -132,3 +132,82 @@ fn node_to_node_mesh_routes_pods_across_nodes() {
     n2.del_pod(&b).unwrap();
     n1.del_pod(&a).unwrap();
 }
+
+/// Graceful restart both ways (RFC 4724): an agent stopped (SIGTERM) or killed (SIGKILL)
+/// keeps its kernel routes, its peer keeps the routes learned from it for the restart time,
+/// and once it is back nothing changes: a flow between pods on the two nodes loses nothing.
+#[test]
+fn agent_restart_keeps_bgp_routes_on_both_sides() {
+    if !require_root() {
+        return;
+    }
+    let mut fabric = Fabric::new().unwrap();
+    let mut n1 = Node::new("node1", "10.200.0.1/24", None).unwrap();
+    let store = n1.store_path.clone();
+    let mut n2 = Node::new("node2", "10.200.0.2/24", Some(&store)).unwrap();
+    fabric.attach(&n1).unwrap();
+    fabric.attach(&n2).unwrap();
+    n1.start_agent().unwrap();
+    n2.start_agent().unwrap();
+    let a = n1.add_pod("default", "pod-a").unwrap();
+    let b = n2.add_pod("default", "pod-b").unwrap();
+    wait_for(
+        "the mesh never exchanged the blocks",
+        Duration::from_secs(20),
+        || bgp_route_to(&n1, b.ip).is_some() && bgp_route_to(&n2, a.ip).is_some(),
+        || {
+            format!(
+                "node1:\n{}\nnode2:\n{}",
+                n1.agent_log_tail(),
+                n2.agent_log_tail()
+            )
+        },
+    );
+    let routes = |n: &Node| n.ip(&["route", "show", "proto", "186"]).unwrap();
+    let (r1, r2) = (routes(&n1), routes(&n2));
+    let flow = Flow::start(a.ns.ns(), b.ns.ns(), b.ip, Duration::from_millis(5)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(flow.report().answered > 10, "{:?}", flow.report());
+
+    for signal in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGKILL,
+    ] {
+        n2.stop_agent(signal).unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(
+            routes(&n2),
+            r2,
+            "node2's kernel routes changed while it was down ({signal:?})"
+        );
+        assert_eq!(
+            routes(&n1),
+            r1,
+            "node1 dropped node2's routes during its restart ({signal:?})"
+        );
+        n2.start_agent().unwrap();
+        // Back: sessions re-established, End-of-RIB exchanged, stale state resolved.
+        std::thread::sleep(Duration::from_secs(3));
+        assert_eq!(
+            routes(&n1),
+            r1,
+            "after node2's {signal:?} restart\n{}",
+            n2.agent_log_tail()
+        );
+        assert_eq!(
+            routes(&n2),
+            r2,
+            "after node2's {signal:?} restart\n{}",
+            n2.agent_log_tail()
+        );
+    }
+    let report = flow.stop().unwrap();
+    assert!(report.sent > 500, "{report:?}");
+    assert_eq!(
+        report.lost(),
+        0,
+        "datagrams lost across restarts: {report:?}"
+    );
+    n2.del_pod(&b).unwrap();
+    n1.del_pod(&a).unwrap();
+}
