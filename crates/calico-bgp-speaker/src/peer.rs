@@ -60,7 +60,13 @@ pub fn set_md5_key(
     peer: IpAddr,
     key: Option<&[u8]>,
 ) -> io::Result<()> {
-    calico_tcp_md5::set_key(socket.as_fd(), peer, key).map_err(|e| io::Error::other(e.to_string()))
+    calico_tcp_md5::set_key(socket.as_fd(), peer, key).map_err(|e| match e {
+        calico_tcp_md5::Md5Error::Unsupported(_) => io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this kernel has no TCP MD5 signature support (TCP_MD5SIG); a BGP password cannot be used",
+        ),
+        other => io::Error::other(other.to_string()),
+    })
 }
 
 /// What to run for one peer.

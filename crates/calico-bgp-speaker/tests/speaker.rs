@@ -324,3 +324,54 @@ async fn bad_peer_config_is_refused_whole() {
     assert!(s.peers.is_empty(), "a refused config left peers: {s:?}");
     a.speaker.shutdown(false).await;
 }
+
+/// RFC 2385: with the same password on both speakers the session comes up; with a different
+/// one the kernel drops every segment, so it never does. Runs in a namespace of its own,
+/// where the sockets are created through the speaker's socket factory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_md5_passwords_must_match() {
+    use calico_netlink::testing::{TestNetns, require_root};
+    use std::sync::Arc;
+    if !require_root() {
+        return;
+    }
+    let ns = TestNetns::new("bgp-md5").unwrap();
+    let netns = Arc::new(ns.ns().try_clone().unwrap());
+    let factory: calico_bgp_speaker::peer::SocketFactory = Arc::new(move |family| {
+        netns
+            .run(move || match family {
+                calico_bgp_speaker::peer::SocketFamily::V4 => tokio::net::TcpSocket::new_v4(),
+                calico_bgp_speaker::peer::SocketFamily::V6 => tokio::net::TcpSocket::new_v6(),
+            })
+            .map_err(std::io::Error::other)?
+    });
+    let options = || SpeakerOptions {
+        sockets: factory.clone(),
+        ..SpeakerOptions::default()
+    };
+    for (pw_a, pw_b, should_connect) in [("s3cret", "s3cret", true), ("s3cret", "other", false)] {
+        let mut a = Node::start(61, options()).await;
+        let mut b = Node::start(62, options()).await;
+        a.cfg.originated.insert(net("10.65.61.0/26"));
+        let mut to_b = a.spec_for(&b);
+        to_b.password = Some(pw_a.into());
+        let mut to_a = b.spec_for(&a);
+        to_a.password = Some(pw_b.into());
+        a.cfg.peers = vec![to_b];
+        b.cfg.peers = vec![to_a];
+        a.apply().await;
+        b.apply().await;
+        if should_connect {
+            b.wait_fib("route over an MD5 session", |f| f.len() == 1)
+                .await;
+        } else {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let s = b.speaker.status().await.unwrap();
+            assert_ne!(s.peers[0].session.state, State::Established, "{s:#?}");
+            b.drain();
+            assert!(b.fib.is_empty());
+        }
+        a.speaker.shutdown(false).await;
+        b.speaker.shutdown(false).await;
+    }
+}
