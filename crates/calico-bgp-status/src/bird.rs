@@ -9,6 +9,9 @@
 //!   never set `timeformat`, so `calicoctl node status` shows `09:47:20` or `2016-11-21`.
 //! * [`PeerStatus::info_column`] and [`PeerStatus::display_address`]: the INFO and PEER
 //!   ADDRESS cells of `calicoctl node status`.
+//! * [`LastError`]: the text BIRD shows after the BGP state for a session's last error
+//!   (`proto/bgp/bgp.c` `bgp_err_classes`, `bgp_misc_errors`, `bgp_last_errmsg`;
+//!   `packets.c` `bgp_msg_table`), which is what [`PeerStatus::info`] should carry.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -102,6 +105,129 @@ impl PeerStatus {
         };
         format!("{addr}{sep}port{sep}{}", self.port)
     }
+}
+
+/// A BIRD "miscellaneous" error (`BE_MISC`, shown as `Error: <text>`), BIRD 1.6's
+/// `bgp_misc_errors` (Calico ships a BIRD 1.6 fork, whose MD5 text differs from BIRD 2's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MiscError {
+    NeighborLost,
+    InvalidNextHop,
+    Md5AuthFailed,
+    NoListeningSocket,
+    LinkDown,
+    BfdSessionDown,
+    GracefulRestart,
+}
+
+impl MiscError {
+    pub fn text(self) -> &'static str {
+        match self {
+            MiscError::NeighborLost => "Neighbor lost",
+            MiscError::InvalidNextHop => "Invalid next hop",
+            MiscError::Md5AuthFailed => "Kernel MD5 auth failed",
+            MiscError::NoListeningSocket => "No listening socket",
+            MiscError::LinkDown => "Link down",
+            MiscError::BfdSessionDown => "BFD session down",
+            MiscError::GracefulRestart => "Graceful restart",
+        }
+    }
+}
+
+/// The last error of a session, by BIRD's error class. [`LastError::info`] renders it as
+/// BIRD's `show protocols` does after the state: `Socket: Connection refused`,
+/// `Received: Hold timer expired` (the peer's hold timer ran out), `BGP Error: Hold timer
+/// expired` (ours did: BIRD sends the NOTIFICATION itself, `bgp_hold_timeout`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastError {
+    /// `Error: ...` (`BE_MISC`).
+    Misc(MiscError),
+    /// `Socket: <strerror>` (`BE_SOCKET`); `None` is a connection closed by the peer
+    /// (`Socket: Connection closed`).
+    Socket(Option<i32>),
+    /// `Received: <notification>`: the peer sent a NOTIFICATION (`BE_BGP_RX`).
+    Received { code: u8, subcode: u8 },
+    /// `BGP Error: <notification>`: we sent a NOTIFICATION (`BE_BGP_TX`).
+    Sent { code: u8, subcode: u8 },
+    /// `Automatic shutdown: Route limit exceeded` (`BE_AUTO_DOWN`).
+    RouteLimitExceeded,
+}
+
+impl LastError {
+    /// The text for [`PeerStatus::info`].
+    pub fn info(&self) -> String {
+        match self {
+            LastError::Misc(m) => format!("Error: {}", m.text()),
+            LastError::Socket(None) => "Socket: Connection closed".to_string(),
+            LastError::Socket(Some(errno)) => format!("Socket: {}", strerror(*errno)),
+            LastError::Received { code, subcode } => {
+                format!("Received: {}", notification_text(*code, *subcode))
+            }
+            LastError::Sent { code, subcode } => {
+                format!("BGP Error: {}", notification_text(*code, *subcode))
+            }
+            LastError::RouteLimitExceeded => "Automatic shutdown: Route limit exceeded".to_string(),
+        }
+    }
+}
+
+/// The C library's text for an errno (what BIRD's `strerror` prints), without the
+/// ` (os error N)` that Rust's `io::Error` adds.
+pub fn strerror(errno: i32) -> String {
+    let full = std::io::Error::from_raw_os_error(errno).to_string();
+    let suffix = format!(" (os error {errno})");
+    full.strip_suffix(&suffix).unwrap_or(&full).to_string()
+}
+
+/// BIRD 1.6's description of a NOTIFICATION code and subcode (`bgp_error_dsc` over
+/// `bgp_msg_table`: RFC 4271 §4.5 codes, RFC 6608 FSM subcodes, RFC 4486 Cease subcodes,
+/// RFC 7313 ROUTE-REFRESH), `Unknown error <code>.<subcode>` for anything else.
+pub fn notification_text(code: u8, subcode: u8) -> std::borrow::Cow<'static, str> {
+    let known = match (code, subcode) {
+        (1, 0) => "Invalid message header",
+        (1, 1) => "Connection not synchronized",
+        (1, 2) => "Bad message length",
+        (1, 3) => "Bad message type",
+        (2, 0) => "Invalid OPEN message",
+        (2, 1) => "Unsupported version number",
+        (2, 2) => "Bad peer AS",
+        (2, 3) => "Bad BGP identifier",
+        (2, 4) => "Unsupported optional parameter",
+        (2, 5) => "Authentication failure",
+        (2, 6) => "Unacceptable hold time",
+        (2, 7) => "Required capability missing",
+        (2, 8) => "No supported AFI/SAFI",
+        (3, 0) => "Invalid UPDATE message",
+        (3, 1) => "Malformed attribute list",
+        (3, 2) => "Unrecognized well-known attribute",
+        (3, 3) => "Missing mandatory attribute",
+        (3, 4) => "Invalid attribute flags",
+        (3, 5) => "Invalid attribute length",
+        (3, 6) => "Invalid ORIGIN attribute",
+        (3, 7) => "AS routing loop",
+        (3, 8) => "Invalid NEXT_HOP attribute",
+        (3, 9) => "Optional attribute error",
+        (3, 10) => "Invalid network field",
+        (3, 11) => "Malformed AS_PATH",
+        (4, 0) => "Hold timer expired",
+        (5, 0) => "Finite state machine error",
+        (5, 1) => "Unexpected message in OpenSent state",
+        (5, 2) => "Unexpected message in OpenConfirm state",
+        (5, 3) => "Unexpected message in Established state",
+        (6, 0) => "Cease",
+        (6, 1) => "Maximum number of prefixes reached",
+        (6, 2) => "Administrative shutdown",
+        (6, 3) => "Peer de-configured",
+        (6, 4) => "Administrative reset",
+        (6, 5) => "Connection rejected",
+        (6, 6) => "Other configuration change",
+        (6, 7) => "Connection collision resolution",
+        (6, 8) => "Out of Resources",
+        (7, 0) => "Invalid ROUTE-REFRESH message",
+        (7, 1) => "Invalid ROUTE-REFRESH message length",
+        _ => return format!("Unknown error {code}.{subcode}").into(),
+    };
+    known.into()
 }
 
 #[cfg(test)]
@@ -248,5 +374,61 @@ mod tests {
             peer("fd00::2", 179, "Idle", "").display_address(),
             "fd00::2"
         );
+    }
+
+    #[test]
+    fn last_errors_like_bird() {
+        let cases: &[(LastError, &str)] = &[
+            (LastError::Socket(None), "Socket: Connection closed"),
+            (LastError::Socket(Some(111)), "Socket: Connection refused"),
+            (LastError::Socket(Some(113)), "Socket: No route to host"),
+            (
+                LastError::Received {
+                    code: 4,
+                    subcode: 0,
+                },
+                "Received: Hold timer expired",
+            ),
+            (
+                LastError::Sent {
+                    code: 2,
+                    subcode: 2,
+                },
+                "BGP Error: Bad peer AS",
+            ),
+            (
+                LastError::Received {
+                    code: 6,
+                    subcode: 2,
+                },
+                "Received: Administrative shutdown",
+            ),
+            (
+                LastError::Received {
+                    code: 6,
+                    subcode: 9,
+                },
+                "Received: Unknown error 6.9",
+            ),
+            (
+                LastError::Misc(MiscError::Md5AuthFailed),
+                "Error: Kernel MD5 auth failed",
+            ),
+            (
+                LastError::Misc(MiscError::NeighborLost),
+                "Error: Neighbor lost",
+            ),
+            (
+                LastError::RouteLimitExceeded,
+                "Automatic shutdown: Route limit exceeded",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.info(), *want, "{e:?}");
+        }
+        // What calicoctl then shows, e.g. for a peer that refuses connections.
+        let mut p = peer("10.0.0.1", 179, "Active", "");
+        p.info = LastError::Socket(Some(111)).info();
+        assert_eq!(p.info_column(), "Active Socket: Connection refused");
     }
 }

@@ -102,7 +102,8 @@ pub struct PeerStatus {
     pub since: SystemTime,
     /// What BIRD prints after the BGP state in the info column: the last error with its class
     /// prefix (`Socket: Connection refused`, `Received: Hold timer expired`,
-    /// `Error: Hold timer expired`, `BGP Error: Bad peer AS`), empty when there is none.
+    /// `BGP Error: Hold timer expired`, `Error: Neighbor lost`; see
+    /// [`crate::bird::LastError`]), empty when there is none.
     /// A value equal to `bgp_state` is treated as empty (see [`PeerStatus::info_column`]).
     #[serde(default)]
     pub info: String,

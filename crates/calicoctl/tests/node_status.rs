@@ -51,7 +51,10 @@ fn node_status(felix: bool, socket: &Path) -> Out {
         // `cat` fed by a sleeping pipe stays up; wait until it has exec'd under its new name
         // so the scan cannot see the half-started subshell.
         "sleep 600 | exec -a calico-node cat &
-         while [ \"$(tr '\\0' ' ' < /proc/$!/cmdline)\" != 'calico-node ' ]; do sleep 0.01; done
+         for _ in $(seq 1000); do
+           [ \"$(tr '\\0' ' ' < /proc/$!/cmdline)\" = 'calico-node ' ] && break
+           sleep 0.01
+         done
          exec \"$0\" node status"
     } else {
         "exec \"$0\" node status"
