@@ -213,6 +213,10 @@ pub struct LearnedRoute {
     pub communities: Vec<(u16, u16)>,
     pub large_communities: Vec<(u32, u32, u32)>,
     pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+    /// ORIGINATOR_ID and CLUSTER_LIST (RFC 4456), set by route reflectors.
+    pub originator_id: Option<Ipv4Addr>,
+    pub cluster_list: Vec<Ipv4Addr>,
     /// The neighbour it came from.
     pub from: IpAddr,
     /// GoBGP marks routes it keeps for a restarting peer (RFC 4724 helper) as stale; BIRD's CLI
@@ -220,11 +224,75 @@ pub struct LearnedRoute {
     pub stale: Option<bool>,
 }
 
-/// What a daemon originates for one prefix (kept so a restart can re-announce it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Announcement {
-    next_hop: Option<IpAddr>,
-    communities: Vec<(u16, u16)>,
+impl LearnedRoute {
+    /// A route with no attributes yet (the parsers fill them in).
+    fn empty(prefix: IpNet, from: IpAddr, stale: Option<bool>) -> LearnedRoute {
+        LearnedRoute {
+            prefix,
+            next_hop: None,
+            as_path: Vec::new(),
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            local_pref: None,
+            med: None,
+            originator_id: None,
+            cluster_list: Vec::new(),
+            from,
+            stale,
+        }
+    }
+}
+
+/// The attributes a daemon originates a prefix with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteAttrs {
+    /// NEXT_HOP; `None`: the daemon's own address on each session.
+    pub next_hop: Option<IpAddr>,
+    pub communities: Vec<(u16, u16)>,
+    pub large_communities: Vec<(u32, u32, u32)>,
+    /// The AS_PATH the route is originated with (BIRD prepends these on export, GoBGP
+    /// originates with this path); on eBGP each daemon puts its own AS in front as usual.
+    pub as_path: Vec<u32>,
+    /// LOCAL_PREF (only iBGP carries it).
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+}
+
+impl RouteAttrs {
+    pub fn next_hop(mut self, next_hop: IpAddr) -> RouteAttrs {
+        self.next_hop = Some(next_hop);
+        self
+    }
+
+    pub fn community(mut self, high: u16, low: u16) -> RouteAttrs {
+        self.communities.push((high, low));
+        self
+    }
+
+    pub fn large_community(mut self, global: u32, data1: u32, data2: u32) -> RouteAttrs {
+        self.large_communities.push((global, data1, data2));
+        self
+    }
+
+    pub fn as_path(mut self, path: &[u32]) -> RouteAttrs {
+        self.as_path = path.to_vec();
+        self
+    }
+
+    pub fn local_pref(mut self, local_pref: u32) -> RouteAttrs {
+        self.local_pref = Some(local_pref);
+        self
+    }
+
+    pub fn med(mut self, med: u32) -> RouteAttrs {
+        self.med = Some(med);
+        self
+    }
+
+    /// Whether nothing but the defaults is set.
+    fn is_default(&self) -> bool {
+        *self == RouteAttrs::default()
+    }
 }
 
 /// A BGP daemon peering with the code under test. BIRD and GoBGP implement it.
@@ -241,7 +309,17 @@ pub trait BgpPeerDaemon {
         prefixes: &[IpNet],
         next_hop: Option<IpAddr>,
         communities: &[(u16, u16)],
-    ) -> Result<(), HarnessError>;
+    ) -> Result<(), HarnessError> {
+        let attrs = RouteAttrs {
+            next_hop,
+            communities: communities.to_vec(),
+            ..RouteAttrs::default()
+        };
+        self.announce_with(prefixes, &attrs)
+    }
+    /// Originates `prefixes` with all of `attrs` (replacing earlier attributes of a prefix).
+    fn announce_with(&mut self, prefixes: &[IpNet], attrs: &RouteAttrs)
+    -> Result<(), HarnessError>;
     /// Stops originating `prefixes` (unknown ones are an error).
     fn withdraw(&mut self, prefixes: &[IpNet]) -> Result<(), HarnessError>;
     /// The session's FSM state as RFC 4271 names it: `Idle`, `Connect`, `Active`, `OpenSent`,
@@ -314,6 +392,9 @@ pub trait BgpPeerDaemon {
     fn thaw(&mut self) -> Result<(), HarnessError>;
     /// PID of the daemon (of the last one started, after a kill).
     fn pid(&self) -> u32;
+    /// The daemon's full view of one session, as text (BIRD: `show protocols all <name>`;
+    /// GoBGP: `-j neighbor <address>`), for assertions on capabilities and counters.
+    fn neighbor_details(&self, neighbor: IpAddr) -> Result<String, HarnessError>;
     /// `"BIRD"` / `"GoBGP"`, for messages.
     fn kind(&self) -> &'static str;
     /// The last lines of the daemon's log, for failure messages.
@@ -340,7 +421,7 @@ fn check_next_hop(prefixes: &[IpNet], next_hop: Option<IpAddr>) -> Result<(), Ha
 
 /// Withdrawing what was never announced is a test bug: say so.
 fn check_withdraw(
-    announced: &std::collections::BTreeMap<IpNet, Announcement>,
+    announced: &std::collections::BTreeMap<IpNet, RouteAttrs>,
     prefixes: &[IpNet],
 ) -> Result<(), HarnessError> {
     match prefixes

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use calico_e2e::bgp_peers::{
-    BgpPeerDaemon, Bird, DaemonSpec, Gobgp, NeighborSpec, connect, fib_routes,
+    BgpPeerDaemon, Bird, DaemonSpec, Gobgp, NeighborSpec, RouteAttrs, connect, fib_routes,
 };
 use calico_netlink::testing::{TestNetns, require_root};
 use ipnet::IpNet;
@@ -171,6 +171,46 @@ fn ibgp_routes_both_ways_withdraw_and_bird_programs_the_fib() {
             .any(|(d, _)| *d == net("10.128.0.0/26")),
         "{:?}",
         bird_fib(&bns)
+    );
+
+    // Every attribute the harness can originate, both ways (iBGP: LOCAL_PREF travels too).
+    let attrs = RouteAttrs::default()
+        .community(64512, 1)
+        .large_community(64512, 2, 3)
+        .as_path(&[65010, 65011])
+        .local_pref(250)
+        .med(9);
+    bird.announce_with(&[net("10.130.0.0/26"), net("10.130.1.0/26")], &attrs)
+        .unwrap();
+    gobgp
+        .announce_with(
+            &[net("10.65.0.0/26")],
+            &attrs.clone().next_hop(ip(GOBGP_IP)),
+        )
+        .unwrap();
+    for (daemon, p, from) in [
+        (&gobgp as &dyn BgpPeerDaemon, "10.130.0.0/26", BIRD_IP),
+        (&gobgp, "10.130.1.0/26", BIRD_IP),
+        (&bird, "10.65.0.0/26", GOBGP_IP),
+    ] {
+        let r = daemon.wait_route(net(p), Some(ip(from)), SOON).unwrap();
+        assert_eq!(r.next_hop, Some(ip(from)), "{r:?}");
+        assert_eq!(r.communities, vec![(64512, 1)], "{r:?}");
+        assert_eq!(r.large_communities, vec![(64512, 2, 3)], "{r:?}");
+        assert_eq!(r.as_path, vec![65010, 65011], "{r:?}");
+        assert_eq!(r.local_pref, Some(250), "{r:?}");
+        assert_eq!(r.med, Some(9), "{r:?}");
+    }
+    assert!(
+        bird.neighbor_details(ip(GOBGP_IP))
+            .unwrap()
+            .contains("BGP state:          Established")
+    );
+    assert!(
+        gobgp
+            .neighbor_details(ip(BIRD_IP))
+            .unwrap()
+            .contains("\"session_state\":6")
     );
 
     // Withdraws propagate, the rest stays.
@@ -461,6 +501,9 @@ fn bird_reflects_routes_between_gobgp_clients() {
         .unwrap();
     assert_eq!(r.next_hop, Some(ip("10.0.1.2")));
     assert_eq!(r.communities, vec![(64512, 1)]);
+    // RFC 4456: the reflector adds ORIGINATOR_ID (client 1's router ID) and its cluster ID.
+    assert_eq!(r.originator_id, Some(rid("10.0.1.2")), "{r:?}");
+    assert_eq!(r.cluster_list, vec![rid("9.9.9.9")], "{r:?}");
     // Not reflected back to its originator.
     std::thread::sleep(Duration::from_millis(500));
     assert!(
@@ -472,4 +515,55 @@ fn bird_reflects_routes_between_gobgp_clients() {
     );
     g1.withdraw(&[net("10.64.0.0/26")]).unwrap();
     g2.wait_no_route(net("10.64.0.0/26"), SOON).unwrap();
+}
+
+#[test]
+fn ipv6_session_routes_and_fib() {
+    if !require_root() {
+        return;
+    }
+    let a = TestNetns::new("bgph-v6-b").unwrap();
+    let b = TestNetns::new("bgph-v6-g").unwrap();
+    connect(
+        a.name(),
+        "vbird",
+        &["fd00::1/64"],
+        b.name(),
+        "vgobgp",
+        &["fd00::2/64"],
+    )
+    .unwrap();
+    let mut bird = Bird::start(
+        &DaemonSpec::new(a.name(), rid(BIRD_IP), 64512)
+            .listen_address(ip("fd00::1"))
+            .program_kernel()
+            .neighbor(NeighborSpec::new(ip("fd00::2"), 65001)),
+    )
+    .unwrap();
+    let mut gobgp = Gobgp::start(
+        &DaemonSpec::new(b.name(), rid(GOBGP_IP), 65001)
+            .listen_address(ip("fd00::2"))
+            .neighbor(NeighborSpec::new(ip("fd00::1"), 64512)),
+    )
+    .unwrap();
+    bird.wait_established(ip("fd00::2"), UP).unwrap();
+    gobgp.wait_established(ip("fd00::1"), UP).unwrap();
+    bird.announce(&[net("fd00:80::/64")], None, &[(64512, 6)])
+        .unwrap();
+    gobgp
+        .announce(&[net("fd00:64::/64")], Some(ip("fd00::2")), &[])
+        .unwrap();
+    let r = gobgp.wait_route(net("fd00:80::/64"), None, SOON).unwrap();
+    assert_eq!(r.next_hop, Some(ip("fd00::1")), "{r:?}");
+    assert_eq!(r.as_path, vec![64512]);
+    assert_eq!(r.communities, vec![(64512, 6)]);
+    let r = bird.wait_route(net("fd00:64::/64"), None, SOON).unwrap();
+    assert_eq!(r.next_hop, Some(ip("fd00::2")), "{r:?}");
+    wait_fib(&a, "GoBGP's IPv6 route via fd00::2", |fib| {
+        fib.contains(&(net("fd00:64::/64"), Some(ip("fd00::2"))))
+    });
+    gobgp.withdraw(&[net("fd00:64::/64")]).unwrap();
+    wait_fib(&a, "IPv6 route withdrawn", |fib| {
+        !fib.iter().any(|(d, _)| *d == net("fd00:64::/64"))
+    });
 }

@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use nix::sys::signal::Signal;
 
 use super::{
-    Announcement, BgpPeerDaemon, DaemonProcess, DaemonSpec, LearnedRoute, io, require_file, tail,
+    BgpPeerDaemon, DaemonProcess, DaemonSpec, LearnedRoute, RouteAttrs, io, require_file, tail,
     wait_until,
 };
 use crate::HarnessError;
@@ -29,7 +29,7 @@ pub struct Bird {
     birdc: PathBuf,
     process: Option<DaemonProcess>,
     last_pid: u32,
-    announced: BTreeMap<IpNet, Announcement>,
+    announced: BTreeMap<IpNet, RouteAttrs>,
 }
 
 impl Bird {
@@ -83,13 +83,7 @@ impl Bird {
         let dir = tempfile::tempdir().map_err(io("creating a temporary directory"))?;
         let ann = announced
             .iter()
-            .map(|p| {
-                let a = Announcement {
-                    next_hop: None,
-                    communities: Vec::new(),
-                };
-                (p.trunc(), a)
-            })
+            .map(|p| (p.trunc(), RouteAttrs::default()))
             .collect();
         let conf = dir.path().join("bird.conf");
         let text = config(spec, &dir.path().join("bird.log"), &ann)?;
@@ -188,22 +182,15 @@ impl BgpPeerDaemon for Bird {
         Ok(b)
     }
 
-    fn announce(
+    fn announce_with(
         &mut self,
         prefixes: &[IpNet],
-        next_hop: Option<IpAddr>,
-        communities: &[(u16, u16)],
+        attrs: &RouteAttrs,
     ) -> Result<(), HarnessError> {
-        super::check_next_hop(prefixes, next_hop)?;
+        super::check_next_hop(prefixes, attrs.next_hop)?;
         let before = self.announced.clone();
         for p in prefixes {
-            self.announced.insert(
-                p.trunc(),
-                Announcement {
-                    next_hop,
-                    communities: communities.to_vec(),
-                },
-            );
+            self.announced.insert(p.trunc(), attrs.clone());
         }
         let r = self.reconfigure();
         if r.is_err() {
@@ -284,6 +271,11 @@ impl BgpPeerDaemon for Bird {
         self.last_pid
     }
 
+    fn neighbor_details(&self, neighbor: IpAddr) -> Result<String, HarnessError> {
+        self.spec.neighbor_spec(neighbor)?;
+        self.birdc(&["show", "protocols", "all", &Bird::protocol_name(neighbor)])
+    }
+
     fn kind(&self) -> &'static str {
         "BIRD"
     }
@@ -297,7 +289,7 @@ impl BgpPeerDaemon for Bird {
 pub(super) fn config(
     spec: &DaemonSpec,
     log: &Path,
-    announced: &BTreeMap<IpNet, Announcement>,
+    announced: &BTreeMap<IpNet, RouteAttrs>,
 ) -> Result<String, HarnessError> {
     let mut c = String::new();
     // `write!` into a String cannot fail; the results are ignored for that reason.
@@ -383,19 +375,42 @@ pub(super) fn config(
             c,
             "    export filter {{\n      if proto = \"announced{v}\" then {{"
         );
+        // One clause per distinct attribute set, matching its prefixes exactly.
+        let mut groups: Vec<(&RouteAttrs, Vec<IpNet>)> = Vec::new();
         for (p, a) in announced
             .iter()
-            .filter(|(p, _)| matches!(p, IpNet::V6(_)) == v6)
+            .filter(|(p, a)| matches!(p, IpNet::V6(_)) == v6 && !a.is_default())
         {
-            if a.next_hop.is_none() && a.communities.is_empty() {
-                continue;
+            match groups.iter_mut().find(|(g, _)| *g == a) {
+                Some((_, ps)) => ps.push(*p),
+                None => groups.push((a, vec![*p])),
             }
-            let _ = write!(c, "        if net = {p} then {{");
+        }
+        for (a, ps) in groups {
+            let set = ps
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = write!(c, "        if net ~ [ {set} ] then {{");
             if let Some(nh) = a.next_hop {
                 let _ = write!(c, " bgp_next_hop = {nh};");
             }
             for (x, y) in &a.communities {
                 let _ = write!(c, " bgp_community.add(({x},{y}));");
+            }
+            for (x, y, z) in &a.large_communities {
+                let _ = write!(c, " bgp_large_community.add(({x},{y},{z}));");
+            }
+            // Prepending from the end leaves the path in the given order.
+            for asn in a.as_path.iter().rev() {
+                let _ = write!(c, " bgp_path.prepend({asn});");
+            }
+            if let Some(lp) = a.local_pref {
+                let _ = write!(c, " bgp_local_pref = {lp};");
+            }
+            if let Some(med) = a.med {
+                let _ = write!(c, " bgp_med = {med};");
             }
             let _ = writeln!(c, " }}");
         }
@@ -467,6 +482,16 @@ fn parse_routes(
                 "BGP.local_pref" => {
                     r.local_pref = Some(value.parse().map_err(|_| bad(line, "local pref"))?)
                 }
+                "BGP.med" => r.med = Some(value.parse().map_err(|_| bad(line, "MED"))?),
+                "BGP.originator_id" => {
+                    r.originator_id = Some(value.parse().map_err(|_| bad(line, "originator"))?)
+                }
+                "BGP.cluster_list" => {
+                    r.cluster_list = value
+                        .split_whitespace()
+                        .map(|s| s.parse().map_err(|_| bad(line, "cluster list")))
+                        .collect::<Result<_, _>>()?
+                }
                 "BGP.community" => {
                     for t in tuples(value) {
                         match t.as_slice() {
@@ -515,16 +540,7 @@ fn parse_routes(
             .map(|s| s.trim_end_matches(']'))
             .ok_or_else(|| bad(line, "no [protocol ...]"))?;
         if let Some(from) = protocols.get(proto) {
-            current = Some(LearnedRoute {
-                prefix: p,
-                next_hop: None,
-                as_path: Vec::new(),
-                communities: Vec::new(),
-                large_communities: Vec::new(),
-                local_pref: None,
-                from: *from,
-                stale: None,
-            });
+            current = Some(LearnedRoute::empty(p, *from, None));
         }
     }
     routes.extend(current);
@@ -566,6 +582,9 @@ mod tests {
 \tBGP.local_pref: 100
 \tBGP.community: (64512,100) (65000,7)
 \tBGP.large_community: (64512, 1, 2)
+\tBGP.med: 5
+\tBGP.originator_id: 10.0.1.2
+\tBGP.cluster_list: 9.9.9.9 8.8.8.8
                      unicast [peer_10_0_0_3 19:04:20.000] (100) [i]
 \tvia 10.0.0.3 on va
 \tType: BGP univ
@@ -590,6 +609,12 @@ mod tests {
         assert_eq!(r[1].next_hop, Some("10.0.0.2".parse().unwrap()));
         assert_eq!(r[1].communities, vec![(64512, 100), (65000, 7)]);
         assert_eq!(r[1].large_communities, vec![(64512, 1, 2)]);
+        assert_eq!(r[1].med, Some(5));
+        assert_eq!(r[1].originator_id, Some("10.0.1.2".parse().unwrap()));
+        assert_eq!(
+            r[1].cluster_list,
+            vec![Ipv4Addr::new(9, 9, 9, 9), Ipv4Addr::new(8, 8, 8, 8)]
+        );
         assert_eq!(r[2].prefix, "10.64.0.0/26".parse::<IpNet>().unwrap());
         assert_eq!(r[2].from, "10.0.0.3".parse::<IpAddr>().unwrap());
         assert_eq!(r[2].stale, None);
@@ -629,18 +654,25 @@ peer_10_0_0_2 BGP        ---        down   19:05:39.197";
         let mut ann = BTreeMap::new();
         ann.insert(
             "10.128.0.0/26".parse().unwrap(),
-            Announcement {
-                next_hop: Some("10.0.0.9".parse().unwrap()),
-                communities: vec![(64512, 7)],
-            },
+            RouteAttrs::default()
+                .next_hop("10.0.0.9".parse().unwrap())
+                .community(64512, 7)
+                .large_community(64512, 1, 2)
+                .as_path(&[65000, 65001])
+                .local_pref(200)
+                .med(5),
         );
         ann.insert(
-            "fd00:1::/64".parse().unwrap(),
-            Announcement {
-                next_hop: None,
-                communities: vec![],
-            },
+            "10.128.0.64/26".parse().unwrap(),
+            RouteAttrs::default()
+                .next_hop("10.0.0.9".parse().unwrap())
+                .community(64512, 7)
+                .large_community(64512, 1, 2)
+                .as_path(&[65000, 65001])
+                .local_pref(200)
+                .med(5),
         );
+        ann.insert("fd00:1::/64".parse().unwrap(), RouteAttrs::default());
         let c = config(&spec, Path::new("/tmp/x.log"), &ann).unwrap();
         for want in [
             "router id 10.0.0.1;",
@@ -657,7 +689,9 @@ peer_10_0_0_2 BGP        ---        down   19:05:39.197";
             "hold time 9;",
             "passive on;",
             "add paths on;",
-            "if net = 10.128.0.0/26 then { bgp_next_hop = 10.0.0.9; bgp_community.add((64512,7)); }",
+            "if net ~ [ 10.128.0.0/26, 10.128.0.64/26 ] then { bgp_next_hop = 10.0.0.9; \
+             bgp_community.add((64512,7)); bgp_large_community.add((64512,1,2)); \
+             bgp_path.prepend(65001); bgp_path.prepend(65000); bgp_local_pref = 200; bgp_med = 5; }",
             "protocol bgp peer_fd00__3 {",
             "  local as 64512;",
             "neighbor fd00::3 as 65000;",

@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 use super::{
-    Announcement, BgpPeerDaemon, DaemonProcess, DaemonSpec, LearnedRoute, io, require_file, tail,
+    BgpPeerDaemon, DaemonProcess, DaemonSpec, LearnedRoute, RouteAttrs, io, require_file, tail,
     wait_until,
 };
 use crate::HarnessError;
@@ -32,7 +32,7 @@ pub struct Gobgp {
     gobgp: PathBuf,
     process: Option<DaemonProcess>,
     last_pid: u32,
-    announced: BTreeMap<IpNet, Announcement>,
+    announced: BTreeMap<IpNet, RouteAttrs>,
 }
 
 impl Gobgp {
@@ -119,7 +119,7 @@ impl Gobgp {
         })?;
         self.process = Some(process);
         // A restarted gobgpd has an empty RIB: originate again what the test announced.
-        let announced: Vec<(IpNet, Announcement)> = self
+        let announced: Vec<(IpNet, RouteAttrs)> = self
             .announced
             .iter()
             .map(|(p, a)| (*p, a.clone()))
@@ -138,26 +138,53 @@ impl Gobgp {
         }
     }
 
-    fn rib_add(&self, prefix: IpNet, a: &Announcement) -> Result<(), HarnessError> {
-        let family = family(prefix);
-        let p = prefix.to_string();
-        let mut args = vec!["global", "rib", "add", "-a", family, &p];
-        let nh = a.next_hop.map(|n| n.to_string());
-        if let Some(nh) = &nh {
-            args.extend(["nexthop", nh]);
-        }
-        args.extend(["origin", "igp"]);
-        let communities = a
-            .communities
-            .iter()
-            .map(|(x, y)| format!("{x}:{y}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        if !communities.is_empty() {
-            args.extend(["community", &communities]);
-        }
+    fn rib_add(&self, prefix: IpNet, a: &RouteAttrs) -> Result<(), HarnessError> {
+        let args = rib_add_args(prefix, a);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.cli(&args).map(|_| ())
     }
+}
+
+/// `global rib add` arguments of the gobgp CLI for one originated prefix.
+fn rib_add_args(prefix: IpNet, a: &RouteAttrs) -> Vec<String> {
+    let join = |items: Vec<String>| items.join(",");
+    let mut args: Vec<String> = ["global", "rib", "add", "-a", family(prefix)]
+        .map(String::from)
+        .to_vec();
+    args.push(prefix.to_string());
+    if let Some(nh) = a.next_hop {
+        args.extend(["nexthop".into(), nh.to_string()]);
+    }
+    args.extend(["origin".into(), "igp".into()]);
+    if !a.as_path.is_empty() {
+        args.push("aspath".into());
+        args.push(join(a.as_path.iter().map(ToString::to_string).collect()));
+    }
+    if let Some(med) = a.med {
+        args.extend(["med".into(), med.to_string()]);
+    }
+    if let Some(lp) = a.local_pref {
+        args.extend(["local-pref".into(), lp.to_string()]);
+    }
+    if !a.communities.is_empty() {
+        args.push("community".into());
+        args.push(join(
+            a.communities
+                .iter()
+                .map(|(x, y)| format!("{x}:{y}"))
+                .collect(),
+        ));
+    }
+    if !a.large_communities.is_empty() {
+        args.push("large-community".into());
+        args.push(join(
+            a.large_communities
+                .iter()
+                .map(|(x, y, z)| format!("{x}:{y}:{z}"))
+                .collect(),
+        ));
+    }
+    args
 }
 
 fn family(prefix: IpNet) -> &'static str {
@@ -199,21 +226,16 @@ impl BgpPeerDaemon for Gobgp {
         Ok(g)
     }
 
-    fn announce(
+    fn announce_with(
         &mut self,
         prefixes: &[IpNet],
-        next_hop: Option<IpAddr>,
-        communities: &[(u16, u16)],
+        attrs: &RouteAttrs,
     ) -> Result<(), HarnessError> {
-        super::check_next_hop(prefixes, next_hop)?;
+        super::check_next_hop(prefixes, attrs.next_hop)?;
         self.running()?;
         for p in prefixes {
-            let a = Announcement {
-                next_hop,
-                communities: communities.to_vec(),
-            };
-            self.rib_add(p.trunc(), &a)?;
-            self.announced.insert(p.trunc(), a);
+            self.rib_add(p.trunc(), attrs)?;
+            self.announced.insert(p.trunc(), attrs.clone());
         }
         Ok(())
     }
@@ -279,6 +301,11 @@ impl BgpPeerDaemon for Gobgp {
 
     fn pid(&self) -> u32 {
         self.last_pid
+    }
+
+    fn neighbor_details(&self, neighbor: IpAddr) -> Result<String, HarnessError> {
+        self.spec.neighbor_spec(neighbor)?;
+        self.cli(&["-j", "neighbor", &neighbor.to_string()])
     }
 
     fn kind(&self) -> &'static str {
@@ -439,16 +466,8 @@ fn parse_rib(out: &str) -> Result<Vec<LearnedRoute>, HarnessError> {
                 continue; // originated by this gobgpd
             };
             let from: IpAddr = from.parse().map_err(|_| bad("neighbor-ip", path))?;
-            let mut r = LearnedRoute {
-                prefix,
-                next_hop: None,
-                as_path: Vec::new(),
-                communities: Vec::new(),
-                large_communities: Vec::new(),
-                local_pref: None,
-                from,
-                stale: Some(path["stale"].as_bool().unwrap_or(false)),
-            };
+            let stale = Some(path["stale"].as_bool().unwrap_or(false));
+            let mut r = LearnedRoute::empty(prefix, from, stale);
             let empty = Vec::new();
             for attr in path["attrs"].as_array().unwrap_or(&empty) {
                 match attr["type"].as_u64() {
@@ -468,8 +487,24 @@ fn parse_rib(out: &str) -> Result<Vec<LearnedRoute>, HarnessError> {
                             r.next_hop = Some(nh.parse().map_err(|_| bad("nexthop", attr))?);
                         }
                     }
+                    Some(4) => r.med = attr["metric"].as_u64().and_then(|v| u32::try_from(v).ok()),
                     Some(5) => {
                         r.local_pref = attr["value"].as_u64().and_then(|v| u32::try_from(v).ok())
+                    }
+                    Some(9) => {
+                        if let Some(id) = attr["value"].as_str() {
+                            r.originator_id =
+                                Some(id.parse().map_err(|_| bad("originator id", attr))?);
+                        }
+                    }
+                    Some(10) => {
+                        for id in attr["value"].as_array().unwrap_or(&empty) {
+                            let id = id
+                                .as_str()
+                                .and_then(|s| s.parse().ok())
+                                .ok_or_else(|| bad("cluster list", attr))?;
+                            r.cluster_list.push(id);
+                        }
                     }
                     Some(8) => {
                         for c in attr["communities"].as_array().unwrap_or(&empty) {
@@ -521,7 +556,8 @@ mod tests {
     fn rib_json_keeps_learned_paths_only() {
         let out = r#"{"10.128.0.0/26":[{"nlri":{"prefix":"10.128.0.0/26"},"age":1,"best":true,
             "attrs":[{"type":1,"value":0},{"type":2,"as_paths":[{"segment_type":2,"num":2,"asns":[65001,65002]}]},
-            {"type":3,"nexthop":"10.0.0.1"},{"type":5,"value":100},{"type":8,"communities":[4227858532,4259840007]},
+            {"type":3,"nexthop":"10.0.0.1"},{"type":4,"metric":7},{"type":5,"value":100},
+            {"type":9,"value":"10.0.1.2"},{"type":10,"value":["9.9.9.9"]},{"type":8,"communities":[4227858532,4259840007]},
             {"type":32,"value":[{"ASN":64512,"LocalData1":1,"LocalData2":2}]}],
             "stale":true,"source-id":"10.0.0.1","neighbor-ip":"10.0.0.1"}],
           "10.64.0.0/26":[{"nlri":{"prefix":"10.64.0.0/26"},"age":1,"best":true,
@@ -537,10 +573,40 @@ mod tests {
         assert_eq!(r.communities, vec![(64512, 100), (65000, 7)]);
         assert_eq!(r.large_communities, vec![(64512, 1, 2)]);
         assert_eq!(r.stale, Some(true));
+        assert_eq!(r.med, Some(7));
+        assert_eq!(r.originator_id, Some(Ipv4Addr::new(10, 0, 1, 2)));
+        assert_eq!(r.cluster_list, vec![Ipv4Addr::new(9, 9, 9, 9)]);
+        let v6 = r#"{"fd00:1::/64":[{"nlri":{"prefix":"fd00:1::/64"},"attrs":[{"type":1,"value":0},
+            {"type":14,"nexthop":"fd00::2","afi":2,"safi":1,"value":[{"prefix":"fd00:1::/64"}]}],
+            "stale":false,"neighbor-ip":"fd00::2"}]}"#;
+        let r = parse_rib(v6).unwrap();
+        assert_eq!(r[0].next_hop, Some("fd00::2".parse().unwrap()));
+        assert_eq!(r[0].from, "fd00::2".parse::<IpAddr>().unwrap());
         assert!(parse_rib("{}").unwrap().is_empty());
         assert!(parse_rib("null").unwrap().is_empty());
         assert!(parse_rib("[1]").is_err());
         assert!(parse_rib(r#"{"bad":[]}"#).is_err());
+    }
+
+    #[test]
+    fn rib_add_arguments() {
+        let a = RouteAttrs::default()
+            .next_hop("10.0.0.2".parse().unwrap())
+            .as_path(&[65000, 65001])
+            .med(7)
+            .local_pref(200)
+            .community(1, 2)
+            .community(3, 4)
+            .large_community(1, 2, 3);
+        assert_eq!(
+            rib_add_args("10.64.0.0/26".parse().unwrap(), &a).join(" "),
+            "global rib add -a ipv4 10.64.0.0/26 nexthop 10.0.0.2 origin igp aspath 65000,65001 \
+             med 7 local-pref 200 community 1:2,3:4 large-community 1:2:3"
+        );
+        assert_eq!(
+            rib_add_args("fd00:1::/64".parse().unwrap(), &RouteAttrs::default()).join(" "),
+            "global rib add -a ipv6 fd00:1::/64 origin igp"
+        );
     }
 
     #[test]
