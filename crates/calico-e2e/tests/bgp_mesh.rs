@@ -211,3 +211,104 @@ fn agent_restart_keeps_bgp_routes_on_both_sides() {
     n2.del_pod(&b).unwrap();
     n1.del_pod(&a).unwrap();
 }
+
+fn calicoctl(store: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(calico_e2e::binary("calicoctl").unwrap())
+        .env_clear()
+        .env("DATASTORE_TYPE", "embedded")
+        .env("CALICO_DATASTORE_PATH", store)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "calicoctl {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Calico's route-reflector recipe: mesh off, node3 labelled and given a cluster id, one
+/// BGPPeer from every other node to the reflectors. node1 and node2 only peer with node3,
+/// yet learn each other's blocks with the original next hop (RFC 4456 §8).
+#[test]
+fn route_reflector_node_reflects_between_nodes() {
+    if !require_root() {
+        return;
+    }
+    let mut fabric = Fabric::new().unwrap();
+    let mut n1 = Node::new("node1", "10.200.0.1/24", None).unwrap();
+    let store = n1.store_path.clone();
+    let mut n2 = Node::new("node2", "10.200.0.2/24", Some(&store)).unwrap();
+    let mut n3 = Node::new("node3", "10.200.0.3/24", Some(&store)).unwrap();
+    for n in [&n1, &n2, &n3] {
+        fabric.attach(n).unwrap();
+    }
+    calicoctl_apply(
+        &store,
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  nodeToNodeMeshEnabled: false\n---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: peer-with-route-reflectors\nspec:\n  nodeSelector: \"!has(route-reflector)\"\n  peerSelector: has(route-reflector)\n",
+    );
+    for n in [&mut n1, &mut n2, &mut n3] {
+        n.start_agent().unwrap();
+    }
+    calicoctl(&store, &["label", "nodes", "node3", "route-reflector=true"]);
+    calicoctl(
+        &store,
+        &[
+            "patch",
+            "node",
+            "node3",
+            "-p",
+            r#"{"spec":{"bgp":{"routeReflectorClusterID":"244.0.0.1"}}}"#,
+        ],
+    );
+    let a = n1.add_pod("default", "pod-a").unwrap();
+    let b = n2.add_pod("default", "pod-b").unwrap();
+    let logs = || {
+        format!(
+            "node1:\n{}\nnode2:\n{}\nnode3:\n{}",
+            n1.agent_log_tail(),
+            n2.agent_log_tail(),
+            n3.agent_log_tail()
+        )
+    };
+    wait_for(
+        "node1 never learned node2's block through the reflector",
+        Duration::from_secs(20),
+        || bgp_route_to(&n1, b.ip).is_some_and(|(_, via)| via == "10.200.0.2"),
+        logs,
+    );
+    wait_for(
+        "node2 never learned node1's block through the reflector",
+        Duration::from_secs(20),
+        || bgp_route_to(&n2, a.ip).is_some_and(|(_, via)| via == "10.200.0.1"),
+        logs,
+    );
+    // node1 has exactly one session (to the reflector), node3 has two.
+    let metric = |n: &Node, name: &str| -> String {
+        let (_, body) = n.http_get(9091, "/metrics").unwrap();
+        body.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        metric(&n1, "calico_bgp_peers_configured"),
+        "calico_bgp_peers_configured 1"
+    );
+    assert_eq!(
+        metric(&n3, "calico_bgp_peers_configured"),
+        "calico_bgp_peers_configured 2"
+    );
+    let flow = Flow::start(a.ns.ns(), b.ns.ns(), b.ip, Duration::from_millis(10)).unwrap();
+    wait_for(
+        "no traffic between pods through reflected routes",
+        Duration::from_secs(5),
+        || flow.report().answered > 10,
+        logs,
+    );
+    flow.stop().unwrap();
+    n2.del_pod(&b).unwrap();
+    n1.del_pod(&a).unwrap();
+}
