@@ -41,6 +41,12 @@ pub(crate) fn import(inner: &Inner, peer: &PeerInfo, route: &Route) -> PolicyRes
         return PolicyResult::Reject;
     };
     let mut w = Working::new(route);
+    // RFC 4271 §5.1.5: a LOCAL_PREF from an external peer is ignored. BIRD discards it on
+    // receipt and attaches its default, so filters (priority matches) and the kernel metric
+    // never see the peer's value; dropping it here keeps it out of the Loc-RIB too.
+    if route.source.peer_type == PeerType::External && route.attrs.local_pref.is_some() {
+        w.attrs_mut().local_pref = None;
+    }
     for f in &p.import {
         match f.run(&mut w, p.internal) {
             Verdict::Accept => return w.into_result(Action::Accept),

@@ -590,6 +590,26 @@ fn priority_matches_default_local_pref_of_received_routes() {
     );
 }
 
+#[test]
+fn local_pref_from_an_external_peer_is_ignored() {
+    // The filter matches priority 2147483547, i.e. the default LOCAL_PREF 100.
+    let fx = fixture("{importV4: [{priority: 2147483547, action: Reject}]}");
+    let imp = fx.policies().import();
+    let tor = peer(TOR);
+    // A ToR that sends LOCAL_PREF 5000 anyway: BIRD discards it and attaches 100.
+    let sent = route_from("10.98.0.0/24", peer(TOR), |a| a.local_pref = Some(5000));
+    assert_eq!(imp.import(&tor, &sent), PolicyResult::Reject);
+    let fx = fixture("{importV4: [{cidr: 10.99.0.0/16, matchOperator: In, action: Reject}]}");
+    let imp = fx.policies().import();
+    let PolicyResult::Modify(a) = imp.import(&tor, &sent) else {
+        panic!("expected the LOCAL_PREF to be dropped");
+    };
+    assert_eq!(a.local_pref, None);
+    // From an internal peer it is the real thing.
+    let mesh_sent = route_from("10.98.0.0/24", peer(MESH), |a| a.local_pref = Some(5000));
+    assert_eq!(imp.import(&peer(MESH), &mesh_sent), PolicyResult::Accept);
+}
+
 // ---------------------------------------------------------------- sessions
 
 #[test]
