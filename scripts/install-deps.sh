@@ -58,4 +58,18 @@ if [ ! -x "$gobgp_root/usr/bin/gobgpd" ] || [ ! -x "$gobgp_root/usr/bin/gobgp" ]
   dpkg -x "$tmp"/gobgpd_*.deb "$gobgp_root"
   rm -rf "$tmp"
 fi
+# FRR 8 (zebra + bgpd), a third BGP peer for the harness, with the two libraries it needs that
+# the machine lacks (libyang2, libc-ares2). Unpacked like bird2, never installed (its service
+# would run in the root namespace; its postinst adds users). The harness finds the libraries
+# through LD_LIBRARY_PATH. `CALICO_FRR_ROOT` points the harness elsewhere.
+frr_root=/var/cache/calico-rs/frr
+if [ ! -x "$frr_root/usr/lib/frr/bgpd" ] || [ ! -e "$frr_root/usr/lib/x86_64-linux-gnu/libyang.so.2" ]; then
+  echo "unpacking frr into $frr_root"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root frr libyang2 libc-ares2 >/dev/null 2>&1) ||
+    (apt-get update -qq && cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root frr libyang2 libc-ares2 >/dev/null)
+  mkdir -p "$frr_root"
+  for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$frr_root"; done
+  rm -rf "$tmp"
+fi
 command -v cargo >/dev/null || { echo "cargo (Rust 1.95) is required" >&2; exit 1; }

@@ -1,12 +1,12 @@
-//! Real BGP peers for interop tests: BIRD 2 and GoBGP, each run as a daemon inside a network
+//! Real BGP peers for interop tests: BIRD 2, GoBGP and FRR, each run as a daemon inside a network
 //! namespace the test created, configured from one neutral [`DaemonSpec`] and driven through
 //! the [`BgpPeerDaemon`] trait (announce / withdraw at runtime, read session states and learned
 //! routes, kill, restart with graceful restart).
 //!
 //! The binaries are Debian's packages unpacked (never installed: their service units would start
 //! a daemon in the root namespace) by `scripts/install-deps.sh` into
-//! `/var/cache/calico-rs/bird2` and `/var/cache/calico-rs/gobgp`; `CALICO_BIRD_ROOT` and
-//! `CALICO_GOBGP_ROOT` point elsewhere. Every daemon is started with `ip netns exec <ns>`, which
+//! `/var/cache/calico-rs/{bird2,gobgp,frr}`; `CALICO_BIRD_ROOT`, `CALICO_GOBGP_ROOT` and
+//! `CALICO_FRR_ROOT` point elsewhere. Every daemon is started with `ip netns exec <ns>`, which
 //! execs it in place, so the child's PID is the daemon's PID; it runs in the foreground and is
 //! killed by that PID (and reaped) when its guard drops, also when a test panics. Its files
 //! (configuration, control socket, log) live in a fresh temporary directory.
@@ -14,6 +14,7 @@
 //! Nothing here touches the root network namespace.
 
 mod bird;
+mod frr;
 mod gobgp;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 pub use bird::Bird;
+pub use frr::Frr;
 pub use gobgp::Gobgp;
 
 use crate::HarnessError;
@@ -244,7 +246,7 @@ impl LearnedRoute {
 }
 
 /// The attributes a daemon originates a prefix with.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct RouteAttrs {
     /// NEXT_HOP; `None`: the daemon's own address on each session.
     pub next_hop: Option<IpAddr>,
@@ -295,7 +297,7 @@ impl RouteAttrs {
     }
 }
 
-/// A BGP daemon peering with the code under test. BIRD and GoBGP implement it.
+/// A BGP daemon peering with the code under test. BIRD, GoBGP and FRR implement it.
 pub trait BgpPeerDaemon {
     /// Writes the configuration and starts the daemon in `spec.netns`.
     fn start(spec: &DaemonSpec) -> Result<Self, HarnessError>
@@ -562,6 +564,13 @@ pub fn bird_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/cache/calico-rs/bird2"))
 }
 
+/// Where Debian's frr package (with libyang2 and libc-ares2) is unpacked.
+pub fn frr_root() -> PathBuf {
+    std::env::var_os("CALICO_FRR_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/calico-rs/frr"))
+}
+
 /// Where Debian's gobgpd package is unpacked.
 pub fn gobgp_root() -> PathBuf {
     std::env::var_os("CALICO_GOBGP_ROOT")
@@ -592,11 +601,13 @@ struct DaemonProcess {
 }
 
 impl DaemonProcess {
-    /// `ip netns exec <netns> <program> <args>`, stdout and stderr appended to `log`.
+    /// `ip netns exec <netns> <program> <args>` with `envs` added to the environment, stdout
+    /// and stderr appended to `log`.
     fn spawn(
         netns: &str,
         program: &Path,
         args: &[&std::ffi::OsStr],
+        envs: &[(&str, &std::ffi::OsStr)],
         log: &Path,
     ) -> Result<DaemonProcess, HarnessError> {
         let out = std::fs::File::options()
@@ -609,6 +620,7 @@ impl DaemonProcess {
             .args(["netns", "exec", netns])
             .arg(program)
             .args(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

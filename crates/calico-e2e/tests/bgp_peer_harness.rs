@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use calico_e2e::bgp_peers::{
-    BgpPeerDaemon, Bird, DaemonSpec, Gobgp, NeighborSpec, RouteAttrs, connect, fib_routes,
+    BgpPeerDaemon, Bird, DaemonSpec, Frr, Gobgp, NeighborSpec, RouteAttrs, connect, fib_routes,
 };
 use calico_netlink::testing::{TestNetns, require_root};
 use ipnet::IpNet;
@@ -52,18 +52,32 @@ fn pair(tag: &str) -> (TestNetns, TestNetns) {
 
 /// BIRD's BGP routes in its namespace's FIB, as (destination, gateway).
 fn bird_fib(ns: &TestNetns) -> Vec<(IpNet, Option<IpAddr>)> {
+    proto_fib(ns, "bird")
+}
+
+/// The FIB routes `protocol` wrote in `ns`, as (destination, gateway).
+fn proto_fib(ns: &TestNetns, protocol: &str) -> Vec<(IpNet, Option<IpAddr>)> {
     fib_routes(ns.name())
         .unwrap()
         .into_iter()
-        .filter(|r| r.protocol == "bird")
+        .filter(|r| r.protocol == protocol)
         .map(|r| (r.dst, r.gateway))
         .collect()
 }
 
 fn wait_fib(ns: &TestNetns, what: &str, f: impl Fn(&[(IpNet, Option<IpAddr>)]) -> bool) {
+    wait_proto_fib(ns, "bird", what, f)
+}
+
+fn wait_proto_fib(
+    ns: &TestNetns,
+    protocol: &str,
+    what: &str,
+    f: impl Fn(&[(IpNet, Option<IpAddr>)]) -> bool,
+) {
     let deadline = Instant::now() + SOON;
     loop {
-        let fib = bird_fib(ns);
+        let fib = proto_fib(ns, protocol);
         if f(&fib) {
             return;
         }
@@ -92,6 +106,7 @@ fn generated_configs_are_accepted_by_both_daemons() {
     spec.cluster_id = Some(rid("1.2.3.4"));
     spec.listen_port = 1791;
     Bird::check_config(&spec, &[net("10.128.0.0/26"), net("fd00:80::/64")]).unwrap();
+    Frr::check_config(&spec, &[net("10.128.0.0/26"), net("fd00:80::/64")]).unwrap();
     spec.program_kernel = false;
     Gobgp::check_config(&spec).unwrap();
     // A broken spec is refused before any daemon sees it.
@@ -100,6 +115,7 @@ fn generated_configs_are_accepted_by_both_daemons() {
         .neighbor(NeighborSpec::new(ip("10.0.0.9"), 65000).rr_client());
     assert!(Bird::check_config(&bad, &[]).is_err());
     assert!(Gobgp::check_config(&bad).is_err());
+    assert!(Frr::check_config(&bad, &[]).is_err());
 }
 
 #[test]
@@ -566,4 +582,134 @@ fn ipv6_session_routes_and_fib() {
     wait_fib(&a, "IPv6 route withdrawn", |fib| {
         !fib.iter().any(|(d, _)| *d == net("fd00:64::/64"))
     });
+}
+
+#[test]
+fn frr_interoperates_with_bird_and_gobgp() {
+    if !require_root() {
+        return;
+    }
+    // FRR (zebra writing the FIB) in the middle: iBGP to BIRD, eBGP with TCP-MD5 to GoBGP.
+    let f = TestNetns::new("bgph-frr").unwrap();
+    let b = TestNetns::new("bgph-frr-b").unwrap();
+    let g = TestNetns::new("bgph-frr-g").unwrap();
+    connect(
+        f.name(),
+        "to-bird",
+        &["10.0.1.1/24"],
+        b.name(),
+        "eth0",
+        &["10.0.1.2/24"],
+    )
+    .unwrap();
+    connect(
+        f.name(),
+        "to-gobgp",
+        &["10.0.2.1/24"],
+        g.name(),
+        "eth0",
+        &["10.0.2.2/24"],
+    )
+    .unwrap();
+    let mut frr = Frr::start(
+        &DaemonSpec::new(f.name(), rid("10.0.1.1"), 64512)
+            .program_kernel()
+            .neighbor(NeighborSpec::new(ip("10.0.1.2"), 64512).graceful_restart(30))
+            .neighbor(NeighborSpec::new(ip("10.0.2.2"), 65001).password("s3cret")),
+    )
+    .unwrap();
+    let mut bird = Bird::start(
+        &DaemonSpec::new(b.name(), rid("10.0.1.2"), 64512)
+            .program_kernel()
+            .neighbor(NeighborSpec::new(ip("10.0.1.1"), 64512).graceful_restart(30)),
+    )
+    .unwrap();
+    let gobgp = Gobgp::start(
+        &DaemonSpec::new(g.name(), rid("10.0.2.2"), 65001)
+            .neighbor(NeighborSpec::new(ip("10.0.2.1"), 64512).password("s3cret")),
+    )
+    .unwrap();
+    frr.wait_established(ip("10.0.1.2"), UP).unwrap();
+    frr.wait_established(ip("10.0.2.2"), UP).unwrap();
+    gobgp.wait_established(ip("10.0.2.1"), UP).unwrap();
+
+    // BIRD → FRR (iBGP) → FRR's FIB, and on to GoBGP (eBGP: FRR's AS in front, FRR's address
+    // as next hop).
+    bird.announce_with(
+        &[net("10.128.0.0/26")],
+        &RouteAttrs::default()
+            .community(64512, 5)
+            .large_community(64512, 1, 1)
+            .med(3),
+    )
+    .unwrap();
+    let r = frr
+        .wait_route(net("10.128.0.0/26"), Some(ip("10.0.1.2")), SOON)
+        .unwrap();
+    assert_eq!(r.next_hop, Some(ip("10.0.1.2")));
+    assert_eq!(r.communities, vec![(64512, 5)]);
+    assert_eq!(r.large_communities, vec![(64512, 1, 1)]);
+    assert_eq!(r.med, Some(3));
+    assert_eq!(r.local_pref, Some(100));
+    wait_proto_fib(&f, "bgp", "BIRD's route in FRR's FIB", |fib| {
+        fib.contains(&(net("10.128.0.0/26"), Some(ip("10.0.1.2"))))
+    });
+    let r = gobgp.wait_route(net("10.128.0.0/26"), None, SOON).unwrap();
+    assert_eq!(r.as_path, vec![64512]);
+    assert_eq!(r.next_hop, Some(ip("10.0.2.1")));
+
+    // FRR originates with attributes; runtime change of attributes; withdraw.
+    let attrs = RouteAttrs::default()
+        .community(64512, 9)
+        .as_path(&[65010])
+        .local_pref(300);
+    frr.announce_with(&[net("10.66.0.0/26")], &attrs).unwrap();
+    let r = bird.wait_route(net("10.66.0.0/26"), None, SOON).unwrap();
+    assert_eq!(r.next_hop, Some(ip("10.0.1.1")));
+    assert_eq!(r.communities, vec![(64512, 9)]);
+    assert_eq!(r.as_path, vec![65010]);
+    assert_eq!(r.local_pref, Some(300));
+    let r = gobgp.wait_route(net("10.66.0.0/26"), None, SOON).unwrap();
+    assert_eq!(r.as_path, vec![64512, 65010]);
+    frr.announce(&[net("10.66.0.0/26")], None, &[(64512, 10)])
+        .unwrap();
+    let deadline = Instant::now() + SOON;
+    while bird
+        .wait_route(net("10.66.0.0/26"), None, SOON)
+        .unwrap()
+        .communities
+        != vec![(64512, 10)]
+    {
+        assert!(
+            Instant::now() < deadline,
+            "FRR did not re-announce with new attributes"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    frr.withdraw(&[net("10.66.0.0/26")]).unwrap();
+    bird.wait_no_route(net("10.66.0.0/26"), SOON).unwrap();
+    gobgp.wait_no_route(net("10.66.0.0/26"), SOON).unwrap();
+
+    // BIRD restarts gracefully: FRR keeps its route (stale) and its FIB entry meanwhile.
+    bird.kill().unwrap();
+    let deadline = Instant::now() + SOON;
+    loop {
+        let rs = frr.received_routes().unwrap();
+        let r = rs
+            .iter()
+            .find(|r| r.prefix == net("10.128.0.0/26"))
+            .expect("FRR dropped BIRD's route although GR is on");
+        if r.stale == Some(true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never marked stale: {r:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(proto_fib(&f, "bgp").contains(&(net("10.128.0.0/26"), Some(ip("10.0.1.2")))));
+    bird.restart_graceful().unwrap();
+    frr.wait_established(ip("10.0.1.2"), UP).unwrap();
+    frr.wait_route(net("10.128.0.0/26"), Some(ip("10.0.1.2")), SOON)
+        .unwrap();
+    assert!(frr.session_state(ip("10.9.9.9")).is_err(), "not a neighbor");
+    assert!(frr.vty(&["bogus command"]).is_err());
 }

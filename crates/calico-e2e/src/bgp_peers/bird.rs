@@ -117,7 +117,8 @@ impl Bird {
         // query never reaches a stale one.
         let _ = std::fs::remove_file(&sock);
         let stdio_log = self.dir.path().join("bird.stdio.log");
-        let mut process = DaemonProcess::spawn(&self.spec.netns, &self.bird, &args, &stdio_log)?;
+        let mut process =
+            DaemonProcess::spawn(&self.spec.netns, &self.bird, &args, &[], &stdio_log)?;
         self.last_pid = process.pid();
         let log = self.log_path();
         let r = wait_until(Duration::from_secs(10), || {

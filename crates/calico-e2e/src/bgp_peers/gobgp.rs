@@ -105,7 +105,7 @@ impl Gobgp {
             args.push(OsStr::new("--graceful-restart"));
         }
         let log = self.log_path();
-        let mut process = DaemonProcess::spawn(&self.spec.netns, &self.gobgpd, &args, &log)?;
+        let mut process = DaemonProcess::spawn(&self.spec.netns, &self.gobgpd, &args, &[], &log)?;
         self.last_pid = process.pid();
         wait_until(Duration::from_secs(10), || {
             process.check_running("gobgpd", &log)?;
