@@ -21,9 +21,12 @@
 //! `krt_metric` from the kernel route instead).
 //!
 //! Not applicable to a speaker that is not BIRD, and documented where it matters: routes carry
-//! no interface name (BIRD's `ifname`), so BGPFilter `interface` rules and Calico's
-//! interface-based rejections (`*.cali`, `*.calico`, `tunl0`, `bpf*.cali`) never match, and
-//! BIRD's protocol `preference` has no equivalent (see [`CalicoPolicies::is_elevated`]).
+//! no interface name, which BIRD's `ifname` shows as the empty string (as for its blackhole
+//! routes). A BGPFilter `interface` glob therefore matches only when it is all `*`, and
+//! Calico's interface-based rejections (`*.cali`, `*.calico`, `tunl0`, `bpf*.cali`) never
+//! match; in BIRD a BGP route's `ifname` is the interface towards its next hop, so a glob
+//! such as `eth*` can match there and cannot here. BIRD's protocol `preference` has no
+//! equivalent either (see [`CalicoPolicies::is_elevated`]).
 //!
 //! This crate is pure: no I/O, no runtime, no datastore. It must not depend on the speaker
 //! (`calico-bgp-speaker`) or on anything that does I/O.
@@ -31,6 +34,8 @@
 mod flow;
 mod rules;
 
+#[cfg(test)]
+mod bird_differential;
 #[cfg(test)]
 mod tests;
 

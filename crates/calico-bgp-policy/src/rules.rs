@@ -121,9 +121,10 @@ struct Rule {
     cidr: Option<CidrMatch>,
     /// `source: RemotePeers` → `source ~ [ RTS_BGP ]`.
     remote_peers: bool,
-    /// `interface` is set: `(defined(ifname))&&(ifname ~ "…")`. Our routes carry no
-    /// interface name, so such a rule never matches (as in BIRD for a route without `ifname`).
-    interface: bool,
+    /// `interface`: `(defined(ifname))&&(ifname ~ "<glob>")`. Our routes carry no interface,
+    /// which BIRD shows as the empty name (as for its blackhole routes): only a glob made of
+    /// `*` alone matches it. `None` when the rule has no interface condition.
+    interface: Option<bool>,
     community: Option<CommunityValue>,
     as_path_prefix: Vec<u32>,
     /// `priority` → `(defined(bgp_local_pref)&&(bgp_local_pref = 2147483647 - priority))`.
@@ -442,7 +443,7 @@ fn compile_rule(
         guard,
         cidr,
         remote_peers,
-        interface: !r.interface.is_empty(),
+        interface: (!r.interface.is_empty()).then(|| r.interface.chars().all(|c| c == '*')),
         community,
         as_path_prefix: r.as_path_prefix.iter().map(|a| a.0).collect(),
         local_pref_eq,
@@ -478,7 +479,7 @@ impl Rule {
             PeerTypeGuard::Ibgp => internal,
             PeerTypeGuard::Ebgp => !internal,
         };
-        if !guard_ok || self.interface {
+        if !guard_ok || self.interface == Some(false) {
             return false;
         }
         if let Some(c) = &self.cidr

@@ -562,19 +562,29 @@ fn peer_type_guards() {
 }
 
 #[test]
-fn interface_rules_never_match() {
-    let r = BGPFilterRule {
-        interface: "*".into(),
-        ..rule("Reject")
-    };
-    assert_eq!(
-        run_rules(std::slice::from_ref(&r), &bgp("10.65.1.0/26", MESH), true),
-        Verdict::NoMatch
-    );
-    assert_eq!(
-        run_rules(&[r], &local("10.65.1.0/26"), true),
-        Verdict::NoMatch
-    );
+fn interface_rules_see_an_empty_interface_name() {
+    // BIRD's `ifname` of a route without an interface is "": only an all-`*` glob matches.
+    for (glob, want) in [
+        ("*", Verdict::Reject),
+        ("**", Verdict::Reject),
+        ("eth*", Verdict::NoMatch),
+        ("*.cali", Verdict::NoMatch),
+    ] {
+        let r = BGPFilterRule {
+            interface: glob.into(),
+            ..rule("Reject")
+        };
+        assert_eq!(
+            run_rules(std::slice::from_ref(&r), &bgp("10.65.1.0/26", MESH), true),
+            want,
+            "{glob}"
+        );
+        assert_eq!(
+            run_rules(&[r], &local("10.65.1.0/26"), true),
+            want,
+            "{glob}"
+        );
+    }
 }
 
 #[test]
