@@ -12,6 +12,35 @@
 //! (configuration, control socket, log) live in a fresh temporary directory.
 //!
 //! Nothing here touches the root network namespace.
+//!
+//! ```no_run
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use std::time::Duration;
+//! use calico_e2e::bgp_peers::{BgpPeerDaemon, Bird, DaemonSpec, NeighborSpec, RouteAttrs};
+//! # fn main() -> Result<(), calico_e2e::HarnessError> {
+//! let me = IpAddr::from([10, 0, 0, 1]);
+//! let node = IpAddr::from([10, 0, 0, 2]); // e.g. calico-node's speaker in another netns
+//! let mut bird = Bird::start(
+//!     &DaemonSpec::new("bgp-test-ns", Ipv4Addr::new(10, 0, 0, 1), 64512)
+//!         .listen_address(me)
+//!         .program_kernel()
+//!         .neighbor(NeighborSpec::new(node, 64512).graceful_restart(120).add_paths()),
+//! )?;
+//! bird.wait_established(node, Duration::from_secs(20))?;
+//! bird.announce_with(
+//!     &["10.128.0.0/26".parse().map_err(|_| calico_e2e::HarnessError::Failed("cidr".into()))?],
+//!     &RouteAttrs::default().community(64512, 100),
+//! )?;
+//! let learned = bird.wait_route(
+//!     "10.244.0.0/26".parse().map_err(|_| calico_e2e::HarnessError::Failed("cidr".into()))?,
+//!     Some(node),
+//!     Duration::from_secs(10),
+//! )?;
+//! assert_eq!(learned.next_hop, Some(node));
+//! bird.restart_graceful()?; // kill -9, then `bird -R`: the node must keep BIRD's routes
+//! # Ok(())
+//! # }
+//! ```
 
 mod bird;
 mod frr;
@@ -490,6 +519,18 @@ pub fn fib_routes(netns: &str) -> Result<Vec<FibRoute>, HarnessError> {
         out.extend(parse_ip_routes(&json, family == "-6")?);
     }
     Ok(out)
+}
+
+/// Polls [`fib_routes`] of `netns` until `pred` holds for them, and returns them.
+pub fn wait_fib(
+    netns: &str,
+    timeout: Duration,
+    pred: impl Fn(&[FibRoute]) -> bool,
+) -> Result<Vec<FibRoute>, HarnessError> {
+    wait_until(timeout, || {
+        let routes = fib_routes(netns)?;
+        Ok(pred(&routes).then_some(routes))
+    })
 }
 
 fn parse_ip_routes(json: &str, v6: bool) -> Result<Vec<FibRoute>, HarnessError> {

@@ -12,7 +12,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use calico_e2e::bgp_peers::{
-    BgpPeerDaemon, Bird, DaemonSpec, Frr, Gobgp, NeighborSpec, RouteAttrs, connect, fib_routes,
+    BgpPeerDaemon, Bird, DaemonSpec, FibRoute, Frr, Gobgp, NeighborSpec, RouteAttrs, connect,
+    fib_routes, wait_fib,
 };
 use calico_netlink::testing::{TestNetns, require_root};
 use ipnet::IpNet;
@@ -65,7 +66,7 @@ fn proto_fib(ns: &TestNetns, protocol: &str) -> Vec<(IpNet, Option<IpAddr>)> {
         .collect()
 }
 
-fn wait_fib(ns: &TestNetns, what: &str, f: impl Fn(&[(IpNet, Option<IpAddr>)]) -> bool) {
+fn wait_bird_fib(ns: &TestNetns, what: &str, f: impl Fn(&[(IpNet, Option<IpAddr>)]) -> bool) {
     wait_proto_fib(ns, "bird", what, f)
 }
 
@@ -75,14 +76,15 @@ fn wait_proto_fib(
     what: &str,
     f: impl Fn(&[(IpNet, Option<IpAddr>)]) -> bool,
 ) {
-    let deadline = Instant::now() + SOON;
-    loop {
-        let fib = proto_fib(ns, protocol);
-        if f(&fib) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "FIB: {what}; it holds {fib:?}");
-        std::thread::sleep(Duration::from_millis(100));
+    let pairs = |routes: &[FibRoute]| -> Vec<(IpNet, Option<IpAddr>)> {
+        routes
+            .iter()
+            .filter(|r| r.protocol == protocol)
+            .map(|r| (r.dst, r.gateway))
+            .collect()
+    };
+    if let Err(e) = wait_fib(ns.name(), SOON, |routes| f(&pairs(routes))) {
+        panic!("FIB: {what}: {e}; it holds {:?}", proto_fib(ns, protocol));
     }
 }
 
@@ -176,7 +178,7 @@ fn ibgp_routes_both_ways_withdraw_and_bird_programs_the_fib() {
         assert_eq!(r.next_hop, Some(ip(GOBGP_IP)), "{r:?}");
         assert_eq!(r.communities, vec![(65000, 7), (65000, 8)]);
     }
-    wait_fib(&bns, "GoBGP's two routes via 10.0.0.2", |fib| {
+    wait_bird_fib(&bns, "GoBGP's two routes via 10.0.0.2", |fib| {
         fib.contains(&(net("10.64.0.0/26"), Some(ip(GOBGP_IP))))
             && fib.contains(&(net("10.64.1.0/26"), Some(ip(GOBGP_IP))))
     });
@@ -232,7 +234,7 @@ fn ibgp_routes_both_ways_withdraw_and_bird_programs_the_fib() {
     // Withdraws propagate, the rest stays.
     gobgp.withdraw(&[net("10.64.0.0/26")]).unwrap();
     bird.wait_no_route(net("10.64.0.0/26"), SOON).unwrap();
-    wait_fib(&bns, "10.64.0.0/26 gone, 10.64.1.0/26 kept", |fib| {
+    wait_bird_fib(&bns, "10.64.0.0/26 gone, 10.64.1.0/26 kept", |fib| {
         !fib.iter().any(|(d, _)| *d == net("10.64.0.0/26"))
             && fib.iter().any(|(d, _)| *d == net("10.64.1.0/26"))
     });
@@ -326,7 +328,7 @@ fn graceful_restart_keeps_routes_across_kill_and_restart() {
     assert_eq!(r.as_path, vec![64512]);
     let r = bird.wait_route(net("10.64.0.0/26"), None, SOON).unwrap();
     assert_eq!(r.as_path, vec![65001]);
-    wait_fib(&bns, "GoBGP's route", |fib| {
+    wait_bird_fib(&bns, "GoBGP's route", |fib| {
         fib.contains(&(net("10.64.0.0/26"), Some(ip(GOBGP_IP))))
     });
 
@@ -377,7 +379,7 @@ fn graceful_restart_keeps_routes_across_kill_and_restart() {
     std::thread::sleep(Duration::from_secs(1));
     bird.wait_route(net("10.64.0.0/26"), Some(ip(GOBGP_IP)), SOON)
         .unwrap();
-    wait_fib(&bns, "GoBGP's route after its restart", |fib| {
+    wait_bird_fib(&bns, "GoBGP's route after its restart", |fib| {
         fib.contains(&(net("10.64.0.0/26"), Some(ip(GOBGP_IP))))
     });
     gobgp.wait_route(net("10.128.0.0/26"), None, SOON).unwrap();
@@ -404,7 +406,7 @@ fn gr_timer_and_hold_timer_remove_routes() {
     bird.wait_established(ip(GOBGP_IP), UP).unwrap();
     gobgp.announce(&[net("10.64.0.0/26")], None, &[]).unwrap();
     bird.wait_route(net("10.64.0.0/26"), None, SOON).unwrap();
-    wait_fib(&bns, "GoBGP's route", |fib| !fib.is_empty());
+    wait_bird_fib(&bns, "GoBGP's route", |fib| !fib.is_empty());
     gobgp.kill().unwrap();
     let killed = Instant::now();
     std::thread::sleep(Duration::from_secs(2));
@@ -416,7 +418,7 @@ fn gr_timer_and_hold_timer_remove_routes() {
         kept >= Duration::from_secs(3),
         "kept only {kept:?} of the 4 s restart time"
     );
-    wait_fib(&bns, "route gone with the GR timer", |fib| fib.is_empty());
+    wait_bird_fib(&bns, "route gone with the GR timer", |fib| fib.is_empty());
 
     // No GR, hold time 3 s: a frozen GoBGP stays connected but silent; BIRD's hold timer
     // expires and takes the route away.
@@ -575,11 +577,11 @@ fn ipv6_session_routes_and_fib() {
     assert_eq!(r.communities, vec![(64512, 6)]);
     let r = bird.wait_route(net("fd00:64::/64"), None, SOON).unwrap();
     assert_eq!(r.next_hop, Some(ip("fd00::2")), "{r:?}");
-    wait_fib(&a, "GoBGP's IPv6 route via fd00::2", |fib| {
+    wait_bird_fib(&a, "GoBGP's IPv6 route via fd00::2", |fib| {
         fib.contains(&(net("fd00:64::/64"), Some(ip("fd00::2"))))
     });
     gobgp.withdraw(&[net("fd00:64::/64")]).unwrap();
-    wait_fib(&a, "IPv6 route withdrawn", |fib| {
+    wait_bird_fib(&a, "IPv6 route withdrawn", |fib| {
         !fib.iter().any(|(d, _)| *d == net("fd00:64::/64"))
     });
 }

@@ -23,6 +23,9 @@ use crate::HarnessError;
 /// Default gRPC port of gobgpd.
 pub const DEFAULT_API_PORT: u16 = 50051;
 
+/// Concurrent `gobgp global rib add` processes of one announce.
+const CLI_WORKERS: usize = 4;
+
 /// A gobgpd in a namespace; killed by PID on drop.
 #[derive(Debug)]
 pub struct Gobgp {
@@ -233,11 +236,31 @@ impl BgpPeerDaemon for Gobgp {
     ) -> Result<(), HarnessError> {
         super::check_next_hop(prefixes, attrs.next_hop)?;
         self.running()?;
+        // One CLI process (and gRPC connection) per prefix, ~16 ms each: run a few at once.
+        let this = &*self;
+        let chunk = prefixes.len().div_ceil(CLI_WORKERS).max(1);
+        let results: Vec<Result<(), HarnessError>> = std::thread::scope(|s| {
+            let workers: Vec<_> = prefixes
+                .chunks(chunk)
+                .map(|ps| {
+                    s.spawn(move || ps.iter().try_for_each(|p| this.rib_add(p.trunc(), attrs)))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join().unwrap_or_else(|_| {
+                        Err(HarnessError::Failed("a gobgp CLI worker panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        // Record every prefix, also when one failed: those that did get in must be originated
+        // again after a restart.
         for p in prefixes {
-            self.rib_add(p.trunc(), attrs)?;
             self.announced.insert(p.trunc(), attrs.clone());
         }
-        Ok(())
+        results.into_iter().collect()
     }
 
     fn withdraw(&mut self, prefixes: &[IpNet]) -> Result<(), HarnessError> {
