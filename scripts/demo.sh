@@ -39,7 +39,7 @@ ip -n "$node" link add eth0 type veth peer name uplink0
 ip -n "$node" addr add 10.200.0.1/24 dev eth0
 ip -n "$node" link set eth0 up; ip -n "$node" link set uplink0 up; ip -n "$node" link set lo up
 ip -n "$node" route add default dev eth0   # hosts have one; pods reach 169.254.1.1 by proxy ARP
-NODENAME=node1 DATASTORE_TYPE=embedded CALICO_IPAM_SOCKET="$store/ipam.sock" \
+NODENAME=node1 DATASTORE_TYPE=embedded CALICO_IPAM_SOCKET="$store/ipam.sock" CALICO_BGP_STATUS_SOCKET="$store/bgp.ctl" \
   CALICO_NODENAME_FILE="$store/nodename" CALICO_NODE_NETNS="/run/netns/$node" IP=autodetect \
   CALICO_IPV4POOL_CIDR=10.244.0.0/16 RUST_LOG=warn \
   nsenter --net="/run/netns/$node" "$bin/calico-node" >"$store/calico-node.log" 2>&1 &

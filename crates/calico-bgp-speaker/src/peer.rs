@@ -162,7 +162,10 @@ pub struct PeerSnapshot {
     /// When the session entered `state`.
     pub since: SystemTime,
     /// Why the session last went down (BIRD's "info" column), if it did.
-    pub last_error: Option<String>,
+    pub last_error: Option<DownReason>,
+    /// The OS error of the last failed outbound connect (errno), cleared when one succeeds:
+    /// BIRD's `Socket: Connection refused`.
+    pub connect_error: Option<i32>,
     /// The peer's identifier and AS once it has been established.
     pub remote_id: Option<std::net::Ipv4Addr>,
     pub remote_as: Option<u32>,
@@ -238,6 +241,7 @@ pub fn spawn_peer(cfg: PeerConfig, events: mpsc::Sender<PeerEvent>) -> PeerHandl
         state: State::Idle,
         since: SystemTime::now(),
         last_error: None,
+        connect_error: None,
         remote_id: None,
         remote_as: None,
     });
@@ -332,11 +336,21 @@ impl Driver {
                 },
                 Some(ev) = internal.recv() => match ev {
                     Internal::Connected(id, stream) => {
+                        self.snapshot.send_if_modified(|s| s.connect_error.take().is_some());
                         self.register(id, stream);
                         self.handle(Event::TcpCrAcked(id)).await;
                     }
                     Internal::ConnectFailed(id, e) => {
                         tracing::debug!(peer = %self.cfg.remote, conn = %id, error = %e, "connect failed");
+                        let errno = e.raw_os_error().or(match e.kind() {
+                            io::ErrorKind::TimedOut => Some(110), // ETIMEDOUT
+                            _ => None,
+                        });
+                        self.snapshot.send_if_modified(|s| {
+                            let changed = s.connect_error != errno;
+                            s.connect_error = errno;
+                            changed
+                        });
                         self.handle(Event::TcpConnectionFails(id)).await;
                     }
                     Internal::Frame(id, bytes) => {
@@ -379,7 +393,7 @@ impl Driver {
     fn publish(&self) {
         let state = self.session.state();
         let negotiated = self.session.negotiated();
-        let last_error = self.session.last_down().map(|r| r.to_string());
+        let last_error = self.session.last_down().cloned();
         self.snapshot.send_if_modified(|s| {
             let mut changed = false;
             if s.state != state {

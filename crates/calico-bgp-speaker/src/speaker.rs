@@ -242,8 +242,8 @@ enum Input {
         oneshot::Sender<Result<(), SpeakerError>>,
     ),
     Policies {
-        import: Box<dyn ImportPolicy + Send + Sync>,
-        export: Box<dyn ExportPolicy + Send + Sync>,
+        import: SharedImport,
+        export: SharedExport,
         done: oneshot::Sender<()>,
     },
     Peer {
@@ -276,7 +276,8 @@ impl Speaker {
             fib: fib_tx,
             cfg: None,
             rib: None,
-            policies: None,
+            import: SharedImport(Arc::new(rib::AcceptAll)),
+            export: SharedExport(Arc::new(rib::AcceptAll)),
             peers: HashMap::new(),
             directory: PeerDirectory::default(),
             listener: None,
@@ -301,12 +302,14 @@ impl Speaker {
         rx.await.map_err(|_| SpeakerError::Gone)?
     }
 
-    /// Replaces the import and export policies and re-applies them to every route.
+    /// Replaces the import and export policies and re-applies them to every route. They are
+    /// kept for the speaker's lifetime (also across a RIB rebuilt for a new router id or AS).
     pub async fn set_policies(
         &self,
-        import: Box<dyn ImportPolicy + Send + Sync>,
-        export: Box<dyn ExportPolicy + Send + Sync>,
+        import: Arc<dyn ImportPolicy + Send + Sync>,
+        export: Arc<dyn ExportPolicy + Send + Sync>,
     ) -> Result<(), SpeakerError> {
+        let (import, export) = (SharedImport(import), SharedExport(export));
         let (done, rx) = oneshot::channel();
         self.inputs
             .send(Input::Policies {
@@ -359,10 +362,8 @@ struct Core {
     fib: mpsc::UnboundedSender<FibMessage>,
     cfg: Option<SpeakerConfig>,
     rib: Option<Rib>,
-    policies: Option<(
-        Box<dyn ImportPolicy + Send + Sync>,
-        Box<dyn ExportPolicy + Send + Sync>,
-    )>,
+    import: SharedImport,
+    export: SharedExport,
     peers: HashMap<IpAddr, PeerEntry>,
     directory: PeerDirectory,
     listener: Option<(SocketAddr, Arc<TcpListener>, JoinHandle<()>)>,
@@ -414,6 +415,9 @@ impl Core {
         match input {
             Input::Apply(cfg, reply) => {
                 let r = self.apply(*cfg).await;
+                // With no peers (or all already synced) the sync is complete right away;
+                // a status asked for next must say so.
+                self.check_initial_sync();
                 let _ = reply.send(r);
             }
             Input::Policies {
@@ -487,17 +491,14 @@ impl Core {
         }
     }
 
-    fn set_policies(
-        &mut self,
-        import: Box<dyn ImportPolicy + Send + Sync>,
-        export: Box<dyn ExportPolicy + Send + Sync>,
-    ) {
+    fn set_policies(&mut self, import: SharedImport, export: SharedExport) {
+        self.import = import.clone();
+        self.export = export.clone();
         let Some(rib) = self.rib.as_mut() else {
-            self.policies = Some((import, export));
             return;
         };
-        rib.set_import_policy(import);
-        rib.set_export_policy(export);
+        rib.set_import_policy(Box::new(import));
+        rib.set_export_policy(Box::new(export));
         let ids: Vec<PeerId> = self.peers.keys().map(|a| PeerId(*a)).collect();
         let mut changes = Vec::new();
         for id in &ids {
@@ -535,15 +536,15 @@ impl Core {
                 tokio::spawn(p.handle.stop());
             }
             self.pending_out.clear();
-            let mut rib = Rib::new(RibConfig {
-                local_as: cfg.local_as,
-                router_id: cfg.router_id,
-                cluster_id: cfg.cluster_id,
-            });
-            if let Some((import, export)) = self.policies.take() {
-                rib.set_import_policy(import);
-                rib.set_export_policy(export);
-            }
+            let rib = Rib::with_policies(
+                RibConfig {
+                    local_as: cfg.local_as,
+                    router_id: cfg.router_id,
+                    cluster_id: cfg.cluster_id,
+                },
+                Box::new(self.import.clone()),
+                Box::new(self.export.clone()),
+            );
             // Withdraw what the kernel had from the old RIB.
             if let Some(old) = self.rib.take() {
                 let gone: Vec<FibChange> = old
@@ -935,6 +936,25 @@ impl Core {
             self.flush();
             let _ = self.fib.send(FibMessage::InitialSyncComplete);
         }
+    }
+}
+
+/// A policy shared between the speaker and each RIB it builds.
+#[derive(Clone)]
+struct SharedImport(Arc<dyn ImportPolicy + Send + Sync>);
+
+impl ImportPolicy for SharedImport {
+    fn import(&self, peer: &PeerInfo, route: &Route) -> rib::PolicyResult {
+        self.0.import(peer, route)
+    }
+}
+
+#[derive(Clone)]
+struct SharedExport(Arc<dyn ExportPolicy + Send + Sync>);
+
+impl ExportPolicy for SharedExport {
+    fn export(&self, peer: &PeerInfo, route: &Route) -> rib::PolicyResult {
+        self.0.export(peer, route)
     }
 }
 

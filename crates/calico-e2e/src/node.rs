@@ -99,6 +99,11 @@ impl Node {
     }
 
     /// Directory holding `calico` and `calico-ipam` (the runtime's `CNI_PATH`).
+    /// The agent's BGP status socket (what `calicoctl node status` reads).
+    pub fn bgp_status_socket(&self) -> PathBuf {
+        self.dir.path().join("bgp.ctl")
+    }
+
     pub fn plugin_dir(&self) -> PathBuf {
         self.dir.path().join("bin")
     }
@@ -228,6 +233,8 @@ impl Node {
             )
             .env("CALICO_DATASTORE_PATH", &self.store_path)
             .env("CALICO_IPAM_SOCKET", self.socket_path())
+            // Not the host's /var/run/calico/bgp.ctl.
+            .env("CALICO_BGP_STATUS_SOCKET", self.bgp_status_socket())
             .env("CALICO_NODE_NETNS", self.ns.path())
             // Not the host's /var/lib/calico/nodename.
             .env("CALICO_NODENAME_FILE", self.dir.path().join("nodename"))

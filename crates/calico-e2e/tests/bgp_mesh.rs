@@ -98,6 +98,41 @@ fn node_to_node_mesh_routes_pods_across_nodes() {
     let (block, _) = bgp_route_to(&n1, b.ip).unwrap();
     assert_eq!(block.prefix_len(), 26, "{block}");
 
+    // `calicoctl node status` on node1 shows the mesh session as Calico does, and the
+    // readiness probe agrees.
+    let status = Command::new(calico_e2e::binary("calicoctl").unwrap())
+        .args(["node", "status"])
+        .env("CALICO_BGP_STATUS_SOCKET", n1.bgp_status_socket())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(text.contains("Calico process is running."), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("10.200.0.2"))
+        .unwrap_or_else(|| panic!("no row for node2:\n{text}"));
+    for cell in ["node-to-node mesh", "up", "Established"] {
+        assert!(row.contains(cell), "{cell:?} missing in {row:?}\n{text}");
+    }
+    assert!(text.contains("No IPv6 peers found."), "{text}");
+    let ready = Command::new(calico_e2e::binary("calico-node").unwrap())
+        .arg("-bird-ready")
+        .env_clear()
+        .env("NODENAME", "node1")
+        .env("CALICO_BGP_STATUS_SOCKET", n1.bgp_status_socket())
+        .output()
+        .unwrap();
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+
     let flow = Flow::start(a.ns.ns(), b.ns.ns(), b.ip, Duration::from_millis(10)).unwrap();
     wait_for(
         "no pod-to-pod traffic across nodes",

@@ -57,6 +57,9 @@ pub enum Target {
     Via {
         gateway: IpAddr,
         interface: Option<String>,
+        /// Route priority (lower wins); 0 = none. Calico's BIRD writes BGP routes with
+        /// `krt_metric = 2147483647 - LOCAL_PREF`, so a preferred route wins in the kernel too.
+        metric: u32,
     },
 }
 
@@ -139,13 +142,19 @@ pub fn wanted_route(
             None,
         ),
         Target::Blackhole => (KernelRouteKind::Blackhole, false, None, None),
-        Target::Via { gateway, interface } => {
+        Target::Via {
+            gateway, interface, ..
+        } => {
             let oif = match interface {
                 Some(name) => Some(*links.get(name)?),
                 None => None,
             };
             (KernelRouteKind::Unicast, false, oif, Some(*gateway))
         }
+    };
+    let metric = match target {
+        Target::Via { metric, .. } => *metric,
+        _ => 0,
     };
     Some(KernelRoute {
         dst,
@@ -155,7 +164,7 @@ pub fn wanted_route(
         link_scope,
         oif,
         gateway,
-        metric: 0,
+        metric,
     })
 }
 
@@ -435,6 +444,7 @@ mod tests {
             Target::Via {
                 gateway: gw,
                 interface: None,
+                metric: 0,
             },
         );
         let p = plan(&d, &links(&[]), &[], 12);
@@ -457,6 +467,7 @@ mod tests {
             Target::Via {
                 gateway: gw,
                 interface: Some("eth9".into()),
+                metric: 0,
             },
         );
         assert_eq!(

@@ -215,6 +215,7 @@ fn via_routes_under_another_protocol_coexist() {
         Target::Via {
             gateway: "10.200.0.2".parse().unwrap(),
             interface: None,
+            metric: 0,
         },
     );
     desired.routes.insert(
@@ -222,6 +223,7 @@ fn via_routes_under_another_protocol_coexist() {
         Target::Via {
             gateway: "10.200.0.3".parse().unwrap(),
             interface: Some("eth0".into()),
+            metric: 0,
         },
     );
     let mut m = RouteManager::new(

@@ -187,6 +187,7 @@ pub async fn run(
                 .route_refresh_interval
                 .unwrap_or(Duration::from_secs(90)),
             debounce: Duration::from_millis(100),
+            status_socket: cfg.bgp_status_socket.clone(),
         };
         Some(crate::bgp::prepare(
             settings,

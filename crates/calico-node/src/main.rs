@@ -15,6 +15,7 @@ fn usage() -> ExitCode {
         "usage: calico-node                  run the agent (configured by the environment)\n       \
          calico-node -startup         run start-up only (Node, pools, ClusterInformation)\n       \
          calico-node -felix-live      exit 0 if the agent is live (add -felix-ready for readiness)\n       \
+         calico-node -bird-ready      exit 0 if every IPv4 BGP peer is Established (-bird6-ready: IPv6; -bird-live)\n       \
          calico-node -v               print the version"
     );
     ExitCode::from(2)
@@ -164,8 +165,31 @@ async fn startup_only_run(cfg: &NodeConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// Calico's `-bird-live` / `-bird-ready` (and the `bird6` forms, for IPv6 peers): ask the
+/// speaker's status socket. Live = it answers; ready = no graceful-restart recovery running
+/// and every peer of the family Established (`node/pkg/health/bird`).
+fn bird_probe(cfg: &NodeConfig, flag: &str) -> Result<(), String> {
+    use calico_bgp_status::Family;
+    if cfg.networking_backend != calico_node::config::NetworkingBackend::Bird {
+        return Ok(());
+    }
+    let status = calico_bgp_status::query(&cfg.bgp_status_socket, Duration::from_secs(2))
+        .map_err(|e| format!("BGP speaker is not running: {e}"))?;
+    if flag.ends_with("-live") {
+        return Ok(());
+    }
+    let family = if flag.starts_with("-bird6") {
+        Family::Ipv6
+    } else {
+        Family::Ipv4
+    };
+    let mut only = status.clone();
+    only.peers.retain(|p| p.family == family);
+    calico_node::bgp::status::readiness(&only)
+}
+
 /// Calico's `-felix-live` / `-felix-ready`: GET the agent's health endpoint (inside
-/// `CALICO_NODE_NETNS` when set). BIRD probes pass: this agent runs no BGP daemon yet.
+/// `CALICO_NODE_NETNS` when set); `-bird*` probes ask the BGP speaker ([`bird_probe`]).
 fn probe(flags: &[&str]) -> ExitCode {
     let Some(cfg) = config() else {
         return ExitCode::FAILURE;
@@ -174,8 +198,11 @@ fn probe(flags: &[&str]) -> ExitCode {
         let path = match *f {
             "-felix-live" => "/liveness",
             "-felix-ready" => "/readiness",
-            other => {
-                eprintln!("{other}: no BGP daemon runs in this calico-node; not checked");
+            bird => {
+                if let Err(e) = bird_probe(&cfg, bird) {
+                    eprintln!("calico/node is not ready: {e}");
+                    return ExitCode::FAILURE;
+                }
                 continue;
             }
         };

@@ -90,6 +90,8 @@ fn agent_runs_serves_and_stops(ds_env: &[(String, String)], store: Arc<dyn Datas
         .envs(ds_env.iter().map(|(k, v)| (k, v)))
         .env("CALICO_NODENAME_FILE", dir.path().join("nodename"))
         .env("CALICO_IPAM_SOCKET", &sock)
+        // Not the host's /var/run/calico/bgp.ctl.
+        .env("CALICO_BGP_STATUS_SOCKET", dir.path().join("run/bgp.ctl"))
         .env("CALICO_NODE_NETNS", ns.path())
         .env("IP", "autodetect")
         .env("AS", "64512")
@@ -127,15 +129,20 @@ fn agent_runs_serves_and_stops(ds_env: &[(String, String)], store: Arc<dyn Datas
     assert_eq!(code, 200);
     // The probe flag agrees (it enters the namespace itself).
     let probe = Command::new(env!("CARGO_BIN_EXE_calico-node"))
-        .arg("-felix-ready")
+        .args(["-felix-ready", "-bird-ready"])
         .env_clear()
+        .env("CALICO_BGP_STATUS_SOCKET", dir.path().join("run/bgp.ctl"))
         .env("NODENAME", "node1")
         .envs(ds_env.iter().map(|(k, v)| (k, v)))
         .env("CALICO_NODE_NETNS", ns.path())
         .env("FELIX_HEALTHPORT", hport.to_string())
-        .status()
+        .output()
         .unwrap();
-    assert!(probe.success());
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
 
     // What start-up stored.
     let rt = tokio::runtime::Builder::new_current_thread()

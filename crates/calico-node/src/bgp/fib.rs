@@ -26,9 +26,9 @@ use tokio::sync::mpsc;
 /// `RTPROT_BGP` (`/etc/iproute2/rt_protos`: `186 bgp`): what `ip route` shows as `proto bgp`.
 pub const RTPROT_BGP: u8 = 186;
 
-/// Decides whether a learned best path goes into the kernel (Calico's
-/// `filter calico_kernel_programming`).
-pub type KernelFilter = Arc<dyn Fn(&Route) -> bool + Send + Sync>;
+/// Decides whether a learned best path goes into the kernel, and with which metric (Calico's
+/// `filter calico_kernel_programming`): `None` keeps it out.
+pub type KernelFilter = Arc<dyn Fn(&Route) -> Option<u32> + Send + Sync>;
 
 /// What the FIB writer is told.
 pub enum FibInput {
@@ -67,7 +67,7 @@ impl<D: RouteDataplane> FibWriter<D> {
             manager: RouteManager::new(dataplane, RTPROT_BGP),
             learned: BTreeMap::new(),
             statics: Vec::new(),
-            filter: Arc::new(|_| true),
+            filter: Arc::new(|_| Some(0)),
             desired: DesiredRoutes::default(),
             links: BTreeMap::new(),
             stats: FibStats::default(),
@@ -129,15 +129,15 @@ impl<D: RouteDataplane> FibWriter<D> {
             return Some(Target::Via {
                 gateway: *via,
                 interface: None,
+                metric: 0,
             });
         }
         let route = self.learned.get(prefix)?;
-        if !(self.filter)(route) {
-            return None;
-        }
+        let metric = (self.filter)(route)?;
         next_hop_ip(route).map(|gateway| Target::Via {
             gateway,
             interface: None,
+            metric,
         })
     }
 
@@ -148,7 +148,22 @@ impl<D: RouteDataplane> FibWriter<D> {
         if want == had {
             return;
         }
-        let result = match (&want, &had) {
+        let metric = |t: &Option<Target>| match t {
+            Some(Target::Via { metric, .. }) => Some(*metric),
+            _ => None,
+        };
+        // The kernel keys IPv4 routes by (destination, metric): a new metric is a new
+        // route, so the old one goes first.
+        let mut result = Ok(());
+        if want.is_some()
+            && metric(&had) != metric(&want)
+            && let Some(old) = had
+                .as_ref()
+                .and_then(|t| wanted_route(prefix, t, &self.links, RTPROT_BGP))
+        {
+            result = self.manager.dataplane_mut().delete_route(&old).map(|_| ());
+        }
+        let result = result.and_then(|()| match (&want, &had) {
             (Some(t), _) => match wanted_route(prefix, t, &self.links, RTPROT_BGP) {
                 Some(r) => self.manager.dataplane_mut().replace_route(&r),
                 None => Ok(()),
@@ -158,7 +173,7 @@ impl<D: RouteDataplane> FibWriter<D> {
                 None => Ok(()),
             },
             (None, None) => Ok(()),
-        };
+        });
         if let Err(e) = result {
             self.stats.failures += 1;
             tracing::warn!(%prefix, error = %e, "writing a BGP route to the kernel; retried at the next reconciliation");

@@ -9,14 +9,18 @@
 
 pub mod fib;
 pub mod inputs;
+pub mod status;
 pub mod translate;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use calico_api::bgpfilter::BGPFilter;
 use calico_bgp::fsm::State;
-use calico_bgp_config::{ClusterInput, LocalInput};
+use calico_bgp_config::{ClusterInput, LocalInput, NodeBgpPlan};
+use calico_bgp_policy::{CalicoPolicies, KernelVerdict};
 use calico_bgp_speaker::peer::{SocketFactory, SocketFamily};
 use calico_bgp_speaker::speaker::{
     FibMessage, Speaker, SpeakerConfig, SpeakerOptions, SpeakerStatus,
@@ -60,6 +64,8 @@ pub struct BgpSettings {
     pub refresh: Duration,
     /// How long to gather datastore changes before recomputing the plan.
     pub debounce: Duration,
+    /// Where `calicoctl node status` and `-bird-ready` ask (`CALICO_BGP_STATUS_SOCKET`).
+    pub status_socket: PathBuf,
 }
 
 /// The latest speaker status, for the status socket, readiness and metrics.
@@ -203,6 +209,8 @@ pub struct BgpPart {
     fib_thread: Option<std::thread::JoinHandle<()>>,
     metrics: BgpMetrics,
     pub status: StatusCell,
+    /// What the current policies were built from.
+    policy_inputs: Option<(NodeBgpPlan, NodeBgpPlan, Vec<BGPFilter>)>,
 }
 
 /// Opens the kernel side and starts the speaker (no sessions until the first plan).
@@ -249,6 +257,7 @@ pub fn prepare(
         fib_thread: Some(fib_thread),
         metrics: BgpMetrics::register(registry),
         status: StatusCell::default(),
+        policy_inputs: None,
     })
 }
 
@@ -266,6 +275,25 @@ impl BgpPart {
                 }
             }
         });
+
+        // The status socket (`calicoctl node status`, `-bird-ready`).
+        let cell = self.status.clone();
+        let started = std::time::SystemTime::now();
+        let provider: calico_bgp_status::StatusProvider = Arc::new(move || {
+            cell.get()
+                .map_or_else(|| status::not_configured(started), |s| status::convert(&s))
+        });
+        let status_server = match calico_bgp_status::serve(&self.settings.status_socket, provider)
+            .await
+        {
+            Ok(h) => Some(h),
+            Err(e) => {
+                // calicoctl node status and -bird-ready will say the speaker is not
+                // running; routing itself is unaffected.
+                tracing::warn!(socket = %self.settings.status_socket.display(), error = %e, "BGP status socket unavailable");
+                None
+            }
+        };
 
         let mut last_applied: Option<(SpeakerConfig, Vec<String>)> = None;
         let mut status_tick = tokio::time::interval(Duration::from_secs(1));
@@ -324,6 +352,9 @@ impl BgpPart {
         }
 
         tracing::info!("BGP: stopping; sessions closed for a graceful restart, kernel routes kept");
+        if let Some(h) = status_server {
+            h.abort();
+        }
         self.speaker.shutdown(true).await;
         forward.abort();
         drop(self.fib_tx);
@@ -331,6 +362,41 @@ impl BgpPart {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         Ok(())
+    }
+
+    /// Calico's filters (BGPFilters, `calico_export_to_bgp_peers`, `calico_kernel_programming`)
+    /// for the current plans; re-applied to every route only when they changed.
+    async fn apply_policies(&mut self, v4: &NodeBgpPlan, v6: &NodeBgpPlan, filters: &[BGPFilter]) {
+        let inputs = (v4.clone(), v6.clone(), filters.to_vec());
+        if self.policy_inputs.as_ref() == Some(&inputs) {
+            return;
+        }
+        let by_name: BTreeMap<String, BGPFilter> = filters
+            .iter()
+            .map(|f| (f.metadata.name.clone(), f.clone()))
+            .collect();
+        let policies = match CalicoPolicies::new(&[v4, v6], &by_name) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "BGP: filters refused; keeping the previous ones");
+                return;
+            }
+        };
+        if let Err(e) = self
+            .speaker
+            .set_policies(Arc::from(policies.import()), Arc::from(policies.export()))
+            .await
+        {
+            tracing::warn!(error = %e, "BGP: setting the route policies");
+            return;
+        }
+        let kernel = policies.clone();
+        let filter: fib::KernelFilter = Arc::new(move |route| match kernel.kernel_accepts(route) {
+            KernelVerdict::Accept { metric } => Some(metric),
+            KernelVerdict::Reject => None,
+        });
+        let _ = self.fib_tx.send(FibInput::Filter(filter));
+        self.policy_inputs = Some(inputs);
     }
 
     async fn refresh_status(&self) {
@@ -369,6 +435,7 @@ impl BgpPart {
                 return;
             }
         };
+        self.apply_policies(&v4, &v6, &snap.bgp_filters).await;
         let t = match translate::translate(&v4, &v6, &snap.workload_addresses) {
             Ok(t) => t,
             Err(e) => {

@@ -174,6 +174,9 @@ pub struct NodeConfig {
     /// `CALICO_ROUTER_ID`: the BGP router id (`hash`, or an IPv4 address); unset = the
     /// node's IPv4 address.
     pub router_id: Option<String>,
+    /// `CALICO_BGP_STATUS_SOCKET` (ours, default `/var/run/calico/bgp.ctl`, where Calico has
+    /// `bird.ctl`): the speaker's status for `calicoctl node status` and `-bird-ready`.
+    pub bgp_status_socket: PathBuf,
     /// `CALICO_BGP_SECRETS_DIR` (ours, default `/etc/calico/bgp-secrets`): BGP passwords from
     /// `secretKeyRef`s are read from `<dir>/<secret>/<key>`, as a mounted Secret.
     pub bgp_secrets_dir: PathBuf,
@@ -307,7 +310,21 @@ impl NodeConfig {
         let bgp_secrets_dir = var("CALICO_BGP_SECRETS_DIR")
             .map_or_else(|| PathBuf::from("/etc/calico/bgp-secrets"), PathBuf::from);
 
+        let bgp_status_socket = calico_bgp_status::socket_path_from_value(
+            env.var(calico_bgp_status::ENV_SOCKET)
+                .as_deref()
+                .map(std::ffi::OsStr::new),
+        );
+        if !bgp_status_socket.is_absolute() {
+            return Err(ConfigError::invalid(
+                calico_bgp_status::ENV_SOCKET,
+                &bgp_status_socket.display().to_string(),
+                "must be an absolute path",
+            ));
+        }
+
         Ok(NodeConfig {
+            bgp_status_socket,
             router_id,
             bgp_secrets_dir,
             autodetect_poll_interval,
