@@ -598,6 +598,75 @@ pub fn wait_until<T>(
     }
 }
 
+/// How long a daemon's CLI may take before it counts as hung (e.g. BIRD frozen by
+/// [`BgpPeerDaemon::freeze`] accepts the control connection but never answers).
+const CLI_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// [`run_with_timeout`] with [`CLI_TIMEOUT`].
+fn run_cli(cmd: &mut Command) -> Result<String, HarnessError> {
+    run_with_timeout(cmd, CLI_TIMEOUT)
+}
+
+/// Like [`crate::run_checked`], but the command is SIGKILLed (by its PID) and an error returned
+/// when it has not finished within `timeout`.
+fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<String, HarnessError> {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io(format!("running {what}")))?;
+    // Drain both pipes while waiting, so a large answer cannot block the child.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child
+            .try_wait()
+            .map_err(io(format!("waiting for {what}")))?
+        {
+            Some(status) => break status,
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(HarnessError::Failed(format!(
+                    "{what} did not answer within {timeout:?}"
+                )));
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
+    if !status.success() {
+        return Err(HarnessError::Command(
+            what,
+            String::from_utf8_lossy(&err).trim().to_string(),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Where Debian's bird2 package is unpacked.
 pub fn bird_root() -> PathBuf {
     std::env::var_os("CALICO_BIRD_ROOT")
@@ -782,6 +851,31 @@ mod tests {
         let mut bad = base.clone();
         bad.netns = "a/b".into();
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn cli_runner_times_out_and_reports_failures() {
+        let quick = Duration::from_secs(5);
+        let out = run_with_timeout(Command::new("sh").args(["-c", "echo hi"]), quick).unwrap();
+        assert_eq!(out, "hi\n");
+        let e = run_with_timeout(
+            Command::new("sh").args(["-c", "echo oops >&2; exit 3"]),
+            quick,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("oops"), "{e}");
+        let started = Instant::now();
+        let e = run_with_timeout(Command::new("sleep").arg("30"), Duration::from_millis(200))
+            .unwrap_err();
+        assert!(e.to_string().contains("did not answer"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // A large answer does not block the child.
+        let big = run_with_timeout(
+            Command::new("sh").args(["-c", "head -c 1000000 /dev/zero"]),
+            quick,
+        )
+        .unwrap();
+        assert_eq!(big.len(), 1_000_000);
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl Bird {
     /// Runs `birdc -s <socket> <args...>` and returns its output (first "BIRD ... ready." line
     /// removed).
     pub fn birdc(&self, args: &[&str]) -> Result<String, HarnessError> {
-        let out = crate::run_checked(
+        let out = super::run_cli(
             Command::new(&self.birdc)
                 .arg("-s")
                 .arg(self.socket_path())

@@ -53,7 +53,7 @@ impl Gobgp {
 
     /// Runs `gobgp -p <api port> <args...>` inside the namespace and returns its stdout.
     pub fn cli(&self, args: &[&str]) -> Result<String, HarnessError> {
-        crate::run_checked(
+        super::run_cli(
             Command::new("ip")
                 .args(["netns", "exec", &self.spec.netns])
                 .arg(&self.gobgp)
