@@ -98,27 +98,37 @@ fn node_to_node_mesh_routes_pods_across_nodes() {
     let (block, _) = bgp_route_to(&n1, b.ip).unwrap();
     assert_eq!(block.prefix_len(), 26, "{block}");
 
-    // `calicoctl node status` on node1 shows the mesh session as Calico does, and the
-    // readiness probe agrees.
-    let status = Command::new(calico_e2e::binary("calicoctl").unwrap())
-        .args(["node", "status"])
-        .env("CALICO_BGP_STATUS_SOCKET", n1.bgp_status_socket())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&status.stdout);
-    assert!(
-        status.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&status.stderr)
+    // `calicoctl node status` on node1 shows the mesh session as Calico does (the status
+    // is refreshed every 250 ms), and the readiness probe agrees.
+    let node_status = || {
+        let out = Command::new(calico_e2e::binary("calicoctl").unwrap())
+            .args(["node", "status"])
+            .env("CALICO_BGP_STATUS_SOCKET", n1.bgp_status_socket())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let row_ok = |text: &str| {
+        text.lines().any(|l| {
+            l.contains("10.200.0.2")
+                && ["node-to-node mesh", "| up ", "Established"]
+                    .iter()
+                    .all(|c| l.contains(c))
+        })
+    };
+    wait_for(
+        "calicoctl node status never showed the session",
+        Duration::from_secs(5),
+        || row_ok(&node_status()),
+        node_status,
     );
+    let text = node_status();
     assert!(text.contains("Calico process is running."), "{text}");
-    let row = text
-        .lines()
-        .find(|l| l.contains("10.200.0.2"))
-        .unwrap_or_else(|| panic!("no row for node2:\n{text}"));
-    for cell in ["node-to-node mesh", "up", "Established"] {
-        assert!(row.contains(cell), "{cell:?} missing in {row:?}\n{text}");
-    }
     assert!(text.contains("No IPv6 peers found."), "{text}");
     let ready = Command::new(calico_e2e::binary("calico-node").unwrap())
         .arg("-bird-ready")

@@ -296,7 +296,7 @@ impl BgpPart {
         };
 
         let mut last_applied: Option<(SpeakerConfig, Vec<String>)> = None;
-        let mut status_tick = tokio::time::interval(Duration::from_secs(1));
+        let mut status_tick = tokio::time::interval(Duration::from_millis(250));
         'outer: loop {
             let snap = tokio::select! {
                 () = shutdown.cancelled() => break 'outer,
