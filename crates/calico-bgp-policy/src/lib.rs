@@ -16,7 +16,7 @@
 //!
 //! Priorities follow Calico's mapping between a kernel metric (lower wins) and BGP LOCAL_PREF
 //! (higher wins): `local_pref = 2147483647 - metric` ([`BIRD_INT_MAX`]). A locally originated
-//! route ([`PeerType::Local`]) carries its priority the same way: `LOCAL_PREF` absent means the
+//! route (`PeerType::Local`) carries its priority the same way: `LOCAL_PREF` absent means the
 //! plan's `normalRoutePriority`, `Some(lp)` means metric `2147483647 - lp` (BIRD reads Felix's
 //! `krt_metric` from the kernel route instead).
 //!
@@ -30,6 +30,61 @@
 //!
 //! This crate is pure: no I/O, no runtime, no datastore. It must not depend on the speaker
 //! (`calico-bgp-speaker`) or on anything that does I/O.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use std::sync::Arc;
+//! use calico_api::{decode::decode_documents, resource::Resource};
+//! use calico_bgp::rib::{PeerInfo, PeerType, PolicyResult, Rib, RibConfig, Route};
+//! use calico_bgp_config::{AffineBlock, BlockState, ClusterInput, IpFamily, LocalInput, StaticPasswords, plan};
+//! use calico_bgp_policy::{CalicoPolicies, KernelVerdict};
+//!
+//! let yaml = "kind: Node\napiVersion: projectcalico.org/v3\nmetadata: {name: a}\n\
+//!             spec: {bgp: {ipv4Address: 10.0.0.1/24}}\n---\n\
+//!             kind: Node\napiVersion: projectcalico.org/v3\nmetadata: {name: b}\n\
+//!             spec: {bgp: {ipv4Address: 10.0.0.2/24}}\n---\n\
+//!             kind: IPPool\napiVersion: projectcalico.org/v3\nmetadata: {name: p}\n\
+//!             spec: {cidr: 10.65.0.0/16}\n";
+//! let (mut nodes, mut pools) = (vec![], vec![]);
+//! for d in decode_documents("example", yaml)? {
+//!     match d.resource {
+//!         Resource::Node(n) => nodes.push(n),
+//!         Resource::IPPool(p) => pools.push(p),
+//!         _ => {}
+//!     }
+//! }
+//! let cluster = ClusterInput { nodes: &nodes, ip_pools: &pools, ..ClusterInput::default() };
+//! let blocks = [AffineBlock { cidr: "10.65.1.0/26".parse()?, state: BlockState::Confirmed }];
+//! let local = LocalInput { node_name: "a", affine_blocks: &blocks, ..LocalInput::default() };
+//! let v4 = plan(&cluster, &local, IpFamily::V4, &StaticPasswords::new())?;
+//!
+//! let policies = CalicoPolicies::new(&[&v4], &BTreeMap::new())?;
+//! // The RIB runs them on every import and export; the FIB writer asks the kernel filter.
+//! let rib = Rib::with_policies(
+//!     RibConfig { local_as: v4.as_number, router_id: "10.0.0.1".parse()?, cluster_id: None },
+//!     policies.import(),
+//!     policies.export(),
+//! );
+//! # let _ = rib;
+//! let mesh = PeerInfo::new("10.0.0.2".parse()?, "10.0.0.2".parse()?, 64512, PeerType::Internal);
+//! let tor = PeerInfo::new("10.0.0.254".parse()?, "10.0.0.254".parse()?, 65000, PeerType::External);
+//! let block = Route {
+//!     prefix: "10.65.1.0/26".parse()?,
+//!     path_id: 0,
+//!     attrs: Arc::default(),
+//!     next_hop: None,
+//!     source: Arc::new(PeerInfo::new("0.0.0.0".parse()?, "10.0.0.1".parse()?, 64512, PeerType::Local)),
+//!     stale: false,
+//! };
+//! // To the mesh peer: accepted by calico_aggr, with the normal priority as LOCAL_PREF.
+//! let PolicyResult::Modify(sent) = policies.export().export(&mesh, &block) else { panic!() };
+//! assert_eq!(sent.local_pref, Some(2147483647 - 1024));
+//! // No session to 10.0.0.254 in the plan (no BGPPeer): nothing is exported to it.
+//! assert_eq!(policies.export().export(&tor, &block), PolicyResult::Reject);
+//! // Our no-encap pool's block goes to the kernel (as BIRD's blackhole, without a metric).
+//! assert_eq!(policies.kernel_accepts(&block), KernelVerdict::Accept { metric: 0 });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod flow;
 mod rules;
