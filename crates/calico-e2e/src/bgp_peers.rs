@@ -74,7 +74,7 @@ pub struct NeighborSpec {
     /// entirely (not even helper mode), so a dead peer's routes go when its session does.
     pub graceful_restart: Option<u32>,
     /// Proposed hold time in seconds (BGP's minimum is 3); `None` keeps the daemon's default
-    /// (90 s for BIRD, 90 s for GoBGP).
+    /// (BIRD 240 s, GoBGP 90 s, FRR 180 s).
     pub hold_time: Option<u16>,
     /// The neighbour's TCP port (default 179).
     pub port: Option<u16>,
@@ -141,13 +141,15 @@ pub struct DaemonSpec {
     pub netns: String,
     pub router_id: Ipv4Addr,
     pub local_as: u32,
-    /// Local address for the sessions of the same family (and GoBGP's listening address);
-    /// `None`: the kernel picks the source, the daemon listens on every address.
+    /// Local address for the sessions of the same family (BIRD `local`, GoBGP
+    /// `local-address`, FRR `update-source`; GoBGP also listens only there); `None`: the kernel
+    /// picks the source. BIRD and FRR listen on every address either way.
     pub listen_address: Option<IpAddr>,
     pub listen_port: u16,
     pub neighbors: Vec<NeighborSpec>,
     /// Write the best BGP routes into the namespace's FIB (BIRD's `protocol kernel`, as in
-    /// Calico). GoBGP has no FIB writer of its own (that needs FRR's zebra): an error there.
+    /// Calico; FRR through zebra, protocol `bgp`). GoBGP has no FIB writer of its own (that
+    /// needs FRR's zebra): an error there.
     pub program_kernel: bool,
     /// Route-reflector cluster ID used towards `rr_client` neighbours (default: router ID).
     pub cluster_id: Option<Ipv4Addr>,

@@ -715,3 +715,61 @@ fn frr_interoperates_with_bird_and_gobgp() {
     assert!(frr.session_state(ip("10.9.9.9")).is_err(), "not a neighbor");
     assert!(frr.vty(&["bogus command"]).is_err());
 }
+
+#[test]
+fn frr_ipv6_with_gobgp_and_zebra_fib() {
+    if !require_root() {
+        return;
+    }
+    let a = TestNetns::new("bgph-frr6").unwrap();
+    let b = TestNetns::new("bgph-frr6-g").unwrap();
+    connect(
+        a.name(),
+        "eth0",
+        &["fd00::1/64"],
+        b.name(),
+        "eth0",
+        &["fd00::2/64"],
+    )
+    .unwrap();
+    let mut frr = Frr::start(
+        &DaemonSpec::new(a.name(), rid("10.0.0.1"), 64512)
+            .listen_address(ip("fd00::1"))
+            .program_kernel()
+            .neighbor(NeighborSpec::new(ip("fd00::2"), 64512).hold_time(6)),
+    )
+    .unwrap();
+    let mut gobgp = Gobgp::start(
+        &DaemonSpec::new(b.name(), rid("10.0.0.2"), 64512)
+            .neighbor(NeighborSpec::new(ip("fd00::1"), 64512).hold_time(6)),
+    )
+    .unwrap();
+    frr.wait_established(ip("fd00::2"), UP).unwrap();
+    frr.announce_with(
+        &[net("fd00:80::/64")],
+        &RouteAttrs::default()
+            .next_hop(ip("fd00::7"))
+            .large_community(64512, 4, 4)
+            .local_pref(150),
+    )
+    .unwrap();
+    let r = gobgp.wait_route(net("fd00:80::/64"), None, SOON).unwrap();
+    assert_eq!(r.next_hop, Some(ip("fd00::7")), "{r:?}");
+    assert_eq!(r.large_communities, vec![(64512, 4, 4)]);
+    assert_eq!(r.local_pref, Some(150));
+    gobgp
+        .announce(&[net("fd00:64::/64")], Some(ip("fd00::2")), &[(1, 1)])
+        .unwrap();
+    let r = frr.wait_route(net("fd00:64::/64"), None, SOON).unwrap();
+    assert_eq!(r.next_hop, Some(ip("fd00::2")), "{r:?}");
+    assert_eq!(r.communities, vec![(1, 1)]);
+    wait_proto_fib(&a, "bgp", "GoBGP's IPv6 route in FRR's FIB", |fib| {
+        fib.contains(&(net("fd00:64::/64"), Some(ip("fd00::2"))))
+    });
+    // Hold timer (6 s) against a frozen GoBGP: FRR drops the session and the route.
+    gobgp.freeze().unwrap();
+    frr.wait_no_route(net("fd00:64::/64"), Duration::from_secs(15))
+        .unwrap();
+    assert_ne!(frr.session_state(ip("fd00::2")).unwrap(), "Established");
+    wait_proto_fib(&a, "bgp", "route gone from FRR's FIB", |fib| fib.is_empty());
+}
