@@ -47,8 +47,8 @@ pub(crate) fn import(inner: &Inner, peer: &PeerInfo, route: &Route) -> PolicyRes
     if route.source.peer_type == PeerType::External && route.attrs.local_pref.is_some() {
         w.attrs_mut().local_pref = None;
     }
-    for f in &p.import {
-        match f.run(&mut w, p.internal) {
+    for (f, same_as) in &p.import {
+        match f.run(&mut w, *same_as) {
             Verdict::Accept => return w.into_result(Action::Accept),
             Verdict::Reject => return PolicyResult::Reject,
             Verdict::NoMatch => {}
@@ -83,8 +83,8 @@ pub(crate) fn export(inner: &Inner, peer: &PeerInfo, route: &Route) -> PolicyRes
     } else {
         priority_from_local_pref(w.local_pref())
     };
-    for f in &p.export {
-        match f.run(&mut w, p.internal) {
+    for (f, same_as) in &p.export {
+        match f.run(&mut w, *same_as) {
             Verdict::Accept => return w.into_result(Action::Accept),
             Verdict::Reject => return PolicyResult::Reject,
             Verdict::NoMatch => {}

@@ -182,14 +182,14 @@ pub struct ServiceRoutes {
     pub route_reflector_accepted: Vec<IpNet>,
 }
 
-/// One session's filter chain.
+/// One session's filter chain. (`calico_export_to_bgp_peers(internal)` uses its argument only
+/// for the interface-based iBGP rejections, which never match our routes.)
 #[derive(Debug)]
 pub(crate) struct PeerPolicy {
     pub name: String,
-    /// `calico_export_to_bgp_peers(internal)` and the BGPFilter `is_same_as` argument.
-    pub internal: bool,
-    pub import: Vec<Arc<CompiledFilter>>,
-    pub export: Vec<Arc<CompiledFilter>>,
+    /// The BGPFilter functions called, each with its `is_same_as` argument.
+    pub import: Vec<(Arc<CompiledFilter>, bool)>,
+    pub export: Vec<(Arc<CompiledFilter>, bool)>,
 }
 
 /// A pool statement of `calico_kernel_programming`.
@@ -399,20 +399,23 @@ fn compile_family(
             calls
                 .iter()
                 .map(|c| {
-                    functions.get(&c.function).cloned().ok_or_else(|| {
+                    let f = functions.get(&c.function).cloned().ok_or_else(|| {
                         PolicyError::UnknownFilterFunction {
                             peer: p.name.clone(),
                             function: c.function.clone(),
                         }
-                    })
+                    })?;
+                    // Functions without peerType rules take no argument (and ignore it here).
+                    Ok((f, c.internal_peer_arg.unwrap_or(p.internal)))
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
+        // Keyed by address, as the RIB keys its peers: of two sessions to one address on
+        // different ports (`…_port_<n>`), the last by name wins.
         peers.insert(
             p.ip,
             PeerPolicy {
                 name: p.name.clone(),
-                internal: p.internal,
                 import: resolve(&p.import_filters)?,
                 export: resolve(&p.export_filters)?,
             },
