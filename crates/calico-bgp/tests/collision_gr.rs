@@ -450,3 +450,18 @@ fn old_connection_dying_while_the_new_one_waits() {
     );
     assert_eq!((s.state(), s.connection()), (State::OpenSent, Some(in0())));
 }
+
+/// A peer that stays connected but silent is dead, not restarting: hold-timer expiry drops
+/// its routes at once even with graceful restart negotiated (BIRD's `bgp_hold_timeout`).
+#[test]
+fn hold_timer_expiry_without_a_new_connection_drops_routes() {
+    let t0 = Instant::now();
+    let (mut s, _) = drive(State::Established, &peer_open(), t0);
+    let acts = s.handle(Event::Tick, t0 + secs(90));
+    assert_eq!(
+        shapes(&acts),
+        ["send NOTIF 4/0 outbound#0", "close outbound#0", "down"]
+    );
+    assert!(s.stale_families().is_empty());
+    assert_eq!(s.last_down(), Some(&DownReason::HoldTimerExpired));
+}

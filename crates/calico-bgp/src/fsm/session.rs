@@ -527,7 +527,7 @@ impl Session {
             // RFC 4724 §4.2: the peer restarted; the old session is gone.
             self.pending = None;
             out.push(Action::CloseConnection(primary));
-            self.end_established(DownReason::PeerReconnected, now, out);
+            self.end_established(DownReason::PeerReconnected, true, now, out);
             self.primary = Some(conn);
             self.established_at = None;
             self.accept_open(neg, now, out);
@@ -735,7 +735,7 @@ impl Session {
                 }
                 out.push(Action::CloseConnection(conn));
             }
-            self.end_established(reason.clone(), now, out);
+            self.end_established(reason.clone(), true, now, out);
             self.primary = Some(next);
             self.negotiated = None;
             self.keepalive_at = None;
@@ -758,7 +758,7 @@ impl Session {
             out.push(Action::CloseConnection(conn));
         }
         if self.state == State::Established {
-            self.end_established(reason.clone(), now, out);
+            self.end_established(reason.clone(), false, now, out);
         }
         self.connect_retry_at = None;
         self.hold_at = None;
@@ -786,7 +786,14 @@ impl Session {
 
     /// The Established session is over: either the peer restarts gracefully (keep its
     /// routes as stale, RFC 4724 §4.2 / RFC 8538 §4) or its routes go.
-    fn end_established(&mut self, reason: DownReason, now: Instant, out: &mut Vec<Action>) {
+    /// `reconnected`: the peer has already opened a new connection (it did restart).
+    fn end_established(
+        &mut self,
+        reason: DownReason,
+        reconnected: bool,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let gr = self
             .negotiated
             .as_ref()
@@ -795,9 +802,14 @@ impl Session {
         // only the families in its capability).
         let eligible = gr.as_ref().is_some_and(|gr| !gr.families.is_empty())
             && gr.as_ref().is_some_and(|gr| match &reason {
-                DownReason::ConnectionFailed
-                | DownReason::HoldTimerExpired
-                | DownReason::PeerReconnected => true,
+                DownReason::ConnectionFailed | DownReason::PeerReconnected => true,
+                // A peer that stays connected but silent is taken for dead, not restarting
+                // (a restarting speaker's TCP connection closes): its routes go at once, as
+                // BIRD does (`bgp_hold_timeout` → `bgp_error`, no graceful restart without
+                // long-lived GR). RFC 8538 §4 would allow keeping them with the N bit; a
+                // Calico user expects BIRD's behaviour and a fast failover. Unless the peer
+                // has already reconnected: then it did restart.
+                DownReason::HoldTimerExpired => reconnected,
                 DownReason::NotificationReceived(n) | DownReason::NotificationSent(n) => {
                     gr.notification
                         && !(n.code == code::CEASE && n.subcode == subcode::CEASE_HARD_RESET)

@@ -91,8 +91,9 @@ impl Rib {
             attrs.originator_id = None;
             attrs.cluster_list.clear();
         } else {
-            // §5.1.5: LOCAL_PREF is always sent to internal peers.
-            attrs.local_pref = Some(route.local_pref());
+            // §5.1.5: LOCAL_PREF is always sent to internal peers; a value the export
+            // policy set (Calico's priorities, BGPFilter `setPriority`) wins over the route's.
+            attrs.local_pref = Some(attrs.local_pref.unwrap_or(route.local_pref()));
             if route.source.peer_type == PeerType::External {
                 // Not reflected: the ORIGINATOR_ID/CLUSTER_LIST an eBGP peer might have sent
                 // are not ours to keep.

@@ -365,6 +365,15 @@ impl Rib {
             .peers
             .get_mut(&peer)
             .ok_or(RibError::UnknownPeer(peer))?;
+        // RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored (BIRD drops it too);
+        // an import policy may still set one.
+        let attrs = if p.info.peer_type == PeerType::External && attrs.local_pref.is_some() {
+            let mut a = (*attrs).clone();
+            a.local_pref = None;
+            Arc::new(a)
+        } else {
+            attrs
+        };
         let route = Arc::new(Route {
             prefix,
             path_id,

@@ -368,15 +368,19 @@ fn best_path_table() {
 #[test]
 fn locally_originated_beats_learned_and_local_pref_beats_local() {
     let mut rib = Rib::new(cfg(None));
-    rib.add_peer(peer(2, 65001, false)).unwrap();
+    rib.add_peer(peer(2, LOCAL_AS, false)).unwrap();
+    rib.add_peer(peer(3, 65001, false)).unwrap();
     let pre = net("10.65.0.0/26");
     rib.announce(p(2), pre, 0, base_attrs(&[]), nh(2)).unwrap();
     let ch = rib.originate(pre, base_attrs(&[]), None).unwrap().unwrap();
     assert_eq!(ch.new_best.unwrap().source.peer_type, PeerType::Local);
     assert_eq!(ch.old_best.unwrap().source.address, p(2).0);
-    // A learned route with a higher LOCAL_PREF still wins (step 1 before step 2).
+    // LOCAL_PREF from an external peer is ignored (RFC 4271 §5.1.5): no change.
     let mut a = base_attrs(&[]);
     a.local_pref = Some(500);
+    assert_eq!(rib.announce(p(3), pre, 0, a.clone(), nh(3)).unwrap(), None);
+    assert_eq!(rib.best(&pre).unwrap().source.peer_type, PeerType::Local);
+    // An internal route with a higher LOCAL_PREF still wins (step 1 before step 2).
     let ch = rib.announce(p(2), pre, 0, a, nh(2)).unwrap().unwrap();
     assert_eq!(ch.new_best.unwrap().source.address, p(2).0);
 }
@@ -1285,4 +1289,29 @@ fn apply_delivered_and_route_refresh() {
             .routes
             .is_empty()
     );
+}
+
+/// Calico's priorities travel as LOCAL_PREF set by the export policy; the RIB must send the
+/// policy's value to internal peers, not the route's own (or the default 100).
+#[test]
+fn export_policy_local_pref_reaches_internal_peers() {
+    struct Priority;
+    impl ExportPolicy for Priority {
+        fn export(&self, _peer: &PeerInfo, route: &Route) -> PolicyResult {
+            let mut a = (*route.attrs).clone();
+            a.local_pref = Some(2_147_482_623);
+            PolicyResult::Modify(a)
+        }
+    }
+    let mut rib = Rib::new(cfg(None));
+    rib.set_export_policy(Box::new(Priority));
+    rib.add_peer(peer(2, LOCAL_AS, false)).unwrap();
+    rib.add_peer(peer(3, 65003, false)).unwrap();
+    rib.originate(net("10.65.0.0/26"), base_attrs(&[]), None)
+        .unwrap();
+    let ibgp = rib.session_established(p(2)).unwrap();
+    assert_eq!(ibgp.routes[0].1.attrs.local_pref, Some(2_147_482_623));
+    // Never to external peers (RFC 4271 §5.1.5).
+    let ebgp = rib.session_established(p(3)).unwrap();
+    assert_eq!(ebgp.routes[0].1.attrs.local_pref, None);
 }
