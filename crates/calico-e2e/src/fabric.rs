@@ -50,6 +50,47 @@ impl Fabric {
         Ok(())
     }
 
+    /// A new namespace on the fabric (a router, a BGP peer daemon): `eth0` with `cidr`,
+    /// its other end on the bridge.
+    pub fn add_host(&mut self, cidr: &str) -> Result<TestNetns, HarnessError> {
+        let host = TestNetns::new("e2e-host")
+            .map_err(|e| HarnessError::Failed(format!("creating a host namespace: {e}")))?;
+        let port = format!("port{}", self.attached);
+        self.attached += 1;
+        // Both ends are born in the host namespace and one is moved straight to the
+        // fabric: nothing ever exists in the root namespace.
+        for args in [
+            vec![
+                "-n",
+                host.name(),
+                "link",
+                "add",
+                "eth0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &port,
+            ],
+            vec![
+                "-n",
+                host.name(),
+                "link",
+                "set",
+                &port,
+                "netns",
+                self.ns.name(),
+            ],
+            vec!["-n", host.name(), "addr", "add", cidr, "dev", "eth0"],
+            vec!["-n", host.name(), "link", "set", "eth0", "up"],
+        ] {
+            crate::run_checked(Command::new("ip").args(&args))?;
+        }
+        self.ip(&["link", "set", &port, "master", "br0"])?;
+        self.ip(&["link", "set", &port, "up"])?;
+        Ok(host)
+    }
+
     /// Gives the fabric itself an address on the bridge (for a peer running in it).
     pub fn add_address(&self, cidr: &str) -> Result<(), HarnessError> {
         self.ip(&["addr", "add", cidr, "dev", "br0"])?;
