@@ -154,6 +154,29 @@ fn exchange_with_tor<D: BgpPeerDaemon>(password: Option<&str>) {
         "{kind} got a host route: {routes:?}"
     );
 
+    // Service cluster IPs (BGPConfiguration serviceClusterIPs) are advertised from the
+    // node, as confd's route generator does, and never programmed into its own kernel.
+    calicoctl_apply(
+        &s.node.store_path,
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  serviceClusterIPs:\n  - cidr: 10.96.0.0/12\n",
+    );
+    let svc = s
+        .tor
+        .wait_route(
+            net("10.96.0.0/12"),
+            Some(ip("10.200.0.1")),
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.node.agent_log_tail()));
+    assert_eq!(svc.next_hop, Some(ip("10.200.0.1")), "{kind}: {svc:?}");
+    assert!(
+        !fib_routes(s.node.ns.name())
+            .unwrap()
+            .iter()
+            .any(|r| r.dst == net("10.96.0.0/12")),
+        "{kind}: the service range was programmed on the node"
+    );
+
     // The ToR's route lands in the node's kernel, and goes with the withdrawal.
     let external = net("198.51.100.0/24");
     s.tor.announce(&[external], None, &[]).unwrap();

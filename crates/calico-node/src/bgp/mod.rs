@@ -9,6 +9,7 @@
 
 pub mod fib;
 pub mod inputs;
+pub mod services;
 pub mod status;
 pub mod translate;
 
@@ -210,7 +211,7 @@ pub struct BgpPart {
     metrics: BgpMetrics,
     pub status: StatusCell,
     /// What the current policies were built from.
-    policy_inputs: Option<(NodeBgpPlan, NodeBgpPlan, Vec<BGPFilter>)>,
+    policy_inputs: Option<(NodeBgpPlan, NodeBgpPlan, Vec<BGPFilter>, services::Services)>,
 }
 
 /// Opens the kernel side and starts the speaker (no sessions until the first plan).
@@ -366,8 +367,14 @@ impl BgpPart {
 
     /// Calico's filters (BGPFilters, `calico_export_to_bgp_peers`, `calico_kernel_programming`)
     /// for the current plans; re-applied to every route only when they changed.
-    async fn apply_policies(&mut self, v4: &NodeBgpPlan, v6: &NodeBgpPlan, filters: &[BGPFilter]) {
-        let inputs = (v4.clone(), v6.clone(), filters.to_vec());
+    async fn apply_policies(
+        &mut self,
+        v4: &NodeBgpPlan,
+        v6: &NodeBgpPlan,
+        filters: &[BGPFilter],
+        svc: &services::Services,
+    ) {
+        let inputs = (v4.clone(), v6.clone(), filters.to_vec(), svc.clone());
         if self.policy_inputs.as_ref() == Some(&inputs) {
             return;
         }
@@ -375,7 +382,7 @@ impl BgpPart {
             .iter()
             .map(|f| (f.metadata.name.clone(), f.clone()))
             .collect();
-        let policies = match CalicoPolicies::new(&[v4, v6], &by_name) {
+        let policies = match CalicoPolicies::with_services(&[v4, v6], &by_name, &svc.v4, &svc.v6) {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "BGP: filters refused; keeping the previous ones");
@@ -435,14 +442,27 @@ impl BgpPart {
                 return;
             }
         };
-        self.apply_policies(&v4, &v6, &snap.bgp_filters).await;
-        let t = match translate::translate(&v4, &v6, &snap.workload_addresses) {
+        let mut t = match translate::translate(&v4, &v6, &snap.workload_addresses) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(error = %e, "BGP: not running");
                 return;
             }
         };
+        let labels = snap
+            .nodes
+            .iter()
+            .find(|n| n.metadata.name == self.settings.node_name)
+            .map(|n| n.metadata.labels.clone())
+            .unwrap_or_default();
+        let svc = services::services(
+            &snap.bgp_configurations,
+            &labels,
+            t.speaker.cluster_id.is_some(),
+        );
+        t.warnings.extend(svc.warnings.iter().cloned());
+        t.speaker.originated.extend(svc.originated());
+        self.apply_policies(&v4, &v6, &snap.bgp_filters, &svc).await;
         let mut warnings: Vec<String> = v4
             .warnings
             .iter()
