@@ -155,6 +155,48 @@ pub enum PeerCommand {
     Abandon,
 }
 
+/// BGP message types (RFC 4271 §4.1, RFC 2918) by their type code, index 0 unused.
+pub const MESSAGE_TYPES: [&str; 6] = [
+    "",
+    "open",
+    "update",
+    "notification",
+    "keepalive",
+    "route_refresh",
+];
+
+/// Messages sent and received on a peer's sessions, by type code (for metrics).
+#[derive(Debug, Default)]
+struct MessageCounters {
+    sent: [std::sync::atomic::AtomicU64; 6],
+    received: [std::sync::atomic::AtomicU64; 6],
+}
+
+impl MessageCounters {
+    fn count(table: &[std::sync::atomic::AtomicU64; 6], code: u8) {
+        if let Some(c) = table.get(usize::from(code)) {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// A snapshot of [`MessageCounters`]: `sent[code]`, `received[code]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageCounts {
+    pub sent: [u64; 6],
+    pub received: [u64; 6],
+}
+
+fn message_code(m: &Message) -> u8 {
+    match m {
+        Message::Open(_) => 1,
+        Message::Update(_) => 2,
+        Message::Notification(_) => 3,
+        Message::Keepalive => 4,
+        Message::RouteRefresh(_) => 5,
+    }
+}
+
 /// The session state of a peer, for status reports (`calicoctl node status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSnapshot {
@@ -176,6 +218,7 @@ pub struct PeerHandle {
     commands: mpsc::UnboundedSender<PeerCommand>,
     task: JoinHandle<()>,
     snapshot: watch::Receiver<PeerSnapshot>,
+    counters: Arc<MessageCounters>,
 }
 
 /// Why a command could not be delivered.
@@ -220,6 +263,17 @@ impl PeerHandle {
         self.snapshot.borrow().clone()
     }
 
+    /// Messages sent and received so far.
+    pub fn message_counts(&self) -> MessageCounts {
+        let load = |t: &[std::sync::atomic::AtomicU64; 6]| {
+            std::array::from_fn(|i| t[i].load(std::sync::atomic::Ordering::Relaxed))
+        };
+        MessageCounts {
+            sent: load(&self.counters.sent),
+            received: load(&self.counters.received),
+        }
+    }
+
     /// Stops the session (sending Cease when connected) and waits for the task to end.
     pub async fn stop(self) {
         let _ = self.commands.send(PeerCommand::Stop);
@@ -245,7 +299,9 @@ pub fn spawn_peer(cfg: PeerConfig, events: mpsc::Sender<PeerEvent>) -> PeerHandl
         remote_id: None,
         remote_as: None,
     });
+    let counters = Arc::new(MessageCounters::default());
     let driver = Driver {
+        counters: counters.clone(),
         snapshot: snapshot_tx,
         session: Session::new(cfg.session.clone()),
         cfg,
@@ -261,6 +317,7 @@ pub fn spawn_peer(cfg: PeerConfig, events: mpsc::Sender<PeerEvent>) -> PeerHandl
         commands,
         task,
         snapshot,
+        counters,
     }
 }
 
@@ -280,6 +337,7 @@ struct Conn {
 }
 
 struct Driver {
+    counters: Arc<MessageCounters>,
     snapshot: watch::Sender<PeerSnapshot>,
     session: Session,
     cfg: PeerConfig,
@@ -355,6 +413,10 @@ impl Driver {
                     }
                     Internal::Frame(id, bytes) => {
                         if self.conns.contains_key(&id) {
+                            // Byte 18 is the type (16-octet marker, 2-octet length).
+                            if let Some(code) = bytes.get(18) {
+                                MessageCounters::count(&self.counters.received, *code);
+                            }
                             let ev = Event::from_decode(id, calico_bgp_packet::decode(&bytes, &self.rx_ctx));
                             self.handle(ev).await;
                         }
@@ -536,7 +598,10 @@ impl Driver {
             return Err(());
         };
         match tokio::time::timeout(self.cfg.send_timeout, c.writer.write_all(&bytes)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                MessageCounters::count(&self.counters.sent, message_code(message));
+                Ok(())
+            }
             Ok(Err(e)) => {
                 tracing::debug!(peer = %self.cfg.remote, conn = %conn, error = %e, "send failed");
                 Err(())

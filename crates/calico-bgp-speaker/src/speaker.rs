@@ -196,6 +196,7 @@ pub struct PeerStatus {
     pub spec: PeerSpec,
     pub session: PeerSnapshot,
     pub routes: PeerStats,
+    pub messages: peer::MessageCounts,
 }
 
 /// The speaker's state for `calicoctl node status`, readiness and metrics.
@@ -472,6 +473,7 @@ impl Core {
             .map(|p| PeerStatus {
                 spec: p.spec.clone(),
                 session: p.handle.snapshot(),
+                messages: p.handle.message_counts(),
                 routes: self
                     .rib
                     .as_ref()

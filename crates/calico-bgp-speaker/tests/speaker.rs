@@ -183,6 +183,11 @@ async fn routes_flow_both_ways_and_follow_withdrawals() {
     let s = a.wait_status("established", established).await;
     assert_eq!(s.peers[0].routes.received, 1);
     assert_eq!(s.peers[0].routes.exported, 1);
+    // OPEN and KEEPALIVE both ways, at least our block and End-of-RIB as UPDATEs.
+    let m = s.peers[0].messages;
+    assert!(m.sent[1] >= 1 && m.received[1] >= 1, "{m:?}");
+    assert!(m.sent[4] >= 1 && m.received[4] >= 1, "{m:?}");
+    assert!(m.sent[2] >= 2 && m.received[2] >= 2, "{m:?}");
     a.wait_status("initial sync", |s| s.initial_sync_complete)
         .await;
 

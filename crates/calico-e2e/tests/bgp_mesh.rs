@@ -346,6 +346,24 @@ fn route_reflector_node_reflects_between_nodes() {
         metric(&n3, "calico_bgp_peers_configured"),
         "calico_bgp_peers_configured 2"
     );
+    // Message counters (refreshed every 250 ms): the reflector's UPDATEs reached node1.
+    let updates = || -> u64 {
+        let (_, body) = n1.http_get(9091, "/metrics").unwrap();
+        body.lines()
+            .find(|l| {
+                l.starts_with("calico_bgp_peer_messages{")
+                    && l.contains("direction=\"received\"")
+                    && l.contains("type=\"update\"")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    wait_for(
+        "node1 never counted the reflector's UPDATEs",
+        Duration::from_secs(5),
+        || updates() >= 2,
+        || n1.http_get(9091, "/metrics").unwrap().1,
+    );
     let flow = Flow::start(a.ns.ns(), b.ns.ns(), b.ip, Duration::from_millis(10)).unwrap();
     wait_for(
         "no traffic between pods through reflected routes",

@@ -92,6 +92,7 @@ struct BgpMetrics {
     peer_established: Family<Vec<(String, String)>, Gauge>,
     routes_received: Family<Vec<(String, String)>, Gauge>,
     routes_exported: Family<Vec<(String, String)>, Gauge>,
+    messages: Family<Vec<(String, String)>, Gauge>,
     peers_established: Gauge,
     peers_configured: Gauge,
     loc_rib_routes: Gauge,
@@ -105,6 +106,7 @@ impl BgpMetrics {
             peer_established: Family::default(),
             routes_received: Family::default(),
             routes_exported: Family::default(),
+            messages: Family::default(),
             peers_established: Gauge::default(),
             peers_configured: Gauge::default(),
             loc_rib_routes: Gauge::default(),
@@ -125,6 +127,11 @@ impl BgpMetrics {
             "calico_bgp_peer_routes_exported",
             "Routes advertised to the peer",
             m.routes_exported.clone(),
+        );
+        registry.register(
+            "calico_bgp_peer_messages",
+            "BGP messages exchanged with the peer since the session was configured, by direction and type",
+            m.messages.clone(),
         );
         registry.register(
             "calico_bgp_peers_established",
@@ -158,6 +165,7 @@ impl BgpMetrics {
         self.peer_established.clear();
         self.routes_received.clear();
         self.routes_exported.clear();
+        self.messages.clear();
         let mut up = 0;
         for p in &s.peers {
             let labels = vec![
@@ -175,6 +183,21 @@ impl BgpMetrics {
             self.routes_exported
                 .get_or_create(&labels)
                 .set(p.routes.exported as i64);
+            for (direction, counts) in [
+                ("sent", &p.messages.sent),
+                ("received", &p.messages.received),
+            ] {
+                for (code, name) in calico_bgp_speaker::peer::MESSAGE_TYPES
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                {
+                    let mut l = labels.clone();
+                    l.push(("direction".to_string(), direction.to_string()));
+                    l.push(("type".to_string(), name.to_string()));
+                    self.messages.get_or_create(&l).set(counts[code] as i64);
+                }
+            }
         }
         self.peers_established.set(up);
         self.peers_configured.set(s.peers.len() as i64);

@@ -178,6 +178,7 @@ mod tests {
             peers: vec![speaker::PeerStatus {
                 spec: spec.clone(),
                 session: snap(State::Established),
+                messages: Default::default(),
                 routes: PeerStats {
                     imported: 3,
                     exported: 2,
