@@ -221,6 +221,18 @@ impl SpeakerStatus {
     }
 }
 
+/// One path in the Loc-RIB (what BIRD's `show route` lists; CalicoNodeStatus `routes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RibEntry {
+    pub prefix: IpNet,
+    /// The BGP next hop; `None` for our own routes.
+    pub next_hop: Option<IpAddr>,
+    /// The peer it came from; `None` for our own (originated) routes.
+    pub from: Option<IpAddr>,
+    /// The best path (what the FIB gets, BIRD's `*`).
+    pub best: bool,
+}
+
 /// Errors of [`Speaker::apply`].
 #[derive(Debug, thiserror::Error)]
 pub enum SpeakerError {
@@ -253,6 +265,7 @@ enum Input {
         event: PeerEvent,
     },
     Status(oneshot::Sender<SpeakerStatus>),
+    Routes(oneshot::Sender<Vec<RibEntry>>),
     Shutdown {
         graceful: bool,
         done: oneshot::Sender<()>,
@@ -318,6 +331,15 @@ impl Speaker {
                 export,
                 done,
             })
+            .map_err(|_| SpeakerError::Gone)?;
+        rx.await.map_err(|_| SpeakerError::Gone)
+    }
+
+    /// Every path of the Loc-RIB, best first per prefix.
+    pub async fn routes(&self) -> Result<Vec<RibEntry>, SpeakerError> {
+        let (tx, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::Routes(tx))
             .map_err(|_| SpeakerError::Gone)?;
         rx.await.map_err(|_| SpeakerError::Gone)
     }
@@ -445,6 +467,9 @@ impl Core {
             Input::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            Input::Routes(reply) => {
+                let _ = reply.send(self.rib_entries());
+            }
             Input::Shutdown { graceful, done } => {
                 self.flush();
                 let peers: Vec<PeerEntry> = self.peers.drain().map(|(_, p)| p).collect();
@@ -491,6 +516,26 @@ impl Core {
             peers,
             loc_rib_routes: self.rib.as_ref().map_or(0, Rib::len),
         }
+    }
+
+    fn rib_entries(&self) -> Vec<RibEntry> {
+        let Some(rib) = self.rib.as_ref() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (prefix, best) in rib.loc_rib() {
+            for c in rib.candidates(prefix) {
+                let local = c.source.peer_type == PeerType::Local;
+                out.push(RibEntry {
+                    prefix: *prefix,
+                    next_hop: if local { None } else { next_hop_ip(c) },
+                    from: (!local).then_some(c.source.address),
+                    best: Arc::ptr_eq(c, best) || c.same_path(best),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.prefix.cmp(&b.prefix).then(b.best.cmp(&a.best)));
+        out
     }
 
     fn set_policies(&mut self, import: SharedImport, export: SharedExport) {

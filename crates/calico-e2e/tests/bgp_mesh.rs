@@ -143,6 +143,49 @@ fn node_to_node_mesh_routes_pods_across_nodes() {
         String::from_utf8_lossy(&ready.stderr)
     );
 
+    // CalicoNodeStatus: node1 fills in what was asked for.
+    calicoctl_apply(
+        &store,
+        "apiVersion: projectcalico.org/v3\nkind: CalicoNodeStatus\nmetadata:\n  name: node1-status\nspec:\n  node: node1\n  classes: [Agent, BGP, Routes]\n  updatePeriodSeconds: 1\n",
+    );
+    let node_status = || -> serde_json::Value {
+        let out = Command::new(calico_e2e::binary("calicoctl").unwrap())
+            .env_clear()
+            .env("DATASTORE_TYPE", "embedded")
+            .env("CALICO_DATASTORE_PATH", &store)
+            .args(["get", "caliconodestatus", "node1-status", "-o", "json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
+    wait_for(
+        "CalicoNodeStatus never filled in",
+        Duration::from_secs(10),
+        || {
+            let st = &node_status()["status"];
+            st["bgp"]["numberEstablishedV4"] == 1
+                && st["agent"]["birdV4"]["state"] == "Ready"
+                && st["routes"]["routesV4"].as_array().is_some_and(|r| {
+                    r.iter().any(|r| {
+                        r["type"] == "FIB"
+                            && r["gateway"] == "10.200.0.2"
+                            && r["learnedFrom"]["sourceType"] == "NodeMesh"
+                            && r["learnedFrom"]["peerIP"] == "10.200.0.2"
+                    })
+                })
+        },
+        || node_status().to_string(),
+    );
+    let st = node_status();
+    assert_eq!(
+        st["status"]["bgp"]["peersV4"][0]["type"], "NodeMesh",
+        "{st}"
+    );
+    assert_eq!(
+        st["status"]["bgp"]["peersV4"][0]["state"], "Established",
+        "{st}"
+    );
+
     let flow = Flow::start(a.ns.ns(), b.ns.ns(), b.ip, Duration::from_millis(10)).unwrap();
     wait_for(
         "no pod-to-pod traffic across nodes",

@@ -9,6 +9,7 @@
 
 pub mod fib;
 pub mod inputs;
+pub mod nodestatus;
 pub mod services;
 pub mod status;
 pub mod translate;
@@ -233,6 +234,8 @@ pub struct BgpPart {
     fib_thread: Option<std::thread::JoinHandle<()>>,
     metrics: BgpMetrics,
     pub status: StatusCell,
+    /// When the configuration last changed (CalicoNodeStatus `lastReconfigurationTime`).
+    reconfigured: std::time::SystemTime,
     /// What the current policies were built from.
     policy_inputs: Option<(NodeBgpPlan, NodeBgpPlan, Vec<BGPFilter>, services::Services)>,
 }
@@ -282,6 +285,7 @@ pub fn prepare(
         metrics: BgpMetrics::register(registry),
         status: StatusCell::default(),
         policy_inputs: None,
+        reconfigured: std::time::SystemTime::now(),
     })
 }
 
@@ -320,6 +324,8 @@ impl BgpPart {
         };
 
         let mut last_applied: Option<(SpeakerConfig, Vec<String>)> = None;
+        let mut node_status = nodestatus::Reporter::default();
+        let mut node_status_tick = tokio::time::interval(Duration::from_secs(1));
         let mut status_tick = tokio::time::interval(Duration::from_millis(250));
         'outer: loop {
             let snap = tokio::select! {
@@ -366,6 +372,11 @@ impl BgpPart {
                     _ = w2.next() => break,
                     () = &mut resync => break,
                     _ = status_tick.tick() => self.refresh_status().await,
+                    _ = node_status_tick.tick() => {
+                        node_status
+                            .report(&self.client, &self.settings.node_name, &self.speaker, self.reconfigured)
+                            .await;
+                    }
                 }
             }
             // Gather a burst of changes into one recomputation.
@@ -522,6 +533,7 @@ impl BgpPart {
             .fib_tx
             .send(FibInput::Statics(t.kernel_statics.clone()));
         *last = Some((t.speaker, warnings));
+        self.reconfigured = std::time::SystemTime::now();
         self.refresh_status().await;
     }
 }
