@@ -28,6 +28,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -182,6 +183,48 @@ fn cpu_seconds(pid: u32) -> Result<(f64, f64)> {
     };
     // utime is field 14, stime field 15 (proc(5)).
     Ok((ticks(11)? / clk_tck(), ticks(12)? / clk_tck()))
+}
+
+/// CPU seconds (utime + stime) of `pid`'s live threads, summed by thread name (`bgp-fib`,
+/// `tokio-runtime-w`, ...): where a multi-threaded receiver spends its time.
+fn thread_cpu(pid: u32) -> Result<BTreeMap<String, f64>> {
+    let mut by_name = BTreeMap::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let tid = entry?.file_name().to_string_lossy().into_owned();
+        let Ok(name) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")) else {
+            continue; // the thread ended meanwhile
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<f64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        if let [user, sys] = f[..] {
+            *by_name.entry(name.trim().to_string()).or_insert(0.0) += (user + sys) / clk_tck();
+        }
+    }
+    Ok(by_name)
+}
+
+/// `after - before` per thread name, largest first, without threads that used nothing.
+fn thread_delta(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = after
+        .iter()
+        .map(|(k, a)| (k.clone(), a - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, d)| *d > 0.0)
+        .collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
 }
 
 /// `(VmRSS, VmHWM)` of `pid` in KiB.
@@ -458,6 +501,8 @@ struct Sample {
     cpu_sys: f64,
     /// CPU seconds of the withdraw phase.
     cpu_withdraw: f64,
+    /// `cpu` by thread name (only interesting for calico-node: BIRD has one thread).
+    threads: Vec<(String, f64)>,
     rss_before_kib: u64,
     peak_kib: u64,
     /// VmRSS 1 s after the FIB was complete (the N routes held; transient buffers gone).
@@ -722,6 +767,7 @@ impl Bench {
         let (rss_before, _) = rss_kib(pid)?;
         reset_peak_rss(pid)?;
         let cpu0 = cpu_seconds(pid)?;
+        let threads0 = thread_cpu(pid)?;
         let prefixes = std::mem::take(&mut self.prefixes_cache);
 
         let t0 = Instant::now();
@@ -734,6 +780,7 @@ impl Bench {
         let target = base_fib + n as u64;
         let converged = self.wait_converged(kind, pid, t0, target, |r| r >= n as u64, "announce");
         let cpu1 = cpu_seconds(pid)?;
+        let threads1 = thread_cpu(pid)?;
         let (_, mut peak) = rss_kib(pid)?;
         let mut held = 0;
         if converged.is_ok() {
@@ -777,6 +824,7 @@ impl Bench {
             cpu: (cpu1.0 + cpu1.1) - (cpu0.0 + cpu0.1),
             cpu_sys: cpu1.1 - cpu0.1,
             cpu_withdraw: (cpu2.0 + cpu2.1) - (cpu1b.0 + cpu1b.1),
+            threads: thread_delta(&threads0, &threads1),
             rss_before_kib: rss_before,
             peak_kib: peak,
             held_kib: held,
@@ -951,6 +999,45 @@ fn summarize(samples: &[Sample], routes: &[usize], idle: (u64, u64)) {
         ],
         &ratio_rows,
     );
+    for &n in routes {
+        let ours: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.kind == Kind::Ours && s.routes == n)
+            .collect();
+        let mut names: Vec<&String> = ours
+            .iter()
+            .flat_map(|s| s.threads.iter().map(|(name, _)| name))
+            .collect();
+        names.sort();
+        names.dedup();
+        let mut parts: Vec<(f64, String)> = names
+            .into_iter()
+            .map(|name| {
+                let m = median(
+                    ours.iter()
+                        .map(|s| {
+                            s.threads
+                                .iter()
+                                .find(|(t, _)| t == name)
+                                .map_or(0.0, |(_, c)| *c)
+                        })
+                        .collect(),
+                );
+                (m, format!("{name} {m:.2} s"))
+            })
+            .collect();
+        parts.sort_by(|a, b| b.0.total_cmp(&a.0));
+        if !parts.is_empty() {
+            println!(
+                "calico-node CPU by thread, {n} routes (medians): {}",
+                parts
+                    .into_iter()
+                    .map(|(_, p)| p)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     println!(
         "\ncalico-node idle (no BGP peer): {:.1} MiB RSS; with the session Established, no routes: {:.1} MiB.",
         mib(idle.0),
@@ -1013,6 +1100,14 @@ fn main() -> Result<()> {
                         mib(s.after_withdraw_kib),
                         s.configure
                     );
+                    if kind == Kind::Ours {
+                        let t: Vec<String> = s
+                            .threads
+                            .iter()
+                            .map(|(name, cpu)| format!("{name} {cpu:.2}"))
+                            .collect();
+                        eprintln!("    CPU by thread: {}", t.join(", "));
+                    }
                     samples.push(s);
                 }
             }
