@@ -1,0 +1,51 @@
+//! calico-policy-eval: a slow but deliberately obvious reference implementation ("oracle") of
+//! Calico's policy decision for one packet. Given Calico v3 resources (tiers, policies,
+//! profiles, network sets) and endpoints, [`evaluate`] says whether the egress policy of the
+//! source endpoint and the ingress policy of the destination endpoint allow a packet, and which
+//! tier / policy / rule decided. Later code (the calculation graph, the nftables compiler, the
+//! dataplane driver) is differential-tested against it.
+//!
+//! It owns only the *semantics*: the v3 → v1 rewriting of selectors done by libcalico-go's
+//! update processors, Felix's tier/policy ordering (`felix/calc/policy_sorter.go`), Felix's
+//! per-endpoint chain structure (`felix/rules/endpoints.go`) and rule matching
+//! (`felix/rules/policy.go`, `felix/calc/rule_scanner.go`), evaluated directly over data
+//! structures instead of being compiled to a dataplane. Every semantic decision cites the Calico
+//! file it follows.
+//!
+//! It is pure: no I/O, no datastore, no dataplane, no async. It depends only on `calico-api`
+//! (resource types, defaulting, validation) and `calico-selector` (Calico's selector language);
+//! it must never depend on the code it is used to check (calico-felix, an nft compiler, ...).
+//!
+//! What it does not model (see [`eval`] for details): connection tracking (only the first
+//! packet of a flow is judged), Kubernetes Services matches (rejected when building), L7 HTTP
+//! matches (ignored, as Felix's L3/L4 rendering ignores them), interface-level host endpoint
+//! paths (a host endpoint is identified by its `expectedIPs`), and the composition of the raw /
+//! mangle / filter stages for `doNotTrack` / `preDNAT` policies ([`evaluate_chain`] evaluates
+//! each stage on its own).
+//!
+//! ```
+//! use calico_policy_eval::{Endpoint, Packet, PolicySet, Resources, Verdict, evaluate};
+//! let mut res = Resources::default();
+//! res.endpoints.push(Endpoint::pod("ns1/a", "ns1", [("app", "a")], ["10.0.0.1"]).unwrap());
+//! res.endpoints.push(Endpoint::pod("ns1/b", "ns1", [("app", "b")], ["10.0.0.2"]).unwrap());
+//! let set = PolicySet::from_resources(res).unwrap();
+//! // No policy selects either pod: the namespace profile `kns.ns1` allows everything.
+//! let d = evaluate(&set, &Packet::tcp("10.0.0.1", "10.0.0.2", 80).unwrap());
+//! assert_eq!(d.overall, Verdict::Allow);
+//! ```
+
+mod build;
+mod error;
+pub mod eval;
+mod matching;
+mod model;
+
+pub use build::{PolicyId, PolicyKind, PolicySet, Resources};
+pub use error::EvalError;
+pub use eval::{
+    ChainType, DecidedBy, Decision, DirectionResult, Verdict, evaluate, evaluate_chain,
+};
+pub use model::{
+    DEFAULT_SRC_PORT, Direction, Endpoint, EndpointKind, EvalConfig, NamedPort, Packet, ProtoPort,
+    proto_number,
+};
