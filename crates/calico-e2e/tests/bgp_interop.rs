@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use calico_e2e::bgp_peers::{
-    BgpPeerDaemon, Bird, DaemonSpec, Frr, Gobgp, NeighborSpec, fib_routes,
+    BgpPeerDaemon, Bird, DaemonSpec, Frr, Gobgp, NeighborSpec, fib_routes, wait_fib,
 };
 use calico_e2e::fabric::Fabric;
 use calico_e2e::node::Node;
@@ -82,11 +82,15 @@ struct TorSetup<D: BgpPeerDaemon> {
     // Drop order: daemon, node, then the namespaces they live in.
     tor: D,
     node: Node,
-    _tor_ns: calico_netlink::testing::TestNetns,
+    tor_ns: calico_netlink::testing::TestNetns,
     _fabric: Fabric,
 }
 
-fn tor_setup<D: BgpPeerDaemon>(password: Option<&str>, hold_time: Option<u16>) -> TorSetup<D> {
+fn tor_setup<D: BgpPeerDaemon>(
+    password: Option<&str>,
+    hold_time: Option<u16>,
+    program_kernel: bool,
+) -> TorSetup<D> {
     let mut fabric = Fabric::new().unwrap();
     let tor_ns = fabric.add_host(&format!("{TOR}/24")).unwrap();
     let mut node = Node::new("node1", "10.200.0.1/24", None).unwrap();
@@ -117,23 +121,26 @@ fn tor_setup<D: BgpPeerDaemon>(password: Option<&str>, hold_time: Option<u16>) -
     if let Some(h) = hold_time {
         neighbor = neighbor.hold_time(h);
     }
-    let spec = DaemonSpec::new(tor_ns.name(), Ipv4Addr::new(10, 200, 0, 254), TOR_AS)
+    let mut spec = DaemonSpec::new(tor_ns.name(), Ipv4Addr::new(10, 200, 0, 254), TOR_AS)
         .listen_address(ip(TOR))
         .neighbor(neighbor);
+    spec.program_kernel = program_kernel;
     let tor = D::start(&spec).unwrap();
     tor.wait_established(ip("10.200.0.1"), Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{e}\n{}\n{}", tor.log_tail(), node.agent_log_tail()));
     TorSetup {
         tor,
         node,
-        _tor_ns: tor_ns,
+        tor_ns,
         _fabric: fabric,
     }
 }
 
-/// Routes both ways, withdraw, and the ToR's graceful restart.
-fn exchange_with_tor<D: BgpPeerDaemon>(password: Option<&str>) {
-    let mut s = tor_setup::<D>(password, None);
+/// Routes both ways, withdraw, and the ToR's graceful restart. `program_kernel`: the ToR
+/// writes what it learns into its own FIB (BIRD, FRR; GoBGP has no FIB writer), which is
+/// checked too.
+fn exchange_with_tor<D: BgpPeerDaemon>(password: Option<&str>, program_kernel: bool) {
+    let mut s = tor_setup::<D>(password, None, program_kernel);
     let kind = s.tor.kind();
 
     // Our block, originated because a pod took an address from it, reaches the ToR with
@@ -155,6 +162,14 @@ fn exchange_with_tor<D: BgpPeerDaemon>(password: Option<&str>) {
         !routes.iter().any(|r| r.prefix.prefix_len() == 32),
         "{kind} got a host route: {routes:?}"
     );
+    if program_kernel {
+        wait_fib(s.tor_ns.name(), Duration::from_secs(10), |routes| {
+            routes
+                .iter()
+                .any(|r| r.dst == block && r.gateway == Some(ip("10.200.0.1")))
+        })
+        .unwrap_or_else(|e| panic!("{kind} never put our block in its FIB: {e}"));
+    }
 
     // Service cluster IPs (BGPConfiguration serviceClusterIPs) are advertised from the
     // node, as confd's route generator does, and never programmed into its own kernel.
@@ -232,7 +247,7 @@ fn exchange_with_tor<D: BgpPeerDaemon>(password: Option<&str>) {
 /// A frozen ToR (SIGSTOP: connected but silent) is dropped when the negotiated hold time
 /// runs out, and its routes leave the kernel.
 fn hold_timer_with_tor<D: BgpPeerDaemon>() {
-    let mut s = tor_setup::<D>(None, Some(3));
+    let mut s = tor_setup::<D>(None, Some(3), false);
     let kind = s.tor.kind();
     let external = net("198.51.100.0/24");
     s.tor.announce(&[external], None, &[]).unwrap();
@@ -258,7 +273,7 @@ fn bird_tor_routes_both_ways_and_graceful_restart() {
     if !require_root() {
         return;
     }
-    exchange_with_tor::<Bird>(None);
+    exchange_with_tor::<Bird>(None, true);
 }
 
 #[test]
@@ -266,7 +281,7 @@ fn gobgp_tor_routes_both_ways_and_graceful_restart() {
     if !require_root() {
         return;
     }
-    exchange_with_tor::<Gobgp>(None);
+    exchange_with_tor::<Gobgp>(None, false);
 }
 
 #[test]
@@ -274,7 +289,7 @@ fn bird_tor_with_tcp_md5() {
     if !require_root() {
         return;
     }
-    exchange_with_tor::<Bird>(Some("s3cret-bird"));
+    exchange_with_tor::<Bird>(Some("s3cret-bird"), true);
 }
 
 #[test]
@@ -282,7 +297,7 @@ fn gobgp_tor_with_tcp_md5() {
     if !require_root() {
         return;
     }
-    exchange_with_tor::<Gobgp>(Some("s3cret-gobgp"));
+    exchange_with_tor::<Gobgp>(Some("s3cret-gobgp"), false);
 }
 
 #[test]
@@ -306,7 +321,7 @@ fn frr_tor_routes_both_ways_and_graceful_restart() {
     if !require_root() {
         return;
     }
-    exchange_with_tor::<Frr>(None);
+    exchange_with_tor::<Frr>(None, true);
 }
 
 #[test]
@@ -314,7 +329,7 @@ fn frr_tor_with_tcp_md5() {
     if !require_root() {
         return;
     }
-    exchange_with_tor::<Frr>(Some("s3cret-frr"));
+    exchange_with_tor::<Frr>(Some("s3cret-frr"), true);
 }
 
 #[test]
