@@ -35,6 +35,8 @@ pub struct Node {
     etcd: Option<Child>,
     /// Extra environment for the agent (`FELIX_*` overrides and the like).
     pub agent_env: Vec<(String, String)>,
+    /// The node's IPv6 address, when [`Node::enable_ipv6`] made it dual-stack.
+    pub ipv6: Option<String>,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
@@ -87,6 +89,7 @@ impl Node {
             agent: None,
             etcd: None,
             agent_env: Vec::new(),
+            ipv6: None,
         })
     }
 
@@ -137,8 +140,29 @@ impl Node {
             "datastore_path": self.store_path,
             "etcd_endpoints": if self.etcd.is_some() { ETCD_ENDPOINT } else { "" },
             "mtu": 1440,
-            "ipam": {"type": "calico-ipam", "agent_socket": self.socket_path()},
+            "ipam": if self.ipv6.is_some() {
+                serde_json::json!({"type": "calico-ipam", "agent_socket": self.socket_path(),
+                    "assign_ipv4": "true", "assign_ipv6": "true"})
+            } else {
+                serde_json::json!({"type": "calico-ipam", "agent_socket": self.socket_path()})
+            },
         })
+    }
+
+    /// Makes the node dual-stack: `address` (e.g. `fd00:200::1/64`) on its uplink (without
+    /// duplicate address detection, so it is usable at once), IPv6 autodetection and the
+    /// IPv6 pool `pool` for the agent, IPv6 addresses for pods. Call before
+    /// [`Node::start_agent`].
+    pub fn enable_ipv6(&mut self, address: &str, pool: &str) -> Result<(), HarnessError> {
+        self.ip(&["addr", "add", address, "dev", "eth0", "nodad"])?;
+        self.ip(&["-6", "route", "add", "default", "dev", "eth0"])?;
+        self.agent_env.push(("IP6".into(), "autodetect".into()));
+        self.agent_env
+            .push(("CALICO_IPV6POOL_CIDR".into(), pool.to_string()));
+        self.agent_env
+            .push(("FELIX_IPV6SUPPORT".into(), "true".into()));
+        self.ipv6 = Some(address.to_string());
+        Ok(())
     }
 
     /// Writes `<network>.conflist` (one `calico` plugin) into [`Node::conf_dir`].
@@ -380,6 +404,8 @@ pub struct Pod {
     pub namespace: String,
     pub name: String,
     pub ip: std::net::IpAddr,
+    /// The pod's IPv6 address on a dual-stack node.
+    pub ip6: Option<std::net::IpAddr>,
     pub result: serde_json::Value,
 }
 
@@ -435,7 +461,14 @@ impl Node {
             .ok_or_else(|| {
                 HarnessError::Failed(format!("ADD result without an address: {result}"))
             })?;
+        let ip6 = result["ips"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["address"].as_str()?.split('/').next()?.parse().ok())
+            .find(|a: &std::net::IpAddr| a.is_ipv6());
         Ok(Pod {
+            ip6,
             ns,
             container_id,
             namespace: namespace.to_string(),

@@ -418,3 +418,77 @@ fn route_reflector_node_reflects_between_nodes() {
     n2.del_pod(&b).unwrap();
     n1.del_pod(&a).unwrap();
 }
+
+/// The `proto bgp` IPv6 route in `node` covering `ip`, as `(prefix, gateway)`.
+fn bgp_route6_to(node: &Node, ip: IpAddr) -> Option<(IpNet, String)> {
+    let out = node.ip(&["-6", "route", "show", "proto", "186"]).ok()?;
+    out.lines().find_map(|l| {
+        let prefix: IpNet = l.split_whitespace().next()?.parse().ok()?;
+        let via = l.split_whitespace().skip_while(|w| *w != "via").nth(1)?;
+        prefix.contains(&ip).then(|| (prefix, via.to_string()))
+    })
+}
+
+/// Dual stack: IPv4 and IPv6 mesh sessions side by side (as Calico's bird and bird6), each
+/// family's blocks learned over its own session and pods reachable over IPv6 across nodes.
+#[test]
+fn dual_stack_mesh_routes_ipv6_pods() {
+    if !require_root() {
+        return;
+    }
+    let mut fabric = Fabric::new().unwrap();
+    let mut n1 = Node::new("node1", "10.200.0.1/24", None).unwrap();
+    let store = n1.store_path.clone();
+    let mut n2 = Node::new("node2", "10.200.0.2/24", Some(&store)).unwrap();
+    fabric.attach(&n1).unwrap();
+    fabric.attach(&n2).unwrap();
+    n1.enable_ipv6("fd00:200::1/64", "fd00:244::/48").unwrap();
+    n2.enable_ipv6("fd00:200::2/64", "fd00:244::/48").unwrap();
+    n1.start_agent().unwrap();
+    n2.start_agent().unwrap();
+    let a = n1.add_pod("default", "pod-a").unwrap();
+    let b = n2.add_pod("default", "pod-b").unwrap();
+    let (a6, b6) = (
+        a.ip6.expect("pod-a has no IPv6"),
+        b.ip6.expect("pod-b has no IPv6"),
+    );
+    let logs = || {
+        format!(
+            "node1:\n{}\nnode2:\n{}",
+            n1.agent_log_tail(),
+            n2.agent_log_tail()
+        )
+    };
+    wait_for(
+        "node1 never learned node2's IPv6 block",
+        Duration::from_secs(20),
+        || bgp_route6_to(&n1, b6).is_some_and(|(_, via)| via == "fd00:200::2"),
+        logs,
+    );
+    wait_for(
+        "node2 never learned node1's IPv6 block",
+        Duration::from_secs(20),
+        || bgp_route6_to(&n2, a6).is_some_and(|(_, via)| via == "fd00:200::1"),
+        logs,
+    );
+    // IPv4 still works next to it.
+    wait_for(
+        "node1 never learned node2's IPv4 block",
+        Duration::from_secs(20),
+        || bgp_route_to(&n1, b.ip).is_some(),
+        logs,
+    );
+    // Calico's IPv6 blocks are /122s.
+    let (block, _) = bgp_route6_to(&n1, b6).unwrap();
+    assert_eq!(block.prefix_len(), 122, "{block}");
+    let flow = Flow::start(a.ns.ns(), b.ns.ns(), b6, Duration::from_millis(10)).unwrap();
+    wait_for(
+        "no IPv6 pod-to-pod traffic across nodes",
+        Duration::from_secs(10),
+        || flow.report().answered > 10,
+        logs,
+    );
+    flow.stop().unwrap();
+    n2.del_pod(&b).unwrap();
+    n1.del_pod(&a).unwrap();
+}
