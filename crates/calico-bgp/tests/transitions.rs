@@ -281,14 +281,12 @@ const TABLE: &[(State, Ev, &[&str], State)] = &[
         &["send KEEPALIVE outbound#0"],
         Established,
     ),
+    // Hold-timer expiry drops the routes even with graceful restart: a silent peer is taken
+    // for dead (BIRD's `bgp_hold_timeout`), see collision_gr.rs for the reconnected case.
     (
         Established,
         Ev::TickAt(90),
-        &[
-            "send NOTIF 4/0 outbound#0",
-            "close outbound#0",
-            "restarting",
-        ],
+        &["send NOTIF 4/0 outbound#0", "close outbound#0", "down"],
         Idle,
     ),
     (Established, Ev::FailOut0, &["restarting"], Idle),
