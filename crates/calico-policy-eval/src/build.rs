@@ -1050,3 +1050,7 @@ impl PolicySet {
         (0..self.endpoints.len()).find(|&i| self.members[i].contains(ip))
     }
 }
+
+#[cfg(test)]
+#[path = "build_tests.rs"]
+mod tests;
