@@ -1,0 +1,197 @@
+//! The pod-to-pod connectivity matrix: one UDP socket per pod, bound to the pod's address
+//! inside the pod's namespace (a socket stays in the namespace it was created in, so the lab
+//! drives them all from ordinary threads). Each socket answers `PING` datagrams with `PONG`
+//! and records the `PONG`s it gets; every ordered pair is probed, unanswered pairs again, a
+//! few rounds. Same idea as the e2e's UDP echo flow, without a process per probe.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use calico_netlink::NetNs;
+
+use crate::error::{LabError, io};
+use crate::state::PodRecord;
+use crate::sys;
+
+/// The probe port (unprivileged, unlikely to be used inside a lab pod).
+pub const PORT: u16 = 47777;
+
+/// `reached[i][j]`: pod i got an answer from pod j.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matrix {
+    pub reached: Vec<Vec<bool>>,
+}
+
+impl Matrix {
+    /// (answered, probed) over all ordered pairs of distinct pods.
+    pub fn counts(&self) -> (usize, usize) {
+        let n = self.reached.len();
+        let ok = (0..n)
+            .flat_map(|i| (0..n).map(move |j| (i, j)))
+            .filter(|&(i, j)| i != j && self.reached[i][j])
+            .count();
+        (ok, n * n.saturating_sub(1))
+    }
+
+    pub fn complete(&self) -> bool {
+        let (ok, all) = self.counts();
+        ok == all
+    }
+}
+
+/// Probes every ordered pair of `pods`, `rounds` times at most, waiting `wait` per round.
+pub fn probe(pods: &[PodRecord], rounds: usize, wait: Duration) -> Result<Matrix, LabError> {
+    let n = pods.len();
+    let mut socks = Vec::with_capacity(n);
+    let mut addrs = Vec::with_capacity(n);
+    for pod in pods {
+        let ip: IpAddr = pod.ip.parse().map_err(|_| {
+            LabError::invalid("pod address", format!("{:?} of {}", pod.ip, pod.name))
+        })?;
+        let addr = SocketAddr::new(ip, PORT);
+        let ns = NetNs::open(sys::netns_path(&pod.netns))
+            .map_err(|e| LabError::Failed(format!("opening namespace {}: {e}", pod.netns)))?;
+        let sock = ns
+            .run(move || UdpSocket::bind(addr))
+            .map_err(|e| LabError::Failed(format!("entering {}: {e}", pod.netns)))?
+            .map_err(io(format!("binding {addr} in pod {}", pod.name)))?;
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .map_err(io("setting a timeout"))?;
+        socks.push(Arc::new(sock));
+        addrs.push(addr);
+    }
+    let index: std::collections::HashMap<SocketAddr, usize> =
+        addrs.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+    let reached = Arc::new(Mutex::new(vec![vec![false; n]; n]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for (i, sock) in socks.iter().enumerate() {
+        let (sock, reached, stop, index) = (
+            Arc::clone(sock),
+            Arc::clone(&reached),
+            Arc::clone(&stop),
+            index.clone(),
+        );
+        threads.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 16];
+            while !stop.load(Ordering::Relaxed) {
+                let Ok((len, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                match &buf[..len] {
+                    b"PING" => {
+                        let _ = sock.send_to(b"PONG", from);
+                    }
+                    b"PONG" => {
+                        if let Some(&j) = index.get(&from)
+                            && let Ok(mut r) = reached.lock()
+                        {
+                            r[i][j] = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }));
+    }
+    for _ in 0..rounds.max(1) {
+        let missing: Vec<(usize, usize)> = {
+            let r = reached
+                .lock()
+                .map_err(|_| LabError::Failed("probe thread panicked".into()))?;
+            (0..n)
+                .flat_map(|i| (0..n).map(move |j| (i, j)))
+                .filter(|&(i, j)| i != j && !r[i][j])
+                .collect()
+        };
+        if missing.is_empty() {
+            break;
+        }
+        for (i, j) in missing {
+            let _ = socks[i].send_to(b"PING", addrs[j]);
+        }
+        std::thread::sleep(wait);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    let reached = reached
+        .lock()
+        .map_err(|_| LabError::Failed("probe thread panicked".into()))?
+        .clone();
+    Ok(Matrix { reached })
+}
+
+/// The matrix as text: a grid for small labs, a summary and the failing pairs otherwise.
+pub fn render(pods: &[PodRecord], m: &Matrix) -> String {
+    let mut out = String::new();
+    let (ok, all) = m.counts();
+    let n = pods.len();
+    if n <= 16 {
+        let width = pods
+            .iter()
+            .map(|p| p.name.len() + p.ip.len() + 3)
+            .max()
+            .unwrap_or(0);
+        out.push_str(&format!("{:width$}", "from \\ to", width = width + 4));
+        for j in 0..n {
+            out.push_str(&format!("{:>3}", j + 1));
+        }
+        out.push('\n');
+        for (i, p) in pods.iter().enumerate() {
+            let label = format!("{} ({})", p.name, p.ip);
+            out.push_str(&format!("{:>2}  {label:width$}", i + 1, width = width));
+            for j in 0..n {
+                let cell = if i == j {
+                    "-"
+                } else if m.reached[i][j] {
+                    "ok"
+                } else {
+                    "XX"
+                };
+                out.push_str(&format!("{cell:>3}"));
+            }
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!(
+        "{ok}/{all} pod pairs answered (UDP echo on port {PORT})\n"
+    ));
+    let failures: Vec<String> = (0..n)
+        .flat_map(|i| (0..n).map(move |j| (i, j)))
+        .filter(|&(i, j)| i != j && !m.reached[i][j])
+        .take(20)
+        .map(|(i, j)| {
+            format!(
+                "  no answer: {} ({}) -> {} ({})",
+                pods[i].name, pods[i].ip, pods[j].name, pods[j].ip
+            )
+        })
+        .collect();
+    for f in failures {
+        out.push_str(&f);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_ignore_the_diagonal() {
+        let m = Matrix {
+            reached: vec![vec![false, true], vec![false, false]],
+        };
+        assert_eq!(m.counts(), (1, 2));
+        assert!(!m.complete());
+        let full = Matrix {
+            reached: vec![vec![false, true], vec![true, false]],
+        };
+        assert!(full.complete());
+    }
+}
