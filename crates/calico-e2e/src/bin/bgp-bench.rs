@@ -185,9 +185,9 @@ fn cpu_seconds(pid: u32) -> Result<(f64, f64)> {
     Ok((ticks(11)? / clk_tck(), ticks(12)? / clk_tck()))
 }
 
-/// CPU seconds (utime + stime) of `pid`'s live threads, summed by thread name (`bgp-fib`,
-/// `tokio-runtime-w`, ...): where a multi-threaded receiver spends its time.
-fn thread_cpu(pid: u32) -> Result<BTreeMap<String, f64>> {
+/// CPU seconds `(utime, stime)` of `pid`'s live threads, summed by thread name (`bgp-fib`,
+/// `tokio-rt-worker`, ...): where a multi-threaded receiver spends its time.
+fn thread_cpu(pid: u32) -> Result<BTreeMap<String, (f64, f64)>> {
     let mut by_name = BTreeMap::new();
     for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         let tid = entry?.file_name().to_string_lossy().into_owned();
@@ -207,21 +207,27 @@ fn thread_cpu(pid: u32) -> Result<BTreeMap<String, f64>> {
             .filter_map(|v| v.parse().ok())
             .collect();
         if let [user, sys] = f[..] {
-            *by_name.entry(name.trim().to_string()).or_insert(0.0) += (user + sys) / clk_tck();
+            let e = by_name.entry(name.trim().to_string()).or_insert((0.0, 0.0));
+            e.0 += user / clk_tck();
+            e.1 += sys / clk_tck();
         }
     }
     Ok(by_name)
 }
 
-/// `after - before` per thread name, largest first, without threads that used nothing.
+/// `after - before` per thread name as `(name, total, sys)`, largest first, without threads
+/// that used nothing.
 fn thread_delta(
-    before: &BTreeMap<String, f64>,
-    after: &BTreeMap<String, f64>,
-) -> Vec<(String, f64)> {
-    let mut v: Vec<(String, f64)> = after
+    before: &BTreeMap<String, (f64, f64)>,
+    after: &BTreeMap<String, (f64, f64)>,
+) -> Vec<(String, f64, f64)> {
+    let mut v: Vec<(String, f64, f64)> = after
         .iter()
-        .map(|(k, a)| (k.clone(), a - before.get(k).copied().unwrap_or(0.0)))
-        .filter(|(_, d)| *d > 0.0)
+        .map(|(k, (u, s))| {
+            let (bu, bs) = before.get(k).copied().unwrap_or((0.0, 0.0));
+            (k.clone(), (u - bu) + (s - bs), s - bs)
+        })
+        .filter(|(_, d, _)| *d > 0.0)
         .collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1));
     v
@@ -502,7 +508,8 @@ struct Sample {
     /// CPU seconds of the withdraw phase.
     cpu_withdraw: f64,
     /// `cpu` by thread name (only interesting for calico-node: BIRD has one thread).
-    threads: Vec<(String, f64)>,
+    /// `(thread name, CPU s, of which sys)`.
+    threads: Vec<(String, f64, f64)>,
     rss_before_kib: u64,
     peak_kib: u64,
     /// VmRSS 1 s after the FIB was complete (the N routes held; transient buffers gone).
@@ -1006,24 +1013,27 @@ fn summarize(samples: &[Sample], routes: &[usize], idle: (u64, u64)) {
             .collect();
         let mut names: Vec<&String> = ours
             .iter()
-            .flat_map(|s| s.threads.iter().map(|(name, _)| name))
+            .flat_map(|s| s.threads.iter().map(|(name, _, _)| name))
             .collect();
         names.sort();
         names.dedup();
         let mut parts: Vec<(f64, String)> = names
             .into_iter()
             .map(|name| {
-                let m = median(
-                    ours.iter()
-                        .map(|s| {
-                            s.threads
-                                .iter()
-                                .find(|(t, _)| t == name)
-                                .map_or(0.0, |(_, c)| *c)
-                        })
-                        .collect(),
-                );
-                (m, format!("{name} {m:.2} s"))
+                let of = |sys: bool| {
+                    median(
+                        ours.iter()
+                            .map(|s| {
+                                s.threads
+                                    .iter()
+                                    .find(|(t, _, _)| t == name)
+                                    .map_or(0.0, |(_, c, k)| if sys { *k } else { *c })
+                            })
+                            .collect(),
+                    )
+                };
+                let (m, sys) = (of(false), of(true));
+                (m, format!("{name} {m:.2} s (sys {sys:.2})"))
             })
             .collect();
         parts.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -1104,7 +1114,7 @@ fn main() -> Result<()> {
                         let t: Vec<String> = s
                             .threads
                             .iter()
-                            .map(|(name, cpu)| format!("{name} {cpu:.2}"))
+                            .map(|(name, cpu, sys)| format!("{name} {cpu:.2} (sys {sys:.2})"))
                             .collect();
                         eprintln!("    CPU by thread: {}", t.join(", "));
                     }
