@@ -18,6 +18,21 @@
 //! types and shared validators) and must not depend on anything that talks to a network, a
 //! datastore or a dataplane.
 //!
+//! ```
+//! let yaml = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
+//!     metadata: {name: allow-web, namespace: prod}\n\
+//!     spec:\n  podSelector: {matchLabels: {app: web}}\n\
+//!     \x20 ingress: [{ports: [{port: 80}, {port: 81}], from: [{namespaceSelector: {}}]}]\n";
+//! let objs = calico_k8s::decode_and_admit("web.yaml", yaml).unwrap();
+//! let calico_k8s::K8sResource::NetworkPolicy(np) = &objs[0] else { unreachable!() };
+//! let conv = calico_k8s::k8s_network_policy_to_calico(np).unwrap();
+//! let spec = &conv.policy.spec;
+//! assert_eq!(spec.selector, "projectcalico.org/orchestrator == 'k8s' && app == 'web'");
+//! assert_eq!(spec.order, Some(1000.0));
+//! assert_eq!(spec.ingress[0].source.namespace_selector, "all()");
+//! assert_eq!(spec.ingress[0].destination.ports[0].to_string(), "80:81");
+//! ```
+//!
 //! Label rewriting that happens *after* this conversion (a namespaced policy's selectors ANDed
 //! with `projectcalico.org/namespace == '<ns>'`, namespace selectors prefixed with `pcns.`) is
 //! Calico's v3→v1 update processor and belongs to the calculation graph, not here.
