@@ -49,7 +49,7 @@ fn agent_env(layout: &Layout, lab: &LabRecord, node: &NodeRecord) -> Vec<(String
             env.push(("DATASTORE_TYPE".into(), "embedded".into()));
             env.push(("CALICO_DATASTORE_PATH".into(), p(path.clone())));
         }
-        Datastore::Etcd { endpoints } => {
+        Datastore::Etcd { endpoints, .. } => {
             env.push(("DATASTORE_TYPE".into(), "etcdv3".into()));
             env.push(("ETCD_ENDPOINTS".into(), endpoints.clone()));
         }

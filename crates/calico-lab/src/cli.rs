@@ -80,7 +80,9 @@ struct UpArgs {
     /// `embedded` (one SQLite file shared by the nodes) or `etcd`.
     #[arg(long, default_value = "embedded")]
     datastore: String,
-    /// etcd endpoints (with --datastore etcd), reachable from the node namespaces.
+    /// With --datastore etcd: an etcd of yours, reachable from the node namespaces (the nodes
+    /// live on 192.168.20.0/24, not on the host's loopback). Without it the lab runs its own
+    /// etcd in the fabric namespace at http://192.168.20.2:2379.
     #[arg(long)]
     etcd_endpoints: Option<String>,
     /// Seconds to wait for BGP convergence.
@@ -177,13 +179,16 @@ fn up(layout: &Layout, args: UpArgs) -> Result<ExitCode, LabError> {
                 "only with --datastore etcd",
             ));
         }
-        ("etcd", Some(endpoints)) if !endpoints.trim().is_empty() => Datastore::Etcd { endpoints },
-        ("etcd", _) => {
-            return Err(LabError::invalid(
-                "--datastore etcd",
-                "needs --etcd-endpoints http://<addr>:2379 reachable from the node namespaces \
-                 (the nodes live on 192.168.20.0/24, not on the host's loopback)",
-            ));
+        ("etcd", None) => Datastore::Etcd {
+            endpoints: crate::etcd::ENDPOINT.to_string(),
+            managed: true,
+        },
+        ("etcd", Some(endpoints)) if !endpoints.trim().is_empty() => Datastore::Etcd {
+            endpoints,
+            managed: false,
+        },
+        ("etcd", Some(_)) => {
+            return Err(LabError::invalid("--etcd-endpoints", "empty"));
         }
         (other, _) => {
             return Err(LabError::invalid(
@@ -282,7 +287,10 @@ fn status(layout: &Layout) -> Result<ExitCode, LabError> {
         lab.pool,
         match &lab.datastore {
             Datastore::Embedded { path } => format!("embedded {}", path.display()),
-            Datastore::Etcd { endpoints } => format!("etcd {endpoints}"),
+            Datastore::Etcd { endpoints, managed } => format!(
+                "etcd {endpoints}{}",
+                if *managed { " (run by the lab)" } else { "" }
+            ),
         }
     );
     println!();

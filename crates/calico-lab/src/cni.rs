@@ -20,7 +20,7 @@ pub const NETWORK: &str = "k8s-pod-network";
 pub fn netconf(layout: &Layout, lab: &LabRecord, node: &str) -> serde_json::Value {
     let (ds_type, ds_path, endpoints) = match &lab.datastore {
         Datastore::Embedded { path } => ("embedded", path.display().to_string(), String::new()),
-        Datastore::Etcd { endpoints } => ("etcdv3", String::new(), endpoints.clone()),
+        Datastore::Etcd { endpoints, .. } => ("etcdv3", String::new(), endpoints.clone()),
     };
     serde_json::json!({
         "cniVersion": "1.0.0",

@@ -8,9 +8,19 @@ use crate::error::{LabError, io};
 use crate::state::{Datastore, LabRecord};
 use crate::sys;
 
-/// A `calicoctl` command pointed at the lab's datastore.
+/// A `calicoctl` command pointed at the lab's datastore. With etcd it runs inside the fabric
+/// namespace, where the lab's etcd (and the nodes' network) is reachable.
 pub fn command(lab: &LabRecord) -> Command {
-    let mut cmd = Command::new(lab.bin_dir.join("calicoctl"));
+    let calicoctl = lab.bin_dir.join("calicoctl");
+    let mut cmd = match &lab.datastore {
+        Datastore::Etcd { .. } => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", &format!("{}fabric", lab.prefix)])
+                .arg(&calicoctl);
+            c
+        }
+        Datastore::Embedded { .. } => Command::new(&calicoctl),
+    };
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default());
     match &lab.datastore {
@@ -18,7 +28,7 @@ pub fn command(lab: &LabRecord) -> Command {
             cmd.env("DATASTORE_TYPE", "embedded")
                 .env("CALICO_DATASTORE_PATH", path);
         }
-        Datastore::Etcd { endpoints } => {
+        Datastore::Etcd { endpoints, .. } => {
             cmd.env("DATASTORE_TYPE", "etcdv3")
                 .env("ETCD_ENDPOINTS", endpoints);
         }

@@ -168,6 +168,14 @@ pub fn up(layout: &Layout, opts: &UpOptions, start: Instant) -> Result<LabRecord
         ),
     );
 
+    if let Datastore::Etcd { managed: true, .. } = &lab.datastore {
+        let pid = crate::etcd::start(layout)?;
+        progress(
+            start,
+            &format!("etcd {pid} serving {} in the fabric", crate::etcd::ENDPOINT),
+        );
+    }
+
     if opts.route_reflectors > 0 {
         // Calico's route-reflector recipe: mesh off, every non-reflector peers with the
         // reflectors, and the reflectors with each other.
@@ -399,6 +407,9 @@ pub fn down(layout: &Layout) -> Result<Vec<String>, LabError> {
         sys::stop_process(pid, &binary, &layout.dir, Duration::from_secs(10))?;
         done.push(format!("stopped calico-node {pid} (unrecorded)"));
     }
+    for pid in crate::etcd::stop(layout)? {
+        done.push(format!("stopped etcd {pid}"));
+    }
     // Pods first, nodes, then the fabric (deleting a namespace takes its veth ends along).
     let mut namespaces = sys::lab_namespaces(&layout.prefix)?;
     let fabric = layout.fabric_netns();
@@ -425,7 +436,7 @@ fn remove_state(layout: &Layout) -> Result<(), LabError> {
             || name.starts_with("apply-")
             || name == state::MARKER
     };
-    for sub in ["nodes", "cni"] {
+    for sub in ["nodes", "cni", "etcd"] {
         let p: PathBuf = dir.join(sub);
         if p.exists() {
             std::fs::remove_dir_all(&p).map_err(io(format!("removing {}", p.display())))?;

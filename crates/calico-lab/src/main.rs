@@ -14,6 +14,7 @@ mod cli;
 mod cni;
 mod ctl;
 mod error;
+mod etcd;
 mod k8s;
 mod lab;
 mod probe;

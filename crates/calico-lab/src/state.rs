@@ -3,8 +3,8 @@
 //! nothing else.
 //!
 //! Layout of the directory (default `/run/calico-lab`, `CALICO_LAB_DIR` overrides):
-//! `.calico-lab` (marker), `lab.json`, `calico.db*` (embedded datastore), `cni/` (plugin
-//! links), `nodes/<node>/{calico-node.pid,calico-node.log,ipam.sock,bgp.ctl,nodename,cni.log}`.
+//! `.calico-lab` (marker), `lab.json`, `calico.db*` (embedded datastore), `etcd/` (the lab's
+//! etcd: data, log, PID), `cni/` (plugin links), `nodes/<node>/{calico-node.pid,calico-node.log,ipam.sock,bgp.ctl,nodename,cni.log}`.
 
 use std::path::{Path, PathBuf};
 
@@ -74,6 +74,12 @@ impl Layout {
     pub fn nodename_file(&self, node: &str) -> PathBuf {
         self.node_dir(node).join("nodename")
     }
+    pub fn etcd_dir(&self) -> PathBuf {
+        self.dir.join("etcd")
+    }
+    pub fn etcd_pid(&self) -> PathBuf {
+        self.etcd_dir().join("etcd.pid")
+    }
     pub fn fabric_netns(&self) -> String {
         format!("{}fabric", self.prefix)
     }
@@ -137,8 +143,15 @@ pub struct PodRecord {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Datastore {
-    Embedded { path: PathBuf },
-    Etcd { endpoints: String },
+    Embedded {
+        path: PathBuf,
+    },
+    /// `managed`: the lab runs this etcd itself (in the fabric namespace, see `etcd.rs`).
+    Etcd {
+        endpoints: String,
+        #[serde(default)]
+        managed: bool,
+    },
 }
 
 /// Everything `lab.json` holds.
@@ -262,6 +275,7 @@ mod tests {
             pool: "10.244.0.0/16".into(),
             datastore: Datastore::Etcd {
                 endpoints: String::new(),
+                managed: false,
             },
             bin_dir: PathBuf::new(),
             nodes: vec![],

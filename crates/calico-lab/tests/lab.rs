@@ -349,6 +349,58 @@ fn route_reflector_lab_connects_through_the_reflector() {
     lab.assert_gone();
 }
 
+/// `--datastore etcd`: the lab runs etcd in the fabric namespace; nodes, CNI plugins and
+/// calicoctl (through `apply`) use it; `down` stops it with the rest.
+#[test]
+fn etcd_lab_connects_and_goes_away() {
+    if !require_root() {
+        return;
+    }
+    let lab = Lab::new("etcd");
+    let out = lab.ok(&[
+        "up",
+        "--nodes",
+        "2",
+        "--pods-per-node",
+        "1",
+        "--datastore",
+        "etcd",
+    ]);
+    assert!(out.contains("2/2 pod pairs answered"), "{out}");
+    let status = lab.ok(&["status"]);
+    assert!(
+        status.contains("datastore etcd http://192.168.20.2:2379"),
+        "{status}"
+    );
+    assert!(
+        !lab.state().join("calico.db").exists(),
+        "the embedded store was used"
+    );
+    let policy = lab.dir.path().join("gnp.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: allow-all\nspec:\n  selector: all()\n  ingress:\n  - action: Allow\n",
+    )
+    .unwrap();
+    let out = lab.ok(&["apply", "-f", policy.to_str().unwrap()]);
+    assert!(out.contains("Successfully applied 1"), "{out}");
+    let out = lab.ok(&["down"]);
+    assert!(out.contains("stopped etcd"), "{out}");
+    lab.assert_gone();
+    let etcd_left = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0)
+                    .any(|v| v == format!("CALICO_LAB_DIR={}", lab.state().display()).as_bytes())
+            }) && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| !s.contains(") Z"))
+        });
+    assert!(!etcd_left, "a process of the lab survived down");
+}
+
 /// `down` after an `up` killed half-way removes what it had made.
 #[test]
 fn down_cleans_up_after_a_killed_up() {
@@ -389,7 +441,11 @@ fn bad_input_and_missing_binaries_give_clear_errors() {
         (vec!["up", "--nodes", "0"], "--nodes"),
         (vec!["up", "--pool", "10.244.0.0/28"], "/26"),
         (vec!["up", "--pool", "nonsense"], "not an IPv4 CIDR"),
-        (vec!["up", "--datastore", "etcd"], "--etcd-endpoints"),
+        (
+            vec!["up", "--etcd-endpoints", "http://192.168.20.2:2379"],
+            "only with --datastore etcd",
+        ),
+        (vec!["up", "--datastore", "sql"], "embedded or etcd"),
         (
             vec!["up", "--nodes", "2", "--route-reflectors", "2"],
             "--route-reflectors",
