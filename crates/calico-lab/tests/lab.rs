@@ -235,8 +235,54 @@ fn three_node_lab_connects_survives_an_agent_restart_and_goes_away() {
     assert!(out.contains("10.244."), "{out}");
 
     // A killed agent comes back; routes stay (graceful restart), pods stay connected.
+    // A ping from node1's pod to node2's runs through the restart and loses nothing.
     let routes_before = lab.ok(&["exec", "node1", "--", "ip", "-4", "route"]);
+    let target = lab.ok(&[
+        "exec",
+        "node2-pod1",
+        "--",
+        "ip",
+        "-4",
+        "-o",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    let target_ip = target
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap()
+        .to_string();
+    let ping = lab
+        .cmd(&[
+            "exec",
+            "node1-pod1",
+            "--",
+            "busybox",
+            "ping",
+            "-c",
+            "60",
+            "-i",
+            "0.05",
+            "-W",
+            "1",
+            &target_ip,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     lab.ok(&["restart", "node2", "--kill"]);
+    let ping = ping.wait_with_output().unwrap();
+    let ping_out = String::from_utf8_lossy(&ping.stdout);
+    assert!(
+        ping.status.success() && ping_out.contains("60 packets received"),
+        "ping across the restart lost packets:\n{ping_out}{}",
+        String::from_utf8_lossy(&ping.stderr)
+    );
     std::thread::sleep(Duration::from_secs(1));
     let routes_after = lab.ok(&["exec", "node1", "--", "ip", "-4", "route"]);
     assert_eq!(routes_before, routes_after, "node1's routes changed");
@@ -457,6 +503,20 @@ fn bad_input_and_missing_binaries_give_clear_errors() {
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // Not root: refused up front (setpriv drops to nobody).
+    for cmd in ["up", "down", "status"] {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_calico-lab"))
+            .arg(cmd)
+            .env("CALICO_LAB_DIR", lab.state())
+            .env("CALICO_LAB_PREFIX", &lab.prefix)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("needs root"), "{cmd}: {err}");
     }
     // calico-lab alone in a directory: it names the build command.
     let lonely = lab.dir.path().join("bin");
