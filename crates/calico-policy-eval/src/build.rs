@@ -943,22 +943,24 @@ impl PolicySet {
             }
             members.push(Member {
                 labels: inherit(ep.stored_labels(), &ep.profiles, &profiles),
-                addresses: ep.addresses.iter().map(IpNet::trunc).collect(),
+                // `named_port_index.go` `extractCIDRsFromWorkloadEndpoint` /
+                // `...HostEndpoint`: only the address counts, any prefix length is ignored.
+                addresses: ep.addresses.iter().map(|n| IpNet::from(n.addr())).collect(),
                 named_ports: ep.named_ports.clone(),
                 is_endpoint: true,
             });
         }
+        // An address must identify one endpoint, or "the endpoint of the packet's address"
+        // would be ambiguous.
         for (i, a) in res.endpoints.iter().enumerate() {
             for b in &res.endpoints[i + 1..] {
                 for na in &a.addresses {
-                    for nb in &b.addresses {
-                        if na.contains(&nb.network()) || nb.contains(&na.network()) {
-                            return Err(EvalError::DuplicateAddress {
-                                address: na.to_string(),
-                                first: a.key.clone(),
-                                second: b.key.clone(),
-                            });
-                        }
+                    if b.addresses.iter().any(|nb| nb.addr() == na.addr()) {
+                        return Err(EvalError::DuplicateAddress {
+                            address: na.addr().to_string(),
+                            first: a.key.clone(),
+                            second: b.key.clone(),
+                        });
                     }
                 }
             }

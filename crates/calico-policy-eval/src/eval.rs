@@ -295,7 +295,16 @@ fn chain_outcome(
         }
     }
 
-    let mut any_tier = false;
+    // "Allow forwarded traffic by default" is rendered when the endpoint has no forward tier
+    // at all, in either direction (`endpointIptablesChain`: `len(tiers) == 0`; forward tiers
+    // are built from policies of both directions in `tierInfoToProtoTierInfo`).
+    let has_forward_tiers = set.tiers.iter().flat_map(|t| &t.policies).any(|p| {
+        !p.do_not_track
+            && !p.pre_dnat
+            && p.apply_on_forward
+            && (p.ingress || p.egress)
+            && p.selector.evaluate(labels)
+    });
     for tier in &set.tiers {
         let applicable: Vec<_> = tier
             .policies
@@ -320,7 +329,6 @@ fn chain_outcome(
         if applicable.is_empty() {
             continue;
         }
-        any_tier = true;
         trace.push(format!("tier {}", tier.name));
         let mut passed = false;
         for p in applicable {
@@ -361,7 +369,7 @@ fn chain_outcome(
 
     match chain {
         ChainType::Normal => profiles_outcome(set, ep, dir, pkt, trace),
-        ChainType::Forward if !any_tier => done(Verdict::Allow, DecidedBy::ForwardDefault),
+        ChainType::Forward if !has_forward_tiers => done(Verdict::Allow, DecidedBy::ForwardDefault),
         _ => Outcome {
             verdict: None,
             decided_by: DecidedBy::Nothing,

@@ -86,7 +86,9 @@ pub struct Endpoint {
     pub service_account_labels: BTreeMap<String, String>,
     /// Profile names, in order (label inheritance precedence and evaluation order).
     pub profiles: Vec<String>,
-    /// Workload `ipNetworks` / host `expectedIPs`.
+    /// Workload `ipNetworks` / host `expectedIPs`. Only the address of each entry counts:
+    /// Felix ignores the prefix length (`felix/labelindex/named_port_index.go`
+    /// `extractCIDRsFromWorkloadEndpoint`).
     pub addresses: Vec<IpNet>,
     pub named_ports: Vec<NamedPort>,
 }

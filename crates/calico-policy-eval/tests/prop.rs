@@ -245,7 +245,7 @@ fn first_tier_with(res: &mut Resources, action: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn deterministic_and_independent_of_input_order(w in world(), pkts in proptest::collection::vec(packet(), 1..8)) {

@@ -870,3 +870,57 @@ fn bad_inputs_are_reported_with_what_is_wrong() {
     assert!(calico_policy_eval::Packet::tcp("nonsense", SERVER, 1).is_err());
     assert!(Endpoint::pod("a/b", "a", [("x", "y")], ["10.0.0.0/33"]).is_err());
 }
+
+#[test]
+fn only_the_address_of_an_endpoint_network_counts() {
+    let mut res = fixture();
+    res.endpoints
+        .push(Endpoint::pod("prod/wide", "prod", [("role", "wide")], ["10.0.5.7/24"]).unwrap());
+    res.global_policies.push(gnp(
+        "from-wide",
+        json!({"selector": "role == 'server'", "types": ["Ingress"],
+               "ingress": [{"action": "Allow", "source": {"selector": "role == 'wide'"}}]}),
+    ));
+    let s = set(res);
+    assert_eq!(verdict(&s, &tcp("10.0.5.7", SERVER, 80)), Verdict::Allow);
+    let d = evaluate(&s, &tcp("10.0.5.8", SERVER, 80));
+    assert!(d.egress_of_src_endpoint.is_none());
+    assert_eq!(d.overall, Verdict::Deny);
+    // Another endpoint may use a neighbouring address of that /24.
+    let mut res = fixture();
+    res.endpoints
+        .push(Endpoint::pod("prod/wide", "prod", [("role", "wide")], ["10.0.5.7/24"]).unwrap());
+    res.endpoints
+        .push(Endpoint::pod("prod/next", "prod", [("role", "next")], ["10.0.5.8"]).unwrap());
+    assert!(PolicySet::from_resources(res).is_ok());
+}
+
+#[test]
+fn a_forward_policy_for_one_direction_removes_the_forward_default_for_both() {
+    let mut res = host_fixture(&[]);
+    res.global_policies.push(gnp(
+        "fwd-egress",
+        json!({"selector": "has(host)", "applyOnForward": true, "types": ["Egress"],
+               "egress": [{"action": "Allow"}]}),
+    ));
+    let s = set(res);
+    let pkt = tcp(UNKNOWN, SERVER, 80);
+    let r = evaluate_chain(
+        &s,
+        "node1-eth0",
+        Direction::Ingress,
+        ChainType::Forward,
+        &pkt,
+    )
+    .unwrap();
+    assert_eq!((r.verdict, r.decided_by), (None, DecidedBy::Nothing));
+    let r = evaluate_chain(
+        &s,
+        "node1-eth0",
+        Direction::Egress,
+        ChainType::Forward,
+        &pkt,
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Some(Verdict::Allow));
+}
