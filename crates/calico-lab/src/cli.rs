@@ -31,8 +31,12 @@ enum Cmd {
     Up(UpArgs),
     /// Remove every namespace, process and file of the lab (idempotent).
     Down,
-    /// Nodes (agent, memory), BGP sessions per node, pods with addresses.
-    Status,
+    /// Nodes (agent, memory, sessions), BGP sessions per node, pods with addresses.
+    Status {
+        /// Print every node's `calicoctl node status` table (the default up to 8 nodes).
+        #[arg(long)]
+        sessions: bool,
+    },
     /// Wait for BGP convergence again and print the connectivity matrix.
     Check {
         /// Seconds to wait for convergence.
@@ -135,7 +139,7 @@ pub fn run() -> Result<ExitCode, LabError> {
             println!("lab in {} is down", layout.dir.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Status => status(&layout),
+        Cmd::Status { sessions } => status(&layout, sessions),
         Cmd::Check { timeout } => {
             let lab = load(&layout)?;
             check(&lab, Duration::from_secs(timeout), Instant::now())
@@ -278,7 +282,17 @@ fn check(lab: &LabRecord, timeout: Duration, start: Instant) -> Result<ExitCode,
     })
 }
 
-fn status(layout: &Layout) -> Result<ExitCode, LabError> {
+/// (established, configured) peers in a `calicoctl node status` table.
+fn count_sessions(table: &str) -> (usize, usize) {
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.contains("PEER ADDRESS"))
+        .collect();
+    let up = rows.iter().filter(|l| l.contains("Established")).count();
+    (up, rows.len())
+}
+
+fn status(layout: &Layout, all_sessions: bool) -> Result<ExitCode, LabError> {
     let lab = load(layout)?;
     println!(
         "lab in {} (namespaces {}*), pool {}, datastore {}",
@@ -295,16 +309,25 @@ fn status(layout: &Layout) -> Result<ExitCode, LabError> {
     );
     println!();
     println!(
-        "{:<10} {:<16} {:<16} {:>8} {:>10}  READY",
-        "NODE", "ADDRESS", "ROLE", "PID", "RSS"
+        "{:<10} {:<16} {:<16} {:>8} {:>10}  {:<6} BGP SESSIONS",
+        "NODE", "ADDRESS", "ROLE", "PID", "RSS", "READY"
     );
     let mut total_rss = 0;
+    let mut tables = Vec::new();
     for n in &lab.nodes {
+        let table = ctl::node_status(&lab, &layout.bgp_socket(&n.name));
+        let sessions = match &table {
+            Ok(t) => {
+                let (up, all) = count_sessions(t);
+                format!("{up}/{all} Established")
+            }
+            Err(_) => "-".to_string(),
+        };
         let pid = agent::running_pid(layout, &lab, &n.name);
         let rss = pid.and_then(sys::rss_kib);
         total_rss += rss.unwrap_or(0);
         println!(
-            "{:<10} {:<16} {:<16} {:>8} {:>10}  {}",
+            "{:<10} {:<16} {:<16} {:>8} {:>10}  {:<6} {sessions}",
             n.name,
             n.ip,
             if n.route_reflector {
@@ -322,15 +345,20 @@ fn status(layout: &Layout) -> Result<ExitCode, LabError> {
                 "no"
             }
         );
+        tables.push(table);
     }
     println!("total agent RSS {:.1} MiB", total_rss as f64 / 1024.0);
-    for n in &lab.nodes {
-        println!();
-        println!("{} $ calicoctl node status", n.name);
-        match ctl::node_status(&lab, &layout.bgp_socket(&n.name)) {
-            Ok(text) => print!("{text}"),
-            Err(e) => println!("  (no status: {e})"),
+    if all_sessions || lab.nodes.len() <= 8 {
+        for (n, table) in lab.nodes.iter().zip(tables) {
+            println!();
+            println!("{} $ calicoctl node status", n.name);
+            match table {
+                Ok(text) => print!("{text}"),
+                Err(e) => println!("  (no status: {e})"),
+            }
         }
+    } else {
+        println!("(`calico-lab status --sessions` prints every node's peer table)");
     }
     println!();
     println!(
@@ -464,4 +492,22 @@ fn namespace(layout: &Layout, cmd: NsCmd) -> Result<ExitCode, LabError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_counted_from_the_peer_table() {
+        let table = "Calico process is running.\n\nIPv4 BGP status\n\
++---------------+-------------------+-------+----------+-------------+\n\
+| PEER ADDRESS  | PEER TYPE         | STATE | SINCE    | INFO        |\n\
++---------------+-------------------+-------+----------+-------------+\n\
+| 192.168.20.12 | node-to-node mesh | up    | 19:49:04 | Established |\n\
+| 192.168.20.13 | node-to-node mesh | start | 19:49:04 | Connect     |\n\
++---------------+-------------------+-------+----------+-------------+\n";
+        assert_eq!(count_sessions(table), (1, 2));
+        assert_eq!(count_sessions("No IPv4 peers found.\n"), (0, 0));
+    }
 }

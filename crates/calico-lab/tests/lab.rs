@@ -387,10 +387,15 @@ fn route_reflector_lab_connects_through_the_reflector() {
     // node1 reflects for node2 and node3; they have one session each, to node1.
     let global = status
         .lines()
-        .filter(|l| l.contains("Established") && !l.contains("node-to-node mesh"))
+        .filter(|l| l.starts_with("| ") && l.contains("Established"))
         .count();
     assert_eq!(global, 4, "{status}");
     assert!(!status.contains("node-to-node mesh"), "{status}");
+    let node1 = status.lines().find(|l| l.starts_with("node1 ")).unwrap();
+    assert!(
+        node1.contains("route-reflector") && node1.ends_with("2/2 Established"),
+        "{status}"
+    );
     lab.ok(&["down"]);
     lab.assert_gone();
 }
