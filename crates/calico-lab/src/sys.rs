@@ -83,7 +83,24 @@ pub fn ip_in(netns: &str, args: &[&str]) -> Result<String, LabError> {
     run(Command::new("ip").arg("-n").arg(netns).args(args))
 }
 
-/// Every named network namespace whose name starts with `prefix`.
+/// Whether `name` is one the lab with `prefix` makes: `<prefix>fabric`, `<prefix>node<N>` or
+/// `<prefix>pod.<namespace>.<pod>`. Another lab whose prefix merely starts with ours (say
+/// `calico-lab-x-` next to `calico-lab-`) never matches.
+pub fn is_lab_namespace(prefix: &str, name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    rest == "fabric"
+        || rest
+            .strip_prefix("node")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        || rest.strip_prefix("pod.").is_some_and(|p| {
+            p.split_once('.')
+                .is_some_and(|(ns, pod)| !ns.is_empty() && !pod.is_empty())
+        })
+}
+
+/// Every named network namespace of the lab with `prefix` (see [`is_lab_namespace`]).
 pub fn lab_namespaces(prefix: &str) -> Result<Vec<String>, LabError> {
     // /run/netns is where `ip netns add` mounts them; absent = none exist.
     let entries = match std::fs::read_dir("/run/netns") {
@@ -93,7 +110,7 @@ pub fn lab_namespaces(prefix: &str) -> Result<Vec<String>, LabError> {
     };
     let mut out: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(prefix))
+        .filter(|n| is_lab_namespace(prefix, n))
         .collect();
     out.sort();
     Ok(out)
@@ -206,4 +223,32 @@ pub fn stop_process(pid: u32, binary: &Path, dir: &Path, grace: Duration) -> Res
 /// The PID recorded in `file`, if any.
 pub fn read_pid(file: &Path) -> Option<u32> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_labs_own_namespace_names_match() {
+        let p = "calico-lab-";
+        for ok in [
+            "calico-lab-fabric",
+            "calico-lab-node12",
+            "calico-lab-pod.default.a-1",
+        ] {
+            assert!(is_lab_namespace(p, ok), "{ok}");
+        }
+        for other in [
+            "calico-lab-x-fabric",
+            "calico-lab-x-node1",
+            "calico-lab-node",
+            "calico-lab-nodex",
+            "calico-lab-pod.default",
+            "calico-labfabric",
+            "fabric",
+        ] {
+            assert!(!is_lab_namespace(p, other), "{other}");
+        }
+    }
 }
