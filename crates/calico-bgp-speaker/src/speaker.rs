@@ -152,18 +152,41 @@ impl Default for SpeakerOptions {
     }
 }
 
-/// A best-path change for the kernel: `route == None` removes the prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Decides whether a learned best path goes into the kernel and with which metric (Calico's
+/// `filter calico_kernel_programming`); `None` keeps it out. Set with
+/// [`Speaker::set_kernel_policy`]; the default programs every learned route with metric 0.
+pub type KernelPolicy = Arc<dyn Fn(&Route) -> Option<u32> + Send + Sync>;
+
+/// What the kernel should have for a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FibTarget {
+    /// The next hop (the IPv6 global one, as BIRD installs).
+    pub gateway: IpAddr,
+    /// Route priority (lower wins).
+    pub metric: u32,
+}
+
+/// A change for the kernel: `target == None` removes our route for the prefix. Compact on
+/// purpose (no reference to the RIB's route), so a burst of changes queued for the FIB writer
+/// costs little memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FibChange {
     pub prefix: IpNet,
-    pub route: Option<Arc<Route>>,
+    pub target: Option<FibTarget>,
 }
 
 impl FibChange {
-    /// The gateway of the route (the IPv6 global next hop, as BIRD installs).
+    /// The gateway, when the prefix is to be routed.
     pub fn next_hop(&self) -> Option<IpAddr> {
-        self.route.as_ref().and_then(|r| next_hop_ip(r))
+        self.target.map(|t| t.gateway)
     }
+}
+
+/// The kernel route for a learned best path, if the policy wants one.
+fn fib_target(policy: &KernelPolicy, route: &Route) -> Option<FibTarget> {
+    let gateway = next_hop_ip(route)?;
+    let metric = policy(route)?;
+    Some(FibTarget { gateway, metric })
 }
 
 /// The address a route's next hop names.
@@ -266,6 +289,7 @@ enum Input {
     },
     Status(oneshot::Sender<SpeakerStatus>),
     Routes(oneshot::Sender<Vec<RibEntry>>),
+    Kernel(KernelPolicy, oneshot::Sender<()>),
     Shutdown {
         graceful: bool,
         done: oneshot::Sender<()>,
@@ -298,6 +322,7 @@ impl Speaker {
             next_generation: 0,
             pending_out: HashMap::new(),
             pending_fib: Vec::new(),
+            kernel: Arc::new(|_| Some(0)),
             started: SystemTime::now(),
             started_at: Instant::now(),
             initial_sync_complete: false,
@@ -331,6 +356,16 @@ impl Speaker {
                 export,
                 done,
             })
+            .map_err(|_| SpeakerError::Gone)?;
+        rx.await.map_err(|_| SpeakerError::Gone)
+    }
+
+    /// Replaces the kernel policy; every learned best path is judged again and the FIB gets
+    /// the differences.
+    pub async fn set_kernel_policy(&self, policy: KernelPolicy) -> Result<(), SpeakerError> {
+        let (done, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::Kernel(policy, done))
             .map_err(|_| SpeakerError::Gone)?;
         rx.await.map_err(|_| SpeakerError::Gone)
     }
@@ -394,6 +429,7 @@ struct Core {
     /// Per peer, the last change per prefix since the last flush.
     pending_out: HashMap<IpAddr, HashMap<IpNet, Option<Arc<OutRoute>>>>,
     pending_fib: Vec<FibChange>,
+    kernel: KernelPolicy,
     started: SystemTime,
     started_at: Instant,
     initial_sync_complete: bool,
@@ -469,6 +505,21 @@ impl Core {
             }
             Input::Routes(reply) => {
                 let _ = reply.send(self.rib_entries());
+            }
+            Input::Kernel(policy, done) => {
+                self.kernel = policy;
+                if let Some(rib) = self.rib.as_ref() {
+                    let all: Vec<FibChange> = rib
+                        .loc_rib()
+                        .filter(|(_, r)| r.source.peer_type != PeerType::Local)
+                        .map(|(p, r)| FibChange {
+                            prefix: *p,
+                            target: fib_target(&self.kernel, r),
+                        })
+                        .collect();
+                    self.pending_fib.extend(all);
+                }
+                let _ = done.send(());
             }
             Input::Shutdown { graceful, done } => {
                 self.flush();
@@ -599,7 +650,7 @@ impl Core {
                     .filter(|(_, r)| r.source.peer_type != PeerType::Local)
                     .map(|(p, _)| FibChange {
                         prefix: *p,
-                        route: None,
+                        target: None,
                     })
                     .collect();
                 self.pending_fib.extend(gone);
@@ -909,7 +960,7 @@ impl Core {
             if old.is_some() || new.is_some() {
                 self.pending_fib.push(FibChange {
                     prefix: c.prefix,
-                    route: new,
+                    target: new.as_ref().and_then(|r| fib_target(&self.kernel, r)),
                 });
             }
         }

@@ -22,6 +22,19 @@ pub trait RouteDataplane: Send + 'static {
     fn replace_route(&mut self, route: &KernelRoute) -> Result<(), DataplaneError>;
     /// `Ok(false)` when the route was already gone.
     fn delete_route(&mut self, route: &KernelRoute) -> Result<bool, DataplaneError>;
+    /// Applies many changes; one result per change, in order (`Ok(false)`: a delete found
+    /// nothing). A kernel driver sends them with many requests in flight.
+    fn apply_routes(
+        &mut self,
+        ops: &[crate::routes::RouteOp],
+    ) -> Vec<Result<bool, DataplaneError>> {
+        ops.iter()
+            .map(|op| match op {
+                crate::routes::RouteOp::Replace(r) => self.replace_route(r).map(|()| true),
+                crate::routes::RouteOp::Delete(r) => self.delete_route(r),
+            })
+            .collect()
+    }
     /// Felix's host-side settings of a workload interface (`proxy_arp`, `forwarding`, ...).
     fn configure_interface(
         &mut self,

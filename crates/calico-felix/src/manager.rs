@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 use crate::dataplane::{DataplaneError, RouteDataplane};
 use crate::model::LocalState;
-use crate::routes::{self, DesiredRoutes, RouteOp};
+use crate::routes::{self, DesiredRoutes};
 
 /// What one reconciliation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,11 +112,7 @@ impl<D: RouteDataplane> RouteManager<D> {
             managed_routes: desired.routes.len() - plan.waiting.len(),
             ..SyncReport::default()
         };
-        for op in &plan.ops {
-            let result = match op {
-                RouteOp::Replace(r) => self.dataplane.replace_route(r).map(|()| true),
-                RouteOp::Delete(r) => self.dataplane.delete_route(r),
-            };
+        for result in self.dataplane.apply_routes(&plan.ops) {
             match result {
                 Ok(_) => report.applied += 1,
                 Err(e) => report.failures.push(e.to_string()),

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use calico_netlink::{NetNs, Route, RouteFilter, RouteKind, RouteScope, RouteSocket};
+use calico_netlink::{NetNs, Route, RouteChange, RouteFilter, RouteKind, RouteScope, RouteSocket};
 
 use crate::dataplane::{DataplaneError, RouteDataplane};
-use crate::routes::{KernelRoute, KernelRouteKind};
+use crate::routes::{KernelRoute, KernelRouteKind, RouteOp};
 
 /// The kernel of one network namespace.
 pub struct NetlinkDataplane {
@@ -126,6 +126,30 @@ impl RouteDataplane for NetlinkDataplane {
 
     fn delete_route(&mut self, route: &KernelRoute) -> Result<bool, DataplaneError> {
         self.socket.delete_route(&to_netlink(route)?).map_err(err)
+    }
+
+    fn apply_routes(&mut self, ops: &[RouteOp]) -> Vec<Result<bool, DataplaneError>> {
+        let mut out: Vec<Option<Result<bool, DataplaneError>>> = Vec::with_capacity(ops.len());
+        let mut changes = Vec::with_capacity(ops.len());
+        let mut index = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            let converted = match op {
+                RouteOp::Replace(r) => to_netlink(r).map(RouteChange::Replace),
+                RouteOp::Delete(r) => to_netlink(r).map(RouteChange::Delete),
+            };
+            match converted {
+                Ok(c) => {
+                    out.push(None);
+                    changes.push(c);
+                    index.push(i);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        for (r, i) in self.socket.apply_routes(&changes).into_iter().zip(index) {
+            out[i] = Some(r.map_err(err));
+        }
+        out.into_iter().map(|r| r.unwrap_or(Ok(false))).collect()
     }
 
     fn configure_interface(

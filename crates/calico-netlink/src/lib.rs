@@ -54,6 +54,7 @@ pub mod workload;
 pub use error::{ErrorKind, NetlinkError};
 pub use ipnet::IpNet;
 pub use netns::NetNs;
+pub use route::RouteChange;
 pub use socket::RouteSocket;
 pub use types::{
     Address, Link, MacAddr, Neighbour, Route, RouteFilter, RouteKind, RouteScope, VethSpec,

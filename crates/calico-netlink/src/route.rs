@@ -27,6 +27,23 @@ fn table_header(table: u32) -> u8 {
 }
 
 /// Rejects routes the kernel would refuse with a bare EINVAL, explaining why.
+/// One change of [`RouteSocket::apply_routes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteChange {
+    /// Add or replace (as [`RouteSocket::replace_route`]).
+    Replace(Route),
+    /// Delete (as [`RouteSocket::delete_route`]).
+    Delete(Route),
+}
+
+impl RouteChange {
+    pub fn route(&self) -> &Route {
+        match self {
+            RouteChange::Replace(r) | RouteChange::Delete(r) => r,
+        }
+    }
+}
+
 fn validate(op: &str, r: &Route) -> Result<(), NetlinkError> {
     if r.dst.trunc() != r.dst {
         return Err(NetlinkError::invalid(
@@ -225,6 +242,51 @@ impl RouteSocket {
         )
         .map(|_| ())
         .map_err(|f| f.into_error(op()))
+    }
+
+    /// Applies many route changes with requests in flight together (see
+    /// [`RouteSocket::request_batch`]); each result as [`Self::replace_route`] /
+    /// [`Self::delete_route`] would give it, in order.
+    pub fn apply_routes(&self, changes: &[RouteChange]) -> Vec<Result<bool, NetlinkError>> {
+        let mut out: Vec<Option<Result<bool, NetlinkError>>> = Vec::with_capacity(changes.len());
+        let mut msgs = Vec::with_capacity(changes.len());
+        let mut index = Vec::with_capacity(changes.len());
+        for (i, c) in changes.iter().enumerate() {
+            let r = c.route();
+            let op = self.change_description(c);
+            match validate(&op, r) {
+                Err(e) => out.push(Some(Err(e))),
+                Ok(()) => {
+                    out.push(None);
+                    index.push(i);
+                    msgs.push(match c {
+                        RouteChange::Replace(r) => (
+                            RouteNetlinkMessage::NewRoute(route_message(r, false)),
+                            NLM_F_CREATE | NLM_F_REPLACE,
+                        ),
+                        RouteChange::Delete(r) => {
+                            (RouteNetlinkMessage::DelRoute(route_message(r, true)), 0)
+                        }
+                    });
+                }
+            }
+        }
+        for (result, i) in self.request_batch(msgs).into_iter().zip(index) {
+            let c = &changes[i];
+            out[i] = Some(match (c, result) {
+                (_, Ok(())) => Ok(true),
+                (RouteChange::Delete(_), Err(f)) if f.kind() == ErrorKind::NotFound => Ok(false),
+                (_, Err(f)) => Err(f.into_error(self.change_description(c))),
+            });
+        }
+        out.into_iter().map(|r| r.unwrap_or(Ok(false))).collect()
+    }
+
+    fn change_description(&self, c: &RouteChange) -> String {
+        match c {
+            RouteChange::Replace(r) => format!("replacing route {}", self.describe_route(r)),
+            RouteChange::Delete(r) => format!("deleting route {}", self.describe_route(r)),
+        }
     }
 
     /// Deletes the route. `Ok(false)` when no route matches (destination, table, kind, protocol, oif,

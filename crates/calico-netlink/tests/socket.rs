@@ -585,3 +585,69 @@ fn one_socket_is_shared_by_threads() {
         .unwrap();
     assert_eq!(all.len(), 400);
 }
+
+/// Batched route changes: many requests in flight, each answered in order, a bad one failing
+/// alone, deletes of missing routes reported as `false`.
+#[test]
+fn batched_route_changes_answer_each_request() {
+    if !require_root() {
+        return;
+    }
+    use calico_netlink::RouteChange;
+    let ns = TestNetns::new("cnl-batch").unwrap();
+    let (s, ia, _) = local_pair(&ns, "vb0", "vb1");
+    s.add_address(ia, net("10.20.0.1/24")).unwrap();
+    let gw = ip("10.20.0.2");
+    // 2000 routes: more than one window of requests in flight.
+    let routes: Vec<Route> = (0..2000u32)
+        .map(|i| {
+            let dst = net(&format!("10.{}.{}.0/24", 100 + i / 256, i % 256));
+            Route::via(dst, gw, ia, 186)
+        })
+        .collect();
+    let mut changes: Vec<RouteChange> = routes.iter().cloned().map(RouteChange::Replace).collect();
+    // An unreachable gateway fails on its own, in its place.
+    changes.insert(
+        700,
+        RouteChange::Replace(Route::via(net("10.99.0.0/24"), ip("192.0.2.1"), ia, 186)),
+    );
+    let results = s.apply_routes(&changes);
+    assert_eq!(results.len(), 2001);
+    assert!(results[700].is_err(), "{:?}", results[700]);
+    assert!(
+        results[700]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("10.99.0.0/24"),
+        "{:?}",
+        results[700]
+    );
+    assert!(
+        results
+            .iter()
+            .enumerate()
+            .all(|(i, r)| i == 700 || matches!(r, Ok(true)))
+    );
+    let proto = RouteFilter {
+        protocol: Some(186),
+        ..RouteFilter::default()
+    };
+    assert_eq!(s.routes(&proto).unwrap().len(), 2000);
+    // Delete half, plus one that does not exist.
+    let mut deletes: Vec<RouteChange> = routes[..1000]
+        .iter()
+        .cloned()
+        .map(RouteChange::Delete)
+        .collect();
+    deletes.push(RouteChange::Delete(Route::via(
+        net("10.98.0.0/24"),
+        gw,
+        ia,
+        186,
+    )));
+    let results = s.apply_routes(&deletes);
+    assert!(results[..1000].iter().all(|r| matches!(r, Ok(true))));
+    assert!(matches!(results[1000], Ok(false)), "{:?}", results[1000]);
+    assert_eq!(s.routes(&proto).unwrap().len(), 1000);
+}

@@ -2,41 +2,37 @@
 //! proto bgp` (route protocol 186, `RTPROT_BGP`), what BIRD's `protocol kernel` does for
 //! Calico (`bird.cfg`: `learn; persist; graceful restart; merge paths on`).
 //!
-//! Changes are written one by one as they come (netlink replace/delete), so convergence
-//! does not wait for a full table dump; a full reconciliation (dump + diff) runs once the
-//! speaker reports its initial sync complete and then every `refresh` interval, removing
-//! routes of our protocol nobody wants (left by an earlier run, or by a lost write) and
-//! repairing drift. Until the initial sync is complete nothing unknown is removed: that is
-//! how a restart keeps forwarding (RFC 4724 §4.1 "Forwarding State"; BIRD's `persist` + `-R`).
-//! On exit the routes stay (`persist`).
+//! The speaker has already applied Calico's kernel filter (`calico_kernel_programming`) and
+//! sends compact changes (prefix → gateway and metric, or removal); the writer keeps one
+//! compact map of what it wants in the kernel. Each batch of changes goes to the kernel as
+//! one burst of netlink requests with many in flight (`RouteDataplane::apply_routes`), so
+//! convergence does not wait for a round trip per route. A full reconciliation (dump + diff)
+//! runs once the speaker reports its initial sync complete and then every `refresh`
+//! interval, removing routes of our protocol nobody wants (left by an earlier run, or by a
+//! lost write) and repairing drift. Until the initial sync is complete nothing unknown is
+//! removed: that is how a restart keeps forwarding (RFC 4724 §4.1 "Forwarding State"; BIRD's
+//! `persist` + `-R`). On exit the routes stay (`persist`).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use calico_bgp::rib::Route;
-use calico_bgp_speaker::speaker::{FibMessage, next_hop_ip};
+use calico_bgp_speaker::speaker::{FibMessage, FibTarget};
 use calico_felix::dataplane::RouteDataplane;
 use calico_felix::manager::RouteManager;
-use calico_felix::routes::{DesiredRoutes, Target, wanted_route};
+use calico_felix::routes::{DesiredRoutes, RouteOp, Target, wanted_route};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
 /// `RTPROT_BGP` (`/etc/iproute2/rt_protos`: `186 bgp`): what `ip route` shows as `proto bgp`.
 pub const RTPROT_BGP: u8 = 186;
 
-/// Decides whether a learned best path goes into the kernel, and with which metric (Calico's
-/// `filter calico_kernel_programming`): `None` keeps it out.
-pub type KernelFilter = Arc<dyn Fn(&Route) -> Option<u32> + Send + Sync>;
-
 /// What the FIB writer is told.
 pub enum FibInput {
     Speaker(FibMessage),
     /// `<peer>/32 via <gateway>` statics (BGPPeer `reachableBy`).
     Statics(Vec<(IpNet, IpAddr)>),
-    /// A new kernel filter (pools changed): every learned route is judged again.
-    Filter(KernelFilter),
 }
 
 /// Counters for metrics and status.
@@ -52,24 +48,28 @@ pub struct FibStats {
 /// The writer's state, independent of threads so it can be driven in tests.
 pub struct FibWriter<D: RouteDataplane> {
     manager: RouteManager<D>,
-    learned: BTreeMap<IpNet, Arc<Route>>,
+    /// What the speaker wants, by prefix.
+    learned: HashMap<IpNet, FibTarget>,
+    /// Statics win over learned routes (BIRD's static protocol has the higher preference).
     statics: Vec<(IpNet, IpAddr)>,
-    filter: KernelFilter,
-    desired: DesiredRoutes,
-    links: BTreeMap<String, u32>,
     stats: FibStats,
     last_reconcile: Option<Instant>,
+}
+
+fn target(t: FibTarget) -> Target {
+    Target::Via {
+        gateway: t.gateway,
+        interface: None,
+        metric: t.metric,
+    }
 }
 
 impl<D: RouteDataplane> FibWriter<D> {
     pub fn new(dataplane: D) -> Self {
         FibWriter {
             manager: RouteManager::new(dataplane, RTPROT_BGP),
-            learned: BTreeMap::new(),
+            learned: HashMap::new(),
             statics: Vec::new(),
-            filter: Arc::new(|_| Some(0)),
-            desired: DesiredRoutes::default(),
-            links: BTreeMap::new(),
             stats: FibStats::default(),
             last_reconcile: None,
         }
@@ -83,108 +83,64 @@ impl<D: RouteDataplane> FibWriter<D> {
         self.manager.dataplane_mut()
     }
 
-    /// Applies one input.
-    pub fn handle(&mut self, input: FibInput) {
-        match input {
-            FibInput::Speaker(FibMessage::Changes(changes)) => {
-                for c in changes {
-                    match c.route {
-                        Some(r) => {
-                            self.learned.insert(c.prefix, r);
-                        }
-                        None => {
-                            self.learned.remove(&c.prefix);
-                        }
-                    }
-                    self.update(c.prefix);
-                }
-            }
-            FibInput::Speaker(FibMessage::InitialSyncComplete) => {
-                self.stats.initial_sync_complete = true;
-                self.reconcile();
-            }
-            FibInput::Statics(statics) => {
-                let mut touched: Vec<IpNet> = self.statics.iter().map(|s| s.0).collect();
-                touched.extend(statics.iter().map(|s| s.0));
-                self.statics = statics;
-                for p in touched {
-                    self.update(p);
-                }
-            }
-            FibInput::Filter(f) => {
-                self.filter = f;
-                let prefixes: Vec<IpNet> = self.learned.keys().copied().collect();
-                for p in prefixes {
-                    self.update(p);
-                }
-            }
-        }
-        self.stats.routes = self.desired.routes.len();
-    }
-
-    /// What `prefix` should be: a static wins over a learned route (BIRD's static
-    /// protocol has the higher preference).
-    fn target(&self, prefix: &IpNet) -> Option<Target> {
+    /// What the kernel should have for `prefix` now.
+    fn effective(&self, prefix: &IpNet) -> Option<FibTarget> {
         if let Some((_, via)) = self.statics.iter().find(|s| s.0 == *prefix) {
-            return Some(Target::Via {
+            return Some(FibTarget {
                 gateway: *via,
-                interface: None,
                 metric: 0,
             });
         }
-        let route = self.learned.get(prefix)?;
-        let metric = (self.filter)(route)?;
-        next_hop_ip(route).map(|gateway| Target::Via {
-            gateway,
-            interface: None,
-            metric,
-        })
+        self.learned.get(prefix).copied()
     }
 
-    /// Writes the change of one prefix to the kernel.
-    fn update(&mut self, prefix: IpNet) {
-        let want = self.target(&prefix);
-        let had = self.desired.routes.get(&prefix).cloned();
-        if want == had {
-            return;
-        }
-        let metric = |t: &Option<Target>| match t {
-            Some(Target::Via { metric, .. }) => Some(*metric),
-            _ => None,
-        };
-        // The kernel keys IPv4 routes by (destination, metric): a new metric is a new
-        // route, so the old one goes first.
-        let mut result = Ok(());
-        if want.is_some()
-            && metric(&had) != metric(&want)
-            && let Some(old) = had
-                .as_ref()
-                .and_then(|t| wanted_route(prefix, t, &self.links, RTPROT_BGP))
-        {
-            result = self.manager.dataplane_mut().delete_route(&old).map(|_| ());
-        }
-        let result = result.and_then(|()| match (&want, &had) {
-            (Some(t), _) => match wanted_route(prefix, t, &self.links, RTPROT_BGP) {
-                Some(r) => self.manager.dataplane_mut().replace_route(&r),
-                None => Ok(()),
-            },
-            (None, Some(old)) => match wanted_route(prefix, old, &self.links, RTPROT_BGP) {
-                Some(r) => self.manager.dataplane_mut().delete_route(&r).map(|_| ()),
-                None => Ok(()),
-            },
-            (None, None) => Ok(()),
-        });
-        if let Err(e) = result {
-            self.stats.failures += 1;
-            tracing::warn!(%prefix, error = %e, "writing a BGP route to the kernel; retried at the next reconciliation");
-        }
-        match want {
-            Some(t) => {
-                self.desired.routes.insert(prefix, t);
+    /// Applies a batch of inputs: state first, then the kernel writes in one burst.
+    pub fn handle_all(&mut self, inputs: impl IntoIterator<Item = FibInput>) {
+        let mut ops = Vec::new();
+        let mut sync_complete = false;
+        for input in inputs {
+            match input {
+                FibInput::Speaker(FibMessage::Changes(changes)) => {
+                    for c in changes {
+                        let before = self.effective(&c.prefix);
+                        match c.target {
+                            Some(t) => {
+                                self.learned.insert(c.prefix, t);
+                            }
+                            None => {
+                                self.learned.remove(&c.prefix);
+                            }
+                        }
+                        push_ops(&mut ops, c.prefix, before, self.effective(&c.prefix));
+                    }
+                }
+                FibInput::Speaker(FibMessage::InitialSyncComplete) => sync_complete = true,
+                FibInput::Statics(statics) => {
+                    let mut touched: Vec<IpNet> = self.statics.iter().map(|s| s.0).collect();
+                    touched.extend(statics.iter().map(|s| s.0));
+                    let before: Vec<Option<FibTarget>> =
+                        touched.iter().map(|p| self.effective(p)).collect();
+                    self.statics = statics;
+                    for (p, b) in touched.into_iter().zip(before) {
+                        let after = self.effective(&p);
+                        push_ops(&mut ops, p, b, after);
+                    }
+                }
             }
-            None => {
-                self.desired.routes.remove(&prefix);
+        }
+        if !ops.is_empty() {
+            for r in self.manager.dataplane_mut().apply_routes(&ops) {
+                if let Err(e) = r {
+                    self.stats.failures += 1;
+                    tracing::warn!(error = %e, "writing a BGP route to the kernel; retried at the next reconciliation");
+                }
             }
+        }
+        self.learned.shrink_to(self.learned.len() * 2);
+        self.stats.routes = self.learned.len() + self.statics.len();
+        if sync_complete {
+            self.stats.initial_sync_complete = true;
+            self.reconcile();
         }
     }
 
@@ -195,7 +151,13 @@ impl<D: RouteDataplane> FibWriter<D> {
             return;
         }
         self.last_reconcile = Some(Instant::now());
-        match self.manager.sync_desired(&self.desired, &self.links) {
+        let mut desired = DesiredRoutes::default();
+        for p in self.learned.keys().chain(self.statics.iter().map(|s| &s.0)) {
+            if let Some(t) = self.effective(p) {
+                desired.routes.insert(*p, target(t));
+            }
+        }
+        match self.manager.sync_desired(&desired, &Default::default()) {
             Ok(report) => {
                 for f in &report.failures {
                     self.stats.failures += 1;
@@ -217,6 +179,32 @@ impl<D: RouteDataplane> FibWriter<D> {
 
     fn reconcile_due(&self, every: Duration) -> bool {
         self.stats.initial_sync_complete && self.last_reconcile.is_none_or(|t| t.elapsed() >= every)
+    }
+}
+
+/// The kernel operations that take `prefix` from `before` to `after`. The kernel keys IPv4
+/// routes by (destination, metric): a new metric is a new route, so the old one goes first.
+fn push_ops(
+    ops: &mut Vec<RouteOp>,
+    prefix: IpNet,
+    before: Option<FibTarget>,
+    after: Option<FibTarget>,
+) {
+    if before == after {
+        return;
+    }
+    let no_links = std::collections::BTreeMap::new();
+    let route = |t: FibTarget| wanted_route(prefix, &target(t), &no_links, RTPROT_BGP);
+    if let Some(old) = before
+        && (after.is_none() || after.map(|a| a.metric) != Some(old.metric))
+        && let Some(r) = route(old)
+    {
+        ops.push(RouteOp::Delete(r));
+    }
+    if let Some(new) = after
+        && let Some(r) = route(new)
+    {
+        ops.push(RouteOp::Replace(r));
     }
 }
 
@@ -245,11 +233,15 @@ pub fn spawn<D: RouteDataplane>(
                 loop {
                     let input = tokio::time::timeout(refresh, inputs.recv()).await;
                     match input {
-                        Ok(Some(i)) => {
-                            w.handle(i);
-                            while let Ok(more) = inputs.try_recv() {
-                                w.handle(more);
+                        Ok(Some(first)) => {
+                            // Everything queued so far goes to the kernel in one burst.
+                            let mut batch = vec![first];
+                            while batch.len() < 1024
+                                && let Ok(more) = inputs.try_recv()
+                            {
+                                batch.push(more);
                             }
+                            w.handle_all(batch);
                         }
                         Ok(None) => break,
                         Err(_) => {}
@@ -263,4 +255,122 @@ pub fn spawn<D: RouteDataplane>(
                 }
             });
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calico_bgp_speaker::speaker::FibChange;
+    use calico_felix::dataplane::DataplaneError;
+    use calico_felix::routes::KernelRoute;
+    use std::collections::BTreeMap;
+
+    /// A kernel table in memory that records every operation.
+    #[derive(Default)]
+    struct Kernel {
+        routes: Vec<KernelRoute>,
+        ops: Vec<String>,
+    }
+
+    impl RouteDataplane for Kernel {
+        fn links(&mut self) -> Result<BTreeMap<String, u32>, DataplaneError> {
+            Ok(BTreeMap::new())
+        }
+        fn routes(&mut self) -> Result<Vec<KernelRoute>, DataplaneError> {
+            Ok(self.routes.clone())
+        }
+        fn replace_route(&mut self, r: &KernelRoute) -> Result<(), DataplaneError> {
+            self.ops
+                .push(format!("replace {} metric {}", r.dst, r.metric));
+            self.routes
+                .retain(|x| !(x.dst == r.dst && x.metric == r.metric));
+            self.routes.push(r.clone());
+            Ok(())
+        }
+        fn delete_route(&mut self, r: &KernelRoute) -> Result<bool, DataplaneError> {
+            self.ops
+                .push(format!("delete {} metric {}", r.dst, r.metric));
+            let n = self.routes.len();
+            self.routes
+                .retain(|x| !(x.dst == r.dst && x.metric == r.metric && x.protocol == r.protocol));
+            Ok(self.routes.len() != n)
+        }
+        fn configure_interface(&mut self, _: &str, _: bool, _: bool) -> Result<(), DataplaneError> {
+            Ok(())
+        }
+        fn enable_forwarding(&mut self, _: bool, _: bool) -> Result<(), DataplaneError> {
+            Ok(())
+        }
+        fn set_neighbour(&mut self, _: u32, _: IpAddr, _: [u8; 6]) -> Result<(), DataplaneError> {
+            Ok(())
+        }
+    }
+
+    fn change(prefix: &str, gw: Option<&str>, metric: u32) -> FibInput {
+        FibInput::Speaker(FibMessage::Changes(vec![FibChange {
+            prefix: prefix.parse().unwrap(),
+            target: gw.map(|g| FibTarget {
+                gateway: g.parse().unwrap(),
+                metric,
+            }),
+        }]))
+    }
+
+    #[test]
+    fn changes_metrics_statics_and_reconciliation() {
+        let mut w = FibWriter::new(Kernel::default());
+        // A route left by an earlier run stays until the initial sync is complete.
+        let stale = wanted_route(
+            "10.65.9.0/26".parse().unwrap(),
+            &Target::Via {
+                gateway: "10.0.0.9".parse().unwrap(),
+                interface: None,
+                metric: 5,
+            },
+            &BTreeMap::new(),
+            RTPROT_BGP,
+        )
+        .unwrap();
+        w.dataplane_mut().routes.push(stale);
+        w.handle_all([change("10.65.1.0/26", Some("10.0.0.2"), 2147483547)]);
+        assert_eq!(w.dataplane_mut().routes.len(), 2);
+        // A new metric replaces the route (the old one goes first).
+        w.handle_all([change("10.65.1.0/26", Some("10.0.0.2"), 100)]);
+        assert_eq!(
+            w.dataplane_mut().ops[1..],
+            [
+                "delete 10.65.1.0/26 metric 2147483547".to_string(),
+                "replace 10.65.1.0/26 metric 100".to_string()
+            ]
+        );
+        // A static for the same prefix wins; when it goes, the learned route is back.
+        w.handle_all([FibInput::Statics(vec![(
+            "10.65.1.0/26".parse().unwrap(),
+            "10.0.0.254".parse().unwrap(),
+        )])]);
+        let gw = |w: &mut FibWriter<Kernel>| {
+            w.dataplane_mut()
+                .routes
+                .iter()
+                .find(|r| r.dst == "10.65.1.0/26".parse::<IpNet>().unwrap())
+                .and_then(|r| r.gateway)
+        };
+        assert_eq!(gw(&mut w), Some("10.0.0.254".parse().unwrap()));
+        w.handle_all([FibInput::Statics(Vec::new())]);
+        assert_eq!(gw(&mut w), Some("10.0.0.2".parse().unwrap()));
+        // Initial sync complete: the earlier run's route goes, ours stays.
+        w.handle_all([FibInput::Speaker(FibMessage::InitialSyncComplete)]);
+        let dsts: Vec<String> = w
+            .dataplane_mut()
+            .routes
+            .iter()
+            .map(|r| r.dst.to_string())
+            .collect();
+        assert_eq!(dsts, ["10.65.1.0/26"]);
+        // Withdrawn.
+        w.handle_all([change("10.65.1.0/26", None, 0)]);
+        assert!(w.dataplane_mut().routes.is_empty());
+        assert_eq!(w.stats().routes, 0);
+        assert_eq!(w.stats().failures, 0);
+    }
 }

@@ -432,11 +432,15 @@ impl BgpPart {
             return;
         }
         let kernel = policies.clone();
-        let filter: fib::KernelFilter = Arc::new(move |route| match kernel.kernel_accepts(route) {
-            KernelVerdict::Accept { metric } => Some(metric),
-            KernelVerdict::Reject => None,
-        });
-        let _ = self.fib_tx.send(FibInput::Filter(filter));
+        let filter: calico_bgp_speaker::speaker::KernelPolicy =
+            Arc::new(move |route| match kernel.kernel_accepts(route) {
+                KernelVerdict::Accept { metric } => Some(metric),
+                KernelVerdict::Reject => None,
+            });
+        if let Err(e) = self.speaker.set_kernel_policy(filter).await {
+            tracing::warn!(error = %e, "BGP: setting the kernel policy");
+            return;
+        }
         self.policy_inputs = Some(inputs);
     }
 
