@@ -65,6 +65,8 @@ mod tests;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use calico_bgp_packet::{Action, Family, MpNextHop, Nlri, PathAttributes, Update, UpdateError};
 use ipnet::IpNet;
 
@@ -104,16 +106,19 @@ struct Peer {
     disabled: Vec<Family>,
 }
 
-/// Loc-RIB entry: the candidates that passed import, and the chosen one.
+/// Loc-RIB entry: the candidates that passed import, and the chosen one. Almost every
+/// prefix has one candidate (a Calico block comes from one node), so it is stored inline:
+/// no heap allocation per prefix.
 #[derive(Default)]
 struct Dest {
-    candidates: Vec<Arc<Route>>,
-    best: Option<usize>,
+    candidates: SmallVec<[Arc<Route>; 1]>,
+    /// Index into `candidates` (u32 keeps the entry small; a prefix never has 4G paths).
+    best: Option<u32>,
 }
 
 impl Dest {
     fn best(&self) -> Option<&Arc<Route>> {
-        self.best.and_then(|i| self.candidates.get(i))
+        self.best.and_then(|i| self.candidates.get(i as usize))
     }
 }
 
@@ -610,7 +615,7 @@ impl Rib {
             (None, Some(r)) => dest.candidates.push(r),
             (None, None) => {}
         }
-        dest.best = best::select(&dest.candidates, local_as);
+        dest.best = best::select(&dest.candidates, local_as).and_then(|i| u32::try_from(i).ok());
         let new = dest.best().cloned();
         let unchanged = match (&old, &new) {
             (None, None) => true,
@@ -682,7 +687,7 @@ impl Rib {
             for (i, c) in dest.candidates.iter().enumerate() {
                 if c.source.address == peer.0 {
                     st.imported += 1;
-                    if dest.best == Some(i) {
+                    if dest.best.map(|b| b as usize) == Some(i) {
                         st.preferred += 1;
                     }
                 }
