@@ -234,23 +234,26 @@ pub fn k8s_rule_to_calico(
         }
     }
 
-    let peers: Vec<Option<&NetworkPolicyPeer>> = if peers.is_empty() {
-        vec![None]
+    // Each peer's match fields are the same for every protocol: compute them once.
+    let peers: Vec<PeerFields> = if peers.is_empty() {
+        vec![PeerFields::default()]
     } else {
-        peers.iter().map(Some).collect()
+        peers
+            .iter()
+            .map(|p| k8s_peer_to_calico_fields(Some(p)))
+            .collect()
     };
 
     let mut rules = Vec::new();
     for (protocol, ports) in by_protocol {
         let ports = ports.map(|p| simplify_ports(&p)).unwrap_or_default();
         let protocol = (!protocol.is_empty()).then(|| Protocol::from_name(&protocol));
-        for peer in &peers {
-            let f = k8s_peer_to_calico_fields(*peer);
+        for f in &peers {
             let peer_rule = EntityRule {
-                selector: f.selector,
-                namespace_selector: f.namespace_selector,
-                nets: f.nets,
-                not_nets: f.not_nets,
+                selector: f.selector.clone(),
+                namespace_selector: f.namespace_selector.clone(),
+                nets: f.nets.clone(),
+                not_nets: f.not_nets.clone(),
                 ..EntityRule::default()
             };
             let (source, destination) = match direction {
