@@ -12,7 +12,8 @@
 //!   protocol × peer, named ports, `endPort` ranges, `ipBlock` → `nets`/`notNets`, `policyTypes`
 //!   handling, unconvertible rules dropped and reported;
 //! - `NamespaceToProfile` / `ServiceAccountToProfile` ([`profile`]): `kns.<ns>` / `ksa.<ns>.<sa>`
-//!   profiles carrying `pcns.` / `pcsa.` labels, UID conversion, profile revisions.
+//!   profiles carrying `pcns.` / `pcsa.` labels, UID conversion, profile revisions;
+//! - the staged variant: `StagedKubernetesNetworkPolicy` → staged Calico policy ([`staged`]).
 //!
 //! Pure: no I/O, no datastore, no Kubernetes client. It depends only on `calico-api` (the output
 //! types and shared validators) and must not depend on anything that talks to a network, a
@@ -41,6 +42,7 @@ pub mod convert;
 pub mod decode;
 pub mod profile;
 pub mod selector;
+pub mod staged;
 pub mod types;
 pub mod validate;
 
@@ -57,6 +59,7 @@ pub use profile::{
     profile_name_to_service_account, service_account_to_profile, split_profile_revision,
 };
 pub use selector::{SelectorType, k8s_selector_to_calico};
+pub use staged::{StagedConversion, StagedConversionError, staged_k8s_policy_to_calico};
 pub use types::{
     IntOrString, IpBlock, LabelSelector, LabelSelectorRequirement, Namespace, NetworkPolicy,
     NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
