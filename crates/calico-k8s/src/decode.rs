@@ -63,7 +63,7 @@ impl K8sResource {
     pub fn apply_defaults(&mut self) {
         match self {
             K8sResource::NetworkPolicy(r) => r.apply_defaults(),
-            K8sResource::Namespace(_) => {}
+            K8sResource::Namespace(r) => r.apply_defaults(),
             K8sResource::ServiceAccount(r) => r.apply_defaults(),
         }
     }

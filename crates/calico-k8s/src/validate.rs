@@ -393,7 +393,21 @@ impl NetworkPolicy {
     }
 }
 
+/// Label the API server puts on every Namespace, holding its name (Kubernetes ≥ 1.21,
+/// `NamespaceDefaultLabelName`); `namespaceSelector`s commonly match on it.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
 impl Namespace {
+    /// The API server's defaulting: label `kubernetes.io/metadata.name: <name>` (always set to
+    /// the name, overriding a different value). Idempotent.
+    pub fn apply_defaults(&mut self) {
+        if !self.metadata.name.is_empty() {
+            self.metadata
+                .labels
+                .insert(NAMESPACE_NAME_LABEL.to_string(), self.metadata.name.clone());
+        }
+    }
+
     /// `ValidateNamespace`: the name is a DNS-1123 label; no namespace of its own.
     pub fn validate(&self) -> Result<(), FieldErrors> {
         let mut errs = FieldErrors::new();
@@ -436,7 +450,7 @@ mod tests {
         );
         assert_eq!(
             port_name_errors("a--b"),
-            vec!["must contain consecutive hyphens".replace("must", "must not")]
+            vec!["must not contain consecutive hyphens"]
         );
         assert_eq!(
             port_name_errors("-ab"),

@@ -68,8 +68,28 @@ fn admission_applies_api_server_defaults() {
     assert_eq!(np.spec.policy_types, vec!["Ingress", "Egress"]);
     assert_eq!(np.spec.ingress[0].ports[1].protocol.as_deref(), Some("TCP"));
     assert_eq!(rs[2].metadata().namespace, "default");
-    // Namespaces are cluster-scoped: no namespace filled in.
+    // Namespaces are cluster-scoped: no namespace filled in; the API server labels them
+    // with their name, which then reaches the kns. profile as a pcns. label.
     assert!(rs[1].metadata().namespace.is_empty());
+    assert_eq!(
+        rs[1].metadata().labels["kubernetes.io/metadata.name"],
+        "prod"
+    );
+    let K8sResource::Namespace(ns) = &rs[1] else {
+        panic!("not a namespace")
+    };
+    let profile = calico_k8s::namespace_to_profile(ns).unwrap().profile;
+    assert_eq!(
+        profile.spec.labels_to_apply["pcns.kubernetes.io/metadata.name"],
+        "prod"
+    );
+    let mut again = ns.clone();
+    again
+        .metadata
+        .labels
+        .insert("kubernetes.io/metadata.name".into(), "other".into());
+    again.apply_defaults();
+    assert_eq!(&again, ns);
 
     // Defaulted, the policy's egress is enforced; raw (Kubernetes <= 1.7 semantics) it is not.
     let admitted = k8s_network_policy_to_calico(np).unwrap().policy;
