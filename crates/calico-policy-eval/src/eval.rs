@@ -476,3 +476,44 @@ pub fn evaluate(set: &PolicySet, packet: &Packet) -> Decision {
         },
     }
 }
+
+/// One cell of a reachability matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    /// Source endpoint key.
+    pub from: String,
+    /// Destination endpoint key.
+    pub to: String,
+    pub verdict: Verdict,
+}
+
+/// The verdict for every ordered pair of distinct endpoints, in endpoint order, using the
+/// first address of the source and the first address of the destination of the same family
+/// (pairs without a common family are left out); `packet(src, dst)` builds the packet.
+pub fn reachability(
+    set: &PolicySet,
+    mut packet: impl FnMut(std::net::IpAddr, std::net::IpAddr) -> Packet,
+) -> Vec<Reach> {
+    let mut out = Vec::new();
+    for a in &set.endpoints {
+        for b in &set.endpoints {
+            if a.key == b.key {
+                continue;
+            }
+            let pair = a.addresses.iter().find_map(|na| {
+                b.addresses
+                    .iter()
+                    .find(|nb| nb.addr().is_ipv4() == na.addr().is_ipv4())
+                    .map(|nb| (na.addr(), nb.addr()))
+            });
+            if let Some((src, dst)) = pair {
+                out.push(Reach {
+                    from: a.key.clone(),
+                    to: b.key.clone(),
+                    verdict: evaluate(set, &packet(src, dst)).overall,
+                });
+            }
+        }
+    }
+    out
+}

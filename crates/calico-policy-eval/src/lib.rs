@@ -43,7 +43,8 @@ mod model;
 pub use build::{PolicyId, PolicyKind, PolicySet, Resources};
 pub use error::EvalError;
 pub use eval::{
-    ChainType, DecidedBy, Decision, DirectionResult, Verdict, evaluate, evaluate_chain,
+    ChainType, DecidedBy, Decision, DirectionResult, Reach, Verdict, evaluate, evaluate_chain,
+    reachability,
 };
 pub use model::{
     DEFAULT_SRC_PORT, Direction, Endpoint, EndpointKind, EvalConfig, NamedPort, Packet, ProtoPort,

@@ -924,3 +924,31 @@ fn a_forward_policy_for_one_direction_removes_the_forward_default_for_both() {
     .unwrap();
     assert_eq!(r.verdict, Some(Verdict::Allow));
 }
+
+#[test]
+fn reachability_matrix_of_a_namespace_isolation_policy() {
+    let mut res = fixture();
+    res.policies.push(np(
+        "prod",
+        "same-namespace-only",
+        json!({"selector": "all()", "types": ["Ingress"],
+               "ingress": [{"action": "Allow", "source": {"selector": "all()"}}]}),
+    ));
+    let s = set(res);
+    let m = calico_policy_eval::reachability(&s, |a, b| {
+        calico_policy_eval::Packet::tcp(&a.to_string(), &b.to_string(), 80).unwrap()
+    });
+    let get = |from: &str, to: &str| {
+        m.iter()
+            .find(|r| r.from == from && r.to == to)
+            .map(|r| r.verdict)
+    };
+    assert_eq!(get("prod/client", "prod/server"), Some(Verdict::Allow));
+    assert_eq!(get("dev/client", "prod/server"), Some(Verdict::Deny));
+    assert_eq!(get("prod/server", "dev/client"), Some(Verdict::Allow));
+    // prod/client6 only has an IPv6 address: it pairs with the server's IPv6 address only.
+    assert_eq!(get("prod/client6", "prod/server"), Some(Verdict::Allow));
+    assert_eq!(get("prod/client6", "prod/client"), None);
+    // 5 endpoints: 20 ordered pairs, minus the 6 pairs of client6 with IPv4-only pods.
+    assert_eq!(m.len(), 14);
+}
