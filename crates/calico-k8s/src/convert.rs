@@ -18,7 +18,11 @@ use calico_api::numorstring::{Port, Protocol};
 use calico_api::policy::{DEFAULT_TIER, NetworkPolicy as CalicoPolicy, NetworkPolicySpec};
 use calico_api::rule::{Action, EntityRule, PolicyType, Rule};
 
-use crate::profile::{ConversionError, convert_uid};
+use crate::decode::K8sResource;
+use crate::profile::{
+    ConversionError, ProfileConversion, convert_uid, namespace_to_profile,
+    service_account_to_profile,
+};
 use crate::selector::{SelectorType, k8s_selector_to_calico};
 use crate::types::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 
@@ -111,6 +115,27 @@ impl PolicyConversion {
             rules: self.dropped.clone(),
         })
     }
+}
+
+/// What a Kubernetes object becomes in Calico.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CalicoObject {
+    /// From a NetworkPolicy (stored under kind [`KIND_KUBERNETES_NETWORK_POLICY`]).
+    NetworkPolicy(PolicyConversion),
+    /// From a Namespace (`kns.*`) or a ServiceAccount (`ksa.*`).
+    Profile(ProfileConversion),
+}
+
+/// Converts any object of the kinds here (see [`k8s_network_policy_to_calico`],
+/// [`namespace_to_profile`], [`service_account_to_profile`]).
+pub fn convert_resource(r: &K8sResource) -> Result<CalicoObject, ConversionError> {
+    Ok(match r {
+        K8sResource::NetworkPolicy(np) => {
+            CalicoObject::NetworkPolicy(k8s_network_policy_to_calico(np)?)
+        }
+        K8sResource::Namespace(ns) => CalicoObject::Profile(namespace_to_profile(ns)?),
+        K8sResource::ServiceAccount(sa) => CalicoObject::Profile(service_account_to_profile(sa)?),
+    })
 }
 
 /// Converts a Kubernetes NetworkPolicy the way Calico's Kubernetes datastore does.

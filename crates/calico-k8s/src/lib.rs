@@ -47,14 +47,14 @@ pub mod types;
 pub mod validate;
 
 pub use convert::{
-    DroppedRule, KIND_KUBERNETES_NETWORK_POLICY, LEGACY_POLICY_NAME_PREFIX, PeerFields,
-    PolicyConversion, PolicyConversionError, RuleDirection, k8s_network_policy_to_calico,
-    k8s_peer_to_calico_fields, legacy_policy_name, simplify_ports,
+    CalicoObject, DroppedRule, KIND_KUBERNETES_NETWORK_POLICY, LEGACY_POLICY_NAME_PREFIX,
+    PeerFields, PolicyConversion, PolicyConversionError, RuleDirection, convert_resource,
+    k8s_network_policy_to_calico, k8s_peer_to_calico_fields, legacy_policy_name, simplify_ports,
 };
 pub use decode::{DecodeError, K8sResource, decode_and_admit, decode_documents, decode_value};
 pub use profile::{
     ConversionError, NAME_LABEL, NAMESPACE_LABEL_PREFIX, NAMESPACE_PROFILE_PREFIX,
-    SERVICE_ACCOUNT_LABEL_PREFIX, SERVICE_ACCOUNT_PROFILE_PREFIX, convert_uid,
+    ProfileConversion, SERVICE_ACCOUNT_LABEL_PREFIX, SERVICE_ACCOUNT_PROFILE_PREFIX, convert_uid,
     join_profile_revisions, namespace_to_profile, profile_name_to_namespace,
     profile_name_to_service_account, service_account_to_profile, split_profile_revision,
 };

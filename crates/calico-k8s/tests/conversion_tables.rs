@@ -192,3 +192,36 @@ fn admission_table() {
         assert_eq!(got, want, "{name}");
     }
 }
+
+#[test]
+fn upstream_style_policies_admitted_and_converted() {
+    for case in load("upstream_style.yaml") {
+        let name = case_name(&case);
+        let objs = calico_k8s::decode_and_admit(&name, case["text"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(objs.len(), 1, "{name}");
+        let K8sResource::NetworkPolicy(np) = &objs[0] else {
+            panic!("{name}: not a NetworkPolicy");
+        };
+        let mut spec = case["expected"].clone();
+        let s = spec.as_object_mut().unwrap();
+        s.entry("tier").or_insert(json!("default"));
+        s.entry("order").or_insert(json!(1000));
+        let expected: CalicoPolicy = serde_json::from_value(json!({
+            "metadata": {"name": np.metadata.name, "namespace": np.metadata.namespace},
+            "spec": spec,
+        }))
+        .unwrap_or_else(|e| panic!("{name}: bad expected value: {e}"));
+        let got = k8s_network_policy_to_calico(np).unwrap();
+        assert!(got.dropped.is_empty(), "{name}");
+        assert_eq!(
+            got.policy,
+            expected,
+            "{name}\n got: {}",
+            serde_json::to_string_pretty(&got.policy).unwrap()
+        );
+        let mut errs = calico_api::FieldErrors::new();
+        got.policy.validate(&mut errs);
+        assert!(errs.is_empty(), "{name}: {errs}");
+    }
+}

@@ -243,3 +243,31 @@ fn peer_fields_follow_calico_for_bad_cidrs() {
     assert_eq!(f.selector, "projectcalico.org/orchestrator == 'k8s'");
     assert_eq!(f.namespace_selector, "");
 }
+
+#[test]
+fn convert_resource_dispatches_by_kind() {
+    use calico_k8s::{CalicoObject, convert_resource};
+    let rs = decode_and_admit("f.yaml", MULTI).unwrap();
+    let names: Vec<String> = rs
+        .iter()
+        .map(|r| match convert_resource(r).unwrap() {
+            CalicoObject::NetworkPolicy(p) => format!("policy {}", p.policy.metadata.name),
+            CalicoObject::Profile(p) => format!("profile {}", p.profile.metadata.name),
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "policy allow-web",
+            "profile kns.prod",
+            "profile ksa.default.builder"
+        ]
+    );
+    let bad = decode_value(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "a", "uid": "nope"}}))
+    .unwrap();
+    assert_eq!(
+        convert_resource(&bad).unwrap_err().to_string(),
+        "failed to parse UID for resource: \"nope\" is not a UUID"
+    );
+}
