@@ -14,7 +14,7 @@ use std::fmt;
 
 use calico_api::meta::ObjectMeta;
 use calico_api::netutil::parse_cidr;
-use calico_api::numorstring::{Port, Protocol};
+use calico_api::numorstring::{Port, PortError, Protocol};
 use calico_api::policy::{DEFAULT_TIER, NetworkPolicy as CalicoPolicy, NetworkPolicySpec};
 use calico_api::rule::{Action, EntityRule, PolicyType, Rule};
 
@@ -54,6 +54,23 @@ impl fmt::Display for RuleDirection {
             RuleDirection::Egress => "egress",
         })
     }
+}
+
+/// A `port[:endPort]` that is not a Calico port (Calico `k8sPortToCalico`'s error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid port {text}: {source}")]
+pub struct InvalidPort {
+    /// The text Calico parsed: `port` or `port:endPort`.
+    pub text: String,
+    #[source]
+    pub source: PortError,
+}
+
+/// Why one Kubernetes rule could not be converted (the whole rule is then dropped).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleConversionError {
+    #[error("failed to parse k8s port: {0}")]
+    Port(#[from] InvalidPort),
 }
 
 /// A Kubernetes rule that could not be converted and was left out of the Calico policy.
@@ -233,7 +250,7 @@ pub fn k8s_rule_to_calico(
     peers: &[NetworkPolicyPeer],
     ports: &[NetworkPolicyPort],
     direction: RuleDirection,
-) -> Result<Vec<Rule>, String> {
+) -> Result<Vec<Rule>, RuleConversionError> {
     // Protocol name → ports; `None` means all ports of that protocol. The empty name (only
     // when no ports are listed) means no protocol match at all.
     let mut by_protocol: BTreeMap<String, Option<Vec<Port>>> = BTreeMap::new();
@@ -241,8 +258,10 @@ pub fn k8s_rule_to_calico(
         by_protocol.insert(String::new(), None);
     }
     for p in ports {
+        // An explicit empty protocol (rejected by Kubernetes validation) lands on the empty
+        // name too and yields ports without a protocol, exactly as in Calico.
         let protocol = Protocol::from_name(p.protocol.as_deref().unwrap_or("TCP")).to_string();
-        let port = k8s_port_to_calico(p).map_err(|e| format!("failed to parse k8s port: {e}"))?;
+        let port = k8s_port_to_calico(p)?;
         match (by_protocol.entry(protocol), port) {
             (Entry::Vacant(v), port) => {
                 v.insert(port.map(|p| vec![p]));
@@ -311,7 +330,7 @@ pub fn k8s_rule_to_calico(
 
 /// Calico `k8sPortToCalico`: `port` or `port:endPort` parsed as a Calico port (`None`: no
 /// `port`, i.e. all ports; `endPort` alone is ignored).
-pub fn k8s_port_to_calico(p: &NetworkPolicyPort) -> Result<Option<Port>, String> {
+pub fn k8s_port_to_calico(p: &NetworkPolicyPort) -> Result<Option<Port>, InvalidPort> {
     let Some(port) = &p.port else {
         return Ok(None);
     };
@@ -319,9 +338,10 @@ pub fn k8s_port_to_calico(p: &NetworkPolicyPort) -> Result<Option<Port>, String>
     if let Some(end) = p.end_port {
         text = format!("{text}:{end}");
     }
-    Port::parse(&text)
-        .map(Some)
-        .map_err(|e| format!("invalid port {text}: {e}"))
+    match Port::parse(&text) {
+        Ok(port) => Ok(Some(port)),
+        Err(source) => Err(InvalidPort { text, source }),
+    }
 }
 
 /// The match fields one peer contributes to a rule.

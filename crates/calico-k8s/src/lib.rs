@@ -47,9 +47,10 @@ pub mod types;
 pub mod validate;
 
 pub use convert::{
-    CalicoObject, DroppedRule, KIND_KUBERNETES_NETWORK_POLICY, LEGACY_POLICY_NAME_PREFIX,
-    PeerFields, PolicyConversion, PolicyConversionError, RuleDirection, convert_resource,
-    k8s_network_policy_to_calico, k8s_peer_to_calico_fields, legacy_policy_name, simplify_ports,
+    CalicoObject, DroppedRule, InvalidPort, KIND_KUBERNETES_NETWORK_POLICY,
+    LEGACY_POLICY_NAME_PREFIX, PeerFields, PolicyConversion, PolicyConversionError,
+    RuleConversionError, RuleDirection, convert_resource, k8s_network_policy_to_calico,
+    k8s_peer_to_calico_fields, legacy_policy_name, simplify_ports,
 };
 pub use decode::{DecodeError, K8sResource, decode_and_admit, decode_documents, decode_value};
 pub use profile::{
