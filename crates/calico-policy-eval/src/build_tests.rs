@@ -285,3 +285,61 @@ fn policy_ordering() {
         ]
     );
 }
+
+/// `felix/calc/policy_sorter_test.go` `TestPolicySorter_Sorting`, re-encoded: each case is
+/// sorted from its input order and from the reversed input order.
+#[test]
+fn tier_ordering_matches_policy_sorter_test() {
+    type T = (&'static str, bool, Option<f64>);
+    let cases: [(&str, Vec<T>, Vec<&str>); 7] = [
+        ("empty", vec![], vec![]),
+        (
+            "valid sorts ahead of invalid",
+            vec![("bar", false, Some(1.0)), ("foo", true, Some(10.0))],
+            vec!["foo", "bar"],
+        ),
+        (
+            "both invalid, both nil order rely on name",
+            vec![("foo", false, None), ("bar", false, None)],
+            vec!["bar", "foo"],
+        ),
+        (
+            "both valid, both nil order rely on name",
+            vec![("foo", true, None), ("bar", true, None)],
+            vec!["bar", "foo"],
+        ),
+        (
+            "both valid, rely on order",
+            vec![("bar", true, Some(10.0)), ("foo", true, Some(1.0))],
+            vec!["foo", "bar"],
+        ),
+        (
+            "all valid, non-nil orders sort ahead of nil",
+            vec![
+                ("bar", true, None),
+                ("baz", true, Some(10.0)),
+                ("foo", true, Some(1.0)),
+            ],
+            vec!["foo", "baz", "bar"],
+        ),
+        (
+            "all valid, equal order relies on name",
+            vec![("baz", true, Some(10.0)), ("foo", true, Some(10.0))],
+            vec!["baz", "foo"],
+        ),
+    ];
+    for (name, input, want) in cases {
+        for reversed in [false, true] {
+            let mut tiers: Vec<TierData> = input
+                .iter()
+                .map(|&(n, valid, order)| tier(n, order, valid))
+                .collect();
+            if reversed {
+                tiers.reverse();
+            }
+            tiers.sort_by(tier_cmp);
+            let got: Vec<&str> = tiers.iter().map(|t| t.name.as_str()).collect();
+            assert_eq!(got, want, "{name} (reversed: {reversed})");
+        }
+    }
+}

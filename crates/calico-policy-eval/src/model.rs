@@ -76,8 +76,10 @@ pub struct Endpoint {
     /// The endpoint's own labels.
     pub labels: BTreeMap<String, String>,
     /// The raw labels of the endpoint's Kubernetes namespace. They are what the derived
-    /// `kns.<namespace>` profile applies (as `pcns.<k>`), unless a Profile of that name is
-    /// given explicitly.
+    /// `kns.<namespace>` profile applies (as `pcns.<k>`, plus `pcns.projectcalico.org/name`),
+    /// unless a Profile of that name is given explicitly. As in Calico they reach an endpoint
+    /// only through that profile, i.e. when `profiles` lists it (pods do). Empty means "not
+    /// given here"; all non-empty sources for one namespace must agree.
     pub namespace_labels: BTreeMap<String, String>,
     /// The endpoint's Kubernetes service account.
     pub service_account: Option<String>,
