@@ -362,7 +362,8 @@ fn three_node_lab_connects_survives_an_agent_restart_and_goes_away() {
     lab.assert_gone();
 }
 
-/// Route reflectors: mesh off, clients peer only with the reflector, full connectivity.
+/// Route reflectors: mesh off, clients peer only with the reflector, full connectivity; and
+/// a pool of the user's choosing.
 #[test]
 fn route_reflector_lab_connects_through_the_reflector() {
     if !require_root() {
@@ -377,8 +378,13 @@ fn route_reflector_lab_connects_through_the_reflector() {
         "1",
         "--route-reflectors",
         "1",
+        "--pool",
+        "10.99.0.0/16",
     ]);
     assert!(out.contains("6/6 pod pairs answered"), "{out}");
+    // The pool given is the one used: blocks and pods come from it.
+    assert!(out.contains("blackhole 10.99."), "{out}");
+    assert!(!out.contains("10.244."), "{out}");
     assert!(
         out.contains("node1 (192.168.20.11, route reflector)"),
         "{out}"
