@@ -18,7 +18,6 @@ use calico_selector::Selector;
 use calico_selector::compose::attach_prefix;
 use ipnet::IpNet;
 
-use crate::Endpoint;
 use crate::error::EvalError;
 use crate::matching::{CompiledRule, EntityMatch, IcmpMatch, RuleAction};
 use crate::model::{
@@ -26,6 +25,7 @@ use crate::model::{
     NAMESPACE_PROFILE_PREFIX, NamedPort, SERVICE_ACCOUNT_LABEL_PREFIX,
     SERVICE_ACCOUNT_PROFILE_PREFIX, parse_net, protocol_number,
 };
+use crate::{Endpoint, EndpointKind};
 
 /// The inputs of a [`PolicySet`]. Staged policies are not inputs: Felix never lets them set
 /// a verdict (`felix/rules/endpoints.go`: staged policies do not set the accept/pass marks and
@@ -47,6 +47,10 @@ pub struct Resources {
     /// Labels of Kubernetes namespaces (another source besides
     /// [`Endpoint::namespace_labels`]; all sources must agree).
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// Local addresses of each node (node name → addresses), used to recognise traffic
+    /// between a workload and its own host. The `expectedIPs` of host endpoints with a node
+    /// are added automatically.
+    pub host_addresses: BTreeMap<String, Vec<IpAddr>>,
     pub config: EvalConfig,
 }
 
@@ -207,6 +211,8 @@ pub struct PolicySet {
     pub(crate) endpoints: Vec<Endpoint>,
     /// `members[i]` is `endpoints[i]` for `i < endpoints.len()`; network sets follow.
     pub(crate) members: Vec<Member>,
+    /// Node → its local addresses.
+    pub(crate) host_addresses: BTreeMap<String, BTreeSet<IpAddr>>,
 }
 
 fn invalid(kind: &'static str, name: &str, errs: FieldErrors) -> EvalError {
@@ -1004,7 +1010,22 @@ impl PolicySet {
             });
         }
 
+        let mut host_addresses: BTreeMap<String, BTreeSet<IpAddr>> = res
+            .host_addresses
+            .iter()
+            .map(|(n, a)| (n.clone(), a.iter().copied().collect()))
+            .collect();
+        for ep in &res.endpoints {
+            if let (EndpointKind::Host, Some(node)) = (ep.kind, &ep.node) {
+                host_addresses
+                    .entry(node.clone())
+                    .or_default()
+                    .extend(ep.addresses.iter().map(IpNet::addr));
+            }
+        }
+
         Ok(PolicySet {
+            host_addresses,
             config: res.config,
             tiers,
             profiles,
@@ -1045,6 +1066,14 @@ impl PolicySet {
             .flat_map(|t| &t.policies)
             .find(|p| &p.id == id)
             .map(|p| p.selector.to_string())
+    }
+
+    /// The node whose local addresses include `ip`, if any.
+    pub(crate) fn node_of_host_address(&self, ip: IpAddr) -> Option<&str> {
+        self.host_addresses
+            .iter()
+            .find(|(_, a)| a.contains(&ip))
+            .map(|(n, _)| n.as_str())
     }
 
     /// The endpoint owning address `ip` (its index), if any.

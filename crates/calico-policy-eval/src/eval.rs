@@ -33,7 +33,7 @@ use crate::PolicyId;
 use crate::build::{PolicySet, ProfileData};
 use crate::error::EvalError;
 use crate::matching::{CompiledRule, RuleAction};
-use crate::model::{Direction, Endpoint, EndpointKind, Packet};
+use crate::model::{Direction, Endpoint, EndpointKind, EndpointToHostAction, Packet};
 
 /// The outcome of a chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,6 +88,13 @@ pub enum DecidedBy {
     ForwardDefault,
     /// The chain ended without a verdict (untracked / pre-DNAT / forward after passes).
     Nothing,
+    /// Host → one of its own workloads: not policed (`static.go` `filterOutputChain`).
+    HostToLocalWorkload,
+    /// Workload → its own host, after egress policy: `DefaultEndpointToHostAction`.
+    EndpointToHost(EndpointToHostAction),
+    /// Workload → its own host, ICMPv6 types 130-133, 135, 136: accepted before egress
+    /// policy (`static.go` `ICMPv6Filter`).
+    WorkloadToHostIcmpv6,
 }
 
 impl fmt::Display for DecidedBy {
@@ -105,6 +112,9 @@ impl fmt::Display for DecidedBy {
             DecidedBy::EncapFromWorkload => f.write_str("encapsulated packet from workload"),
             DecidedBy::ForwardDefault => f.write_str("forward default allow"),
             DecidedBy::Nothing => f.write_str("no verdict"),
+            DecidedBy::HostToLocalWorkload => f.write_str("host to local workload (not policed)"),
+            DecidedBy::EndpointToHost(a) => write!(f, "DefaultEndpointToHostAction {a:?}"),
+            DecidedBy::WorkloadToHostIcmpv6 => f.write_str("ICMPv6 from workload to host"),
         }
     }
 }
@@ -452,16 +462,111 @@ pub fn evaluate_chain(
     Ok(chain_result(set, i, direction, chain, packet))
 }
 
+/// ICMPv6 types a workload may always send to its host (`static.go` `ICMPv6Filter`:
+/// multicast listener query/report/done, router and neighbour solicitation, neighbour
+/// advertisement).
+const ICMPV6_TO_HOST: [u8; 6] = [130, 131, 132, 133, 135, 136];
+
+fn fixed(
+    endpoint: String,
+    direction: Direction,
+    verdict: Verdict,
+    decided_by: DecidedBy,
+) -> DirectionResult {
+    DirectionResult {
+        endpoint,
+        direction,
+        chain: ChainType::Normal,
+        verdict: Some(verdict),
+        decided_by,
+        trace: Vec::new(),
+    }
+}
+
 /// Judges a packet: egress of the endpoint owning the source address, ingress of the
 /// endpoint owning the destination address (normal chains); allowed iff both (where present)
 /// allow.
+///
+/// Two node-local paths follow Felix's static chains instead (`felix/rules/static.go`), when
+/// endpoints have a node and [`crate::Resources::host_addresses`] knows its addresses:
+/// - host → one of its own workloads is not policed at all (`filterOutputChain` returns for
+///   workload interfaces before host endpoint policy, and the workload's ingress chain is not
+///   on the path);
+/// - workload → its own host runs the workload's egress policy, then
+///   `DefaultEndpointToHostAction` (`filterWorkloadToHostChain`), reported as the ingress side
+///   with endpoint `node/<name>`; host endpoint ingress policy is skipped (the chain is entered
+///   with a goto). ICMPv6 neighbour-discovery types bypass egress policy.
 pub fn evaluate(set: &PolicySet, packet: &Packet) -> Decision {
-    let egress = set
-        .endpoint_at(packet.src)
-        .map(|i| chain_result(set, i, Direction::Egress, ChainType::Normal, packet));
-    let ingress = set
-        .endpoint_at(packet.dst)
-        .map(|i| chain_result(set, i, Direction::Ingress, ChainType::Normal, packet));
+    let src_ep = set.endpoint_at(packet.src);
+    let dst_ep = set.endpoint_at(packet.dst);
+    let workload_node = |i: Option<usize>| {
+        let e = &set.endpoints[i?];
+        if e.kind == EndpointKind::Workload {
+            e.node.as_deref()
+        } else {
+            None
+        }
+    };
+    let src_host = set.node_of_host_address(packet.src);
+    let dst_host = set.node_of_host_address(packet.dst);
+
+    let (egress, ingress) = match (src_ep, dst_ep) {
+        (_, Some(d)) if src_host.is_some() && src_host == workload_node(dst_ep) => (
+            None,
+            Some(fixed(
+                set.endpoints[d].key.clone(),
+                Direction::Ingress,
+                Verdict::Allow,
+                DecidedBy::HostToLocalWorkload,
+            )),
+        ),
+        (Some(s), _) if dst_host.is_some() && dst_host == workload_node(src_ep) => {
+            let node = dst_host.unwrap_or_default();
+            let host_side = format!("node/{node}");
+            let icmpv6_nd = packet.protocol == 58
+                && packet.ip_version() == 6
+                && packet
+                    .icmp_type
+                    .is_some_and(|t| ICMPV6_TO_HOST.contains(&t));
+            if icmpv6_nd {
+                let by = DecidedBy::WorkloadToHostIcmpv6;
+                (
+                    Some(fixed(
+                        set.endpoints[s].key.clone(),
+                        Direction::Egress,
+                        Verdict::Allow,
+                        by.clone(),
+                    )),
+                    Some(fixed(host_side, Direction::Ingress, Verdict::Allow, by)),
+                )
+            } else {
+                let action = set.config.default_endpoint_to_host_action;
+                let v = match action {
+                    EndpointToHostAction::Drop => Verdict::Deny,
+                    EndpointToHostAction::Return | EndpointToHostAction::Accept => Verdict::Allow,
+                };
+                (
+                    Some(chain_result(
+                        set,
+                        s,
+                        Direction::Egress,
+                        ChainType::Normal,
+                        packet,
+                    )),
+                    Some(fixed(
+                        host_side,
+                        Direction::Ingress,
+                        v,
+                        DecidedBy::EndpointToHost(action),
+                    )),
+                )
+            }
+        }
+        _ => (
+            src_ep.map(|i| chain_result(set, i, Direction::Egress, ChainType::Normal, packet)),
+            dst_ep.map(|i| chain_result(set, i, Direction::Ingress, ChainType::Normal, packet)),
+        ),
+    };
     let denied = [&egress, &ingress]
         .into_iter()
         .flatten()

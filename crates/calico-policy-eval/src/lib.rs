@@ -19,9 +19,11 @@
 //! What it does not model (see [`eval`] for details): connection tracking (only the first
 //! packet of a flow is judged), Kubernetes Services matches (rejected when building), L7 HTTP
 //! matches (ignored, as Felix's L3/L4 rendering ignores them), interface-level host endpoint
-//! paths (a host endpoint is identified by its `expectedIPs`), and the composition of the raw /
-//! mangle / filter stages for `doNotTrack` / `preDNAT` policies ([`evaluate_chain`] evaluates
-//! each stage on its own).
+//! paths (a host endpoint is identified by its `expectedIPs`; `interfaceName: "*"` host
+//! endpoints are not special), IPVS / kube-proxy paths, the composition of the raw / mangle /
+//! filter stages for `doNotTrack` / `preDNAT` policies ([`evaluate_chain`] evaluates each stage
+//! on its own), and the BPF dataplane's differences. Node-local paths (host → own workloads,
+//! workload → own host) are modelled when endpoints carry their node.
 //!
 //! ```
 //! use calico_policy_eval::{Endpoint, Packet, PolicySet, Resources, Verdict, evaluate};
@@ -47,6 +49,6 @@ pub use eval::{
     reachability,
 };
 pub use model::{
-    DEFAULT_SRC_PORT, Direction, Endpoint, EndpointKind, EvalConfig, NamedPort, Packet, ProtoPort,
-    proto_number,
+    DEFAULT_SRC_PORT, Direction, Endpoint, EndpointKind, EndpointToHostAction, EvalConfig,
+    NamedPort, Packet, ProtoPort, proto_number,
 };

@@ -93,6 +93,9 @@ pub struct Endpoint {
     /// `extractCIDRsFromWorkloadEndpoint`).
     pub addresses: Vec<IpNet>,
     pub named_ports: Vec<NamedPort>,
+    /// The node the endpoint is on (`spec.node`). Only used to recognise traffic between a
+    /// workload and its own host (see [`crate::Resources::host_addresses`]).
+    pub node: Option<String>,
 }
 
 fn to_labels<K: Into<String>, V: Into<String>>(
@@ -180,6 +183,7 @@ impl Endpoint {
             profiles: vec![format!("{NAMESPACE_PROFILE_PREFIX}{namespace}")],
             addresses: parse_addresses(key, addresses)?,
             named_ports: Vec::new(),
+            node: None,
         })
     }
 
@@ -224,6 +228,7 @@ impl Endpoint {
             profiles: Vec::new(),
             addresses: parse_addresses(key, addresses)?,
             named_ports: Vec::new(),
+            node: None,
         })
     }
 
@@ -261,6 +266,12 @@ impl Endpoint {
             protocol,
             port,
         });
+        self
+    }
+
+    /// Sets the node the endpoint is on.
+    pub fn with_node(mut self, node: &str) -> Endpoint {
+        self.node = Some(node.to_string());
         self
     }
 
@@ -310,6 +321,7 @@ impl Endpoint {
             profiles: wep.spec.profiles.clone(),
             addresses: parse_addresses(&key, &wep.spec.ip_networks)?,
             named_ports,
+            node: (!wep.spec.node.is_empty()).then(|| wep.spec.node.clone()),
         })
     }
 
@@ -335,6 +347,7 @@ impl Endpoint {
             profiles: hep.spec.profiles.clone(),
             addresses: parse_addresses(&key, &hep.spec.expected_ips)?,
             named_ports,
+            node: (!hep.spec.node.is_empty()).then(|| hep.spec.node.clone()),
         })
     }
 
@@ -502,6 +515,22 @@ pub struct EvalConfig {
     pub allow_ipip_packets_from_workloads: bool,
     /// `VXLANPort` (default 4789).
     pub vxlan_port: u16,
+    /// `DefaultEndpointToHostAction` (default `DROP`): what happens to a packet from a
+    /// workload to its own host after the workload's egress policy allowed it.
+    pub default_endpoint_to_host_action: EndpointToHostAction,
+}
+
+/// Felix `DefaultEndpointToHostAction` (`felix/rules/static.go`
+/// `filterWorkloadToHostChain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndpointToHostAction {
+    /// Drop (Felix's default).
+    Drop,
+    /// Return to the host's own INPUT chain: Calico does not block the packet (host endpoint
+    /// policy in `cali-INPUT` is skipped, the chain is left with a goto).
+    Return,
+    /// Accept.
+    Accept,
 }
 
 impl Default for EvalConfig {
@@ -534,6 +563,7 @@ impl Default for EvalConfig {
             allow_vxlan_packets_from_workloads: false,
             allow_ipip_packets_from_workloads: false,
             vxlan_port: 4789,
+            default_endpoint_to_host_action: EndpointToHostAction::Drop,
         }
     }
 }

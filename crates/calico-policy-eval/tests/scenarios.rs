@@ -952,3 +952,107 @@ fn reachability_matrix_of_a_namespace_isolation_policy() {
     // 5 endpoints: 20 ordered pairs, minus the 6 pairs of client6 with IPv4-only pods.
     assert_eq!(m.len(), 14);
 }
+
+fn node_fixture(action: calico_policy_eval::EndpointToHostAction) -> PolicySet {
+    let mut res = fixture();
+    res.endpoints = res
+        .endpoints
+        .into_iter()
+        .map(|e| {
+            if e.key == "prod/server" {
+                e.with_node("node1")
+            } else {
+                e.with_node("node2")
+            }
+        })
+        .collect();
+    res.endpoints.push(
+        Endpoint::host("node1-eth0", [("host", "node1")], [HOST])
+            .unwrap()
+            .with_node("node1"),
+    );
+    res.host_addresses
+        .insert("node2".into(), vec!["10.10.0.2".parse().unwrap()]);
+    // Everything is default-deny: pods and the host endpoint.
+    res.global_policies.push(gnp(
+        "deny-all",
+        json!({"selector": "all()", "types": ["Ingress", "Egress"]}),
+    ));
+    res.config.default_endpoint_to_host_action = action;
+    set(res)
+}
+
+#[test]
+fn host_to_its_own_workloads_is_not_policed() {
+    use calico_policy_eval::EndpointToHostAction::Drop;
+    let s = node_fixture(Drop);
+    let d = evaluate(&s, &tcp(HOST, SERVER, 80));
+    assert_eq!(d.overall, Verdict::Allow, "{d}");
+    assert!(d.egress_of_src_endpoint.is_none());
+    assert_eq!(
+        d.ingress_of_dst_endpoint.unwrap().decided_by,
+        DecidedBy::HostToLocalWorkload
+    );
+    // To a workload on another node: the host endpoint's egress and the pod's ingress apply.
+    let d = evaluate(&s, &tcp(HOST, CLIENT, 80));
+    assert_eq!(d.overall, Verdict::Deny);
+    assert!(d.egress_of_src_endpoint.is_some());
+    // node2's address is not an endpoint, but it is node2's host: not policed either.
+    assert_eq!(verdict(&s, &tcp("10.10.0.2", CLIENT, 80)), Verdict::Allow);
+}
+
+#[test]
+fn workload_to_its_own_host_uses_default_endpoint_to_host_action() {
+    use calico_policy_eval::EndpointToHostAction::*;
+    let mut res = fixture();
+    res.endpoints = res
+        .endpoints
+        .into_iter()
+        .map(|e| e.with_node("node1"))
+        .collect();
+    res.endpoints.push(
+        Endpoint::host("node1-eth0", [("host", "node1")], [HOST])
+            .unwrap()
+            .with_node("node1"),
+    );
+    for (action, want) in [
+        (Drop, Verdict::Deny),
+        (Return, Verdict::Allow),
+        (Accept, Verdict::Allow),
+    ] {
+        let mut r = res.clone();
+        r.config.default_endpoint_to_host_action = action;
+        let s = set(r);
+        let d = evaluate(&s, &tcp(CLIENT, HOST, 80));
+        assert_eq!(d.overall, want, "{action:?}: {d}");
+        let ing = d.ingress_of_dst_endpoint.unwrap();
+        assert_eq!(ing.endpoint, "node/node1");
+        assert_eq!(ing.decided_by, DecidedBy::EndpointToHost(action));
+    }
+    // Egress policy still comes first.
+    let mut r = res.clone();
+    r.config.default_endpoint_to_host_action = Accept;
+    r.policies.push(np(
+        "prod",
+        "client-out",
+        json!({"selector": "role == 'client'", "types": ["Egress"]}),
+    ));
+    let s = set(r);
+    assert_eq!(verdict(&s, &tcp(CLIENT, HOST, 80)), Verdict::Deny);
+    // ICMPv6 neighbour discovery bypasses egress policy.
+    let mut r = res;
+    r.host_addresses
+        .insert("node1".into(), vec!["2001:db8::ff".parse().unwrap()]);
+    r.policies.push(np(
+        "prod",
+        "client6-out",
+        json!({"selector": "role == 'client'", "types": ["Egress"]}),
+    ));
+    let s = set(r);
+    let d = evaluate(&s, &icmp(CLIENT6, "2001:db8::ff", 135, 0));
+    assert_eq!(d.overall, Verdict::Allow, "{d}");
+    assert_eq!(
+        verdict(&s, &icmp(CLIENT6, "2001:db8::ff", 128, 0)),
+        Verdict::Deny
+    );
+}
