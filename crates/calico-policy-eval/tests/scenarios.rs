@@ -1056,3 +1056,67 @@ fn workload_to_its_own_host_uses_default_endpoint_to_host_action() {
         Verdict::Deny
     );
 }
+
+#[test]
+fn failsafe_entries_with_nets_and_custom_lists() {
+    let mut res = host_fixture(&[]);
+    res.config.failsafe_inbound = vec![calico_policy_eval::ProtoPort {
+        protocol: 6,
+        port: 22,
+        net: Some("192.0.2.0/24".parse().unwrap()),
+    }];
+    res.config.failsafe_outbound = Vec::new();
+    let s = set(res);
+    assert_eq!(verdict(&s, &tcp(EXTERNAL, HOST, 22)), Verdict::Allow);
+    assert_eq!(verdict(&s, &tcp(UNKNOWN, HOST, 22)), Verdict::Deny);
+    assert_eq!(verdict(&s, &tcp(UNKNOWN, HOST, 6443)), Verdict::Deny);
+    assert_eq!(verdict(&s, &udp(HOST, UNKNOWN, 53)), Verdict::Deny);
+}
+
+#[test]
+fn namespace_labels_from_the_namespaces_map_and_host_endpoints_from_yaml() {
+    let yaml = r#"
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata:
+  name: node1-eth0
+  labels: {role: edge}
+spec:
+  node: node1
+  interfaceName: eth0
+  expectedIPs: ["10.10.0.1"]
+  profiles: [projectcalico-default-allow]
+  ports:
+  - {name: metrics, protocol: TCP, port: 9091}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: edge
+spec:
+  selector: role == 'edge'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    source: {namespaceSelector: "zone == 'trusted'"}
+    destination: {ports: [metrics]}
+"#;
+    let mut res = Resources::from_yaml(yaml).unwrap();
+    res.endpoints
+        .push(Endpoint::pod("mon/prom", "mon", [("app", "prom")], ["10.0.9.1"]).unwrap());
+    res.endpoints
+        .push(Endpoint::pod("web/app", "web", [("app", "web")], ["10.0.9.2"]).unwrap());
+    res.namespaces.insert(
+        "mon".into(),
+        [("zone".to_string(), "trusted".to_string())].into(),
+    );
+    let s = set(res);
+    assert_eq!(verdict(&s, &tcp("10.0.9.1", HOST, 9091)), Verdict::Allow);
+    assert_eq!(verdict(&s, &tcp("10.0.9.2", HOST, 9091)), Verdict::Deny);
+    assert_eq!(verdict(&s, &tcp("10.0.9.1", HOST, 9090)), Verdict::Deny);
+    // Failsafe still open.
+    assert_eq!(verdict(&s, &tcp("10.0.9.2", HOST, 22)), Verdict::Allow);
+    let labels = s.endpoint_labels("mon/prom").unwrap();
+    assert_eq!(labels.get("pcns.zone").map(String::as_str), Some("trusted"));
+}
