@@ -1,6 +1,6 @@
 //! Properties over random small worlds: the decision is deterministic and independent of the
 //! order resources are given in; a new first tier with an allow-all (deny-all) policy decides
-//! every packet that has an endpoint side.
+//! every packet that has an endpoint side; Log rules and an all-Pass tier change nothing.
 
 #![allow(clippy::unwrap_used)]
 
@@ -299,6 +299,49 @@ proptest! {
             let all_failsafe = sides.iter().all(|s| matches!(s.decided_by, DecidedBy::Failsafe { .. }));
             let expect = if all_failsafe { Verdict::Allow } else { Verdict::Deny };
             prop_assert_eq!(d.overall, expect, "{} -> {}", p, d);
+        }
+    }
+
+    #[test]
+    fn log_rules_never_change_a_verdict(w in world(), pkts in proptest::collection::vec(packet(), 1..8), at in 0..4usize) {
+        let plain = PolicySet::from_resources(resources(&w)).unwrap();
+        let mut logged = w.clone();
+        for p in &mut logged.policies {
+            for rules in [&mut p.ingress, &mut p.egress] {
+                // Only into non-empty lists: a rule in an empty list would change the
+                // defaulted `types` of the policy, which is not what this property is about.
+                if rules.is_empty() {
+                    continue;
+                }
+                let i = at.min(rules.len());
+                rules.insert(i, json!({"action": "Log"}));
+            }
+        }
+        let logged = PolicySet::from_resources(resources(&logged)).unwrap();
+        for p in &pkts {
+            let (a, b) = (evaluate(&plain, p), evaluate(&logged, p));
+            prop_assert_eq!(a.overall, b.overall, "{} -> {} vs {}", p, a, b);
+        }
+    }
+
+    #[test]
+    fn a_pass_everything_tier_is_transparent(w in world(), pkts in proptest::collection::vec(packet(), 1..8), order in 0..30u8) {
+        let plain = PolicySet::from_resources(resources(&w)).unwrap();
+        let mut res = resources(&w);
+        res.tiers.push(tier("zz-pass", f64::from(order), "Pass"));
+        res.global_policies.push(gnp(
+            "zz-pass.all",
+            json!({"tier": "zz-pass", "selector": "all()", "types": ["Ingress", "Egress"],
+                   "ingress": [{"action": "Pass"}], "egress": [{"action": "Pass"}]}),
+        ));
+        res.global_policies.push(gnp(
+            "zz-pass.empty",
+            json!({"tier": "zz-pass", "selector": "has(app)", "types": ["Ingress", "Egress"]}),
+        ));
+        let with = PolicySet::from_resources(res).unwrap();
+        for p in &pkts {
+            let (a, b) = (evaluate(&plain, p), evaluate(&with, p));
+            prop_assert_eq!(a.overall, b.overall, "{} -> {} vs {}", p, a, b);
         }
     }
 }
