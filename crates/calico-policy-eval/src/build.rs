@@ -55,7 +55,8 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// Adds one decoded resource. Workload and host endpoints become [`Endpoint`]s; staged
+    /// Adds one decoded resource. Workload and host endpoints are validated (after Calico's
+    /// defaulting) and become [`Endpoint`]s; staged
     /// policies are dropped (see [`Resources`]); other non-policy kinds are an error.
     pub fn add(&mut self, r: Resource) -> Result<(), EvalError> {
         match r {
@@ -65,10 +66,12 @@ impl Resources {
             Resource::Profile(p) => self.profiles.push(p),
             Resource::NetworkSet(s) => self.network_sets.push(s),
             Resource::GlobalNetworkSet(s) => self.global_network_sets.push(s),
-            Resource::WorkloadEndpoint(w) => {
-                self.endpoints.push(Endpoint::from_workload_endpoint(&w)?)
-            }
-            Resource::HostEndpoint(h) => self.endpoints.push(Endpoint::from_host_endpoint(&h)?),
+            Resource::WorkloadEndpoint(w) => self
+                .endpoints
+                .push(Endpoint::from_workload_endpoint(&defaulted(&w)?)?),
+            Resource::HostEndpoint(h) => self
+                .endpoints
+                .push(Endpoint::from_host_endpoint(&defaulted(&h)?)?),
             Resource::StagedNetworkPolicy(_)
             | Resource::StagedGlobalNetworkPolicy(_)
             | Resource::StagedKubernetesNetworkPolicy(_) => {}

@@ -867,6 +867,20 @@ fn bad_inputs_are_reported_with_what_is_wrong() {
         Resources::from_yaml(yaml).unwrap_err(),
         EvalError::UnsupportedKind { kind: "IPPool", .. }
     ));
+    let yaml = "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata: {name: w, namespace: ns9}\n\
+                spec: {node: n1, orchestrator: k8s, pod: p, endpoint: eth0, interfaceName: cali1, \
+                ipNetworks: [not-an-ip]}\n";
+    let e = Resources::from_yaml(yaml).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            EvalError::InvalidResource {
+                kind: "WorkloadEndpoint",
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(calico_policy_eval::Packet::tcp("nonsense", SERVER, 1).is_err());
     assert!(Endpoint::pod("a/b", "a", [("x", "y")], ["10.0.0.0/33"]).is_err());
 }
