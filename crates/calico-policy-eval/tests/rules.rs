@@ -94,6 +94,27 @@ fn table() -> Vec<Row> {
             tcp(CLIENT, SERVER, 53),
             false,
         ),
+        row(
+            "notProtocol by number",
+            "np",
+            a(json!({"notProtocol": 17})),
+            udp(CLIENT, SERVER, 53),
+            false,
+        ),
+        row(
+            "SCTP port",
+            "np",
+            a(json!({"protocol": "SCTP", "destination": {"ports": [3868]}})),
+            Packet::sctp(CLIENT, SERVER, 3868).unwrap(),
+            true,
+        ),
+        row(
+            "SCTP port vs TCP packet",
+            "np",
+            a(json!({"protocol": "SCTP", "destination": {"ports": [3868]}})),
+            tcp(CLIENT, SERVER, 3868),
+            false,
+        ),
         // Numeric ports.
         row(
             "dst port",
