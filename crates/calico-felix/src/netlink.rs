@@ -129,27 +129,10 @@ impl RouteDataplane for NetlinkDataplane {
     }
 
     fn apply_routes(&mut self, ops: &[RouteOp]) -> Vec<Result<bool, DataplaneError>> {
-        let mut out: Vec<Option<Result<bool, DataplaneError>>> = Vec::with_capacity(ops.len());
-        let mut changes = Vec::with_capacity(ops.len());
-        let mut index = Vec::with_capacity(ops.len());
-        for (i, op) in ops.iter().enumerate() {
-            let converted = match op {
-                RouteOp::Replace(r) => to_netlink(r).map(RouteChange::Replace),
-                RouteOp::Delete(r) => to_netlink(r).map(RouteChange::Delete),
-            };
-            match converted {
-                Ok(c) => {
-                    out.push(None);
-                    changes.push(c);
-                    index.push(i);
-                }
-                Err(e) => out.push(Some(Err(e))),
-            }
-        }
-        for (r, i) in self.socket.apply_routes(&changes).into_iter().zip(index) {
-            out[i] = Some(r.map_err(err));
-        }
-        out.into_iter().map(|r| r.unwrap_or(Ok(false))).collect()
+        // Converted a window at a time, so a large batch never exists twice in memory.
+        ops.chunks(256)
+            .flat_map(|chunk| self.apply_chunk(chunk))
+            .collect()
     }
 
     fn configure_interface(
@@ -186,5 +169,31 @@ impl RouteDataplane for NetlinkDataplane {
         mac: [u8; 6],
     ) -> Result<(), DataplaneError> {
         self.socket.set_neighbour(index, ip, mac).map_err(err)
+    }
+}
+
+impl NetlinkDataplane {
+    fn apply_chunk(&mut self, ops: &[RouteOp]) -> Vec<Result<bool, DataplaneError>> {
+        let mut out: Vec<Option<Result<bool, DataplaneError>>> = Vec::with_capacity(ops.len());
+        let mut changes = Vec::with_capacity(ops.len());
+        let mut index = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            let converted = match op {
+                RouteOp::Replace(r) => to_netlink(r).map(RouteChange::Replace),
+                RouteOp::Delete(r) => to_netlink(r).map(RouteChange::Delete),
+            };
+            match converted {
+                Ok(c) => {
+                    out.push(None);
+                    changes.push(c);
+                    index.push(i);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        for (r, i) in self.socket.apply_routes(&changes).into_iter().zip(index) {
+            out[i] = Some(r.map_err(err));
+        }
+        out.into_iter().map(|r| r.unwrap_or(Ok(false))).collect()
     }
 }

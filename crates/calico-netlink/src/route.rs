@@ -248,6 +248,14 @@ impl RouteSocket {
     /// [`RouteSocket::request_batch`]); each result as [`Self::replace_route`] /
     /// [`Self::delete_route`] would give it, in order.
     pub fn apply_routes(&self, changes: &[RouteChange]) -> Vec<Result<bool, NetlinkError>> {
+        // One window at a time: only that many encoded requests exist at once.
+        changes
+            .chunks(crate::socket::BATCH_WINDOW)
+            .flat_map(|chunk| self.apply_window(chunk))
+            .collect()
+    }
+
+    fn apply_window(&self, changes: &[RouteChange]) -> Vec<Result<bool, NetlinkError>> {
         let mut out: Vec<Option<Result<bool, NetlinkError>>> = Vec::with_capacity(changes.len());
         let mut msgs = Vec::with_capacity(changes.len());
         let mut index = Vec::with_capacity(changes.len());

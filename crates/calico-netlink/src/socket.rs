@@ -196,7 +196,7 @@ impl RouteSocket {
 
 /// Change requests in flight at once in [`RouteSocket::request_batch`]: their ACKs (capped to
 /// the request header, ~36 bytes each) fit the socket's receive queue with room to spare.
-const BATCH_WINDOW: usize = 256;
+pub(crate) const BATCH_WINDOW: usize = 256;
 
 impl Inner {
     /// Reads ACKs/NACKs until every request in `pending` (sequence number → result index) is

@@ -25,6 +25,9 @@ use calico_felix::routes::{DesiredRoutes, RouteOp, Target, wanted_route};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
+/// Kernel operations written at a time: bounds the memory of a large burst.
+const OPS_CHUNK: usize = 4096;
+
 /// `RTPROT_BGP` (`/etc/iproute2/rt_protos`: `186 bgp`): what `ip route` shows as `proto bgp`.
 pub const RTPROT_BGP: u8 = 186;
 
@@ -112,6 +115,9 @@ impl<D: RouteDataplane> FibWriter<D> {
                             }
                         }
                         push_ops(&mut ops, c.prefix, before, self.effective(&c.prefix));
+                        if ops.len() >= OPS_CHUNK {
+                            self.write(&mut ops);
+                        }
                     }
                 }
                 FibInput::Speaker(FibMessage::InitialSyncComplete) => sync_complete = true,
@@ -128,20 +134,27 @@ impl<D: RouteDataplane> FibWriter<D> {
                 }
             }
         }
-        if !ops.is_empty() {
-            for r in self.manager.dataplane_mut().apply_routes(&ops) {
-                if let Err(e) = r {
-                    self.stats.failures += 1;
-                    tracing::warn!(error = %e, "writing a BGP route to the kernel; retried at the next reconciliation");
-                }
-            }
-        }
+        self.write(&mut ops);
         self.learned.shrink_to(self.learned.len() * 2);
         self.stats.routes = self.learned.len() + self.statics.len();
         if sync_complete {
             self.stats.initial_sync_complete = true;
             self.reconcile();
         }
+    }
+
+    /// Sends `ops` to the kernel and empties it.
+    fn write(&mut self, ops: &mut Vec<RouteOp>) {
+        if ops.is_empty() {
+            return;
+        }
+        for r in self.manager.dataplane_mut().apply_routes(ops) {
+            if let Err(e) = r {
+                self.stats.failures += 1;
+                tracing::warn!(error = %e, "writing a BGP route to the kernel; retried at the next reconciliation");
+            }
+        }
+        ops.clear();
     }
 
     /// Dump, diff and repair; only after the initial sync (before it, unknown routes of ours
