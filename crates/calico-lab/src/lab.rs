@@ -258,6 +258,44 @@ fn build_fabric(layout: &Layout, lab: &LabRecord) -> Result<(), LabError> {
         // 169.254.1.1 by proxy ARP only with a unicast route to it through another interface.
         sys::ip_in(&node.netns, &["route", "add", "default", "dev", "eth0"])?;
     }
+    pin_neighbours(lab)
+}
+
+/// Permanent ARP entries for every other node on every node's `eth0`.
+///
+/// The kernel's ARP table is one table for all network namespaces, and its size limit
+/// (`net.ipv4.neigh.default.gc_thresh3`, 1024 by default) is a host-wide setting the lab may
+/// not change. A full mesh needs N*(N-1) node-to-node entries (2450 at 50 nodes): beyond ~30
+/// nodes the table overflows ("neighbor table overflow!"), SYNs and pod traffic are dropped and
+/// BGP crawls. Permanent entries are exempt from that limit (Linux 4.20, "neighbor: Improve
+/// garbage collection"), so the lab pins them, as hosts with static ARP do; the remaining
+/// dynamic entries (pods and their gateway) stay far below the limit.
+fn pin_neighbours(lab: &LabRecord) -> Result<(), LabError> {
+    let mut macs = Vec::with_capacity(lab.nodes.len());
+    for node in &lab.nodes {
+        let out = sys::ip_in(&node.netns, &["-j", "link", "show", "eth0"])?;
+        let json: serde_json::Value = serde_json::from_str(&out)
+            .map_err(|e| LabError::Failed(format!("`ip -j link` output is not JSON: {e}")))?;
+        let mac = json[0]["address"]
+            .as_str()
+            .ok_or_else(|| LabError::Failed(format!("no MAC for eth0 of {}", node.name)))?;
+        macs.push(mac.to_string());
+    }
+    for node in &lab.nodes {
+        let batch: String = lab
+            .nodes
+            .iter()
+            .zip(&macs)
+            .filter(|(other, _)| other.name != node.name)
+            .map(|(other, mac)| {
+                format!(
+                    "neigh replace {} lladdr {mac} dev eth0 nud permanent\n",
+                    other.ip
+                )
+            })
+            .collect();
+        sys::ip_batch(&node.netns, &batch)?;
+    }
     Ok(())
 }
 

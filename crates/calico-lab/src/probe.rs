@@ -18,6 +18,9 @@ use crate::sys;
 /// The probe port (unprivileged, unlikely to be used inside a lab pod).
 pub const PORT: u16 = 47777;
 
+/// Datagrams sent back to back before a short pause (each PING also brings a PONG).
+const BURST: usize = 100;
+
 /// `reached[i][j]`: pod i got an answer from pod j.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matrix {
@@ -109,8 +112,14 @@ pub fn probe(pods: &[PodRecord], rounds: usize, wait: Duration) -> Result<Matrix
         if missing.is_empty() {
             break;
         }
-        for (i, j) in missing {
+        for (k, (i, j)) in missing.into_iter().enumerate() {
             let _ = socks[i].send_to(b"PING", addrs[j]);
+            // Paced: every datagram crosses veths, whose receive side is the CPU's backlog
+            // queue (net.core.netdev_max_backlog, 1000 by default, a host-wide setting the lab
+            // leaves alone); an unpaced burst of thousands would overflow it and look like loss.
+            if k % BURST == BURST - 1 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
         }
         std::thread::sleep(wait);
     }

@@ -3,64 +3,106 @@
 //! `proto bgp` route `<block> via <owner's address>` for every block of every other node.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use calico_netlink::{NetNs, RouteFilter, RouteKind, RouteSocket};
 
 use crate::error::LabError;
 use crate::lab::progress;
 use crate::state::LabRecord;
 use crate::sys;
 
-/// The prefixes of `type blackhole` routes in `netns` (the node's affine blocks).
-pub fn own_blocks(netns: &str) -> Result<BTreeSet<String>, LabError> {
-    let out = sys::ip_in(netns, &["-4", "route", "show", "type", "blackhole"])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            match (w.next(), w.next()) {
-                (Some("blackhole"), Some(p)) => Some(p.to_string()),
-                _ => None,
-            }
-        })
-        .collect())
+/// `rtm_protocol` of the routes the BGP speaker installs (iproute2's `bgp`).
+pub const PROTO_BGP: u8 = 186;
+
+/// A route socket per node, opened once: polling through netlink dumps instead of an `ip`
+/// process per node and poll keeps the wait itself from loading a 2-core machine.
+pub struct RouteView {
+    sockets: Vec<RouteSocket>,
 }
 
-/// `(prefix, next hop)` of the `proto bgp` routes in `netns`.
-pub fn bgp_routes(netns: &str) -> Result<BTreeSet<(String, String)>, LabError> {
-    let out = sys::ip_in(netns, &["-4", "route", "show", "proto", "bgp"])?;
-    Ok(parse_bgp_routes(&out))
+/// What one node's main table says: its blackholed blocks and its BGP routes.
+#[derive(Debug, Default)]
+pub struct NodeRoutes {
+    pub own_blocks: BTreeSet<ipnet::IpNet>,
+    pub bgp: BTreeSet<(ipnet::IpNet, IpAddr)>,
 }
 
-fn parse_bgp_routes(text: &str) -> BTreeSet<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let prefix = l.split_whitespace().next()?;
-            let via = l.split_whitespace().skip_while(|w| *w != "via").nth(1)?;
-            Some((prefix.to_string(), via.to_string()))
-        })
-        .collect()
-}
-
-/// How many (node, remote block) routes are still missing.
-pub fn missing_routes(lab: &LabRecord) -> Result<usize, LabError> {
-    let mut blocks = Vec::with_capacity(lab.nodes.len());
-    for n in &lab.nodes {
-        blocks.push(own_blocks(&n.netns)?);
+impl RouteView {
+    pub fn open(lab: &LabRecord) -> Result<RouteView, LabError> {
+        let sockets = lab
+            .nodes
+            .iter()
+            .map(|n| {
+                let ns = NetNs::open(sys::netns_path(&n.netns))
+                    .map_err(|e| LabError::Failed(format!("opening namespace {}: {e}", n.netns)))?;
+                RouteSocket::open_in(&ns).map_err(|e| {
+                    LabError::Failed(format!("opening a route socket in {}: {e}", n.netns))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RouteView { sockets })
     }
-    let mut missing = 0;
-    for n in &lab.nodes {
-        let have = bgp_routes(&n.netns)?;
-        for (other, theirs) in lab.nodes.iter().zip(&blocks) {
-            if other.name == n.name {
-                continue;
+
+    fn node_routes(&self, i: usize) -> Result<NodeRoutes, LabError> {
+        let filter = RouteFilter {
+            v4: true,
+            v6: false,
+            table: Some(254),
+            protocol: None,
+            oif: None,
+        };
+        let routes = self.sockets[i]
+            .routes(&filter)
+            .map_err(|e| LabError::Failed(format!("listing routes: {e}")))?;
+        let mut out = NodeRoutes::default();
+        for r in routes {
+            match (r.kind, r.protocol, r.gateway) {
+                (RouteKind::Blackhole, _, _) => {
+                    out.own_blocks.insert(r.dst);
+                }
+                (RouteKind::Unicast, PROTO_BGP, Some(gw)) => {
+                    out.bgp.insert((r.dst, gw));
+                }
+                _ => {}
             }
-            missing += theirs
-                .iter()
-                .filter(|b| !have.contains(&((*b).clone(), other.ip.clone())))
-                .count();
+        }
+        Ok(out)
+    }
+
+    /// How many (node, remote block) routes are still missing.
+    pub fn missing_routes(&self, lab: &LabRecord) -> Result<usize, LabError> {
+        let tables = (0..lab.nodes.len())
+            .map(|i| self.node_routes(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ips = lab
+            .nodes
+            .iter()
+            .map(|n| {
+                n.ip.parse::<IpAddr>()
+                    .map_err(|_| LabError::invalid("node address", n.ip.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(missing(&tables, &ips))
+    }
+}
+
+/// Routes node i lacks for node j's blocks (via j's address), summed over all i != j.
+fn missing(tables: &[NodeRoutes], ips: &[IpAddr]) -> usize {
+    let mut n = 0;
+    for (i, have) in tables.iter().enumerate() {
+        for (j, theirs) in tables.iter().enumerate() {
+            if i != j {
+                n += theirs
+                    .own_blocks
+                    .iter()
+                    .filter(|b| !have.bgp.contains(&(**b, ips[j])))
+                    .count();
+            }
         }
     }
-    Ok(missing)
+    n
 }
 
 /// Waits until nothing is missing; returns how long it took.
@@ -69,10 +111,11 @@ pub fn wait_converged(
     timeout: Duration,
     start: Instant,
 ) -> Result<Duration, LabError> {
+    let view = RouteView::open(lab)?;
     let began = Instant::now();
     let mut last_report = Instant::now();
     loop {
-        let missing = missing_routes(lab)?;
+        let missing = view.missing_routes(lab)?;
         if missing == 0 {
             return Ok(began.elapsed());
         }
@@ -97,13 +140,36 @@ pub fn wait_converged(
 mod tests {
     use super::*;
 
+    fn net(s: &str) -> ipnet::IpNet {
+        s.parse().unwrap_or_else(|_| unreachable!())
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|_| unreachable!())
+    }
+
     #[test]
-    fn bgp_routes_are_parsed_with_their_next_hop() {
-        let text = "10.244.1.0/26 via 192.168.20.12 dev eth0 proto bird \n\
-                    10.244.2.0/26 via 192.168.20.13 dev eth0 proto bird onlink \n";
-        let r = parse_bgp_routes(text);
-        assert!(r.contains(&("10.244.1.0/26".into(), "192.168.20.12".into())));
-        assert!(r.contains(&("10.244.2.0/26".into(), "192.168.20.13".into())));
-        assert_eq!(r.len(), 2);
+    fn a_route_counts_only_with_the_owners_next_hop() {
+        let ips = [ip("192.168.20.11"), ip("192.168.20.12")];
+        let mut a = NodeRoutes::default();
+        a.own_blocks.insert(net("10.244.1.0/26"));
+        let mut b = NodeRoutes::default();
+        b.own_blocks.insert(net("10.244.2.0/26"));
+        b.own_blocks.insert(net("10.244.3.0/26"));
+        // a has one of b's blocks, via the wrong node for the other; b has nothing.
+        a.bgp.insert((net("10.244.2.0/26"), ips[1]));
+        a.bgp.insert((net("10.244.3.0/26"), ips[0]));
+        assert_eq!(missing(&[a, b], &ips), 2);
+    }
+
+    #[test]
+    fn nothing_missing_when_everyone_has_everything() {
+        let ips = [ip("192.168.20.11"), ip("192.168.20.12")];
+        let mut a = NodeRoutes::default();
+        a.own_blocks.insert(net("10.244.1.0/26"));
+        a.bgp.insert((net("10.244.2.0/26"), ips[1]));
+        let mut b = NodeRoutes::default();
+        b.own_blocks.insert(net("10.244.2.0/26"));
+        b.bgp.insert((net("10.244.1.0/26"), ips[0]));
+        assert_eq!(missing(&[a, b], &ips), 0);
     }
 }

@@ -100,6 +100,35 @@ pub fn is_lab_namespace(prefix: &str, name: &str) -> bool {
         })
 }
 
+/// `ip -n <netns> -batch -` with `commands` on stdin (one `ip` process for many changes).
+pub fn ip_batch(netns: &str, commands: &str) -> Result<(), LabError> {
+    use std::io::Write;
+    let what = format!("ip -n {netns} -batch -");
+    let mut child = Command::new("ip")
+        .args(["-n", netns, "-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(io(format!("running `{what}`")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(commands.as_bytes())
+            .map_err(io(format!("feeding `{what}`")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(io(format!("waiting for `{what}`")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(LabError::Command {
+            cmd: what,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
 /// Every named network namespace of the lab with `prefix` (see [`is_lab_namespace`]).
 pub fn lab_namespaces(prefix: &str) -> Result<Vec<String>, LabError> {
     // /run/netns is where `ip netns add` mounts them; absent = none exist.
