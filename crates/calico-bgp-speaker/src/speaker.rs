@@ -46,6 +46,9 @@ use crate::peer::{
 /// How many queued inputs are handled before changes are flushed to peers and the FIB.
 pub const BATCH_LIMIT: usize = 4096;
 
+/// FIB changes handed to the writer as soon as this many have accumulated within a batch.
+const FIB_CHUNK: usize = 2048;
+
 /// One BGP session to run (what calico-node derives from a `calico_bgp_config::PeerPlan`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSpec {
@@ -459,6 +462,13 @@ impl Core {
                         if self.handle(i).await {
                             self.flush();
                             return;
+                        }
+                        // The FIB writer runs on its own thread: hand it work early so the
+                        // kernel writes overlap the rest of the burst (BIRD interleaves its
+                        // imports and kernel writes the same way).
+                        if self.pending_fib.len() >= FIB_CHUNK {
+                            let batch = std::mem::take(&mut self.pending_fib);
+                            let _ = self.fib.send(FibMessage::Changes(batch));
                         }
                     }
                     Err(_) => break,
