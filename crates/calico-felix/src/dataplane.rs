@@ -19,6 +19,14 @@ pub trait RouteDataplane: Send + 'static {
     fn links(&mut self) -> Result<BTreeMap<String, u32>, DataplaneError>;
     /// The main table's routes, IPv4 and IPv6.
     fn routes(&mut self) -> Result<Vec<KernelRoute>, DataplaneError>;
+    /// The main table's routes of one protocol (a kernel driver asks the kernel to filter).
+    fn routes_of_protocol(&mut self, protocol: u8) -> Result<Vec<KernelRoute>, DataplaneError> {
+        Ok(self
+            .routes()?
+            .into_iter()
+            .filter(|r| r.protocol == protocol)
+            .collect())
+    }
     fn replace_route(&mut self, route: &KernelRoute) -> Result<(), DataplaneError>;
     /// `Ok(false)` when the route was already gone.
     fn delete_route(&mut self, route: &KernelRoute) -> Result<bool, DataplaneError>;

@@ -120,6 +120,20 @@ impl RouteDataplane for NetlinkDataplane {
             .collect())
     }
 
+    fn routes_of_protocol(&mut self, protocol: u8) -> Result<Vec<KernelRoute>, DataplaneError> {
+        let filter = RouteFilter {
+            protocol: Some(protocol),
+            ..RouteFilter::main_table()
+        };
+        Ok(self
+            .socket
+            .routes(&filter)
+            .map_err(err)?
+            .iter()
+            .map(to_kernel)
+            .collect())
+    }
+
     fn replace_route(&mut self, route: &KernelRoute) -> Result<(), DataplaneError> {
         self.socket.replace_route(&to_netlink(route)?).map_err(err)
     }

@@ -194,8 +194,23 @@ impl RouteSocket {
             if let Some(o) = filter.oif {
                 req.attributes.push(RouteAttribute::Oif(o));
             }
-            let replies = match self.dump(RouteNetlinkMessage::GetRoute(req)) {
-                Ok(r) => r,
+            // Converted as the replies arrive: a large table never exists as raw messages.
+            // An interrupted dump starts over: what it delivered so far is dropped.
+            let found = std::cell::RefCell::new(Vec::new());
+            let result = self.dump_each(
+                RouteNetlinkMessage::GetRoute(req),
+                &mut |m| {
+                    if let RouteNetlinkMessage::NewRoute(msg) = m
+                        && let Some(r) = route_from_message(&msg)
+                        && filter.matches(&r)
+                    {
+                        found.borrow_mut().push(r);
+                    }
+                },
+                &mut || found.borrow_mut().clear(),
+            );
+            let replies = match result {
+                Ok(()) => found.into_inner(),
                 // A filter on a table or interface that does not exist: nothing matches. (IPv4 answers
                 // ENOENT for a missing table, both families ENODEV for a missing oif.)
                 Err(f) if f.kind() == ErrorKind::NotFound => continue,
@@ -208,14 +223,7 @@ impl RouteSocket {
                     return Err(f.into_error(format!("listing {fam} routes ({filter:?})")));
                 }
             };
-            for m in replies {
-                if let RouteNetlinkMessage::NewRoute(msg) = m
-                    && let Some(r) = route_from_message(&msg)
-                    && filter.matches(&r)
-                {
-                    out.push(r);
-                }
-            }
+            out.extend(replies);
         }
         Ok(out)
     }

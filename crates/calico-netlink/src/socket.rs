@@ -175,6 +175,33 @@ impl RouteSocket {
             .collect()
     }
 
+    /// Dumps (`NLM_F_DUMP`), handing each reply message to `each` as it arrives. When the kernel
+    /// flags the dump as interrupted, `restart` is called and the dump runs again (up to
+    /// [`DUMP_RETRIES`] times), so the caller can drop what it collected.
+    pub(crate) fn dump_each(
+        &self,
+        msg: RouteNetlinkMessage,
+        each: &mut dyn FnMut(RouteNetlinkMessage),
+        restart: &mut dyn FnMut(),
+    ) -> Result<(), Fail> {
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| Fail::Other("netlink socket lock poisoned".into()))?;
+        for attempt in 0..DUMP_RETRIES {
+            if attempt > 0 {
+                restart();
+            }
+            let seq = inner.send(msg.clone(), NLM_F_REQUEST | NLM_F_DUMP)?;
+            if !inner.recv_each(seq, each)? {
+                return Ok(());
+            }
+        }
+        Err(Fail::Other(format!(
+            "dump was interrupted by concurrent changes {DUMP_RETRIES} times in a row"
+        )))
+    }
+
     /// Dumps (`NLM_F_DUMP`) and returns every reply message, retrying interrupted dumps.
     pub(crate) fn dump(&self, msg: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>, Fail> {
         let mut inner = self
@@ -278,6 +305,17 @@ impl Inner {
     /// Returns the messages and whether the dump was flagged as interrupted.
     fn recv(&mut self, seq: u32) -> Result<(Vec<RouteNetlinkMessage>, bool), Fail> {
         let mut out = Vec::new();
+        let interrupted = self.recv_each(seq, &mut |m| out.push(m))?;
+        Ok((out, interrupted))
+    }
+
+    /// [`Inner::recv`] handing each reply message to `each` as it is decoded, so a large dump
+    /// never exists as a whole. Returns whether the dump was flagged as interrupted.
+    fn recv_each(
+        &mut self,
+        seq: u32,
+        each: &mut dyn FnMut(RouteNetlinkMessage),
+    ) -> Result<bool, Fail> {
         let mut interrupted = false;
         loop {
             self.buf.clear();
@@ -326,7 +364,7 @@ impl Inner {
                         if done.code != 0 {
                             return Err(Fail::Errno(done.code.saturating_abs(), None));
                         }
-                        return Ok((out, interrupted));
+                        return Ok(interrupted);
                     }
                     NetlinkPayload::Error(err) => {
                         return match err.code {
@@ -335,14 +373,14 @@ impl Inner {
                                 extack_message(&err.header, packet.header.flags),
                             )),
                             // An ACK. For a dump it should not come, but it also ends the exchange.
-                            None => Ok((out, interrupted)),
+                            None => Ok(interrupted),
                         };
                     }
                     NetlinkPayload::Overrun(_) => {
                         return Err(Fail::Other("netlink overrun".into()));
                     }
                     NetlinkPayload::Noop => {}
-                    NetlinkPayload::InnerMessage(m) => out.push(m),
+                    NetlinkPayload::InnerMessage(m) => each(m),
                     _ => {}
                 }
             }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use calico_bgp_speaker::speaker::{FibMessage, FibTarget};
 use calico_felix::dataplane::RouteDataplane;
 use calico_felix::manager::RouteManager;
-use calico_felix::routes::{DesiredRoutes, RouteOp, Target, wanted_route};
+use calico_felix::routes::{RouteOp, Target, wanted_route};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
@@ -158,35 +158,65 @@ impl<D: RouteDataplane> FibWriter<D> {
     }
 
     /// Dump, diff and repair; only after the initial sync (before it, unknown routes of ours
-    /// are a previous run's forwarding state and stay).
+    /// are a previous run's forwarding state and stay). Only our protocol's routes are dumped
+    /// (the kernel filters) and compared with the compact map directly, so a reconciliation
+    /// of a large table costs one pass and little memory.
     pub fn reconcile(&mut self) {
         if !self.stats.initial_sync_complete {
             return;
         }
         self.last_reconcile = Some(Instant::now());
-        let mut desired = DesiredRoutes::default();
-        for p in self.learned.keys().chain(self.statics.iter().map(|s| &s.0)) {
-            if let Some(t) = self.effective(p) {
-                desired.routes.insert(*p, target(t));
-            }
-        }
-        match self.manager.sync_desired(&desired, &Default::default()) {
-            Ok(report) => {
-                for f in &report.failures {
-                    self.stats.failures += 1;
-                    tracing::warn!(error = %f, "BGP route reconciliation");
-                }
-                if report.applied > 0 {
-                    tracing::info!(
-                        applied = report.applied,
-                        "BGP routes reconciled with the kernel"
-                    );
-                }
-            }
+        let actual = match self.manager.dataplane_mut().routes_of_protocol(RTPROT_BGP) {
+            Ok(a) => a,
             Err(e) => {
                 self.stats.failures += 1;
                 tracing::warn!(error = %e, "reading the kernel's routes for reconciliation");
+                return;
             }
+        };
+        let mut ok: std::collections::HashSet<IpNet> = std::collections::HashSet::new();
+        let mut ops = Vec::new();
+        let mut repaired = 0usize;
+        for r in actual {
+            if r.table != calico_felix::routes::MAIN_TABLE {
+                continue;
+            }
+            let wanted = self.effective(&r.dst);
+            let matches = wanted.is_some_and(|t| {
+                r.kind == calico_felix::routes::KernelRouteKind::Unicast
+                    && r.gateway == Some(t.gateway)
+                    && r.metric == t.metric
+            });
+            if matches && ok.insert(r.dst) {
+                continue;
+            }
+            // Not wanted, different, or a duplicate under another metric.
+            repaired += 1;
+            ops.push(RouteOp::Delete(r));
+            if ops.len() >= OPS_CHUNK {
+                self.write(&mut ops);
+            }
+        }
+        let missing: Vec<IpNet> = self
+            .learned
+            .keys()
+            .chain(self.statics.iter().map(|s| &s.0))
+            .filter(|p| !ok.contains(p))
+            .copied()
+            .collect();
+        drop(ok);
+        for p in missing {
+            if let Some(t) = self.effective(&p) {
+                repaired += 1;
+                push_ops(&mut ops, p, None, Some(t));
+                if ops.len() >= OPS_CHUNK {
+                    self.write(&mut ops);
+                }
+            }
+        }
+        self.write(&mut ops);
+        if repaired > 0 {
+            tracing::info!(repaired, "BGP routes reconciled with the kernel");
         }
     }
 
@@ -380,9 +410,26 @@ mod tests {
             .map(|r| r.dst.to_string())
             .collect();
         assert_eq!(dsts, ["10.65.1.0/26"]);
+        // Drift repair: our route deleted by someone, a stray one of our protocol added, a
+        // route of another protocol left alone.
+        let mut stray = w.dataplane_mut().routes[0].clone();
+        stray.dst = "10.65.7.0/26".parse().unwrap();
+        let mut foreign = stray.clone();
+        foreign.dst = "10.65.8.0/26".parse().unwrap();
+        foreign.protocol = 80;
+        w.dataplane_mut().routes = vec![stray, foreign];
+        w.reconcile();
+        let mut dsts: Vec<String> = w
+            .dataplane_mut()
+            .routes
+            .iter()
+            .map(|r| r.dst.to_string())
+            .collect();
+        dsts.sort();
+        assert_eq!(dsts, ["10.65.1.0/26", "10.65.8.0/26"]);
         // Withdrawn.
         w.handle_all([change("10.65.1.0/26", None, 0)]);
-        assert!(w.dataplane_mut().routes.is_empty());
+        assert!(w.dataplane_mut().routes.iter().all(|r| r.protocol == 80));
         assert_eq!(w.stats().routes, 0);
         assert_eq!(w.stats().failures, 0);
     }
