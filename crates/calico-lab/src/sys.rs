@@ -163,15 +163,20 @@ pub fn netns_path(name: &str) -> PathBuf {
     Path::new("/run/netns").join(name)
 }
 
-/// Whether `pid` is a live (non-zombie) process running `binary` with `CALICO_LAB_DIR=<dir>`
-/// in its environment: the proof that it is ours, checked before every signal.
+/// Whether `pid` is a live (non-zombie) process running a program named like `binary` with
+/// `CALICO_LAB_DIR=<dir>` in its environment: the proof that it is ours, checked before every
+/// signal.
 pub fn is_our_process(pid: u32, binary: &Path, dir: &Path) -> bool {
     let proc = PathBuf::from(format!("/proc/{pid}"));
     let Ok(cmdline) = std::fs::read(proc.join("cmdline")) else {
         return false;
     };
     let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
-    if argv0 != binary.as_os_str().as_encoded_bytes() {
+    // Same program name (a lab started by another build of calico-lab still counts: the
+    // marker below is what proves the process belongs to this lab).
+    let name =
+        |p: &[u8]| -> Vec<u8> { p.rsplit(|b| *b == b'/').next().unwrap_or_default().to_vec() };
+    if argv0.is_empty() || name(argv0) != name(binary.as_os_str().as_encoded_bytes()) {
         return false;
     }
     if is_zombie(pid) {
