@@ -18,7 +18,17 @@ use crate::{agent, cni, ctl, k8s, lab, probe, routes, sys};
 #[command(
     name = "calico-lab",
     version,
-    after_help = "State lives in /run/calico-lab (CALICO_LAB_DIR); namespaces are named calico-lab-* (CALICO_LAB_PREFIX)."
+    after_help = "Examples (as root):\n  \
+calico-lab up                                   4 nodes, mesh, 2 pods each\n  \
+calico-lab up --nodes 50 --route-reflectors 2   reflectors instead of the mesh\n  \
+calico-lab up --datastore etcd                  an etcd run by the lab instead of the embedded store\n  \
+calico-lab status\n  \
+calico-lab exec node1 -- ip route\n  \
+calico-lab namespace add dev --labels team=a\n  \
+calico-lab pod add node2 web --namespace dev --labels app=web\n  \
+calico-lab apply -f policy.yaml\n  \
+calico-lab down\n\n\
+State lives in /run/calico-lab (CALICO_LAB_DIR); namespaces are named calico-lab-* (CALICO_LAB_PREFIX)."
 )]
 struct Cli {
     #[command(subcommand)]
