@@ -9,6 +9,7 @@
 //! executables (and on calico-netlink for namespaces), never on their internals.
 
 pub mod bgp_peers;
+pub mod cluster;
 pub mod cni;
 pub mod fabric;
 pub mod node;

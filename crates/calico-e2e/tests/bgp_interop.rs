@@ -9,13 +9,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use calico_e2e::bgp_peers::{
     BgpPeerDaemon, Bird, DaemonSpec, Frr, Gobgp, NeighborSpec, fib_routes, wait_fib,
 };
+use calico_e2e::cluster::{calicoctl, calicoctl_apply};
 use calico_e2e::fabric::Fabric;
 use calico_e2e::node::Node;
 use calico_e2e::traffic::Flow;
@@ -32,26 +31,6 @@ fn ip(s: &str) -> IpAddr {
 
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
-}
-
-fn calicoctl_apply(store: &Path, yaml: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("r.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let out = Command::new(calico_e2e::binary("calicoctl").unwrap())
-        .env_clear()
-        .env("DATASTORE_TYPE", "embedded")
-        .env("CALICO_DATASTORE_PATH", store)
-        .args(["apply", "-f"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "calicoctl apply: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The node's `proto bgp` route for `prefix`, as its gateway.
@@ -111,7 +90,7 @@ fn tor_setup<D: BgpPeerDaemon>(
             "  password:\n    secretKeyRef:\n      name: bgp-secrets\n      key: tor-password\n",
         );
     }
-    calicoctl_apply(&node.store_path, &peer);
+    calicoctl_apply(&node.store_path, &peer).unwrap();
     node.start_agent().unwrap();
 
     let mut neighbor = NeighborSpec::new(ip("10.200.0.1"), NODE_AS).graceful_restart(120);
@@ -176,7 +155,7 @@ fn exchange_with_tor<D: BgpPeerDaemon>(password: Option<&str>, program_kernel: b
     calicoctl_apply(
         &s.node.store_path,
         "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  serviceClusterIPs:\n  - cidr: 10.96.0.0/12\n",
-    );
+    ).unwrap();
     let svc = s
         .tor
         .wait_route(
@@ -359,7 +338,7 @@ fn bird_route_reflector_with_calico_node_clients() {
         &format!(
             "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  nodeToNodeMeshEnabled: false\n---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: bird-rr\nspec:\n  peerIP: {TOR}\n  asNumber: {NODE_AS}\n"
         ),
-    );
+    ).unwrap();
     n1.start_agent().unwrap();
     n2.start_agent().unwrap();
     let spec = DaemonSpec::new(rr_ns.name(), Ipv4Addr::new(10, 200, 0, 254), NODE_AS)
@@ -410,26 +389,19 @@ fn calico_node_route_reflector_for_bird_and_gobgp() {
         &format!(
             "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: bird\nspec:\n  node: node1\n  peerIP: 10.200.0.254\n  asNumber: {NODE_AS}\n---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: gobgp\nspec:\n  node: node1\n  peerIP: 10.200.0.253\n  asNumber: {NODE_AS}\n"
         ),
-    );
+    ).unwrap();
     n1.start_agent().unwrap();
-    let out = Command::new(calico_e2e::binary("calicoctl").unwrap())
-        .env_clear()
-        .env("DATASTORE_TYPE", "embedded")
-        .env("CALICO_DATASTORE_PATH", &n1.store_path)
-        .args([
+    calicoctl(
+        &n1.store_path,
+        &[
             "patch",
             "node",
             "node1",
             "-p",
             r#"{"spec":{"bgp":{"routeReflectorClusterID":"244.0.0.1"}}}"#,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        ],
+    )
+    .unwrap();
 
     let bird = Bird::start(
         &DaemonSpec::new(bird_ns.name(), Ipv4Addr::new(10, 200, 0, 254), NODE_AS)

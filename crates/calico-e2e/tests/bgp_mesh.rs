@@ -7,56 +7,15 @@
 
 use std::net::IpAddr;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use calico_e2e::fabric::Fabric;
+use calico_e2e::cluster::{Cluster, bgp_route_to, calicoctl, calicoctl_apply, wait_for};
 use calico_e2e::node::Node;
 use calico_e2e::traffic::Flow;
 use calico_netlink::testing::require_root;
-use ipnet::IpNet;
 
-/// The `proto bgp` route in `node` covering `ip`, as `(prefix, gateway)`.
-fn bgp_route_to(node: &Node, ip: IpAddr) -> Option<(IpNet, String)> {
-    let out = node.ip(&["route", "show", "proto", "186"]).ok()?;
-    out.lines().find_map(|l| {
-        let mut words = l.split_whitespace();
-        let prefix: IpNet = words.next()?.parse().ok()?;
-        let via = l.split_whitespace().skip_while(|w| *w != "via").nth(1)?;
-        prefix.contains(&ip).then(|| (prefix, via.to_string()))
-    })
-}
-
-fn wait_for(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> bool,
-    log: impl Fn() -> String,
-) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}\n{}", log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn calicoctl_apply(store: &std::path::Path, yaml: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("r.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let out = Command::new(calico_e2e::binary("calicoctl").unwrap())
-        .env_clear()
-        .env("DATASTORE_TYPE", "embedded")
-        .env("CALICO_DATASTORE_PATH", store)
-        .args(["apply", "-f"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "calicoctl apply: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
 }
 
 #[test]
@@ -64,14 +23,12 @@ fn node_to_node_mesh_routes_pods_across_nodes() {
     if !require_root() {
         return;
     }
-    let mut fabric = Fabric::new().unwrap();
-    let mut n1 = Node::new("node1", "10.200.0.1/24", None).unwrap();
-    let store = n1.store_path.clone();
-    let mut n2 = Node::new("node2", "10.200.0.2/24", Some(&store)).unwrap();
-    fabric.attach(&n1).unwrap();
-    fabric.attach(&n2).unwrap();
-    n1.start_agent().unwrap();
-    n2.start_agent().unwrap();
+    let mut c = Cluster::new(2).unwrap();
+    c.start().unwrap();
+    let store = c.store().to_path_buf();
+    let [n1, n2] = &mut c.nodes[..] else {
+        unreachable!()
+    };
     let a = n1.add_pod("default", "pod-a").unwrap();
     let b = n2.add_pod("default", "pod-b").unwrap();
     let logs = || {
@@ -85,17 +42,17 @@ fn node_to_node_mesh_routes_pods_across_nodes() {
     wait_for(
         "node1 never learned node2's block",
         Duration::from_secs(20),
-        || bgp_route_to(&n1, b.ip).is_some_and(|(_, via)| via == "10.200.0.2"),
+        || bgp_route_to(n1, b.ip).is_some_and(|(_, via)| via == ip("10.200.0.2")),
         logs,
     );
     wait_for(
         "node2 never learned node1's block",
         Duration::from_secs(20),
-        || bgp_route_to(&n2, a.ip).is_some_and(|(_, via)| via == "10.200.0.1"),
+        || bgp_route_to(n2, a.ip).is_some_and(|(_, via)| via == ip("10.200.0.1")),
         logs,
     );
     // The learned route is the block (a /26 of the default pool), not a host route.
-    let (block, _) = bgp_route_to(&n1, b.ip).unwrap();
+    let (block, _) = bgp_route_to(n1, b.ip).unwrap();
     assert_eq!(block.prefix_len(), 26, "{block}");
 
     // `calicoctl node status` on node1 shows the mesh session as Calico does (the status
@@ -147,7 +104,7 @@ fn node_to_node_mesh_routes_pods_across_nodes() {
     calicoctl_apply(
         &store,
         "apiVersion: projectcalico.org/v3\nkind: CalicoNodeStatus\nmetadata:\n  name: node1-status\nspec:\n  node: node1\n  classes: [Agent, BGP, Routes]\n  updatePeriodSeconds: 1\n",
-    );
+    ).unwrap();
     let node_status = || -> serde_json::Value {
         let out = Command::new(calico_e2e::binary("calicoctl").unwrap())
             .env_clear()
@@ -199,22 +156,22 @@ fn node_to_node_mesh_routes_pods_across_nodes() {
     calicoctl_apply(
         &store,
         "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  nodeToNodeMeshEnabled: false\n",
-    );
+    ).unwrap();
     wait_for(
         "routes stayed after the mesh was disabled",
         Duration::from_secs(15),
-        || bgp_route_to(&n1, b.ip).is_none() && bgp_route_to(&n2, a.ip).is_none(),
+        || bgp_route_to(n1, b.ip).is_none() && bgp_route_to(n2, a.ip).is_none(),
         logs,
     );
     // And back on.
     calicoctl_apply(
         &store,
         "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  nodeToNodeMeshEnabled: true\n",
-    );
+    ).unwrap();
     wait_for(
         "routes did not come back with the mesh",
         Duration::from_secs(20),
-        || bgp_route_to(&n1, b.ip).is_some() && bgp_route_to(&n2, a.ip).is_some(),
+        || bgp_route_to(n1, b.ip).is_some() && bgp_route_to(n2, a.ip).is_some(),
         logs,
     );
     n2.del_pod(&b).unwrap();
@@ -229,20 +186,17 @@ fn agent_restart_keeps_bgp_routes_on_both_sides() {
     if !require_root() {
         return;
     }
-    let mut fabric = Fabric::new().unwrap();
-    let mut n1 = Node::new("node1", "10.200.0.1/24", None).unwrap();
-    let store = n1.store_path.clone();
-    let mut n2 = Node::new("node2", "10.200.0.2/24", Some(&store)).unwrap();
-    fabric.attach(&n1).unwrap();
-    fabric.attach(&n2).unwrap();
-    n1.start_agent().unwrap();
-    n2.start_agent().unwrap();
+    let mut c = Cluster::new(2).unwrap();
+    c.start().unwrap();
+    let [n1, n2] = &mut c.nodes[..] else {
+        unreachable!()
+    };
     let a = n1.add_pod("default", "pod-a").unwrap();
     let b = n2.add_pod("default", "pod-b").unwrap();
     wait_for(
         "the mesh never exchanged the blocks",
         Duration::from_secs(20),
-        || bgp_route_to(&n1, b.ip).is_some() && bgp_route_to(&n2, a.ip).is_some(),
+        || bgp_route_to(n1, b.ip).is_some() && bgp_route_to(n2, a.ip).is_some(),
         || {
             format!(
                 "node1:\n{}\nnode2:\n{}",
@@ -252,7 +206,7 @@ fn agent_restart_keeps_bgp_routes_on_both_sides() {
         },
     );
     let routes = |n: &Node| n.ip(&["route", "show", "proto", "186"]).unwrap();
-    let (r1, r2) = (routes(&n1), routes(&n2));
+    let (r1, r2) = (routes(n1), routes(n2));
     let flow = Flow::start(a.ns.ns(), b.ns.ns(), b.ip, Duration::from_millis(5)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     assert!(flow.report().answered > 10, "{:?}", flow.report());
@@ -264,12 +218,12 @@ fn agent_restart_keeps_bgp_routes_on_both_sides() {
         n2.stop_agent(signal).unwrap();
         std::thread::sleep(Duration::from_secs(1));
         assert_eq!(
-            routes(&n2),
+            routes(n2),
             r2,
             "node2's kernel routes changed while it was down ({signal:?})"
         );
         assert_eq!(
-            routes(&n1),
+            routes(n1),
             r1,
             "node1 dropped node2's routes during its restart ({signal:?})"
         );
@@ -277,13 +231,13 @@ fn agent_restart_keeps_bgp_routes_on_both_sides() {
         // Back: sessions re-established, End-of-RIB exchanged, stale state resolved.
         std::thread::sleep(Duration::from_secs(3));
         assert_eq!(
-            routes(&n1),
+            routes(n1),
             r1,
             "after node2's {signal:?} restart\n{}",
             n2.agent_log_tail()
         );
         assert_eq!(
-            routes(&n2),
+            routes(n2),
             r2,
             "after node2's {signal:?} restart\n{}",
             n2.agent_log_tail()
@@ -300,23 +254,6 @@ fn agent_restart_keeps_bgp_routes_on_both_sides() {
     n1.del_pod(&a).unwrap();
 }
 
-fn calicoctl(store: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(calico_e2e::binary("calicoctl").unwrap())
-        .env_clear()
-        .env("DATASTORE_TYPE", "embedded")
-        .env("CALICO_DATASTORE_PATH", store)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "calicoctl {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Calico's route-reflector recipe: mesh off, node3 labelled and given a cluster id, one
 /// BGPPeer from every other node to the reflectors. node1 and node2 only peer with node3,
 /// yet learn each other's blocks with the original next hop (RFC 4456 §8).
@@ -325,22 +262,17 @@ fn route_reflector_node_reflects_between_nodes() {
     if !require_root() {
         return;
     }
-    let mut fabric = Fabric::new().unwrap();
-    let mut n1 = Node::new("node1", "10.200.0.1/24", None).unwrap();
-    let store = n1.store_path.clone();
-    let mut n2 = Node::new("node2", "10.200.0.2/24", Some(&store)).unwrap();
-    let mut n3 = Node::new("node3", "10.200.0.3/24", Some(&store)).unwrap();
-    for n in [&n1, &n2, &n3] {
-        fabric.attach(n).unwrap();
-    }
+    let mut c = Cluster::new(3).unwrap();
+    let store = c.store().to_path_buf();
     calicoctl_apply(
         &store,
         "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  nodeToNodeMeshEnabled: false\n---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: peer-with-route-reflectors\nspec:\n  nodeSelector: \"!has(route-reflector)\"\n  peerSelector: has(route-reflector)\n",
-    );
-    for n in [&mut n1, &mut n2, &mut n3] {
-        n.start_agent().unwrap();
-    }
-    calicoctl(&store, &["label", "nodes", "node3", "route-reflector=true"]);
+    ).unwrap();
+    c.start().unwrap();
+    let [n1, n2, n3] = &mut c.nodes[..] else {
+        unreachable!()
+    };
+    calicoctl(&store, &["label", "nodes", "node3", "route-reflector=true"]).unwrap();
     calicoctl(
         &store,
         &[
@@ -350,7 +282,8 @@ fn route_reflector_node_reflects_between_nodes() {
             "-p",
             r#"{"spec":{"bgp":{"routeReflectorClusterID":"244.0.0.1"}}}"#,
         ],
-    );
+    )
+    .unwrap();
     let a = n1.add_pod("default", "pod-a").unwrap();
     let b = n2.add_pod("default", "pod-b").unwrap();
     let logs = || {
@@ -364,13 +297,13 @@ fn route_reflector_node_reflects_between_nodes() {
     wait_for(
         "node1 never learned node2's block through the reflector",
         Duration::from_secs(20),
-        || bgp_route_to(&n1, b.ip).is_some_and(|(_, via)| via == "10.200.0.2"),
+        || bgp_route_to(n1, b.ip).is_some_and(|(_, via)| via == ip("10.200.0.2")),
         logs,
     );
     wait_for(
         "node2 never learned node1's block through the reflector",
         Duration::from_secs(20),
-        || bgp_route_to(&n2, a.ip).is_some_and(|(_, via)| via == "10.200.0.1"),
+        || bgp_route_to(n2, a.ip).is_some_and(|(_, via)| via == ip("10.200.0.1")),
         logs,
     );
     // node1 has exactly one session (to the reflector), node3 has two.
@@ -382,11 +315,11 @@ fn route_reflector_node_reflects_between_nodes() {
             .to_string()
     };
     assert_eq!(
-        metric(&n1, "calico_bgp_peers_configured"),
+        metric(n1, "calico_bgp_peers_configured"),
         "calico_bgp_peers_configured 1"
     );
     assert_eq!(
-        metric(&n3, "calico_bgp_peers_configured"),
+        metric(n3, "calico_bgp_peers_configured"),
         "calico_bgp_peers_configured 2"
     );
     // Message counters (refreshed every 250 ms): the reflector's UPDATEs reached node1.
@@ -419,16 +352,6 @@ fn route_reflector_node_reflects_between_nodes() {
     n1.del_pod(&a).unwrap();
 }
 
-/// The `proto bgp` IPv6 route in `node` covering `ip`, as `(prefix, gateway)`.
-fn bgp_route6_to(node: &Node, ip: IpAddr) -> Option<(IpNet, String)> {
-    let out = node.ip(&["-6", "route", "show", "proto", "186"]).ok()?;
-    out.lines().find_map(|l| {
-        let prefix: IpNet = l.split_whitespace().next()?.parse().ok()?;
-        let via = l.split_whitespace().skip_while(|w| *w != "via").nth(1)?;
-        prefix.contains(&ip).then(|| (prefix, via.to_string()))
-    })
-}
-
 /// Dual stack: IPv4 and IPv6 mesh sessions side by side (as Calico's bird and bird6), each
 /// family's blocks learned over its own session and pods reachable over IPv6 across nodes.
 #[test]
@@ -436,16 +359,15 @@ fn dual_stack_mesh_routes_ipv6_pods() {
     if !require_root() {
         return;
     }
-    let mut fabric = Fabric::new().unwrap();
-    let mut n1 = Node::new("node1", "10.200.0.1/24", None).unwrap();
-    let store = n1.store_path.clone();
-    let mut n2 = Node::new("node2", "10.200.0.2/24", Some(&store)).unwrap();
-    fabric.attach(&n1).unwrap();
-    fabric.attach(&n2).unwrap();
-    n1.enable_ipv6("fd00:200::1/64", "fd00:244::/48").unwrap();
-    n2.enable_ipv6("fd00:200::2/64", "fd00:244::/48").unwrap();
-    n1.start_agent().unwrap();
-    n2.start_agent().unwrap();
+    let mut c = Cluster::new(2).unwrap();
+    for (i, n) in c.nodes.iter_mut().enumerate() {
+        n.enable_ipv6(&format!("fd00:200::{}/64", i + 1), "fd00:244::/48")
+            .unwrap();
+    }
+    c.start().unwrap();
+    let [n1, n2] = &mut c.nodes[..] else {
+        unreachable!()
+    };
     let a = n1.add_pod("default", "pod-a").unwrap();
     let b = n2.add_pod("default", "pod-b").unwrap();
     let (a6, b6) = (
@@ -462,24 +384,24 @@ fn dual_stack_mesh_routes_ipv6_pods() {
     wait_for(
         "node1 never learned node2's IPv6 block",
         Duration::from_secs(20),
-        || bgp_route6_to(&n1, b6).is_some_and(|(_, via)| via == "fd00:200::2"),
+        || bgp_route_to(n1, b6).is_some_and(|(_, via)| via == ip("fd00:200::2")),
         logs,
     );
     wait_for(
         "node2 never learned node1's IPv6 block",
         Duration::from_secs(20),
-        || bgp_route6_to(&n2, a6).is_some_and(|(_, via)| via == "fd00:200::1"),
+        || bgp_route_to(n2, a6).is_some_and(|(_, via)| via == ip("fd00:200::1")),
         logs,
     );
     // IPv4 still works next to it.
     wait_for(
         "node1 never learned node2's IPv4 block",
         Duration::from_secs(20),
-        || bgp_route_to(&n1, b.ip).is_some(),
+        || bgp_route_to(n1, b.ip).is_some(),
         logs,
     );
     // Calico's IPv6 blocks are /122s.
-    let (block, _) = bgp_route6_to(&n1, b6).unwrap();
+    let (block, _) = bgp_route_to(n1, b6).unwrap();
     assert_eq!(block.prefix_len(), 122, "{block}");
     let flow = Flow::start(a.ns.ns(), b.ns.ns(), b6, Duration::from_millis(10)).unwrap();
     wait_for(
