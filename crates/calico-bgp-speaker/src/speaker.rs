@@ -553,6 +553,11 @@ impl Core {
     }
 
     fn status(&self) -> SpeakerStatus {
+        let stats = self
+            .rib
+            .as_ref()
+            .map(Rib::all_peer_stats)
+            .unwrap_or_default();
         let mut peers: Vec<PeerStatus> = self
             .peers
             .values()
@@ -560,10 +565,9 @@ impl Core {
                 spec: p.spec.clone(),
                 session: p.handle.snapshot(),
                 messages: p.handle.message_counts(),
-                routes: self
-                    .rib
-                    .as_ref()
-                    .and_then(|r| r.peer_stats(PeerId(p.spec.address)).ok())
+                routes: stats
+                    .get(&PeerId(p.spec.address))
+                    .copied()
                     .unwrap_or_default(),
             })
             .collect();

@@ -696,6 +696,37 @@ impl Rib {
         Ok(st)
     }
 
+    /// [`Rib::peer_stats`] of every peer in one pass over the Loc-RIB (what a status report
+    /// wants: the cost does not grow with peers × prefixes).
+    pub fn all_peer_stats(&self) -> HashMap<PeerId, PeerStats> {
+        let mut out: HashMap<PeerId, PeerStats> = self
+            .peers
+            .iter()
+            .map(|(id, p)| {
+                (
+                    *id,
+                    PeerStats {
+                        received: p.adj_in.len(),
+                        stale: p.adj_in.values().filter(|r| r.stale).count(),
+                        exported: p.adj_out.as_ref().map_or(0, HashMap::len),
+                        ..PeerStats::default()
+                    },
+                )
+            })
+            .collect();
+        for dest in self.loc.values() {
+            for (i, c) in dest.candidates.iter().enumerate() {
+                if let Some(st) = out.get_mut(&PeerId(c.source.address)) {
+                    st.imported += 1;
+                    if dest.best.map(|b| b as usize) == Some(i) {
+                        st.preferred += 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// A peer's Adj-RIB-In (as received, before import policy), in no particular order.
     pub fn adj_rib_in(
         &self,

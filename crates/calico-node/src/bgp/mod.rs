@@ -234,6 +234,8 @@ pub struct BgpPart {
     fib_thread: Option<std::thread::JoinHandle<()>>,
     metrics: BgpMetrics,
     pub status: StatusCell,
+    /// Status refreshes so far (metrics go with every fifth).
+    status_refreshes: u64,
     /// When the configuration last changed (CalicoNodeStatus `lastReconfigurationTime`).
     reconfigured: std::time::SystemTime,
     /// What the current policies were built from.
@@ -286,6 +288,7 @@ pub fn prepare(
         status: StatusCell::default(),
         policy_inputs: None,
         reconfigured: std::time::SystemTime::now(),
+        status_refreshes: 0,
     })
 }
 
@@ -325,8 +328,10 @@ impl BgpPart {
 
         let mut last_applied: Option<(SpeakerConfig, Vec<String>)> = None;
         let mut node_status = nodestatus::Reporter::default();
-        let mut node_status_tick = tokio::time::interval(Duration::from_secs(1));
-        let mut status_tick = tokio::time::interval(Duration::from_millis(250));
+        let mut node_status_tick = tokio::time::interval(Duration::from_secs(2));
+        // Status for calicoctl node status and the probes every second; Prometheus gauges every
+        // fifth refresh (a full mesh has ~13 labelled series per peer).
+        let mut status_tick = tokio::time::interval(Duration::from_secs(1));
         'outer: loop {
             let snap = tokio::select! {
                 () = shutdown.cancelled() => break 'outer,
@@ -444,10 +449,13 @@ impl BgpPart {
         self.policy_inputs = Some(inputs);
     }
 
-    async fn refresh_status(&self) {
+    async fn refresh_status(&mut self) {
         if let Ok(s) = self.speaker.status().await {
-            let fib = self.fib_stats.lock().map(|g| *g).unwrap_or_default();
-            self.metrics.update(&s, fib);
+            if self.status_refreshes.is_multiple_of(5) {
+                let fib = self.fib_stats.lock().map(|g| *g).unwrap_or_default();
+                self.metrics.update(&s, fib);
+            }
+            self.status_refreshes = self.status_refreshes.wrapping_add(1);
             self.status.set(s);
         }
     }
@@ -538,6 +546,8 @@ impl BgpPart {
             .send(FibInput::Statics(t.kernel_statics.clone()));
         *last = Some((t.speaker, warnings));
         self.reconfigured = std::time::SystemTime::now();
+        // A new configuration refreshes the metrics at once too.
+        self.status_refreshes = 0;
         self.refresh_status().await;
     }
 }
