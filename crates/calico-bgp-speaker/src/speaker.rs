@@ -299,6 +299,20 @@ enum Input {
     },
 }
 
+/// A cloneable way to ask a running speaker for its status (for status servers).
+#[derive(Clone)]
+pub struct StatusHandle(mpsc::UnboundedSender<Input>);
+
+impl StatusHandle {
+    pub async fn status(&self) -> Result<SpeakerStatus, SpeakerError> {
+        let (tx, rx) = oneshot::channel();
+        self.0
+            .send(Input::Status(tx))
+            .map_err(|_| SpeakerError::Gone)?;
+        rx.await.map_err(|_| SpeakerError::Gone)
+    }
+}
+
 /// The handle of a running speaker.
 pub struct Speaker {
     inputs: mpsc::UnboundedSender<Input>,
@@ -371,6 +385,11 @@ impl Speaker {
             .send(Input::Kernel(policy, done))
             .map_err(|_| SpeakerError::Gone)?;
         rx.await.map_err(|_| SpeakerError::Gone)
+    }
+
+    /// A handle that only asks for the status, cloneable into other tasks.
+    pub fn status_handle(&self) -> StatusHandle {
+        StatusHandle(self.inputs.clone())
     }
 
     /// Every path of the Loc-RIB, best first per prefix.

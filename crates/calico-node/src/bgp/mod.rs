@@ -308,10 +308,21 @@ impl BgpPart {
         });
 
         // The status socket (`calicoctl node status`, `-bird-ready`).
+        // Every query sees the speaker's state of that moment (calico-node's runtime is
+        // multi-threaded, so the server's task may wait for the speaker in place); the last
+        // refreshed status is the fallback.
         let cell = self.status.clone();
+        let live = self.speaker.status_handle();
         let started = std::time::SystemTime::now();
         let provider: calico_bgp_status::StatusProvider = Arc::new(move || {
-            cell.get()
+            let fresh = match tokio::runtime::Handle::try_current() {
+                Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                    tokio::task::block_in_place(|| rt.block_on(live.status())).ok()
+                }
+                _ => None,
+            };
+            fresh
+                .or_else(|| cell.get())
                 .map_or_else(|| status::not_configured(started), |s| status::convert(&s))
         });
         let status_server = match calico_bgp_status::serve(&self.settings.status_socket, provider)
