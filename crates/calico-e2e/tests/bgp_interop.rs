@@ -247,76 +247,31 @@ fn hold_timer_with_tor<D: BgpPeerDaemon>() {
     );
 }
 
-#[test]
-fn bird_tor_routes_both_ways_and_graceful_restart() {
-    if !require_root() {
-        return;
-    }
-    exchange_with_tor::<Bird>(None, true);
+/// One `#[test]` per daemon and scenario.
+macro_rules! interop_tests {
+    ($($name:ident => $body:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                if !require_root() {
+                    return;
+                }
+                $body;
+            }
+        )*
+    };
 }
 
-#[test]
-fn gobgp_tor_routes_both_ways_and_graceful_restart() {
-    if !require_root() {
-        return;
-    }
-    exchange_with_tor::<Gobgp>(None, false);
-}
-
-#[test]
-fn bird_tor_with_tcp_md5() {
-    if !require_root() {
-        return;
-    }
-    exchange_with_tor::<Bird>(Some("s3cret-bird"), true);
-}
-
-#[test]
-fn gobgp_tor_with_tcp_md5() {
-    if !require_root() {
-        return;
-    }
-    exchange_with_tor::<Gobgp>(Some("s3cret-gobgp"), false);
-}
-
-#[test]
-fn bird_hold_timer_expiry_removes_routes() {
-    if !require_root() {
-        return;
-    }
-    hold_timer_with_tor::<Bird>();
-}
-
-#[test]
-fn gobgp_hold_timer_expiry_removes_routes() {
-    if !require_root() {
-        return;
-    }
-    hold_timer_with_tor::<Gobgp>();
-}
-
-#[test]
-fn frr_tor_routes_both_ways_and_graceful_restart() {
-    if !require_root() {
-        return;
-    }
-    exchange_with_tor::<Frr>(None, true);
-}
-
-#[test]
-fn frr_tor_with_tcp_md5() {
-    if !require_root() {
-        return;
-    }
-    exchange_with_tor::<Frr>(Some("s3cret-frr"), true);
-}
-
-#[test]
-fn frr_hold_timer_expiry_removes_routes() {
-    if !require_root() {
-        return;
-    }
-    hold_timer_with_tor::<Frr>();
+interop_tests! {
+    bird_tor_routes_both_ways_and_graceful_restart => exchange_with_tor::<Bird>(None, true);
+    gobgp_tor_routes_both_ways_and_graceful_restart => exchange_with_tor::<Gobgp>(None, false);
+    bird_tor_with_tcp_md5 => exchange_with_tor::<Bird>(Some("s3cret-bird"), true);
+    gobgp_tor_with_tcp_md5 => exchange_with_tor::<Gobgp>(Some("s3cret-gobgp"), false);
+    bird_hold_timer_expiry_removes_routes => hold_timer_with_tor::<Bird>();
+    gobgp_hold_timer_expiry_removes_routes => hold_timer_with_tor::<Gobgp>();
+    frr_tor_routes_both_ways_and_graceful_restart => exchange_with_tor::<Frr>(None, true);
+    frr_tor_with_tcp_md5 => exchange_with_tor::<Frr>(Some("s3cret-frr"), true);
+    frr_hold_timer_expiry_removes_routes => hold_timer_with_tor::<Frr>();
 }
 
 /// BIRD as the route reflector of two calico-nodes (mesh off, both peer only with BIRD):

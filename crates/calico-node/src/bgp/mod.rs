@@ -114,51 +114,62 @@ impl BgpMetrics {
             fib_routes: Gauge::default(),
             fib_write_failures: Gauge::default(),
         };
-        registry.register(
-            "calico_bgp_peer_established",
-            "1 when the BGP session to the peer is Established",
-            m.peer_established.clone(),
-        );
-        registry.register(
-            "calico_bgp_peer_routes_received",
-            "Routes in the peer's Adj-RIB-In",
-            m.routes_received.clone(),
-        );
-        registry.register(
-            "calico_bgp_peer_routes_exported",
-            "Routes advertised to the peer",
-            m.routes_exported.clone(),
-        );
-        registry.register(
-            "calico_bgp_peer_messages",
-            "BGP messages exchanged with the peer since the session was configured, by direction and type",
-            m.messages.clone(),
-        );
-        registry.register(
-            "calico_bgp_peers_established",
-            "BGP sessions Established",
-            m.peers_established.clone(),
-        );
-        registry.register(
-            "calico_bgp_peers_configured",
-            "BGP sessions configured",
-            m.peers_configured.clone(),
-        );
-        registry.register(
-            "calico_bgp_loc_rib_routes",
-            "Prefixes in the Loc-RIB",
-            m.loc_rib_routes.clone(),
-        );
-        registry.register(
-            "calico_bgp_fib_routes",
-            "Learned routes the speaker keeps in the kernel",
-            m.fib_routes.clone(),
-        );
-        registry.register(
-            "calico_bgp_fib_write_failures",
-            "Kernel route writes that failed since start",
-            m.fib_write_failures.clone(),
-        );
+        // Per-peer families, then plain gauges: (name, help, metric).
+        let families = [
+            (
+                "calico_bgp_peer_established",
+                "1 when the BGP session to the peer is Established",
+                &m.peer_established,
+            ),
+            (
+                "calico_bgp_peer_routes_received",
+                "Routes in the peer's Adj-RIB-In",
+                &m.routes_received,
+            ),
+            (
+                "calico_bgp_peer_routes_exported",
+                "Routes advertised to the peer",
+                &m.routes_exported,
+            ),
+            (
+                "calico_bgp_peer_messages",
+                "BGP messages exchanged with the peer since the session was configured, by direction and type",
+                &m.messages,
+            ),
+        ];
+        for (name, help, metric) in families {
+            registry.register(name, help, metric.clone());
+        }
+        let gauges = [
+            (
+                "calico_bgp_peers_established",
+                "BGP sessions Established",
+                &m.peers_established,
+            ),
+            (
+                "calico_bgp_peers_configured",
+                "BGP sessions configured",
+                &m.peers_configured,
+            ),
+            (
+                "calico_bgp_loc_rib_routes",
+                "Prefixes in the Loc-RIB",
+                &m.loc_rib_routes,
+            ),
+            (
+                "calico_bgp_fib_routes",
+                "Learned routes the speaker keeps in the kernel",
+                &m.fib_routes,
+            ),
+            (
+                "calico_bgp_fib_write_failures",
+                "Kernel route writes that failed since start",
+                &m.fib_write_failures,
+            ),
+        ];
+        for (name, help, metric) in gauges {
+            registry.register(name, help, metric.clone());
+        }
         m
     }
 
