@@ -18,6 +18,20 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+/// Waits until `n1` routes `b` (a pod of `n2`) via `n2`'s address, and `n2` routes `a` via
+/// `n1`'s: the two nodes learned each other's blocks (directly or through a reflector).
+fn wait_exchanged(n1: &Node, n2: &Node, a: IpAddr, b: IpAddr, logs: impl Fn() -> String) {
+    let addr = |n: &Node| ip(n.address.split('/').next().unwrap());
+    for (from, to, pod) in [(n1, n2, b), (n2, n1, a)] {
+        wait_for(
+            &format!("{} never learned {}'s block", from.name, to.name),
+            Duration::from_secs(20),
+            || bgp_route_to(from, pod).is_some_and(|(_, via)| via == addr(to)),
+            &logs,
+        );
+    }
+}
+
 #[test]
 fn node_to_node_mesh_routes_pods_across_nodes() {
     if !require_root() {
@@ -39,18 +53,7 @@ fn node_to_node_mesh_routes_pods_across_nodes() {
         )
     };
 
-    wait_for(
-        "node1 never learned node2's block",
-        Duration::from_secs(20),
-        || bgp_route_to(n1, b.ip).is_some_and(|(_, via)| via == ip("10.200.0.2")),
-        logs,
-    );
-    wait_for(
-        "node2 never learned node1's block",
-        Duration::from_secs(20),
-        || bgp_route_to(n2, a.ip).is_some_and(|(_, via)| via == ip("10.200.0.1")),
-        logs,
-    );
+    wait_exchanged(n1, n2, a.ip, b.ip, logs);
     // The learned route is the block (a /26 of the default pool), not a host route.
     let (block, _) = bgp_route_to(n1, b.ip).unwrap();
     assert_eq!(block.prefix_len(), 26, "{block}");
@@ -294,18 +297,7 @@ fn route_reflector_node_reflects_between_nodes() {
             n3.agent_log_tail()
         )
     };
-    wait_for(
-        "node1 never learned node2's block through the reflector",
-        Duration::from_secs(20),
-        || bgp_route_to(n1, b.ip).is_some_and(|(_, via)| via == ip("10.200.0.2")),
-        logs,
-    );
-    wait_for(
-        "node2 never learned node1's block through the reflector",
-        Duration::from_secs(20),
-        || bgp_route_to(n2, a.ip).is_some_and(|(_, via)| via == ip("10.200.0.1")),
-        logs,
-    );
+    wait_exchanged(n1, n2, a.ip, b.ip, logs);
     // node1 has exactly one session (to the reflector), node3 has two.
     let metric = |n: &Node, name: &str| -> String {
         let (_, body) = n.http_get(9091, "/metrics").unwrap();
