@@ -780,6 +780,81 @@ impl DaemonProcess {
     }
 }
 
+/// The process of a peer daemon and the lifecycle all of them share behind
+/// [`BgpPeerDaemon`]: running check, kill, freeze/thaw, stop for a restart, and the PID of the
+/// last one started (which [`BgpPeerDaemon::pid`] keeps reporting after a kill).
+#[derive(Debug)]
+struct Supervised {
+    process: Option<DaemonProcess>,
+    /// PID of the last process started.
+    last_pid: u32,
+    /// Name in "exited" errors, e.g. `BIRD`.
+    what: &'static str,
+    /// Where the process's output goes (tailed in errors).
+    log: PathBuf,
+}
+
+impl Supervised {
+    fn new(what: &'static str, log: PathBuf) -> Supervised {
+        Supervised {
+            process: None,
+            last_pid: 0,
+            what,
+            log,
+        }
+    }
+
+    /// Takes over a process that came up.
+    fn set(&mut self, process: DaemonProcess) {
+        self.process = Some(process);
+    }
+
+    /// Fails when there is no process or it has exited.
+    fn running(&mut self) -> Result<(), HarnessError> {
+        match self.process.as_mut() {
+            Some(p) => p.check_running(self.what, &self.log),
+            None => Err(HarnessError::Failed(format!(
+                "{} is not running",
+                self.what
+            ))),
+        }
+    }
+
+    /// Drops the process: SIGKILL and reap (a no-op when there is none).
+    fn clear(&mut self) {
+        self.process = None;
+    }
+
+    /// SIGKILL a running process.
+    fn kill(&mut self) -> Result<(), HarnessError> {
+        self.running()?;
+        self.clear();
+        Ok(())
+    }
+
+    /// SIGTERM a running process and wait for it (before starting it again).
+    fn stop(&mut self) -> Result<(), HarnessError> {
+        self.running()?;
+        if let Some(p) = self.process.take() {
+            p.stop(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(5));
+        }
+        Ok(())
+    }
+
+    fn freeze(&mut self) -> Result<(), HarnessError> {
+        self.running()?;
+        self.process
+            .as_ref()
+            .map_or(Ok(()), |p| p.signal(nix::sys::signal::Signal::SIGSTOP))
+    }
+
+    fn thaw(&self) -> Result<(), HarnessError> {
+        self.process
+            .as_ref()
+            .map_or(Ok(()), |p| p.signal(nix::sys::signal::Signal::SIGCONT))
+    }
+}
+
 impl Drop for DaemonProcess {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {

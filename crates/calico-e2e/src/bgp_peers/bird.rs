@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use nix::sys::signal::Signal;
 
+use super::Supervised;
 use super::{
     BgpPeerDaemon, DaemonProcess, DaemonSpec, LearnedRoute, RouteAttrs, io, require_file, tail,
     wait_until,
@@ -27,8 +27,7 @@ pub struct Bird {
     dir: tempfile::TempDir,
     bird: PathBuf,
     birdc: PathBuf,
-    process: Option<DaemonProcess>,
-    last_pid: u32,
+    process: Supervised,
     announced: BTreeMap<IpNet, RouteAttrs>,
 }
 
@@ -119,7 +118,7 @@ impl Bird {
         let stdio_log = self.dir.path().join("bird.stdio.log");
         let mut process =
             DaemonProcess::spawn(&self.spec.netns, &self.bird, &args, &[], &stdio_log)?;
-        self.last_pid = process.pid();
+        self.process.last_pid = process.pid();
         let log = self.log_path();
         let r = wait_until(Duration::from_secs(10), || {
             process.check_running("BIRD", &stdio_log)?;
@@ -131,15 +130,12 @@ impl Bird {
                 tail(&log, 30)
             )));
         }
-        self.process = Some(process);
+        self.process.set(process);
         Ok(())
     }
 
     fn running(&mut self) -> Result<(), HarnessError> {
-        match self.process.as_mut() {
-            Some(p) => p.check_running("BIRD", &self.dir.path().join("bird.stdio.log")),
-            None => Err(HarnessError::Failed("BIRD is not running".into())),
-        }
+        self.process.running()
     }
 
     /// Rewrites the configuration and has BIRD apply it.
@@ -171,11 +167,10 @@ impl BgpPeerDaemon for Bird {
             .map_err(io("creating BIRD's directory"))?;
         let mut b = Bird {
             spec: spec.clone(),
+            process: Supervised::new("BIRD", dir.path().join("bird.stdio.log")),
             dir,
             bird,
             birdc,
-            process: None,
-            last_pid: 0,
             announced: BTreeMap::new(),
         };
         b.write_config()?;
@@ -235,41 +230,29 @@ impl BgpPeerDaemon for Bird {
     }
 
     fn restart_graceful(&mut self) -> Result<(), HarnessError> {
-        // Dropping the guard SIGKILLs and reaps (a no-op after `kill`).
-        self.process = None;
+        self.process.clear();
         self.launch(true)
     }
 
     fn restart(&mut self) -> Result<(), HarnessError> {
-        self.running()?;
-        if let Some(p) = self.process.take() {
-            p.stop(Signal::SIGTERM, Duration::from_secs(5));
-        }
+        self.process.stop()?;
         self.launch(false)
     }
 
     fn kill(&mut self) -> Result<(), HarnessError> {
-        self.running()?;
-        // Dropping the guard SIGKILLs and reaps.
-        self.process = None;
-        Ok(())
+        self.process.kill()
     }
 
     fn freeze(&mut self) -> Result<(), HarnessError> {
-        self.running()?;
-        self.process
-            .as_ref()
-            .map_or(Ok(()), |p| p.signal(Signal::SIGSTOP))
+        self.process.freeze()
     }
 
     fn thaw(&mut self) -> Result<(), HarnessError> {
-        self.process
-            .as_ref()
-            .map_or(Ok(()), |p| p.signal(Signal::SIGCONT))
+        self.process.thaw()
     }
 
     fn pid(&self) -> u32 {
-        self.last_pid
+        self.process.last_pid
     }
 
     fn neighbor_details(&self, neighbor: IpAddr) -> Result<String, HarnessError> {

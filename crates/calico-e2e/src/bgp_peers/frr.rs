@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
-use nix::sys::signal::Signal;
 use serde_json::Value;
 
+use super::Supervised;
 use super::{
     BgpPeerDaemon, DaemonProcess, DaemonSpec, LearnedRoute, RouteAttrs, io, require_file, tail,
     wait_until,
@@ -36,9 +36,8 @@ pub struct Frr {
     dir: tempfile::TempDir,
     root: PathBuf,
     // Field order is drop order: bgpd goes before zebra.
-    bgpd: Option<DaemonProcess>,
+    bgpd: Supervised,
     zebra: Option<DaemonProcess>,
-    last_pid: u32,
     announced: BTreeMap<IpNet, RouteAttrs>,
 }
 
@@ -194,9 +193,9 @@ impl Frr {
             args.push(OsStr::new("--no_kernel"));
         }
         let mut b = self.spawn("bgpd", &args)?;
-        self.last_pid = b.pid();
+        self.bgpd.last_pid = b.pid();
         self.wait_vty("bgpd", &mut b, &d.join("bgpd.out"))?;
-        self.bgpd = Some(b);
+        self.bgpd.set(b);
         // bgpd starts even when lines of its configuration fail; each such line is logged
         // "... on config line N: <line>". A half-applied configuration must not pass silently.
         let logs = format!(
@@ -218,11 +217,7 @@ impl Frr {
     }
 
     fn running(&mut self) -> Result<(), HarnessError> {
-        let log = self.dir.path().join("bgpd.out");
-        match self.bgpd.as_mut() {
-            Some(p) => p.check_running("bgpd", &log),
-            None => Err(HarnessError::Failed("FRR bgpd is not running".into())),
-        }
+        self.bgpd.running()
     }
 
     /// Brings bgpd's `network` statements (and their route-maps) to `self.announced` for
@@ -514,13 +509,13 @@ impl BgpPeerDaemon for Frr {
             ),
         )
         .map_err(io("writing zebra.conf"))?;
+        let bgpd_log = d.join("bgpd.out");
         let mut f = Frr {
             spec: spec.clone(),
             dir,
             root,
-            bgpd: None,
+            bgpd: Supervised::new("bgpd", bgpd_log),
             zebra: None,
-            last_pid: 0,
             announced: BTreeMap::new(),
         };
         f.launch_zebra()?;
@@ -574,40 +569,30 @@ impl BgpPeerDaemon for Frr {
 
     fn restart_graceful(&mut self) -> Result<(), HarnessError> {
         // zebra, the FIB owner, lives on; bgpd comes back with the same originations.
-        self.bgpd = None;
+        self.bgpd.clear();
         self.launch_bgpd()
     }
 
     fn restart(&mut self) -> Result<(), HarnessError> {
-        self.running()?;
-        if let Some(p) = self.bgpd.take() {
-            p.stop(Signal::SIGTERM, Duration::from_secs(5));
-        }
+        self.bgpd.stop()?;
         self.launch_bgpd()
     }
 
     /// SIGKILLs bgpd (zebra stays, like the kernel's FIB stays after BIRD dies).
     fn kill(&mut self) -> Result<(), HarnessError> {
-        self.running()?;
-        self.bgpd = None;
-        Ok(())
+        self.bgpd.kill()
     }
 
     fn freeze(&mut self) -> Result<(), HarnessError> {
-        self.running()?;
-        self.bgpd
-            .as_ref()
-            .map_or(Ok(()), |p| p.signal(Signal::SIGSTOP))
+        self.bgpd.freeze()
     }
 
     fn thaw(&mut self) -> Result<(), HarnessError> {
-        self.bgpd
-            .as_ref()
-            .map_or(Ok(()), |p| p.signal(Signal::SIGCONT))
+        self.bgpd.thaw()
     }
 
     fn pid(&self) -> u32 {
-        self.last_pid
+        self.bgpd.last_pid
     }
 
     fn neighbor_details(&self, neighbor: IpAddr) -> Result<String, HarnessError> {

@@ -11,9 +11,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use nix::sys::signal::Signal;
 use serde_json::Value;
 
+use super::Supervised;
 use super::{
     BgpPeerDaemon, DaemonProcess, DaemonSpec, LearnedRoute, RouteAttrs, io, require_file, tail,
     wait_until,
@@ -33,8 +33,7 @@ pub struct Gobgp {
     dir: tempfile::TempDir,
     gobgpd: PathBuf,
     gobgp: PathBuf,
-    process: Option<DaemonProcess>,
-    last_pid: u32,
+    process: Supervised,
     announced: BTreeMap<IpNet, RouteAttrs>,
 }
 
@@ -109,7 +108,7 @@ impl Gobgp {
         }
         let log = self.log_path();
         let mut process = DaemonProcess::spawn(&self.spec.netns, &self.gobgpd, &args, &[], &log)?;
-        self.last_pid = process.pid();
+        self.process.last_pid = process.pid();
         wait_until(Duration::from_secs(10), || {
             process.check_running("gobgpd", &log)?;
             Ok(self.cli(&["global"]).ok())
@@ -120,7 +119,7 @@ impl Gobgp {
                 tail(&log, 30)
             ))
         })?;
-        self.process = Some(process);
+        self.process.set(process);
         // A restarted gobgpd has an empty RIB: originate again what the test announced.
         let announced: Vec<(IpNet, RouteAttrs)> = self
             .announced
@@ -134,11 +133,7 @@ impl Gobgp {
     }
 
     fn running(&mut self) -> Result<(), HarnessError> {
-        let log = self.log_path();
-        match self.process.as_mut() {
-            Some(p) => p.check_running("gobgpd", &log),
-            None => Err(HarnessError::Failed("gobgpd is not running".into())),
-        }
+        self.process.running()
     }
 
     fn rib_add(&self, prefix: IpNet, a: &RouteAttrs) -> Result<(), HarnessError> {
@@ -216,11 +211,10 @@ impl BgpPeerDaemon for Gobgp {
             .map_err(io("creating GoBGP's directory"))?;
         let g = Gobgp {
             spec: spec.clone(),
+            process: Supervised::new("gobgpd", dir.path().join("gobgpd.log")),
             dir,
             gobgpd,
             gobgp,
-            process: None,
-            last_pid: 0,
             announced: BTreeMap::new(),
         };
         std::fs::write(g.config_path(), config(spec)).map_err(io("writing gobgpd.toml"))?;
@@ -290,40 +284,29 @@ impl BgpPeerDaemon for Gobgp {
     }
 
     fn restart_graceful(&mut self) -> Result<(), HarnessError> {
-        // Dropping the guard SIGKILLs and reaps (a no-op after `kill`).
-        self.process = None;
+        self.process.clear();
         self.launch(true)
     }
 
     fn restart(&mut self) -> Result<(), HarnessError> {
-        self.running()?;
-        if let Some(p) = self.process.take() {
-            p.stop(Signal::SIGTERM, Duration::from_secs(5));
-        }
+        self.process.stop()?;
         self.launch(false)
     }
 
     fn kill(&mut self) -> Result<(), HarnessError> {
-        self.running()?;
-        self.process = None;
-        Ok(())
+        self.process.kill()
     }
 
     fn freeze(&mut self) -> Result<(), HarnessError> {
-        self.running()?;
-        self.process
-            .as_ref()
-            .map_or(Ok(()), |p| p.signal(Signal::SIGSTOP))
+        self.process.freeze()
     }
 
     fn thaw(&mut self) -> Result<(), HarnessError> {
-        self.process
-            .as_ref()
-            .map_or(Ok(()), |p| p.signal(Signal::SIGCONT))
+        self.process.thaw()
     }
 
     fn pid(&self) -> u32 {
-        self.last_pid
+        self.process.last_pid
     }
 
     fn neighbor_details(&self, neighbor: IpAddr) -> Result<String, HarnessError> {
