@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use calico_bgp_speaker::speaker::{FibMessage, FibTarget};
 use calico_felix::dataplane::RouteDataplane;
-use calico_felix::manager::RouteManager;
 use calico_felix::routes::{RouteOp, Target, wanted_route};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
@@ -50,7 +49,8 @@ pub struct FibStats {
 
 /// The writer's state, independent of threads so it can be driven in tests.
 pub struct FibWriter<D: RouteDataplane> {
-    manager: RouteManager<D>,
+    /// The kernel (our protocol is [`RTPROT_BGP`]; every write names it).
+    dataplane: D,
     /// What the speaker wants, by prefix.
     learned: HashMap<IpNet, FibTarget>,
     /// Statics win over learned routes (BIRD's static protocol has the higher preference).
@@ -70,7 +70,7 @@ fn target(t: FibTarget) -> Target {
 impl<D: RouteDataplane> FibWriter<D> {
     pub fn new(dataplane: D) -> Self {
         FibWriter {
-            manager: RouteManager::new(dataplane, RTPROT_BGP),
+            dataplane,
             learned: HashMap::new(),
             statics: Vec::new(),
             stats: FibStats::default(),
@@ -83,7 +83,7 @@ impl<D: RouteDataplane> FibWriter<D> {
     }
 
     pub fn dataplane_mut(&mut self) -> &mut D {
-        self.manager.dataplane_mut()
+        &mut self.dataplane
     }
 
     /// What the kernel should have for `prefix` now.
@@ -148,7 +148,7 @@ impl<D: RouteDataplane> FibWriter<D> {
         if ops.is_empty() {
             return;
         }
-        for r in self.manager.dataplane_mut().apply_routes(ops) {
+        for r in self.dataplane.apply_routes(ops) {
             if let Err(e) = r {
                 self.stats.failures += 1;
                 tracing::warn!(error = %e, "writing a BGP route to the kernel; retried at the next reconciliation");
@@ -166,7 +166,7 @@ impl<D: RouteDataplane> FibWriter<D> {
             return;
         }
         self.last_reconcile = Some(Instant::now());
-        let actual = match self.manager.dataplane_mut().routes_of_protocol(RTPROT_BGP) {
+        let actual = match self.dataplane.routes_of_protocol(RTPROT_BGP) {
             Ok(a) => a,
             Err(e) => {
                 self.stats.failures += 1;
