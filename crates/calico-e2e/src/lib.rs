@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod cni;
 pub mod fabric;
 pub mod node;
+pub mod reach;
 pub mod podman;
 pub mod store;
 pub mod traffic;
