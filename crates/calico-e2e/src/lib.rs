@@ -13,8 +13,8 @@ pub mod cluster;
 pub mod cni;
 pub mod fabric;
 pub mod node;
-pub mod reach;
 pub mod podman;
+pub mod reach;
 pub mod store;
 pub mod traffic;
 
