@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod cni;
 pub mod fabric;
 pub mod node;
+pub mod policy;
 pub mod podman;
 pub mod reach;
 pub mod store;
