@@ -1,29 +1,28 @@
-//! Building a [`PolicySet`] from v3 resources: Calico's client defaulting and validation,
-//! the v3 → v1 rewriting of libcalico-go's update processors, label inheritance, and Felix's
-//! tier / policy ordering.
+//! Building a [`PolicySet`] from v3 resources: tiers, policies and profiles parsed by
+//! `calico-policy-rules` (Calico's defaulting, validation and v3 → v1 rewriting, Felix's
+//! ordering), derived `kns.` / `ksa.` profiles, label inheritance, and IP-set members.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::net::IpAddr;
 
+use calico_api::Resource;
 use calico_api::networkset::{GlobalNetworkSet, NetworkSet};
 use calico_api::policy::{GlobalNetworkPolicy, NetworkPolicy};
 use calico_api::profile::{DEFAULT_ALLOW_PROFILE, Profile};
-use calico_api::rule::{Action, EntityRule, PolicyType, Rule, ServiceAccountMatch};
-use calico_api::tier::{PROTECTED_TIERS, Tier};
+use calico_api::tier::Tier;
 use calico_api::workloadendpoint::LABEL_NAMESPACE;
-use calico_api::{CalicoResource, FieldErrors, Resource};
-use calico_selector::Selector;
-use calico_selector::compose::attach_prefix;
+use calico_policy_rules::{
+    NAMESPACE_LABEL_PREFIX, ParsedPolicy, ParsedProfile, ParsedRule, ParsedTier,
+    SERVICE_ACCOUNT_LABEL_PREFIX, TierDefaultAction, defaulted, parse_global_network_policy,
+    parse_net, parse_network_policy, parse_profile, parse_tier, policy_kind_name, policy_order,
+    protected_tiers, tier_order_with_validity,
+};
+use calico_policy_rules::{PolicyId, PolicyKind, RuleAction};
 use ipnet::IpNet;
 
 use crate::error::EvalError;
-use crate::matching::{CompiledRule, EntityMatch, IcmpMatch, RuleAction};
 use crate::model::{
-    EvalConfig, LABEL_SERVICE_ACCOUNT, NAME_LABEL, NAMESPACE_LABEL_PREFIX,
-    NAMESPACE_PROFILE_PREFIX, NamedPort, SERVICE_ACCOUNT_LABEL_PREFIX,
-    SERVICE_ACCOUNT_PROFILE_PREFIX, parse_net, protocol_number,
+    EvalConfig, NAME_LABEL, NAMESPACE_PROFILE_PREFIX, NamedPort, SERVICE_ACCOUNT_PROFILE_PREFIX,
 };
 use crate::{Endpoint, EndpointKind};
 
@@ -36,9 +35,12 @@ pub struct Resources {
     /// always creates them (`tier.go` `PROTECTED_TIERS`).
     pub tiers: Vec<Tier>,
     pub global_policies: Vec<GlobalNetworkPolicy>,
+    /// Calico NetworkPolicies. Those named `knp.default.<name>` are Kubernetes policies as
+    /// kube-controllers stores them, and get kind `KubernetesNetworkPolicy`.
     pub policies: Vec<NetworkPolicy>,
     /// Kubernetes NetworkPolicies already converted to Calico form (policy kind
-    /// `KubernetesNetworkPolicy`; only the tie-break string of the ordering differs).
+    /// `KubernetesNetworkPolicy` whatever the name; only the tie-break string of the ordering
+    /// differs).
     pub kubernetes_policies: Vec<NetworkPolicy>,
     pub profiles: Vec<Profile>,
     pub network_sets: Vec<NetworkSet>,
@@ -102,88 +104,26 @@ impl Resources {
     }
 }
 
-/// The kind part of a Felix policy key (`model.PolicyKey.Kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PolicyKind {
-    GlobalNetworkPolicy,
-    NetworkPolicy,
-    KubernetesNetworkPolicy,
-}
-
-impl PolicyKind {
-    /// The v3 kind name, used in the ordering tie-break.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PolicyKind::GlobalNetworkPolicy => "GlobalNetworkPolicy",
-            PolicyKind::NetworkPolicy => "NetworkPolicy",
-            PolicyKind::KubernetesNetworkPolicy => "KubernetesNetworkPolicy",
-        }
-    }
-
-    fn short(self) -> &'static str {
-        match self {
-            PolicyKind::GlobalNetworkPolicy => "gnp",
-            PolicyKind::NetworkPolicy => "np",
-            PolicyKind::KubernetesNetworkPolicy => "knp",
-        }
-    }
-}
-
-/// Identifies a policy; displayed like Felix's chain ids (`gnp/<name>`, `np/<ns>/<name>`,
-/// `knp/<ns>/<name>`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PolicyId {
-    pub kind: PolicyKind,
-    /// Empty for global policies.
-    pub namespace: String,
-    pub name: String,
-}
-
-impl fmt::Display for PolicyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.namespace.is_empty() {
-            write!(f, "{}/{}", self.kind.short(), self.name)
-        } else {
-            write!(f, "{}/{}/{}", self.kind.short(), self.namespace, self.name)
-        }
-    }
-}
-
-/// A policy in v1 form.
-#[derive(Debug, Clone)]
-pub(crate) struct PolicyData {
-    pub id: PolicyId,
-    pub order: Option<f64>,
-    pub selector: Selector,
-    pub ingress: bool,
-    pub egress: bool,
-    pub do_not_track: bool,
-    pub pre_dnat: bool,
-    pub apply_on_forward: bool,
-    pub inbound: Vec<CompiledRule>,
-    pub outbound: Vec<CompiledRule>,
-}
-
 /// A tier with its policies in evaluation order.
 #[derive(Debug, Clone)]
 pub(crate) struct TierData {
-    pub name: String,
-    pub order: Option<f64>,
+    /// Name, order and default action. `Pass` only for `defaultAction: Pass`; anything else,
+    /// including the empty action of a tier that does not exist, drops at the end of the tier
+    /// (`endpoints.go`: `tier.DefaultAction != string(v3.Pass)`).
+    pub tier: ParsedTier,
     /// Whether a Tier resource exists (`policy_sorter.go` `TierInfo.Valid`).
     pub valid: bool,
-    /// `defaultAction: Pass`. Anything else, including the empty action of a tier that does
-    /// not exist, drops at the end of the tier (`endpoints.go`:
-    /// `tier.DefaultAction != string(v3.Pass)`).
-    pub default_pass: bool,
-    pub policies: Vec<PolicyData>,
+    pub policies: Vec<ParsedPolicy>,
 }
 
-/// A profile in v1 form.
-#[derive(Debug, Clone)]
-pub(crate) struct ProfileData {
-    pub labels: BTreeMap<String, String>,
-    pub inbound: Vec<CompiledRule>,
-    pub outbound: Vec<CompiledRule>,
+impl TierData {
+    pub(crate) fn name(&self) -> &str {
+        &self.tier.name
+    }
+
+    pub(crate) fn default_pass(&self) -> bool {
+        self.tier.default_action == TierDefaultAction::Pass
+    }
 }
 
 /// Something whose addresses can be in an IP set: an endpoint or a network set.
@@ -209,408 +149,13 @@ pub struct PolicySet {
     pub(crate) config: EvalConfig,
     /// Sorted by `TierLess`.
     pub(crate) tiers: Vec<TierData>,
-    pub(crate) profiles: BTreeMap<String, ProfileData>,
+    pub(crate) profiles: BTreeMap<String, ParsedProfile>,
     /// The input endpoints, in input order.
     pub(crate) endpoints: Vec<Endpoint>,
     /// `members[i]` is `endpoints[i]` for `i < endpoints.len()`; network sets follow.
     pub(crate) members: Vec<Member>,
     /// Node → its local addresses.
     pub(crate) host_addresses: BTreeMap<String, BTreeSet<IpAddr>>,
-}
-
-fn invalid(kind: &'static str, name: &str, errs: FieldErrors) -> EvalError {
-    EvalError::InvalidResource {
-        kind,
-        name: name.to_string(),
-        errors: errs.to_string(),
-    }
-}
-
-/// Calico's client applies defaults and validates before storing (`clientv3`); Felix only
-/// ever sees resources in that state.
-fn defaulted<T: CalicoResource>(r: &T) -> Result<T, EvalError> {
-    let mut r = r.clone();
-    r.apply_defaults();
-    let mut errs = FieldErrors::new();
-    r.validate(&mut errs);
-    match errs.into_result() {
-        Ok(()) => Ok(r),
-        Err(e) => {
-            let m = r.metadata();
-            let name = if m.namespace.is_empty() {
-                m.name.clone()
-            } else {
-                format!("{}/{}", m.namespace, m.name)
-            };
-            Err(invalid(T::KIND, &name, e))
-        }
-    }
-}
-
-fn parse_selector(owner: &str, text: &str) -> Result<Selector, EvalError> {
-    calico_selector::parse(text).map_err(|e| EvalError::BadSelector {
-        owner: owner.to_string(),
-        selector: text.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-fn prefixed(owner: &str, selector: &str, prefix: &str) -> Result<String, EvalError> {
-    attach_prefix(selector, prefix).map_err(|e| EvalError::BadSelector {
-        owner: owner.to_string(),
-        selector: selector.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// `selectors.go` `prefixAndAppendSelector`.
-fn prefix_and_append(
-    owner: &str,
-    current: String,
-    new: &str,
-    prefix: &str,
-) -> Result<String, EvalError> {
-    if new.is_empty() {
-        return Ok(current);
-    }
-    let p = prefixed(owner, new, prefix)?;
-    Ok(if current.is_empty() {
-        p
-    } else {
-        format!("({current}) && {p}")
-    })
-}
-
-/// `rules.go` `parseServiceAccounts`: names become
-/// `projectcalico.org/serviceaccount in {...}` (normalised), ANDed after the `pcsa.`-prefixed
-/// selector.
-fn service_account_selector(owner: &str, sam: &ServiceAccountMatch) -> Result<String, EvalError> {
-    let updated = if sam.selector.is_empty() {
-        String::new()
-    } else {
-        prefixed(owner, &sam.selector, SERVICE_ACCOUNT_LABEL_PREFIX)?
-    };
-    if sam.names.is_empty() {
-        return Ok(updated);
-    }
-    let names = format!(
-        "{LABEL_SERVICE_ACCOUNT} in {{ '{}' }}",
-        sam.names.join("', '")
-    );
-    let names = parse_selector(owner, &names)?.to_string();
-    Ok(if updated.is_empty() {
-        names
-    } else {
-        format!("({updated}) && ({names})")
-    })
-}
-
-/// `rules.go` `GetEntityRuleSelector` / `getEndpointSelector`: the v1 selector text for one
-/// side of a rule of a policy in namespace `ns` (empty for global policies and profiles).
-pub(crate) fn entity_selector_text(
-    owner: &str,
-    er: &EntityRule,
-    ns: &str,
-) -> Result<String, EvalError> {
-    let sa = match &er.service_accounts {
-        Some(sam) => service_account_selector(owner, sam)?,
-        None => String::new(),
-    };
-    let ns_selector = if !er.namespace_selector.is_empty() {
-        // "We treat all() as select all namespaces" / "global() as opposite to all()": a
-        // plain text replacement on the prefixed canonical form, as Calico does it.
-        prefixed(owner, &er.namespace_selector, NAMESPACE_LABEL_PREFIX)?
-            .replace("all()", &format!("has({LABEL_NAMESPACE})"))
-            .replace("global()", &format!("!has({LABEL_NAMESPACE})"))
-    } else if !ns.is_empty() {
-        format!("{LABEL_NAMESPACE} == '{ns}'")
-    } else {
-        String::new()
-    };
-    let parts: Vec<&str> = [sa.as_str(), er.selector.as_str()]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect();
-    let mut selector = match parts.as_slice() {
-        [] => String::new(),
-        [one] => (*one).to_string(),
-        many => format!("({})", many.join(") && (")),
-    };
-    if !ns_selector.is_empty()
-        && (!selector.is_empty()
-            || !er.not_selector.is_empty()
-            || !er.namespace_selector.is_empty())
-    {
-        selector = if selector.is_empty() {
-            ns_selector
-        } else {
-            format!("({ns_selector}) && ({selector})")
-        };
-    }
-    Ok(selector)
-}
-
-/// `rule_scanner.go` `combineMatchesIfPossible`: with a positive selector, the negated one is
-/// folded into it (`(pos) && (!(neg))`); without one, the negated selector stays separate so
-/// that it also matches addresses outside every known endpoint.
-fn combine_selectors(positive: String, negated: &str) -> (String, String) {
-    if positive.is_empty() || negated.is_empty() {
-        return (positive, negated.to_string());
-    }
-    (format!("({positive}) && (!({negated}))"), String::new())
-}
-
-fn compile_entity(owner: &str, er: &EntityRule, ns: &str) -> Result<EntityMatch, EvalError> {
-    if er.services.is_some() {
-        return Err(EvalError::Unsupported {
-            owner: owner.to_string(),
-            what: "a Kubernetes Services match (needs Service endpoints)".to_string(),
-        });
-    }
-    // The notSelector is passed through unchanged (`rules.go`: `NotSrcSelector:
-    // ar.Source.NotSelector`), it is not namespace-scoped.
-    let (pos, neg) = combine_selectors(entity_selector_text(owner, er, ns)?, &er.not_selector);
-    let nets = |list: &[String], field| -> Result<Vec<IpNet>, EvalError> {
-        list.iter()
-            .map(|n| parse_net(owner, field, n).map(|n| n.trunc()))
-            .collect()
-    };
-    let mut m = EntityMatch {
-        nets: nets(&er.nets, "nets")?,
-        not_nets: nets(&er.not_nets, "notNets")?,
-        selector: (!pos.is_empty())
-            .then(|| parse_selector(owner, &pos))
-            .transpose()?,
-        not_selector: (!neg.is_empty())
-            .then(|| parse_selector(owner, &neg))
-            .transpose()?,
-        ..EntityMatch::default()
-    };
-    // `rule_scanner.go` `splitNamedAndNumericPorts`.
-    for p in &er.ports {
-        if p.is_named() {
-            m.named_ports.push(p.port_name.clone());
-        } else {
-            m.ports.push((p.min_port, p.max_port));
-        }
-    }
-    for p in &er.not_ports {
-        if p.is_named() {
-            m.not_named_ports.push(p.port_name.clone());
-        } else {
-            m.not_ports.push((p.min_port, p.max_port));
-        }
-    }
-    Ok(m)
-}
-
-fn icmp_match(
-    owner: &str,
-    f: &calico_api::rule::IcmpFields,
-) -> Result<Option<IcmpMatch>, EvalError> {
-    let byte = |v: i64, field| {
-        u8::try_from(v).map_err(|_| EvalError::BadValue {
-            owner: owner.to_string(),
-            field,
-            value: v.to_string(),
-        })
-    };
-    // `rule_convert.go`: a code is only rendered together with a type.
-    match f.type_ {
-        None => Ok(None),
-        Some(t) => Ok(Some(IcmpMatch {
-            type_: byte(t, "icmp type")?,
-            code: f.code.map(|c| byte(c, "icmp code")).transpose()?,
-        })),
-    }
-}
-
-/// `rules.go` `RuleAPIV3ToBackend` followed by `rule_scanner.go` / `rule_convert.go`.
-pub(crate) fn compile_rule(owner: &str, r: &Rule, ns: &str) -> Result<CompiledRule, EvalError> {
-    let action = match &r.action {
-        Some(Action::Allow) => RuleAction::Allow,
-        Some(Action::Deny) => RuleAction::Deny,
-        Some(Action::Log) => RuleAction::Log,
-        Some(Action::Pass) => RuleAction::Pass,
-        // `CombineMatchAndActionsForProtoRule`: "" renders as allow; Felix panics on any other.
-        None => RuleAction::Allow,
-        Some(Action::Other(a)) => {
-            return Err(EvalError::BadValue {
-                owner: owner.to_string(),
-                field: "action",
-                value: a.clone(),
-            });
-        }
-    };
-    let protocol = r
-        .protocol
-        .as_ref()
-        .map(|p| protocol_number(owner, p))
-        .transpose()?;
-    let not_protocol = r
-        .not_protocol
-        .as_ref()
-        .map(|p| protocol_number(owner, p))
-        .transpose()?;
-    // `rule_convert.go` `ipVersionToProtoIPVersion`: explicit version, else implied by the
-    // protocol *name* icmp / icmpv6 (a numeric protocol implies nothing).
-    let ip_version = match (r.ip_version, &r.protocol) {
-        (Some(4), _) => Some(4),
-        (Some(6), _) => Some(6),
-        (Some(v), _) => {
-            return Err(EvalError::BadValue {
-                owner: owner.to_string(),
-                field: "ipVersion",
-                value: v.to_string(),
-            });
-        }
-        (None, Some(calico_api::numorstring::Protocol::Name(n))) => {
-            match n.to_ascii_lowercase().as_str() {
-                "icmp" => Some(4),
-                "icmpv6" => Some(6),
-                _ => None,
-            }
-        }
-        (None, _) => None,
-    };
-    Ok(CompiledRule {
-        action,
-        ip_version,
-        protocol,
-        not_protocol,
-        icmp: r
-            .icmp
-            .as_ref()
-            .map(|f| icmp_match(owner, f))
-            .transpose()?
-            .flatten(),
-        not_icmp: r
-            .not_icmp
-            .as_ref()
-            .map(|f| icmp_match(owner, f))
-            .transpose()?
-            .flatten(),
-        // HTTP matches are L7 (enforced by Dikastes when ALP is on); Felix's L3/L4 rendering
-        // in `felix/rules/policy.go` ignores them, and so do we.
-        src: compile_entity(&format!("{owner} source"), &r.source, ns)?,
-        dst: compile_entity(&format!("{owner} destination"), &r.destination, ns)?,
-    })
-}
-
-fn compile_rules(
-    owner: &str,
-    dir: &str,
-    rules: &[Rule],
-    ns: &str,
-) -> Result<Vec<CompiledRule>, EvalError> {
-    rules
-        .iter()
-        .enumerate()
-        .map(|(i, r)| compile_rule(&format!("{owner} {dir}[{i}]"), r, ns))
-        .collect()
-}
-
-struct PolicyInput<'a> {
-    id: PolicyId,
-    tier: &'a str,
-    order: Option<f64>,
-    selector: String,
-    types: &'a [PolicyType],
-    ingress: &'a [Rule],
-    egress: &'a [Rule],
-    flags: (bool, bool, bool),
-}
-
-fn compile_policy(p: PolicyInput<'_>) -> Result<(String, PolicyData), EvalError> {
-    let owner = p.id.to_string();
-    let ns = p.id.namespace.clone();
-    let (do_not_track, pre_dnat, apply_on_forward) = p.flags;
-    Ok((
-        p.tier.to_string(),
-        PolicyData {
-            selector: parse_selector(&owner, &p.selector)?,
-            // `policy_sorter.go` `ExtractPolicyMetadata`: no types means both (defaulting
-            // normally fills them in first).
-            ingress: p.types.is_empty() || p.types.contains(&PolicyType::Ingress),
-            egress: p.types.is_empty() || p.types.contains(&PolicyType::Egress),
-            do_not_track,
-            pre_dnat,
-            apply_on_forward,
-            inbound: compile_rules(&owner, "ingress", p.ingress, &ns)?,
-            outbound: compile_rules(&owner, "egress", p.egress, &ns)?,
-            order: p.order,
-            id: p.id,
-        },
-    ))
-}
-
-/// `networkpolicyprocessor.go`: `(sel) && projectcalico.org/namespace == 'ns'` (just the
-/// namespace term when the selector is empty), then the `pcsa.`-prefixed
-/// serviceAccountSelector appended.
-fn namespaced_policy_selector(owner: &str, p: &NetworkPolicy) -> Result<String, EvalError> {
-    let ns_sel = format!("{LABEL_NAMESPACE} == '{}'", p.metadata.namespace);
-    let sel = if p.spec.selector.is_empty() {
-        ns_sel
-    } else {
-        format!("({}) && {ns_sel}", p.spec.selector)
-    };
-    prefix_and_append(
-        owner,
-        sel,
-        &p.spec.service_account_selector,
-        SERVICE_ACCOUNT_LABEL_PREFIX,
-    )
-}
-
-/// `globalnetworkpolicyprocessor.go`: namespaceSelector appended with `pcns.` and every
-/// `all()` replaced by `has(projectcalico.org/namespace)`; then serviceAccountSelector with
-/// `pcsa.` and `all()` → `has(projectcalico.org/serviceaccount)` (plain text replacements on
-/// the whole selector, as Calico does).
-fn global_policy_selector(owner: &str, p: &GlobalNetworkPolicy) -> Result<String, EvalError> {
-    let mut sel = p.spec.selector.clone();
-    if !p.spec.namespace_selector.is_empty() {
-        sel = prefix_and_append(
-            owner,
-            sel,
-            &p.spec.namespace_selector,
-            NAMESPACE_LABEL_PREFIX,
-        )?
-        .replace("all()", &format!("has({LABEL_NAMESPACE})"));
-    }
-    if !p.spec.service_account_selector.is_empty() {
-        sel = prefix_and_append(
-            owner,
-            sel,
-            &p.spec.service_account_selector,
-            SERVICE_ACCOUNT_LABEL_PREFIX,
-        )?
-        .replace("all()", &format!("has({LABEL_SERVICE_ACCOUNT})"));
-    }
-    Ok(sel)
-}
-
-/// `policy_sorter.go` `TierLess`: valid tiers first, then order ascending with a missing
-/// order last, then name.
-fn tier_cmp(a: &TierData, b: &TierData) -> Ordering {
-    b.valid
-        .cmp(&a.valid)
-        .then_with(|| match (a.order, b.order) {
-            (None, None) => Ordering::Equal,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(_), None) => Ordering::Less,
-            (Some(x), Some(y)) => x.total_cmp(&y),
-        })
-        .then_with(|| a.name.cmp(&b.name))
-}
-
-/// `policy_sorter.go` `PolKVLess`: order ascending (missing = +Inf), ties broken by the
-/// string `"<name>/<namespace>/<kind>"`.
-fn policy_cmp(a: &PolicyData, b: &PolicyData) -> Ordering {
-    let order = |p: &PolicyData| p.order.unwrap_or(f64::INFINITY);
-    let key = |p: &PolicyData| format!("{}/{}/{}", p.id.name, p.id.namespace, p.id.kind.as_str());
-    order(a)
-        .total_cmp(&order(b))
-        .then_with(|| key(a).cmp(&key(b)))
 }
 
 /// Labels known for namespaces / service accounts, from every source, checked to agree.
@@ -692,17 +237,8 @@ fn profile_labels(
     out
 }
 
-fn allow_all() -> CompiledRule {
-    CompiledRule {
-        action: RuleAction::Allow,
-        ip_version: None,
-        protocol: None,
-        not_protocol: None,
-        icmp: None,
-        not_icmp: None,
-        src: EntityMatch::default(),
-        dst: EntityMatch::default(),
-    }
+fn allow_all() -> ParsedRule {
+    ParsedRule::any(RuleAction::Allow)
 }
 
 /// A profile Calico derives rather than stores: `kns.<ns>` (allow-all ingress and egress,
@@ -713,10 +249,11 @@ fn derived_profile(
     known: &KnownLabels,
     namespaces: &BTreeSet<String>,
     service_accounts: &BTreeSet<(String, String)>,
-) -> Option<ProfileData> {
+) -> Option<ParsedProfile> {
     if name == DEFAULT_ALLOW_PROFILE {
-        return Some(ProfileData {
-            labels: BTreeMap::new(),
+        return Some(ParsedProfile {
+            name: name.to_string(),
+            labels_to_apply: BTreeMap::new(),
             inbound: vec![allow_all()],
             outbound: vec![allow_all()],
         });
@@ -726,8 +263,9 @@ fn derived_profile(
     {
         let empty = BTreeMap::new();
         let labels = known.namespaces.get(ns).unwrap_or(&empty);
-        return Some(ProfileData {
-            labels: profile_labels(NAMESPACE_LABEL_PREFIX, ns, labels),
+        return Some(ParsedProfile {
+            name: name.to_string(),
+            labels_to_apply: profile_labels(NAMESPACE_LABEL_PREFIX, ns, labels),
             inbound: vec![allow_all()],
             outbound: vec![allow_all()],
         });
@@ -739,8 +277,9 @@ fn derived_profile(
         if service_accounts.contains(&key) {
             let empty = BTreeMap::new();
             let labels = known.service_accounts.get(&key).unwrap_or(&empty);
-            return Some(ProfileData {
-                labels: profile_labels(SERVICE_ACCOUNT_LABEL_PREFIX, sa, labels),
+            return Some(ParsedProfile {
+                name: name.to_string(),
+                labels_to_apply: profile_labels(SERVICE_ACCOUNT_LABEL_PREFIX, sa, labels),
                 inbound: Vec::new(),
                 outbound: Vec::new(),
             });
@@ -754,12 +293,16 @@ fn derived_profile(
 fn inherit(
     own: BTreeMap<String, String>,
     parents: &[String],
-    profiles: &BTreeMap<String, ProfileData>,
+    profiles: &BTreeMap<String, ParsedProfile>,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for p in parents.iter().rev() {
         if let Some(pd) = profiles.get(p) {
-            out.extend(pd.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+            out.extend(
+                pd.labels_to_apply
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
         }
     }
     out.extend(own);
@@ -776,98 +319,63 @@ impl PolicySet {
         // Tiers: the given ones plus the protected tiers Calico always has.
         let mut tiers: BTreeMap<String, TierData> = BTreeMap::new();
         for t in &res.tiers {
-            let t = defaulted(t)?;
-            let name = t.metadata.name.clone();
+            let tier = parse_tier(t)?;
+            let name = tier.name.clone();
             let data = TierData {
-                name: name.clone(),
-                order: t.spec.order,
+                tier,
                 valid: true,
-                default_pass: t.spec.default_action == Some(Action::Pass),
                 policies: Vec::new(),
             };
             if tiers.insert(name.clone(), data).is_some() {
                 return Err(EvalError::DuplicateResource { kind: "Tier", name });
             }
         }
-        for (name, order, action) in PROTECTED_TIERS {
-            tiers.entry(name.to_string()).or_insert_with(|| TierData {
-                name: name.to_string(),
-                order: Some(order),
+        for tier in protected_tiers() {
+            tiers.entry(tier.name.clone()).or_insert_with(|| TierData {
+                tier,
                 valid: true,
-                default_pass: action == Action::Pass,
                 policies: Vec::new(),
             });
         }
 
-        // Policies.
-        let mut compiled: Vec<(String, PolicyData)> = Vec::new();
+        // Policies. A NetworkPolicy named `knp.default.…` is a converted Kubernetes policy
+        // (`parse_network_policy`); the explicitly Kubernetes ones are that kind whatever
+        // their name.
+        let mut parsed: Vec<ParsedPolicy> = Vec::new();
         for p in &res.global_policies {
-            let p = defaulted(p)?;
-            let id = PolicyId {
-                kind: PolicyKind::GlobalNetworkPolicy,
-                namespace: String::new(),
-                name: p.metadata.name.clone(),
-            };
-            let selector = global_policy_selector(&id.to_string(), &p)?;
-            let s = &p.spec;
-            compiled.push(compile_policy(PolicyInput {
-                id,
-                tier: &s.tier,
-                order: s.order,
-                selector,
-                types: &s.types,
-                ingress: &s.ingress,
-                egress: &s.egress,
-                flags: (s.do_not_track, s.pre_dnat, s.apply_on_forward),
-            })?);
+            parsed.push(parse_global_network_policy(p)?);
         }
-        let namespaced = res
-            .policies
-            .iter()
-            .map(|p| (PolicyKind::NetworkPolicy, p))
-            .chain(
-                res.kubernetes_policies
-                    .iter()
-                    .map(|p| (PolicyKind::KubernetesNetworkPolicy, p)),
-            );
-        for (kind, p) in namespaced {
-            let p = defaulted(p)?;
-            let id = PolicyId {
-                kind,
-                namespace: p.metadata.namespace.clone(),
-                name: p.metadata.name.clone(),
-            };
-            let selector = namespaced_policy_selector(&id.to_string(), &p)?;
-            let s = &p.spec;
-            compiled.push(compile_policy(PolicyInput {
-                id,
-                tier: &s.tier,
-                order: s.order,
-                selector,
-                types: &s.types,
-                ingress: &s.ingress,
-                egress: &s.egress,
-                flags: (false, false, false),
-            })?);
+        for p in &res.policies {
+            parsed.push(parse_network_policy(p)?);
+        }
+        for p in &res.kubernetes_policies {
+            let mut pol = parse_network_policy(p)?;
+            pol.id.kind = PolicyKind::KubernetesNetworkPolicy;
+            parsed.push(pol);
         }
         let mut seen_ids = BTreeSet::new();
-        for (tier, pol) in compiled {
-            if !seen_ids.insert(pol.id.clone()) {
+        for pol in parsed {
+            // Policy names are unique per kind and namespace, whatever their tier.
+            let key = (pol.id.kind, pol.id.namespace.clone(), pol.id.name.clone());
+            if !seen_ids.insert(key) {
                 return Err(EvalError::DuplicateResource {
-                    kind: pol.id.kind.as_str(),
+                    kind: policy_kind_name(pol.id.kind),
                     name: pol.id.to_string(),
                 });
             }
             // A policy in a tier that does not exist creates an invalid tier: sorted after
             // all valid tiers, no order, empty default action (so: drop at its end)
             // (`policy_sorter.go` `UpdatePolicy`, `policy_resolver.go` keeps using it).
+            let tier = pol.id.tier.clone();
             tiers
                 .entry(tier.clone())
                 .or_insert_with(|| TierData {
-                    name: tier,
-                    order: None,
+                    tier: ParsedTier {
+                        name: tier,
+                        order: None,
+                        default_action: TierDefaultAction::Deny,
+                    },
                     valid: false,
-                    default_pass: false,
                     policies: Vec::new(),
                 })
                 .policies
@@ -875,21 +383,15 @@ impl PolicySet {
         }
         let mut tiers: Vec<TierData> = tiers.into_values().collect();
         for t in &mut tiers {
-            t.policies.sort_by(policy_cmp);
+            t.policies.sort_by(policy_order);
         }
-        tiers.sort_by(tier_cmp);
+        tiers.sort_by(|a, b| tier_order_with_validity(&a.tier, a.valid, &b.tier, b.valid));
 
         // Profiles: the given ones, then derived ones for names endpoints refer to.
-        let mut profiles: BTreeMap<String, ProfileData> = BTreeMap::new();
+        let mut profiles: BTreeMap<String, ParsedProfile> = BTreeMap::new();
         for p in &res.profiles {
-            let p = defaulted(p)?;
-            let name = p.metadata.name.clone();
-            let owner = format!("profile {name}");
-            let data = ProfileData {
-                labels: p.spec.labels_to_apply.clone(),
-                inbound: compile_rules(&owner, "ingress", &p.spec.ingress, "")?,
-                outbound: compile_rules(&owner, "egress", &p.spec.egress, "")?,
-            };
+            let data = parse_profile(p)?;
+            let name = data.name.clone();
             if profiles.insert(name.clone(), data).is_some() {
                 return Err(EvalError::DuplicateResource {
                     kind: "Profile",
@@ -1055,7 +557,7 @@ impl PolicySet {
             .iter()
             .map(|t| {
                 (
-                    t.name.clone(),
+                    t.name().to_string(),
                     t.policies.iter().map(|p| p.id.clone()).collect(),
                 )
             })
@@ -1084,7 +586,3 @@ impl PolicySet {
         (0..self.endpoints.len()).find(|&i| self.members[i].contains(ip))
     }
 }
-
-#[cfg(test)]
-#[path = "build_tests.rs"]
-mod tests;

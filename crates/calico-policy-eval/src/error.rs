@@ -58,3 +58,35 @@ pub enum EvalError {
     #[error("no endpoint with key {0:?}")]
     UnknownEndpoint(String),
 }
+
+/// Rewriting errors keep their kind: validation failures stay [`EvalError::InvalidResource`],
+/// Services matches [`EvalError::Unsupported`], and so on.
+impl From<calico_policy_rules::RulesError> for EvalError {
+    fn from(e: calico_policy_rules::RulesError) -> Self {
+        use calico_policy_rules::RulesError as R;
+        match e {
+            R::InvalidResource { kind, name, errors } => {
+                EvalError::InvalidResource { kind, name, errors }
+            }
+            R::Unsupported { owner, what } => EvalError::Unsupported { owner, what },
+            R::BadSelector {
+                owner,
+                selector,
+                reason,
+            } => EvalError::BadSelector {
+                owner,
+                selector,
+                reason,
+            },
+            R::BadValue {
+                owner,
+                field,
+                value,
+            } => EvalError::BadValue {
+                owner,
+                field,
+                value,
+            },
+        }
+    }
+}

@@ -29,10 +29,12 @@
 
 use std::fmt;
 
+use calico_policy_rules::{ParsedProfile, ParsedRule, RuleAction};
+
 use crate::PolicyId;
-use crate::build::{PolicySet, ProfileData};
+use crate::build::PolicySet;
 use crate::error::EvalError;
-use crate::matching::{CompiledRule, RuleAction};
+use crate::matching::rule_matches;
 use crate::model::{Direction, Endpoint, EndpointKind, EndpointToHostAction, Packet};
 
 /// The outcome of a chain.
@@ -192,13 +194,13 @@ enum RulesOutcome {
 /// continues; Allow / Deny / Pass end the list.
 fn run_rules(
     set: &PolicySet,
-    rules: &[CompiledRule],
+    rules: &[ParsedRule],
     pkt: &Packet,
     trace: &mut Vec<String>,
     owner: &str,
 ) -> RulesOutcome {
     for (i, r) in rules.iter().enumerate() {
-        if !r.matches(&set.members, pkt) {
+        if !rule_matches(r, &set.members, pkt) {
             continue;
         }
         match r.action {
@@ -339,7 +341,7 @@ fn chain_outcome(
         if applicable.is_empty() {
             continue;
         }
-        trace.push(format!("tier {}", tier.name));
+        trace.push(format!("tier {}", tier.name()));
         let mut passed = false;
         for p in applicable {
             let rules = match dir {
@@ -348,7 +350,7 @@ fn chain_outcome(
             };
             let owner = p.id.to_string();
             let rule_by = |rule| DecidedBy::Rule {
-                tier: tier.name.clone(),
+                tier: tier.name().to_string(),
                 policy: p.id.clone(),
                 rule,
             };
@@ -366,12 +368,12 @@ fn chain_outcome(
         // Untracked and pre-DNAT tiers get default action Pass (`tierInfoToProtoTierInfo`)
         // and no end-of-tier drop is rendered for them anyway.
         let end_drop =
-            matches!(chain, ChainType::Normal | ChainType::Forward) && !tier.default_pass;
+            matches!(chain, ChainType::Normal | ChainType::Forward) && !tier.default_pass();
         if !passed && end_drop {
             return done(
                 Verdict::Deny,
                 DecidedBy::EndOfTier {
-                    tier: tier.name.clone(),
+                    tier: tier.name().to_string(),
                 },
             );
         }
@@ -396,7 +398,7 @@ fn profiles_outcome(
 ) -> Outcome {
     for name in &ep.profiles {
         // Building the set guarantees every endpoint profile exists.
-        let Some(p): Option<&ProfileData> = set.profiles.get(name) else {
+        let Some(p): Option<&ParsedProfile> = set.profiles.get(name) else {
             continue;
         };
         let rules = match dir {

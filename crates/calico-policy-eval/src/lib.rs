@@ -5,16 +5,18 @@
 //! tier / policy / rule decided. Later code (the calculation graph, the nftables compiler, the
 //! dataplane driver) is differential-tested against it.
 //!
-//! It owns only the *semantics*: the v3 → v1 rewriting of selectors done by libcalico-go's
-//! update processors, Felix's tier/policy ordering (`felix/calc/policy_sorter.go`), Felix's
-//! per-endpoint chain structure (`felix/rules/endpoints.go`) and rule matching
-//! (`felix/rules/policy.go`, `felix/calc/rule_scanner.go`), evaluated directly over data
-//! structures instead of being compiled to a dataplane. Every semantic decision cites the Calico
-//! file it follows.
+//! It owns only the *evaluation*: Felix's per-endpoint chain structure
+//! (`felix/rules/endpoints.go`) and rule matching (`felix/rules/policy.go`,
+//! `felix/calc/rule_scanner.go`), label inheritance and IP-set membership, evaluated directly
+//! over data structures instead of being compiled to a dataplane. The v3 → v1 rewriting of
+//! resources (defaulting, validation, libcalico-go's selector rewriting, Felix's tier / policy
+//! ordering) comes from `calico-policy-rules`, the same code the calculation graph uses. Every
+//! semantic decision cites the Calico file it follows.
 //!
 //! It is pure: no I/O, no datastore, no dataplane, no async. It depends only on `calico-api`
-//! (resource types, defaulting, validation) and `calico-selector` (Calico's selector language);
-//! it must never depend on the code it is used to check (calico-felix, an nft compiler, ...).
+//! (resource types), `calico-selector` (Calico's selector language) and `calico-policy-rules`;
+//! it must never depend on the code it is used to check (calico-calc, calico-felix, an nft
+//! compiler, ...).
 //!
 //! What it does not model (see [`eval`] for details): connection tracking (only the first
 //! packet of a flow is judged), Kubernetes Services matches (rejected when building), L7 HTTP
@@ -42,7 +44,9 @@ pub mod eval;
 mod matching;
 mod model;
 
-pub use build::{PolicyId, PolicyKind, PolicySet, Resources};
+pub use build::{PolicySet, Resources};
+pub use calico_policy_rules::proto_number;
+pub use calico_policy_rules::{PolicyId, PolicyKind};
 pub use error::EvalError;
 pub use eval::{
     ChainType, DecidedBy, Decision, DirectionResult, Reach, Verdict, evaluate, evaluate_chain,
@@ -50,5 +54,5 @@ pub use eval::{
 };
 pub use model::{
     DEFAULT_SRC_PORT, Direction, Endpoint, EndpointKind, EndpointToHostAction, EvalConfig,
-    NamedPort, Packet, ProtoPort, proto_number,
+    NamedPort, Packet, ProtoPort,
 };

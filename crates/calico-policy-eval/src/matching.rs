@@ -1,7 +1,7 @@
-//! Matching one compiled rule against one packet.
+//! Matching one parsed rule against one packet.
 //!
-//! A rule is the v1 form Felix receives (`felix/calc/rule_scanner.go` `ruleToParsedRule`,
-//! `felix/calc/rule_convert.go`) and matches the way `felix/rules/policy.go`
+//! A rule is the v1 form Felix receives, as `calico-policy-rules` produces it
+//! (`felix/calc/rule_scanner.go` `ruleToParsedRule`, `felix/calc/rule_convert.go`), and matches the way `felix/rules/policy.go`
 //! (`ProtoRuleToIptablesRules`, `CalculateRuleMatch`) renders it: every present criterion must
 //! hold (AND); the entries of one list (nets, ports) are ORed; numeric ports and named ports of
 //! one list are ORed together; negated lists hold when *no* entry matches.
@@ -14,37 +14,18 @@
 
 use std::net::IpAddr;
 
+use calico_policy_rules::{IcmpMatch, ParsedRule, ParsedSide, PortRange};
 use calico_selector::Selector;
 use ipnet::IpNet;
 
 use crate::build::Member;
 use crate::model::Packet;
 
-/// A rule action after the v3 → v1 conversion (`rules.go` `ruleActionAPIV3ToBackend`:
-/// `Pass` becomes `next-tier`, others are lower-cased).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RuleAction {
-    Allow,
-    Deny,
-    Log,
-    Pass,
-}
-
-/// ICMP type and optional code (`rule_convert.go`: a code is only used with a type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IcmpMatch {
-    pub type_: u8,
-    pub code: Option<u8>,
-}
-
-impl IcmpMatch {
-    /// Whether the packet is an ICMP packet of its own family with this type (and code).
-    /// `CalculateRuleMatch` renders `icmp` type matches for IPv4 and `icmpv6` for IPv6; like
-    /// the kernel's icmp match, a packet of another protocol never satisfies it (negated or
-    /// not).
-    fn matches_type(&self, pkt: &Packet) -> bool {
-        pkt.icmp_type == Some(self.type_) && self.code.is_none_or(|c| pkt.icmp_code == Some(c))
-    }
+/// Whether the packet is an ICMP packet of its own family with this type (and code).
+/// `CalculateRuleMatch` renders `icmp` type matches for IPv4 and `icmpv6` for IPv6; like the
+/// kernel's icmp match, a packet of another protocol never satisfies it (negated or not).
+fn icmp_type_matches(icmp: &IcmpMatch, pkt: &Packet) -> bool {
+    pkt.icmp_type == Some(icmp.type_) && icmp.code.is_none_or(|c| pkt.icmp_code == Some(c))
 }
 
 /// The packet's address and port on one side, with that side's CIDR lists already filtered
@@ -54,36 +35,6 @@ struct Side {
     port: Option<u16>,
     nets: Vec<IpNet>,
     not_nets: Vec<IpNet>,
-}
-
-/// One side (source or destination) of a rule.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct EntityMatch {
-    pub nets: Vec<IpNet>,
-    pub not_nets: Vec<IpNet>,
-    /// The positive selector after `GetEntityRuleSelector` and `combineMatchesIfPossible`.
-    pub selector: Option<Selector>,
-    /// The negated selector, only when there is no positive one (`combineMatchesIfPossible`).
-    pub not_selector: Option<Selector>,
-    pub ports: Vec<(u16, u16)>,
-    pub named_ports: Vec<String>,
-    pub not_ports: Vec<(u16, u16)>,
-    pub not_named_ports: Vec<String>,
-}
-
-/// One rule in the form matched here.
-#[derive(Debug, Clone)]
-pub(crate) struct CompiledRule {
-    pub action: RuleAction,
-    /// Explicit `ipVersion`, or implied by protocol `icmp` (4) / `icmpv6` (6)
-    /// (`rule_convert.go` `ipVersionToProtoIPVersion`).
-    pub ip_version: Option<u8>,
-    pub protocol: Option<u8>,
-    pub not_protocol: Option<u8>,
-    pub icmp: Option<IcmpMatch>,
-    pub not_icmp: Option<IcmpMatch>,
-    pub src: EntityMatch,
-    pub dst: EntityMatch,
 }
 
 /// Calico `FilterRuleToIPVersion` / `filterNets` (`felix/rules/policy.go`) for one net list:
@@ -109,8 +60,8 @@ fn filter_nets(nets: &[IpNet], ip_version: u8, negated: bool) -> Option<Vec<IpNe
     if out.is_empty() { None } else { Some(out) }
 }
 
-fn in_ranges(port: Option<u16>, ranges: &[(u16, u16)]) -> bool {
-    port.is_some_and(|p| ranges.iter().any(|&(lo, hi)| lo <= p && p <= hi))
+fn in_ranges(port: Option<u16>, ranges: &[PortRange]) -> bool {
+    port.is_some_and(|p| ranges.iter().any(|r| r.first <= p && p <= r.last))
 }
 
 /// Membership of `ip` in the IP set of `selector` (`felix/labelindex`: every endpoint's and
@@ -150,124 +101,127 @@ pub(crate) fn in_named_port_set(
     })
 }
 
-impl EntityMatch {
-    /// Whether this side of the rule matches address `ip` / port `port` of the packet.
-    /// `nets` / `not_nets` are already filtered to the packet's family.
-    fn matches(&self, members: &[Member], rule: &CompiledRule, pkt: &Packet, side: &Side) -> bool {
-        let Side {
-            ip,
-            port,
-            nets,
-            not_nets,
-        } = side;
-        let (ip, port) = (*ip, *port);
-        // Positive CIDRs: one of them (`AppendCIDRMatchBlock` ORs them).
-        if !nets.is_empty() && !nets.iter().any(|n| n.contains(&ip)) {
-            return false;
-        }
-        // Positive selector: the selector IP set (`SrcIpSetIds` / `DstIpSetIds`).
-        if let Some(sel) = &self.selector
-            && !in_selector_set(members, sel, ip)
-        {
-            return false;
-        }
-        // Ports: numeric ranges ORed with named-port sets (`AppendPortMatchBlock`).
-        if !self.ports.is_empty() || !self.named_ports.is_empty() {
-            let numeric = in_ranges(port, &self.ports);
-            let named = self.named_ports.iter().any(|name| {
-                in_named_port_set(
-                    members,
-                    self.selector.as_ref(),
-                    name,
-                    rule.protocol,
-                    pkt,
-                    ip,
-                    port,
-                )
-            });
-            if !numeric && !named {
-                return false;
-            }
-        }
-        // Negated CIDRs: none of them.
-        if not_nets.iter().any(|n| n.contains(&ip)) {
-            return false;
-        }
-        // Negated selector (only present when there is no positive selector).
-        if let Some(sel) = &self.not_selector
-            && in_selector_set(members, sel, ip)
-        {
-            return false;
-        }
-        // Negated numeric ports: `! --dports` / `th dport != {..}` only match packets that
-        // have ports (the rule carries a TCP/UDP/SCTP protocol match; validation requires it).
-        if !self.not_ports.is_empty() && (port.is_none() || in_ranges(port, &self.not_ports)) {
-            return false;
-        }
-        // Negated named ports: not in the set, which `rule_scanner.go` filters by the
-        // *positive* selector ("we always use the positive (i.e. non-negated) selector").
-        if self.not_named_ports.iter().any(|name| {
+/// Whether one side of the rule matches address `ip` / port `port` of the packet.
+/// `nets` / `not_nets` of `side` are already filtered to the packet's family.
+fn side_matches(
+    entity: &ParsedSide,
+    members: &[Member],
+    rule: &ParsedRule,
+    pkt: &Packet,
+    side: &Side,
+) -> bool {
+    let Side {
+        ip,
+        port,
+        nets,
+        not_nets,
+    } = side;
+    let (ip, port) = (*ip, *port);
+    // Positive CIDRs: one of them (`AppendCIDRMatchBlock` ORs them).
+    if !nets.is_empty() && !nets.iter().any(|n| n.contains(&ip)) {
+        return false;
+    }
+    // Positive selector: the selector IP set (`SrcIpSetIds` / `DstIpSetIds`).
+    if let Some(sel) = &entity.selector
+        && !in_selector_set(members, sel, ip)
+    {
+        return false;
+    }
+    // Ports: numeric ranges ORed with named-port sets (`AppendPortMatchBlock`).
+    if !entity.ports.is_empty() || !entity.named_ports.is_empty() {
+        let numeric = in_ranges(port, &entity.ports);
+        let named = entity.named_ports.iter().any(|name| {
             in_named_port_set(
                 members,
-                self.selector.as_ref(),
+                entity.selector.as_ref(),
                 name,
                 rule.protocol,
                 pkt,
                 ip,
                 port,
             )
-        }) {
+        });
+        if !numeric && !named {
             return false;
         }
-        true
     }
+    // Negated CIDRs: none of them.
+    if not_nets.iter().any(|n| n.contains(&ip)) {
+        return false;
+    }
+    // Negated selector (only present when there is no positive selector).
+    if let Some(sel) = &entity.not_selector
+        && in_selector_set(members, sel, ip)
+    {
+        return false;
+    }
+    // Negated numeric ports: `! --dports` / `th dport != {..}` only match packets that
+    // have ports (the rule carries a TCP/UDP/SCTP protocol match; validation requires it).
+    if !entity.not_ports.is_empty() && (port.is_none() || in_ranges(port, &entity.not_ports)) {
+        return false;
+    }
+    // Negated named ports: not in the set, which `rule_scanner.go` filters by the
+    // *positive* selector ("we always use the positive (i.e. non-negated) selector").
+    if entity.not_named_ports.iter().any(|name| {
+        in_named_port_set(
+            members,
+            entity.selector.as_ref(),
+            name,
+            rule.protocol,
+            pkt,
+            ip,
+            port,
+        )
+    }) {
+        return false;
+    }
+    true
 }
 
-impl CompiledRule {
-    /// Whether the rule matches the packet.
-    pub(crate) fn matches(&self, members: &[Member], pkt: &Packet) -> bool {
-        let v = pkt.ip_version();
-        // `FilterRuleToIPVersion`: a rule for the other IP version is not rendered.
-        if self.ip_version.is_some_and(|rv| rv != v) {
-            return false;
-        }
-        let (Some(src_nets), Some(not_src_nets), Some(dst_nets), Some(not_dst_nets)) = (
-            filter_nets(&self.src.nets, v, false),
-            filter_nets(&self.src.not_nets, v, true),
-            filter_nets(&self.dst.nets, v, false),
-            filter_nets(&self.dst.not_nets, v, true),
-        ) else {
-            return false;
-        };
-        if self.protocol.is_some_and(|p| p != pkt.protocol) {
-            return false;
-        }
-        if self.not_protocol.is_some_and(|p| p == pkt.protocol) {
-            return false;
-        }
-        if let Some(icmp) = &self.icmp
-            && !(pkt.protocol == pkt.family_icmp() && icmp.matches_type(pkt))
-        {
-            return false;
-        }
-        if let Some(icmp) = &self.not_icmp {
-            let is_icmp = pkt.protocol == pkt.family_icmp();
-            if !is_icmp || icmp.matches_type(pkt) {
-                return false;
-            }
-        }
-        let src = Side {
-            ip: pkt.src,
-            port: pkt.src_port,
-            nets: src_nets,
-            not_nets: not_src_nets,
-        };
-        let dst = Side {
-            ip: pkt.dst,
-            port: pkt.dst_port,
-            nets: dst_nets,
-            not_nets: not_dst_nets,
-        };
-        self.src.matches(members, self, pkt, &src) && self.dst.matches(members, self, pkt, &dst)
+/// Whether the rule matches the packet.
+pub(crate) fn rule_matches(rule: &ParsedRule, members: &[Member], pkt: &Packet) -> bool {
+    let v = pkt.ip_version();
+    // `FilterRuleToIPVersion`: a rule for the other IP version is not rendered.
+    if rule.ip_version.is_some_and(|rv| rv != v) {
+        return false;
     }
+    let (Some(src_nets), Some(not_src_nets), Some(dst_nets), Some(not_dst_nets)) = (
+        filter_nets(&rule.src.nets, v, false),
+        filter_nets(&rule.src.not_nets, v, true),
+        filter_nets(&rule.dst.nets, v, false),
+        filter_nets(&rule.dst.not_nets, v, true),
+    ) else {
+        return false;
+    };
+    if rule.protocol.is_some_and(|p| p != pkt.protocol) {
+        return false;
+    }
+    if rule.not_protocol.is_some_and(|p| p == pkt.protocol) {
+        return false;
+    }
+    if let Some(icmp) = &rule.icmp
+        && !(pkt.protocol == pkt.family_icmp() && icmp_type_matches(icmp, pkt))
+    {
+        return false;
+    }
+    if let Some(icmp) = &rule.not_icmp {
+        let is_icmp = pkt.protocol == pkt.family_icmp();
+        if !is_icmp || icmp_type_matches(icmp, pkt) {
+            return false;
+        }
+    }
+    let src = Side {
+        ip: pkt.src,
+        port: pkt.src_port,
+        nets: src_nets,
+        not_nets: not_src_nets,
+    };
+    let dst = Side {
+        ip: pkt.dst,
+        port: pkt.dst_port,
+        nets: dst_nets,
+        not_nets: not_dst_nets,
+    };
+    side_matches(&rule.src, members, rule, pkt, &src)
+        && side_matches(&rule.dst, members, rule, pkt, &dst)
 }

@@ -5,20 +5,15 @@ use std::fmt;
 use std::net::IpAddr;
 
 use calico_api::hostendpoint::HostEndpoint;
-use calico_api::netutil::parse_cidr_or_ip;
 use calico_api::numorstring::Protocol;
 use calico_api::workloadendpoint::{LABEL_NAMESPACE, LABEL_ORCHESTRATOR, WorkloadEndpoint};
+use calico_policy_rules::{
+    LABEL_SERVICE_ACCOUNT, NAMESPACE_LABEL_PREFIX, SERVICE_ACCOUNT_LABEL_PREFIX, parse_net,
+};
 use ipnet::IpNet;
 
 use crate::error::EvalError;
 
-/// `projectcalico.org/serviceaccount` (`apiv3.LabelServiceAccount`).
-pub(crate) const LABEL_SERVICE_ACCOUNT: &str = "projectcalico.org/serviceaccount";
-/// Prefix of the labels a namespace profile applies (`conversion.NamespaceLabelPrefix`).
-pub(crate) const NAMESPACE_LABEL_PREFIX: &str = "pcns.";
-/// Prefix of the labels a service-account profile applies
-/// (`conversion.ServiceAccountLabelPrefix`).
-pub(crate) const SERVICE_ACCOUNT_LABEL_PREFIX: &str = "pcsa.";
 /// Name label added to namespace / service-account profiles (`conversion.go`
 /// `NamespaceToProfile`: `pcns.projectcalico.org/name`).
 pub(crate) const NAME_LABEL: &str = "projectcalico.org/name";
@@ -107,51 +102,19 @@ fn to_labels<K: Into<String>, V: Into<String>>(
         .collect()
 }
 
-/// Parses a CIDR or a bare address (taken as /32 or /128), like Calico's `cnet.ParseCIDROrIP`.
-pub(crate) fn parse_net(owner: &str, field: &'static str, s: &str) -> Result<IpNet, EvalError> {
-    parse_cidr_or_ip(s)
-        .and_then(|c| IpNet::new(c.addr, c.prefix_len).ok())
-        .ok_or_else(|| EvalError::BadValue {
-            owner: owner.to_string(),
-            field,
-            value: s.to_string(),
-        })
-}
-
 fn parse_addresses<S: AsRef<str>>(
     owner: &str,
     addresses: impl IntoIterator<Item = S>,
 ) -> Result<Vec<IpNet>, EvalError> {
     addresses
         .into_iter()
-        .map(|a| parse_net(owner, "address", a.as_ref()))
+        .map(|a| Ok(parse_net(owner, "address", a.as_ref())?))
         .collect()
 }
 
-/// The number of a v3 or v1 protocol name (case-insensitive), as the dataplane matches it.
-/// Names follow `numorstring.Protocol` and the kernel's `/etc/protocols` numbers.
-pub fn proto_number(name: &str) -> Option<u8> {
-    match name.to_ascii_lowercase().as_str() {
-        "icmp" => Some(1),
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmpv6" => Some(58),
-        "sctp" => Some(132),
-        "udplite" => Some(136),
-        other => other.parse().ok(),
-    }
-}
-
-pub(crate) fn protocol_number(owner: &str, p: &Protocol) -> Result<u8, EvalError> {
-    let n = match p {
-        Protocol::Num(n) => Some(*n),
-        Protocol::Name(s) => proto_number(s),
-    };
-    n.ok_or_else(|| EvalError::BadValue {
-        owner: owner.to_string(),
-        field: "protocol",
-        value: p.to_string(),
-    })
+/// [`protocol_number`] with the evaluator's error type.
+fn protocol_number(owner: &str, p: &Protocol) -> Result<u8, EvalError> {
+    Ok(calico_policy_rules::protocol_number(owner, p)?)
 }
 
 impl Endpoint {

@@ -229,10 +229,10 @@ fn policies_apply_by_order_then_name() {
     assert_eq!(
         ids,
         [
-            "np/prod/allow-early",
-            "np/prod/deny-late",
-            "np/prod/aa-no-order",
-            "np/prod/zz-no-order"
+            "default/np/prod/allow-early",
+            "default/np/prod/deny-late",
+            "default/np/prod/aa-no-order",
+            "default/np/prod/zz-no-order"
         ]
     );
     assert_eq!(verdict(&s, &tcp(CLIENT, SERVER, 80)), Verdict::Allow);
@@ -466,7 +466,10 @@ fn kubernetes_policies_behave_like_namespaced_policies() {
         .find(|(t, _)| t == "default")
         .unwrap()
         .1;
-    assert_eq!(default[0].to_string(), "knp/prod/knp.default.allow-clients");
+    assert_eq!(
+        default[0].to_string(),
+        "default/knp/prod/knp.default.allow-clients"
+    );
 }
 
 #[test]
