@@ -1,15 +1,128 @@
 //! calico-nft: compiles a [`calico_dataplane_model::DataplaneModel`] (what Felix's calculation
 //! graph says the dataplane must enforce) into one nftables table, `inet calico`, and computes
-//! minimal nft scripts that turn one compiled ruleset into another. It also reads back the
-//! shape of a live table from `nft -j list table` output ([`TableShape::from_nft_json`]) so a
-//! driver can detect drift.
+//! minimal nft scripts that turn one compiled ruleset into another ([`diff`]). It also reads
+//! back the shape of a live table from `nft -j list table` output
+//! ([`TableShape::from_nft_json`]) so a driver can detect drift.
+//!
+//! The table layout (base chains, verdict-map dispatch, endpoint / policy / profile chains,
+//! per-family hash sets) is described in [`compile`]'s module and follows Felix's
+//! `felix/rules` renderer; rule matching follows `felix/rules/policy.go`.
 //!
 //! It is pure: no I/O, no processes, no netlink. It must not depend on the calculation graph,
 //! the datastore or Calico's v3 API types; its only input is the dataplane model. Running `nft`
 //! is the job of the driver in calico-felix.
 
+mod compile;
+mod diff;
 mod error;
+pub mod marks;
+mod names;
+mod rules;
+mod ruleset;
 mod shape;
 
+pub use compile::{FAILSAFE_IN, FAILSAFE_OUT, compile};
+pub use diff::diff;
 pub use error::NftError;
+pub use names::{MAX_NAME_LEN, length_limited};
+pub use ruleset::Ruleset;
 pub use shape::TableShape;
+
+/// What happens to traffic from a workload to its own host once the workload's egress policy
+/// allowed it (Felix `DefaultEndpointToHostAction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EndpointToHostAction {
+    /// Felix's default.
+    #[default]
+    Drop,
+    Accept,
+    /// Leave Calico's chains; the host's other rules decide.
+    Return,
+}
+
+/// Compiler settings, Felix configuration equivalents in brackets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftConfig {
+    /// Table name, family inet (`calico`).
+    pub table: String,
+    /// Workload interface prefixes (`InterfacePrefix`, `cali`).
+    pub iface_prefixes: Vec<String>,
+    /// (protocol number, port) always accepted towards host endpoints
+    /// (`FailsafeInboundHostPorts`).
+    pub failsafe_inbound: Vec<(u8, u16)>,
+    /// (protocol number, port) always accepted from host endpoints
+    /// (`FailsafeOutboundHostPorts`).
+    pub failsafe_outbound: Vec<(u8, u16)>,
+    /// `DefaultEndpointToHostAction`.
+    pub endpoint_to_host_action: EndpointToHostAction,
+    /// `LogPrefix` of Log rules.
+    pub log_prefix: String,
+}
+
+impl Default for NftConfig {
+    /// Felix's defaults (`felix/config/config_params.go`): failsafe inbound tcp 22, udp 68,
+    /// tcp 179, 2379, 2380, 5473, 6443, 6666, 6667; outbound udp 53, udp 67, tcp 179, 2379,
+    /// 2380, 5473, 6443, 6666, 6667.
+    fn default() -> Self {
+        const TCP: u8 = 6;
+        const UDP: u8 = 17;
+        let common = [179, 2379, 2380, 5473, 6443, 6666, 6667].map(|p| (TCP, p));
+        let mut inbound = vec![(TCP, 22), (UDP, 68)];
+        inbound.extend(common);
+        let mut outbound = vec![(UDP, 53), (UDP, 67)];
+        outbound.extend(common);
+        NftConfig {
+            table: "calico".into(),
+            iface_prefixes: vec!["cali".into()],
+            failsafe_inbound: inbound,
+            failsafe_outbound: outbound,
+            endpoint_to_host_action: EndpointToHostAction::Drop,
+            log_prefix: "calico-packet".into(),
+        }
+    }
+}
+
+impl NftConfig {
+    /// Checks that every setting can be written into an nft script.
+    pub fn validate(&self) -> Result<(), NftError> {
+        let bad = |field: &str, why: &str| NftError::BadConfig(format!("{field}: {why}"));
+        let t = &self.table;
+        if t.is_empty()
+            || t.len() > MAX_NAME_LEN
+            || !t.starts_with(|c: char| c.is_ascii_alphabetic())
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(bad(
+                "table",
+                &format!("{t:?} is not a valid nft table name"),
+            ));
+        }
+        if self.iface_prefixes.is_empty() {
+            return Err(bad("iface_prefixes", "at least one prefix is needed"));
+        }
+        for p in &self.iface_prefixes {
+            if p.is_empty()
+                || p.len() > 14
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '*' | '\\' | '/' | ':'))
+            {
+                return Err(bad(
+                    "iface_prefixes",
+                    &format!("{p:?} is not an interface name prefix"),
+                ));
+            }
+        }
+        // nft's log prefix is at most 127 bytes; we append ": ".
+        let l = &self.log_prefix;
+        if l.len() > 125 || l.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+            return Err(bad(
+                "log_prefix",
+                &format!("{l:?} must be at most 125 printable characters without quotes"),
+            ));
+        }
+        Ok(())
+    }
+}

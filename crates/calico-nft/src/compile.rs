@@ -1,0 +1,630 @@
+//! DataplaneModel → [`Ruleset`]: the layout of table `inet calico`.
+//!
+//! Base chains (all `policy accept`: the table only ever drops what Calico policy drops):
+//! * `raw-prerouting` / `raw-output` (priority raw): clear Calico's mark bits, untracked
+//!   (doNotTrack) host-endpoint policy, accept when it allowed (Felix raw PREROUTING/OUTPUT).
+//! * `prednat` (prerouting, priority dstnat − 10): preDNAT host-endpoint policy (Felix mangle
+//!   PREROUTING), established flows and workload interfaces skip it.
+//! * `input`, `forward`, `output` (priority filter): `ct state established,related accept`,
+//!   `ct state invalid drop`, then the dispatch to endpoint chains.
+//!
+//! Dispatch is by verdict maps from interface name to `goto <endpoint chain>`, one lookup per
+//! packet (Felix's iptables renders a prefix tree of interface matches instead), inside small
+//! dispatch chains so that an endpoint chain's `return` comes back to the base chain. A
+//! workload interface with no endpoint (matching a configured prefix, `cali*`) is dropped.
+//!
+//! Endpoint chains (`felix/rules/endpoints.go` `endpointIptablesChain`): clear accept and pass
+//! marks; host endpoints: failsafe ports; workloads (from-workload direction): drop VXLAN and
+//! IPIP; per tier: clear pass, `jump` each policy chain while the pass mark is clear, return
+//! when it set the accept mark; end-of-tier drop when the tier's default action is Deny (not
+//! in the raw and pre-DNAT stages); then profiles (normal stage only), then drop.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use calico_dataplane_model::{
+    DataplaneModel, IpSet, IpSetId, IpSetKind, IpSetMember, TierDefaultAction, TierInfo,
+};
+use ipnet::IpNet;
+
+use crate::marks::{ACCEPT, ALL, PASS, clear_mark, mark_is_clear, mark_is_set};
+use crate::names::{self, SetType};
+use crate::rules::{RuleEnv, net_text, normalize_nets, proto_name, render_rules};
+use crate::ruleset::{NftChain, NftMap, NftSet, Ruleset};
+use crate::{EndpointToHostAction, NftConfig, NftError};
+
+/// Failsafe sets (`inet_proto . inet_service`).
+pub const FAILSAFE_IN: &str = "failsafe-in";
+pub const FAILSAFE_OUT: &str = "failsafe-out";
+
+/// Chain-name suffix of a host endpoint with `interfaceName: "*"`: longer than any Linux
+/// interface name (15), so it cannot clash with a real one.
+const ALL_INTERFACES: &str = "any-interface-wildcard";
+
+/// Interface-keyed verdict maps and the dispatch chains that look them up.
+struct Dispatch {
+    map: &'static str,
+    chain: &'static str,
+    /// `iifname` or `oifname`.
+    key: &'static str,
+}
+
+const FROM_WL: Dispatch = Dispatch {
+    map: "from-wl",
+    chain: "from-wl-dispatch",
+    key: "iifname",
+};
+const TO_WL: Dispatch = Dispatch {
+    map: "to-wl",
+    chain: "to-wl-dispatch",
+    key: "oifname",
+};
+const FROM_HEP: Dispatch = Dispatch {
+    map: "from-hep",
+    chain: "from-hep-dispatch",
+    key: "iifname",
+};
+const TO_HEP: Dispatch = Dispatch {
+    map: "to-hep",
+    chain: "to-hep-dispatch",
+    key: "oifname",
+};
+const FROM_HEP_FWD: Dispatch = Dispatch {
+    map: "from-hep-fwd",
+    chain: "from-hep-fwd-dispatch",
+    key: "iifname",
+};
+const TO_HEP_FWD: Dispatch = Dispatch {
+    map: "to-hep-fwd",
+    chain: "to-hep-fwd-dispatch",
+    key: "oifname",
+};
+const FROM_HEP_RAW: Dispatch = Dispatch {
+    map: "from-hep-raw",
+    chain: "from-hep-raw-dispatch",
+    key: "iifname",
+};
+const TO_HEP_RAW: Dispatch = Dispatch {
+    map: "to-hep-raw",
+    chain: "to-hep-raw-dispatch",
+    key: "oifname",
+};
+const FROM_HEP_PREDNAT: Dispatch = Dispatch {
+    map: "from-hep-prednat",
+    chain: "from-hep-prednat-dispatch",
+    key: "iifname",
+};
+
+const ALL_DISPATCH: [&Dispatch; 9] = [
+    &FROM_WL,
+    &TO_WL,
+    &FROM_HEP,
+    &TO_HEP,
+    &FROM_HEP_FWD,
+    &TO_HEP_FWD,
+    &FROM_HEP_RAW,
+    &TO_HEP_RAW,
+    &FROM_HEP_PREDNAT,
+];
+
+/// The stage an endpoint chain belongs to (Felix `endpointChainType` plus the pre-DNAT one).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Filter: end-of-tier drop, profiles, final drop.
+    Normal,
+    /// Filter, forwarded traffic through a host endpoint (applyOnForward): end-of-tier drop.
+    Forward,
+    /// Prerouting before DNAT: no end-of-tier drop.
+    PreDnat,
+    /// Raw: Allow means notrack; no end-of-tier drop.
+    Untracked,
+}
+
+struct Endpoint<'a> {
+    owner: String,
+    stage: Stage,
+    ingress: bool,
+    workload: bool,
+    tiers: &'a [TierInfo],
+    profiles: &'a [String],
+}
+
+/// Compiles `model` into the table described in the module docs. Errors name the model
+/// object that is wrong: a rule referencing an IP set the model lacks, an endpoint listing a
+/// policy that is not active, two endpoints on one interface, an invalid interface name.
+/// Profiles an endpoint names but the model lacks are skipped (Calico allows them: such an
+/// endpoint falls through to "no profile matched" and drops).
+pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<Ruleset, NftError> {
+    cfg.validate()?;
+    let mut rs = Ruleset::new(&cfg.table);
+
+    // IP sets: one nft set per family.
+    let mut set_types: BTreeMap<IpSetId, SetType> = BTreeMap::new();
+    for (id, set) in &model.ip_sets {
+        let ty = set_type(id, set)?;
+        set_types.insert(id.clone(), ty);
+        for fam in [4u8, 6] {
+            rs.sets.insert(
+                names::ip_set(id, ty, fam),
+                NftSet {
+                    spec: ty.spec(fam),
+                    elements: set_elements(set, ty, fam),
+                },
+            );
+        }
+    }
+    for (name, ports) in [
+        (FAILSAFE_IN, &cfg.failsafe_inbound),
+        (FAILSAFE_OUT, &cfg.failsafe_outbound),
+    ] {
+        rs.sets.insert(
+            name.to_string(),
+            NftSet {
+                spec: "type inet_proto . inet_service;".into(),
+                elements: ports
+                    .iter()
+                    .map(|(p, port)| format!("{} . {port}", proto_name(*p)))
+                    .collect(),
+            },
+        );
+    }
+
+    // Policy and profile chains.
+    let env = RuleEnv {
+        set_types: &set_types,
+        log_prefix: &cfg.log_prefix,
+    };
+    for (id, p) in &model.policies {
+        let owner = format!("policy {id}");
+        add_chain(
+            &mut rs,
+            names::policy_chain(true, id),
+            render_rules(&p.inbound, &env, &format!("{owner} inbound"))?,
+        )?;
+        add_chain(
+            &mut rs,
+            names::policy_chain(false, id),
+            render_rules(&p.outbound, &env, &format!("{owner} outbound"))?,
+        )?;
+    }
+    for (name, p) in &model.profiles {
+        let owner = format!("profile {name}");
+        add_chain(
+            &mut rs,
+            names::profile_chain(true, name),
+            render_rules(&p.inbound, &env, &format!("{owner} inbound"))?,
+        )?;
+        add_chain(
+            &mut rs,
+            names::profile_chain(false, name),
+            render_rules(&p.outbound, &env, &format!("{owner} outbound"))?,
+        )?;
+    }
+
+    // Maps start empty; endpoints fill them.
+    let mut maps: BTreeMap<&'static str, BTreeMap<String, String>> = ALL_DISPATCH
+        .iter()
+        .map(|d| (d.map, BTreeMap::new()))
+        .collect();
+    let mut wildcard: BTreeMap<&'static str, String> = BTreeMap::new();
+
+    for (id, ep) in &model.workload_endpoints {
+        let owner = format!("workload endpoint {id}");
+        let iface = &ep.interface_name;
+        check_iface(iface, &owner)?;
+        for (ingress, prefix, d) in [(false, "fw-", &FROM_WL), (true, "tw-", &TO_WL)] {
+            let chain = names::endpoint_chain(prefix, iface);
+            let rules = endpoint_rules(
+                model,
+                &Endpoint {
+                    owner: owner.clone(),
+                    stage: Stage::Normal,
+                    ingress,
+                    workload: true,
+                    tiers: &ep.tiers,
+                    profiles: &ep.profile_ids,
+                },
+            )?;
+            add_chain(&mut rs, chain.clone(), rules)?;
+            add_entry(&mut maps, d, iface, &chain, &owner)?;
+        }
+    }
+
+    for (name, ep) in &model.host_endpoints {
+        let owner = format!("host endpoint {name}");
+        let iface = ep.interface_name.as_str();
+        if iface.is_empty() {
+            // Felix only programs host endpoints it can attach to an interface.
+            continue;
+        }
+        let suffix = if iface == "*" {
+            ALL_INTERFACES
+        } else {
+            check_iface(iface, &owner)?;
+            iface
+        };
+        let stages: [(Stage, bool, &str, &Dispatch, &[TierInfo]); 7] = [
+            (Stage::Normal, true, "th-", &FROM_HEP, &ep.tiers),
+            (Stage::Normal, false, "fh-", &TO_HEP, &ep.tiers),
+            (
+                Stage::Forward,
+                true,
+                "thfw-",
+                &FROM_HEP_FWD,
+                &ep.forward_tiers,
+            ),
+            (
+                Stage::Forward,
+                false,
+                "fhfw-",
+                &TO_HEP_FWD,
+                &ep.forward_tiers,
+            ),
+            (
+                Stage::Untracked,
+                true,
+                "thr-",
+                &FROM_HEP_RAW,
+                &ep.untracked_tiers,
+            ),
+            (
+                Stage::Untracked,
+                false,
+                "fhr-",
+                &TO_HEP_RAW,
+                &ep.untracked_tiers,
+            ),
+            (
+                Stage::PreDnat,
+                true,
+                "thpd-",
+                &FROM_HEP_PREDNAT,
+                &ep.pre_dnat_tiers,
+            ),
+        ];
+        for (stage, ingress, prefix, d, tiers) in stages {
+            // Only the normal stage is rendered without policies: a host endpoint without
+            // forward / untracked / pre-DNAT policy leaves that traffic alone ("Allow
+            // forwarded traffic by default"; no end-of-tier drop in raw and pre-DNAT).
+            if stage != Stage::Normal && !tiers.iter().any(|t| !direction(t, ingress).is_empty()) {
+                continue;
+            }
+            let chain = names::endpoint_chain(prefix, suffix);
+            let rules = endpoint_rules(
+                model,
+                &Endpoint {
+                    owner: owner.clone(),
+                    stage,
+                    ingress,
+                    workload: false,
+                    tiers,
+                    profiles: &ep.profile_ids,
+                },
+            )?;
+            add_chain(&mut rs, chain.clone(), rules)?;
+            if iface == "*" {
+                if wildcard.insert(d.chain, chain).is_some() {
+                    return Err(NftError::DuplicateInterface {
+                        owner,
+                        iface: iface.to_string(),
+                    });
+                }
+            } else {
+                add_entry(&mut maps, d, iface, &chain, &owner)?;
+            }
+        }
+    }
+
+    for d in ALL_DISPATCH {
+        let elements = maps.remove(d.map).unwrap_or_default();
+        rs.maps.insert(
+            d.map.to_string(),
+            NftMap {
+                spec: "type ifname : verdict;".into(),
+                elements,
+            },
+        );
+        let mut rules = vec![format!("{} vmap @{}", d.key, d.map)];
+        let wl = d.map.ends_with("-wl");
+        for prefix in &cfg.iface_prefixes {
+            // Workload dispatch: an unknown workload interface is dropped (fail closed,
+            // Felix's "Unknown interface" rule). Host-endpoint wildcard: workload
+            // interfaces are not host endpoints.
+            if wl {
+                rules.push(format!("{} \"{prefix}*\" drop", d.key));
+            } else if wildcard.contains_key(d.chain) {
+                rules.push(format!("{} \"{prefix}*\" return", d.key));
+            }
+        }
+        if let Some(chain) = wildcard.get(d.chain) {
+            rules.push(format!("goto {chain}"));
+        }
+        add_chain(&mut rs, d.chain.to_string(), rules)?;
+    }
+
+    base_chains(&mut rs, cfg)?;
+    Ok(rs)
+}
+
+fn add_chain(rs: &mut Ruleset, name: String, rules: Vec<String>) -> Result<(), NftError> {
+    if rs.chains.contains_key(&name) {
+        return Err(NftError::NameClash(name));
+    }
+    rs.chains.insert(name, NftChain { base: None, rules });
+    Ok(())
+}
+
+fn add_entry(
+    maps: &mut BTreeMap<&'static str, BTreeMap<String, String>>,
+    d: &Dispatch,
+    iface: &str,
+    chain: &str,
+    owner: &str,
+) -> Result<(), NftError> {
+    let m = maps.entry(d.map).or_default();
+    let key = format!("\"{iface}\"");
+    if m.contains_key(&key) {
+        return Err(NftError::DuplicateInterface {
+            owner: owner.to_string(),
+            iface: iface.to_string(),
+        });
+    }
+    m.insert(key, format!("goto {chain}"));
+    Ok(())
+}
+
+/// Linux interface names: 1–15 bytes, no `/`, whitespace or `:` (dev_valid_name); we also
+/// refuse quotes, `*` and `\`, which would break the nft string.
+fn check_iface(iface: &str, owner: &str) -> Result<(), NftError> {
+    let ok = !iface.is_empty()
+        && iface.len() <= 15
+        && iface != "."
+        && iface != ".."
+        && iface
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '/' | ':' | '"' | '*' | '\\'));
+    if ok {
+        Ok(())
+    } else {
+        Err(NftError::BadInterface {
+            owner: owner.to_string(),
+            iface: iface.to_string(),
+        })
+    }
+}
+
+fn direction(t: &TierInfo, ingress: bool) -> &[calico_dataplane_model::PolicyId] {
+    if ingress {
+        &t.ingress_policies
+    } else {
+        &t.egress_policies
+    }
+}
+
+/// The type of nft set an IP set needs: the model's kind, refined by the members (a selector
+/// set holding a CIDR wider than a host route needs interval matching).
+fn set_type(id: &IpSetId, set: &IpSet) -> Result<SetType, NftError> {
+    let has_port = set
+        .members
+        .iter()
+        .any(|m| matches!(m, IpSetMember::AddressPort { .. }));
+    let has_addr = set
+        .members
+        .iter()
+        .any(|m| !matches!(m, IpSetMember::AddressPort { .. }));
+    let has_wide_net = set
+        .members
+        .iter()
+        .any(|m| matches!(m, IpSetMember::Net(n) if n.prefix_len() < n.max_prefix_len()));
+    let ty = match set.kind {
+        Some(IpSetKind::AddressPorts) => SetType::AddrPort,
+        Some(IpSetKind::Nets) => SetType::Net,
+        Some(IpSetKind::Addresses) if has_wide_net => SetType::Net,
+        Some(IpSetKind::Addresses) => SetType::Addr,
+        None if has_port => SetType::AddrPort,
+        None if has_wide_net => SetType::Net,
+        None => SetType::Addr,
+    };
+    let bad = if ty == SetType::AddrPort {
+        has_addr
+    } else {
+        has_port
+    };
+    if bad {
+        return Err(NftError::BadModel(format!(
+            "IP set {id} mixes address/port members with addresses or CIDRs"
+        )));
+    }
+    Ok(ty)
+}
+
+/// The set's members of family `fam`, as nft elements.
+fn set_elements(set: &IpSet, ty: SetType, fam: u8) -> BTreeSet<String> {
+    let mine = set.members.iter().filter(|m| m.ip_version() == fam);
+    match ty {
+        SetType::Net => normalize_nets(mine.filter_map(|m| match m {
+            IpSetMember::Address(a) => Some(IpNet::from(*a)),
+            IpSetMember::Net(n) => Some(*n),
+            IpSetMember::AddressPort { .. } => None,
+        }))
+        .iter()
+        .map(net_text)
+        .collect(),
+        SetType::Addr => mine
+            .filter_map(|m| match m {
+                IpSetMember::Address(a) => Some(a.to_string()),
+                IpSetMember::Net(n) => Some(n.trunc().addr().to_string()),
+                IpSetMember::AddressPort { .. } => None,
+            })
+            .collect(),
+        SetType::AddrPort => mine
+            .filter_map(|m| match m {
+                IpSetMember::AddressPort {
+                    addr,
+                    protocol,
+                    port,
+                } => Some(format!("{addr} . {} . {port}", proto_name(*protocol))),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+fn endpoint_rules(model: &DataplaneModel, ep: &Endpoint<'_>) -> Result<Vec<String>, NftError> {
+    let mut rules = vec![clear_mark(ACCEPT | PASS)];
+    if !ep.workload && ep.stage != Stage::Forward {
+        // Failsafe ports (felix/rules/static.go failsafeInChain / failsafeOutChain): accepted
+        // whatever the policy. In the raw stage, responses to the other direction's failsafe
+        // connections are accepted too so they are not untracked.
+        let (fwd, rev) = if ep.ingress {
+            (FAILSAFE_IN, FAILSAFE_OUT)
+        } else {
+            (FAILSAFE_OUT, FAILSAFE_IN)
+        };
+        rules.push(format!("meta l4proto . th dport @{fwd} accept"));
+        if ep.stage == Stage::Untracked {
+            rules.push(format!("meta l4proto . th sport @{rev} accept"));
+        }
+    }
+    if ep.workload && !ep.ingress {
+        // Encapsulated packets originating in workloads (Felix default
+        // allowVXLANPacketsFromWorkloads / allowIPIPPacketsFromWorkloads false).
+        rules.push("meta l4proto udp th dport 4789 drop".into());
+        rules.push("meta l4proto 4 drop".into());
+    }
+    for tier in ep.tiers {
+        let policies = direction(tier, ep.ingress);
+        if policies.is_empty() {
+            continue;
+        }
+        rules.push(clear_mark(PASS));
+        for id in policies {
+            if !model.policies.contains_key(id) {
+                return Err(NftError::MissingPolicy {
+                    owner: ep.owner.clone(),
+                    id: id.to_string(),
+                });
+            }
+            let chain = names::policy_chain(ep.ingress, id);
+            rules.push(format!("{} jump {chain}", mark_is_clear(PASS)));
+            if ep.stage == Stage::Untracked {
+                rules.push(format!("{} notrack return", mark_is_set(ACCEPT)));
+            } else {
+                rules.push(format!("{} return", mark_is_set(ACCEPT)));
+            }
+        }
+        if matches!(ep.stage, Stage::Normal | Stage::Forward)
+            && tier.default_action == TierDefaultAction::Deny
+        {
+            rules.push(format!("{} drop", mark_is_clear(PASS)));
+        }
+    }
+    if ep.stage == Stage::Normal {
+        for profile in ep.profiles {
+            if !model.profiles.contains_key(profile) {
+                continue;
+            }
+            let chain = names::profile_chain(ep.ingress, profile);
+            rules.push(format!("jump {chain}"));
+            rules.push(format!("{} return", mark_is_set(ACCEPT)));
+        }
+        rules.push("drop".into());
+    }
+    Ok(rules)
+}
+
+fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
+    let ct = [
+        "ct state established,related accept".to_string(),
+        "ct state invalid drop".to_string(),
+    ];
+    let accepted = format!("{} accept", mark_is_set(ACCEPT));
+    let base = |hook: &str, prio: &str| {
+        Some(format!(
+            "type filter hook {hook} priority {prio}; policy accept;"
+        ))
+    };
+    let mut add = |name: &str, spec: Option<String>, rules: Vec<String>| -> Result<(), NftError> {
+        if rs.chains.contains_key(name) {
+            return Err(NftError::NameClash(name.to_string()));
+        }
+        rs.chains
+            .insert(name.to_string(), NftChain { base: spec, rules });
+        Ok(())
+    };
+
+    add(
+        "raw-prerouting",
+        base("prerouting", "raw"),
+        vec![
+            clear_mark(ALL),
+            format!("jump {}", FROM_HEP_RAW.chain),
+            accepted.clone(),
+        ],
+    )?;
+    add(
+        "raw-output",
+        base("output", "raw"),
+        vec![
+            clear_mark(ALL),
+            format!("jump {}", TO_HEP_RAW.chain),
+            accepted.clone(),
+        ],
+    )?;
+
+    let mut prednat = vec![ct[0].clone()];
+    for p in &cfg.iface_prefixes {
+        prednat.push(format!("iifname \"{p}*\" return"));
+    }
+    prednat.push(format!("jump {}", FROM_HEP_PREDNAT.chain));
+    prednat.push(accepted.clone());
+    add("prednat", base("prerouting", "dstnat - 10"), prednat)?;
+
+    // Input: workload → host goes through the workload's egress policy, then Felix's
+    // DefaultEndpointToHostAction (cali-wl-to-host, reached with a goto so that Return
+    // leaves Calico's chains).
+    let mut input = ct.to_vec();
+    input.push(accepted.clone());
+    for p in &cfg.iface_prefixes {
+        input.push(format!("iifname \"{p}*\" goto wl-to-host"));
+    }
+    input.push(format!("jump {}", FROM_HEP.chain));
+    input.push(accepted.clone());
+    add("input", base("input", "filter"), input)?;
+    let to_host = match cfg.endpoint_to_host_action {
+        EndpointToHostAction::Drop => "drop",
+        EndpointToHostAction::Accept => "accept",
+        EndpointToHostAction::Return => "return",
+    };
+    add(
+        "wl-to-host",
+        None,
+        vec![format!("jump {}", FROM_WL.chain), to_host.to_string()],
+    )?;
+
+    // Forward: host endpoint (applyOnForward) ingress unless already accepted before DNAT,
+    // workload egress, workload ingress, host endpoint egress; both workloads' policies apply
+    // to traffic between two local workloads (felix/rules/static.go filterForwardChain).
+    let mut forward = ct.to_vec();
+    forward.push(clear_mark(ALL & !ACCEPT));
+    forward.push(format!(
+        "{} jump {}",
+        mark_is_clear(ACCEPT),
+        FROM_HEP_FWD.chain
+    ));
+    forward.push(format!("jump {}", FROM_WL.chain));
+    forward.push(format!("jump {}", TO_WL.chain));
+    forward.push(format!("jump {}", TO_HEP_FWD.chain));
+    forward.push(accepted.clone());
+    add("forward", base("forward", "filter"), forward)?;
+
+    // Output: host → local workload is not policed (Felix filterOutputChain).
+    let mut output = ct.to_vec();
+    output.push(accepted.clone());
+    for p in &cfg.iface_prefixes {
+        output.push(format!("oifname \"{p}*\" accept"));
+    }
+    output.push(format!("jump {}", TO_HEP.chain));
+    output.push(accepted);
+    add("output", base("output", "filter"), output)?;
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! Packet mark bits, as Felix allocates them from `IptablesMarkMask` (default `0xffff0000`):
+//! accept, pass and two scratch bits (`felix/rules/rule_defs.go` `MarkAccept`, `MarkPass`,
+//! `MarkScratch0`, `MarkScratch1`). The accept bit carries "allowed" from a policy chain to
+//! its endpoint chain, and from the raw / pre-DNAT stages to the filter stage.
+
+/// Set by Allow; "return if policy accepted".
+pub const ACCEPT: u32 = 0x0001_0000;
+/// Set by Pass; skips the rest of the tier.
+pub const PASS: u32 = 0x0002_0000;
+/// ORs the source side's port alternatives.
+pub const SCRATCH0: u32 = 0x0004_0000;
+/// ORs the destination side's port alternatives.
+pub const SCRATCH1: u32 = 0x0008_0000;
+/// Every bit Calico uses.
+pub const ALL: u32 = ACCEPT | PASS | SCRATCH0 | SCRATCH1;
+
+pub(crate) fn set_mark(bits: u32) -> String {
+    format!("meta mark set meta mark | 0x{bits:08x}")
+}
+
+pub(crate) fn clear_mark(bits: u32) -> String {
+    format!("meta mark set meta mark & 0x{:08x}", !bits)
+}
+
+pub(crate) fn mark_is_set(bit: u32) -> String {
+    format!("meta mark & 0x{bit:08x} != 0")
+}
+
+pub(crate) fn mark_is_clear(bit: u32) -> String {
+    format!("meta mark & 0x{bit:08x} == 0")
+}
