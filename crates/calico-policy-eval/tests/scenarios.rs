@@ -1137,3 +1137,28 @@ spec:
     let labels = s.endpoint_labels("mon/prom").unwrap();
     assert_eq!(labels.get("pcns.zone").map(String::as_str), Some("trusted"));
 }
+
+#[test]
+fn calico_policies_named_knp_default_are_kubernetes_policies() {
+    // kube-controllers stores converted Kubernetes policies in etcd as Calico NetworkPolicies
+    // named `knp.default.<name>`; given as plain Calico policies they still get that kind,
+    // which changes the ordering tie-break ("<name>/<namespace>/<kind>").
+    let mut res = fixture();
+    res.policies.push(np(
+        "prod",
+        "knp.default.allow-clients",
+        json!({"order": 1000, "selector": "role == 'server'", "ingress": [{"action": "Allow"}]}),
+    ));
+    let s = set(res);
+    let default = s
+        .ordering()
+        .into_iter()
+        .find(|(t, _)| t == "default")
+        .unwrap()
+        .1;
+    assert_eq!(
+        default[0].to_string(),
+        "default/knp/prod/knp.default.allow-clients"
+    );
+    assert_eq!(verdict(&s, &tcp(CLIENT, SERVER, 80)), Verdict::Allow);
+}

@@ -2,7 +2,7 @@
 //! (`libcalico-go/lib/hash/unique_id.go` `MakeUniqueID`: prefix + ":" + base64url-nopad of
 //! SHA-224(prefix + ":" + content); `felix/calc/rule_scanner.go` `IPSetData.UniqueID`: a
 //! named-port set hashes `<selector unique ID>,<protocol string>,<port name>` with prefix
-//! "n"). The `s:` values of `all()` is the literal from Calico's
+//! "n"). The `s:` values of `all()` and `!(has(b) || !has(a))` are the literals from Calico's
 //! `libcalico-go/lib/selector/parser/parser_test.go`; the others were computed independently
 //! (Python `hashlib.sha224` + `base64.urlsafe_b64encode`).
 
