@@ -6,10 +6,12 @@ use anyhow::{anyhow, bail};
 use calico_api::decode::DocumentLocation;
 use calico_api::{KindInfo, Resource};
 use calico_client::{ApiConfig, Client, ClientError, Patch, ResourceList};
+use calico_k8s::DroppedRule;
 use serde_json::Value;
 
 use crate::CrudFlags;
-use crate::input::{self, Check};
+use crate::input::{self, Check, Doc};
+use crate::k8s::{self, KubeKind};
 use crate::output;
 use crate::table;
 
@@ -66,8 +68,19 @@ fn resolve_namespace(
     cli_ns: Option<&str>,
     all_ns: bool,
 ) -> Result<String, String> {
+    resolve_namespace_of(ki.kind, ki.namespaced, res_ns, cli_ns, all_ns)
+}
+
+/// [`resolve_namespace`] for any kind, named `kind` in messages.
+fn resolve_namespace_of(
+    kind: &str,
+    namespaced: bool,
+    res_ns: &str,
+    cli_ns: Option<&str>,
+    all_ns: bool,
+) -> Result<String, String> {
     let cli = cli_ns.unwrap_or("");
-    if ki.namespaced {
+    if namespaced {
         if all_ns && !cli.is_empty() {
             return Err(
                 "cannot use both --namespace and --all-namespaces flags at the same time".into(),
@@ -89,17 +102,105 @@ fn resolve_namespace(
         Err(format!(
             "namespace should not be specified for a non-namespaced resource. {} is not a \
              namespaced resource",
-            ki.kind
+            kind
         ))
     } else if all_ns || !cli.is_empty() {
-        Err(format!("{} is not namespaced", ki.kind))
+        Err(format!("{kind} is not namespaced"))
     } else {
         Ok(String::new())
     }
 }
 
 fn lookup(kind: &str) -> anyhow::Result<&'static KindInfo> {
+    if let Some(kk) = KubeKind::lookup(kind) {
+        bail!(
+            "resource type '{kind}' ({}) can only be created, applied, replaced, deleted and \
+             read: change the Kubernetes manifest and apply it again",
+            kk.display()
+        );
+    }
     calico_api::lookup_kind(kind).ok_or_else(|| anyhow!("resource type '{kind}' is not supported"))
+}
+
+/// A kind named on the command line: Calico's (first, so `networkpolicy` stays Calico's) or
+/// one of the Kubernetes kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetKind {
+    Calico(&'static KindInfo),
+    Kube(KubeKind),
+}
+
+impl TargetKind {
+    fn lookup(kind: &str) -> anyhow::Result<TargetKind> {
+        if let Some(ki) = calico_api::lookup_kind(kind) {
+            return Ok(TargetKind::Calico(ki));
+        }
+        KubeKind::lookup(kind)
+            .map(TargetKind::Kube)
+            .ok_or_else(|| anyhow!("resource type '{kind}' is not supported"))
+    }
+
+    fn of(doc: &Doc) -> TargetKind {
+        match doc {
+            Doc::Calico(r) => TargetKind::Calico(r.kind_info()),
+            Doc::Kube(r) => TargetKind::Kube(KubeKind::of(r)),
+        }
+    }
+
+    /// The kind as messages name it.
+    fn display(self) -> &'static str {
+        match self {
+            TargetKind::Calico(ki) => ki.kind,
+            TargetKind::Kube(kk) => kk.display(),
+        }
+    }
+
+    fn namespaced(self) -> bool {
+        match self {
+            TargetKind::Calico(ki) => ki.namespaced,
+            TargetKind::Kube(kk) => kk.namespaced(),
+        }
+    }
+
+    fn resolve_namespace(
+        self,
+        res_ns: &str,
+        cli_ns: Option<&str>,
+        all_ns: bool,
+    ) -> Result<String, String> {
+        resolve_namespace_of(self.display(), self.namespaced(), res_ns, cli_ns, all_ns)
+    }
+
+    /// The Calico kind, namespace and name stored for the object `ns/name` of this kind
+    /// (`ns` resolved).
+    fn stored(self, ns: &str, name: &str) -> (&'static str, String, String) {
+        match self {
+            TargetKind::Calico(ki) => (ki.kind, ns.to_string(), name.to_string()),
+            TargetKind::Kube(kk) => {
+                let (ns, name) = kk.stored_id(ns, name);
+                (kk.stored_kind(), ns, name)
+            }
+        }
+    }
+}
+
+/// Resolves a document's namespace against `-n` and turns it into what is written: a Calico
+/// resource as is; a Kubernetes object converted as calico-kube-controllers would, with the
+/// rules the conversion had to leave out.
+fn prepare(doc: Doc, cli_ns: Option<&str>) -> Result<(Resource, Vec<DroppedRule>), String> {
+    let tk = TargetKind::of(&doc);
+    match doc {
+        Doc::Calico(mut res) => {
+            let ns = tk.resolve_namespace(&res.metadata().namespace, cli_ns, false)?;
+            res.metadata_mut().namespace = ns;
+            Ok((*res, Vec::new()))
+        }
+        Doc::Kube(mut r) => {
+            let ns = tk.resolve_namespace(k8s::namespace_of(&r), cli_ns, false)?;
+            k8s::set_namespace(&mut r, ns);
+            k8s::to_calico(&r)
+        }
+    }
 }
 
 /// Go's `%v` of a `[]error`.
@@ -125,31 +226,30 @@ pub async fn write_from_files(crud: &CrudFlags, action: Action) -> anyhow::Resul
         return Ok(());
     }
     let total = located.len();
-    let kind = single_kind(located.iter().map(|r| r.resource.kind()));
-    // Namespaces are resolved for every document before the datastore is touched (even before
-    // `ensure_initialized` writes its defaults), so a document whose namespace conflicts with
-    // `-n` (or names one for a cluster-scoped kind) stops the whole file, as a validation error
-    // does (`input` module): nothing is half-applied.
+    let kind = single_kind(located.iter().map(|d| TargetKind::of(&d.doc).display()));
+    // Namespaces are resolved (and Kubernetes objects converted) for every document before the
+    // datastore is touched (even before `ensure_initialized` writes its defaults), so a
+    // document whose namespace conflicts with `-n` (or names one for a cluster-scoped kind)
+    // stops the whole file, as a validation error does (`input` module): nothing is
+    // half-applied.
     let mut resolved = Vec::with_capacity(total);
     let mut ns_errs = Vec::new();
-    for lr in located {
-        let mut res = lr.resource;
-        match resolve_namespace(
-            res.kind_info(),
-            &res.metadata().namespace,
-            crud.namespace.as_deref(),
-            false,
-        ) {
-            Ok(ns) => {
-                res.metadata_mut().namespace = ns;
-                resolved.push((lr.location, res));
-            }
-            Err(e) => ns_errs.push(format!("{}: {e}", lr.location)),
+    for ld in located {
+        match prepare(ld.doc, crud.namespace.as_deref()) {
+            Ok((res, dropped)) => resolved.push((ld.location, res, dropped)),
+            Err(e) => ns_errs.push(format!("{}: {e}", ld.location)),
         }
     }
     if !ns_errs.is_empty() {
         bail!("failed to execute command: {}", ns_errs.join("\n"));
     }
+    let resolved: Vec<(DocumentLocation, Resource)> = resolved
+        .into_iter()
+        .map(|(location, res, dropped)| {
+            warn_dropped(&location, &res, &dropped);
+            (location, res)
+        })
+        .collect();
 
     let client = match action {
         Action::Validate => None,
@@ -191,6 +291,19 @@ pub async fn write_from_files(crud: &CrudFlags, action: Action) -> anyhow::Resul
         outcomes.push((location, outcome));
     }
     report_writes(action, kind, &outcomes)
+}
+
+/// Says which Kubernetes rules were left out of a converted policy. calico-kube-controllers
+/// stores the policy without them and only logs it (`policyConverter.Convert`); calicoctl does
+/// the same but tells the user on stderr.
+fn warn_dropped(location: &DocumentLocation, res: &Resource, dropped: &[DroppedRule]) {
+    for d in dropped {
+        eprintln!(
+            "warning: {location}: {d} was left out of {} {}",
+            res.kind(),
+            res.display_name()
+        );
+    }
 }
 
 /// The fate of one document of a write command.
@@ -265,8 +378,10 @@ fn report_writes(
 
 /// One object to act on by kind/namespace/name (from arguments or a file).
 struct Target {
-    ki: &'static KindInfo,
+    kind: TargetKind,
+    /// As given (resolved against `-n`/`-A` later).
     namespace: String,
+    /// As given; for a Kubernetes kind, the Kubernetes object's name.
     name: String,
     resource_version: String,
     /// The document it came from, with `-f`.
@@ -276,30 +391,25 @@ struct Target {
 fn targets_from_args(
     kind: Option<&str>,
     names: &[String],
-    namespace: Option<&str>,
-) -> anyhow::Result<(&'static KindInfo, Vec<Target>)> {
+) -> anyhow::Result<(TargetKind, Vec<Target>)> {
     let Some(kind) = kind else {
         bail!("no resources specified: give -f FILE or KIND [NAME...]");
     };
-    let ki = lookup(kind)?;
+    let tk = TargetKind::lookup(kind)?;
     if names.iter().any(String::is_empty) {
         bail!("resource name may not be empty");
     }
     let targets = names
         .iter()
         .map(|n| Target {
-            ki,
-            namespace: if ki.namespaced {
-                namespace.unwrap_or("").to_string()
-            } else {
-                String::new()
-            },
+            kind: tk,
+            namespace: String::new(),
             name: n.clone(),
             resource_version: String::new(),
             location: None,
         })
         .collect();
-    Ok((ki, targets))
+    Ok((tk, targets))
 }
 
 fn targets_from_file(crud: &CrudFlags, filename: &str) -> anyhow::Result<Vec<Target>> {
@@ -307,14 +417,19 @@ fn targets_from_file(crud: &CrudFlags, filename: &str) -> anyhow::Result<Vec<Tar
         .map_err(|e| anyhow!("failed to execute command: {e}"))?;
     Ok(located
         .into_iter()
-        .map(|lr| {
-            let m = lr.resource.metadata();
+        .map(|ld| {
+            let kind = TargetKind::of(&ld.doc);
+            let (m, resource_version) = match &ld.doc {
+                Doc::Calico(r) => (r.metadata(), r.metadata().resource_version.clone()),
+                // A Kubernetes resourceVersion is the API server's, not the datastore's.
+                Doc::Kube(r) => (r.metadata(), String::new()),
+            };
             Target {
-                ki: lr.resource.kind_info(),
+                kind,
                 namespace: m.namespace.clone(),
                 name: m.name.clone(),
-                resource_version: m.resource_version.clone(),
-                location: Some(lr.location.clone()),
+                resource_version,
+                location: Some(ld.location.clone()),
             }
         })
         .collect())
@@ -328,15 +443,15 @@ pub async fn delete(
 ) -> anyhow::Result<()> {
     let targets = match crud.filename.as_deref() {
         Some(f) => targets_from_file(crud, f)?,
-        None => targets_from_args(kind.as_deref(), &names, None)?.1,
+        None => targets_from_args(kind.as_deref(), &names)?.1,
     };
     if targets.is_empty() {
         bail!("no resources specified");
     }
     let kind = if crud.filename.is_some() {
-        single_kind(targets.iter().map(|t| t.ki.kind))
+        single_kind(targets.iter().map(|t| t.kind.display()))
     } else {
-        targets.first().map(|t| t.ki.kind)
+        targets.first().map(|t| t.kind.display())
     };
     // A file whose document has a namespace conflict deletes nothing (as for writes); from
     // arguments every target shares the kind and `-n`, so the error is reported per target.
@@ -344,7 +459,9 @@ pub async fn delete(
         let bad: Vec<String> = targets
             .iter()
             .filter_map(|t| {
-                let e = resolve_namespace(t.ki, &t.namespace, crud.namespace.as_deref(), false)
+                let e = t
+                    .kind
+                    .resolve_namespace(&t.namespace, crud.namespace.as_deref(), false)
                     .err()?;
                 Some(match &t.location {
                     Some(loc) => format!("{loc}: {e}"),
@@ -359,20 +476,42 @@ pub async fn delete(
     let client = connect(&crud.config).await;
     let mut handled = 0;
     let mut errs = Vec::new();
+    // Namespaces whose contents go after every listed object is deleted, so a file holding a
+    // Namespace and its ServiceAccounts and policies deletes each of them as listed.
+    let mut emptied = Vec::new();
     for t in targets {
-        let ns = match resolve_namespace(t.ki, &t.namespace, crud.namespace.as_deref(), false) {
+        let ns = match t
+            .kind
+            .resolve_namespace(&t.namespace, crud.namespace.as_deref(), false)
+        {
             Ok(ns) => ns,
             Err(e) => {
                 errs.push(e);
                 continue;
             }
         };
+        let (stored_kind, stored_ns, stored_name) = t.kind.stored(&ns, &t.name);
         let rv = (!t.resource_version.is_empty()).then_some(t.resource_version.as_str());
-        match client.delete(t.ki.kind, &ns, &t.name, rv).await {
-            Ok(_) => handled += 1,
-            Err(e) if skip_not_exists && e.is_does_not_exist() => handled += 1,
-            Err(e) => errs.push(e.to_string()),
+        let deleted = match client
+            .delete(stored_kind, &stored_ns, &stored_name, rv)
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if skip_not_exists && e.is_does_not_exist() => true,
+            Err(e) => {
+                errs.push(e.to_string());
+                false
+            }
+        };
+        if deleted {
+            handled += 1;
+            if t.kind == TargetKind::Kube(KubeKind::Namespace) {
+                emptied.push(t.name);
+            }
         }
+    }
+    for ns in emptied {
+        errs.extend(delete_namespace_contents(&client, &ns).await);
     }
     if handled > 0 {
         match kind {
@@ -391,6 +530,36 @@ pub async fn delete(
         bail!("{}", lines.join("\n"));
     }
     Ok(())
+}
+
+/// Deleting a Kubernetes namespace deletes its NetworkPolicies and ServiceAccounts, and the
+/// controllers then delete what they had written for them: every `knp.default.*` policy of the
+/// namespace and every `ksa.<namespace>.*` profile. Returns what could not be deleted (an object
+/// already gone is fine: something else removed it first).
+async fn delete_namespace_contents(client: &Client, namespace: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    for kk in [KubeKind::NetworkPolicy, KubeKind::ServiceAccount] {
+        let (scope, prefix) = kk.stored_scope(namespace);
+        let list = match client.list(kk.stored_kind(), scope.as_deref()).await {
+            Ok(l) => l,
+            Err(e) => {
+                errs.push(e.to_string());
+                continue;
+            }
+        };
+        for r in list.items {
+            let m = r.metadata();
+            if !m.name.starts_with(&prefix) {
+                continue;
+            }
+            match client.delete(r.kind(), &m.namespace, &m.name, None).await {
+                Ok(_) => {}
+                Err(e) if e.is_does_not_exist() => {}
+                Err(e) => errs.push(e.to_string()),
+            }
+        }
+    }
+    errs
 }
 
 pub struct GetArgs {
@@ -488,11 +657,11 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let targets = match args.crud.filename.as_deref() {
         Some(f) => targets_from_file(&args.crud, f)?,
         None => {
-            let (ki, mut t) = targets_from_args(args.kind.as_deref(), &args.names, None)?;
+            let (kind, mut t) = targets_from_args(args.kind.as_deref(), &args.names)?;
             if t.is_empty() {
                 // No names: list the kind.
                 t.push(Target {
-                    ki,
+                    kind,
                     namespace: String::new(),
                     name: String::new(),
                     resource_version: String::new(),
@@ -507,8 +676,7 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let mut found = Vec::new();
     let mut errs = Vec::new();
     for t in targets {
-        let ns = match resolve_namespace(
-            t.ki,
+        let ns = match t.kind.resolve_namespace(
             &t.namespace,
             args.crud.namespace.as_deref(),
             args.all_namespaces,
@@ -520,17 +688,17 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
             }
         };
         if t.name.is_empty() {
-            let scope = (!ns.is_empty()).then_some(ns.as_str());
-            match client.list(t.ki.kind, scope).await {
+            match list_kind(&client, t.kind, &ns).await {
                 Ok(l) => found.push(Found::List(l)),
                 Err(e) => errs.push(e.to_string()),
             }
         } else {
-            if t.ki.namespaced && ns.is_empty() {
+            if t.kind.namespaced() && ns.is_empty() {
                 errs.push("cannot use --all-namespace flag for getting a single resource".into());
                 continue;
             }
-            match client.get(t.ki.kind, &ns, &t.name).await {
+            let (kind, stored_ns, name) = t.kind.stored(&ns, &t.name);
+            match client.get(kind, &stored_ns, &name).await {
                 Ok(mut r) => {
                     if args.export && names_given {
                         export(&mut r);
@@ -546,6 +714,29 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
         bail!("{}", errs.join("\n"));
     }
     Ok(())
+}
+
+/// Every object of a kind in `ns` ("" = all namespaces). For a Kubernetes kind, the Calico
+/// objects the controllers write for it (`knp.default.*` policies, `kns.*` / `ksa.<ns>.*`
+/// profiles).
+async fn list_kind(
+    client: &Client,
+    kind: TargetKind,
+    ns: &str,
+) -> Result<ResourceList, ClientError> {
+    match kind {
+        TargetKind::Calico(ki) => {
+            let scope = (!ns.is_empty()).then_some(ns);
+            client.list(ki.kind, scope).await
+        }
+        TargetKind::Kube(kk) => {
+            let (scope, prefix) = kk.stored_scope(ns);
+            let mut list = client.list(kk.stored_kind(), scope.as_deref()).await?;
+            list.items
+                .retain(|r| r.metadata().name.starts_with(&prefix));
+            Ok(list)
+        }
+    }
 }
 
 async fn print_found(

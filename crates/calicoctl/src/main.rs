@@ -13,6 +13,7 @@
 mod commands;
 mod input;
 mod ipam;
+mod k8s;
 mod node;
 mod output;
 mod table;
