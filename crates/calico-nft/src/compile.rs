@@ -224,8 +224,9 @@ pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<Ruleset, NftEr
                     profiles: &ep.profile_ids,
                 },
             )?;
-            add_chain(&mut rs, chain.clone(), rules)?;
+            // The map entry first: a second endpoint on the interface is reported as such.
             add_entry(&mut maps, d, iface, &chain, &owner)?;
+            add_chain(&mut rs, chain, rules)?;
         }
     }
 
@@ -300,9 +301,8 @@ pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<Ruleset, NftEr
                     profiles: &ep.profile_ids,
                 },
             )?;
-            add_chain(&mut rs, chain.clone(), rules)?;
             if iface == "*" {
-                if wildcard.insert(d.chain, chain).is_some() {
+                if wildcard.insert(d.chain, chain.clone()).is_some() {
                     return Err(NftError::DuplicateInterface {
                         owner,
                         iface: iface.to_string(),
@@ -311,6 +311,7 @@ pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<Ruleset, NftEr
             } else {
                 add_entry(&mut maps, d, iface, &chain, &owner)?;
             }
+            add_chain(&mut rs, chain, rules)?;
         }
     }
 
@@ -628,3 +629,6 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
     add("output", base("output", "filter"), output)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

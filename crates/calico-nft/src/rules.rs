@@ -424,3 +424,6 @@ fn render_for_family(
     out.push(rule);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

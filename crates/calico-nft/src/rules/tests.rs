@@ -1,0 +1,288 @@
+//! One test per rule feature, asserting the exact nft text (felix/rules/policy.go semantics).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use calico_dataplane_model::{IcmpMatch, PortRange, Rule, RuleAction};
+
+use super::*;
+
+const ALLOW: &str = "meta mark set meta mark | 0x00010000 return";
+
+fn types() -> BTreeMap<IpSetId, SetType> {
+    [
+        ("s:a".to_string(), SetType::Addr),
+        ("s:b".to_string(), SetType::Addr),
+        ("s:net".to_string(), SetType::Net),
+        ("n:p".to_string(), SetType::AddrPort),
+        ("n:q".to_string(), SetType::AddrPort),
+    ]
+    .into_iter()
+    .collect()
+}
+
+fn render(r: &Rule) -> Vec<String> {
+    let t = types();
+    let env = RuleEnv {
+        set_types: &t,
+        log_prefix: "calico-packet",
+    };
+    let mut out = vec![];
+    render_rule(r, &env, "test", &mut out).unwrap();
+    out
+}
+
+fn render_err(r: &Rule) -> NftError {
+    let t = types();
+    let env = RuleEnv {
+        set_types: &t,
+        log_prefix: "calico-packet",
+    };
+    render_rule(r, &env, "policy x rule 0", &mut vec![]).unwrap_err()
+}
+
+fn pr(first: u16, last: u16) -> PortRange {
+    PortRange { first, last }
+}
+
+fn nets(v: &[&str]) -> Vec<IpNet> {
+    v.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+#[test]
+fn actions() {
+    assert_eq!(render(&Rule::any(RuleAction::Allow)), vec![ALLOW]);
+    assert_eq!(render(&Rule::any(RuleAction::Deny)), vec!["drop"]);
+    assert_eq!(
+        render(&Rule::any(RuleAction::Pass)),
+        vec!["meta mark set meta mark | 0x00020000 return"]
+    );
+    assert_eq!(
+        render(&Rule::any(RuleAction::Log)),
+        vec!["log prefix \"calico-packet: \" level info"]
+    );
+}
+
+#[test]
+fn protocol_and_negated_protocol() {
+    let mut r = Rule::any(RuleAction::Deny);
+    r.protocol = Some(6);
+    r.not_protocol = Some(4);
+    assert_eq!(render(&r), vec!["meta l4proto tcp meta l4proto != 4 drop"]);
+    r.protocol = Some(132);
+    r.not_protocol = None;
+    assert_eq!(render(&r), vec!["meta l4proto sctp drop"]);
+}
+
+#[test]
+fn ports_are_ored_merged_and_negated() {
+    let mut r = Rule::any(RuleAction::Allow);
+    r.protocol = Some(17);
+    r.dst.ports = vec![pr(53, 53)];
+    assert_eq!(
+        render(&r),
+        vec![format!("meta l4proto udp th dport 53 {ALLOW}")]
+    );
+    r.dst.ports = vec![pr(90, 100), pr(80, 80), pr(81, 85), pr(95, 120), pr(86, 86)];
+    r.src.not_ports = vec![pr(1, 1023), pr(22, 22)];
+    assert_eq!(
+        render(&r),
+        vec![format!(
+            "meta l4proto udp th sport != 1-1023 th dport {{ 80-86, 90-120 }} {ALLOW}"
+        )]
+    );
+    // Ports without a protocol still only match port protocols.
+    let mut r = Rule::any(RuleAction::Deny);
+    r.dst.not_ports = vec![pr(22, 22)];
+    assert_eq!(
+        render(&r),
+        vec!["meta l4proto { tcp, udp, sctp, udplite } th dport != 22 drop"]
+    );
+}
+
+#[test]
+fn nets_are_rendered_per_family_and_normalized() {
+    let mut r = Rule::any(RuleAction::Allow);
+    r.src.nets = nets(&[
+        "10.0.0.0/8",
+        "10.1.2.0/24",
+        "10.2.3.4/8",
+        "192.168.1.1/32",
+        "fd00::/8",
+    ]);
+    assert_eq!(
+        render(&r),
+        vec![
+            format!("ip saddr {{ 10.0.0.0/8, 192.168.1.1 }} {ALLOW}"),
+            format!("ip6 saddr fd00::/8 {ALLOW}"),
+        ]
+    );
+    // Only IPv4 nets: no IPv6 rule (FilterRuleToIPVersion).
+    r.src.nets = nets(&["10.0.0.0/8"]);
+    r.dst.not_nets = nets(&["10.1.0.0/16", "10.2.0.0/16"]);
+    assert_eq!(
+        render(&r),
+        vec![format!(
+            "ip saddr 10.0.0.0/8 ip daddr != {{ 10.1.0.0/16, 10.2.0.0/16 }} {ALLOW}"
+        )]
+    );
+}
+
+#[test]
+fn negated_nets_follow_felix_filter_nets() {
+    // A negated catch-all drops the rule for that family...
+    let mut r = Rule::any(RuleAction::Deny);
+    r.src.not_nets = nets(&["0.0.0.0/0", "fd00::/8"]);
+    assert_eq!(render(&r), vec!["ip6 saddr != fd00::/8 drop"]);
+    // ...and negated nets all of the other family drop it too (filterNets' filteredAll).
+    r.src.not_nets = nets(&["fd00::/8"]);
+    assert_eq!(render(&r), vec!["ip6 saddr != fd00::/8 drop"]);
+    r.src.not_nets = nets(&["::/0"]);
+    assert!(render(&r).is_empty());
+}
+
+#[test]
+fn ip_version_restricts_the_family() {
+    let mut r = Rule::any(RuleAction::Allow);
+    r.ip_version = Some(6);
+    assert_eq!(render(&r), vec![format!("meta nfproto ipv6 {ALLOW}")]);
+    r.src.nets = nets(&["10.0.0.0/8"]);
+    assert!(render(&r).is_empty(), "IPv4 nets in an IPv6 rule");
+    r.src.nets = nets(&["10.0.0.0/8", "fd00::/8"]);
+    assert_eq!(render(&r), vec![format!("ip6 saddr fd00::/8 {ALLOW}")]);
+    r.ip_version = Some(5);
+    assert!(matches!(render_err(&r), NftError::BadModel(m) if m.contains("ipVersion 5")));
+}
+
+#[test]
+fn selector_sets_are_anded_and_negated_per_family() {
+    let mut r = Rule::any(RuleAction::Deny);
+    r.src.ip_sets = vec!["s:a".into(), "s:net".into()];
+    r.dst.not_ip_sets = vec!["s:b".into()];
+    assert_eq!(
+        render(&r),
+        vec![
+            "ip saddr @a4-s/a ip saddr @n4-s/net ip daddr != @a4-s/b drop",
+            "ip6 saddr @a6-s/a ip6 saddr @n6-s/net ip6 daddr != @a6-s/b drop",
+        ]
+    );
+}
+
+#[test]
+fn one_named_port_set_is_inline() {
+    let mut r = Rule::any(RuleAction::Allow);
+    r.protocol = Some(6);
+    r.dst.named_port_ip_sets = vec!["n:p".into()];
+    r.src.not_named_port_ip_sets = vec!["n:q".into()];
+    assert_eq!(
+        render(&r),
+        vec![
+            format!(
+                "meta l4proto tcp ip saddr . meta l4proto . th sport != @p4-n/q \
+                 ip daddr . meta l4proto . th dport @p4-n/p {ALLOW}"
+            ),
+            format!(
+                "meta l4proto tcp ip6 saddr . meta l4proto . th sport != @p6-n/q \
+                 ip6 daddr . meta l4proto . th dport @p6-n/p {ALLOW}"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn ports_ored_with_named_ports_use_scratch_marks() {
+    let mut r = Rule::any(RuleAction::Deny);
+    r.ip_version = Some(4);
+    r.protocol = Some(6);
+    r.src.ports = vec![pr(1000, 2000)];
+    r.src.named_port_ip_sets = vec!["n:q".into()];
+    r.dst.named_port_ip_sets = vec!["n:p".into(), "n:q".into()];
+    assert_eq!(
+        render(&r),
+        vec![
+            "meta mark set meta mark & 0xfff3ffff",
+            "th sport 1000-2000 meta mark set meta mark | 0x00040000",
+            "ip saddr . meta l4proto . th sport @p4-n/q meta mark set meta mark | 0x00040000",
+            "ip daddr . meta l4proto . th dport @p4-n/p meta mark set meta mark | 0x00080000",
+            "ip daddr . meta l4proto . th dport @p4-n/q meta mark set meta mark | 0x00080000",
+            "meta l4proto tcp meta mark & 0x00040000 != 0 meta mark & 0x00080000 != 0 drop",
+        ]
+    );
+}
+
+#[test]
+fn icmp_type_code_and_negations() {
+    let mut r = Rule::any(RuleAction::Allow);
+    r.protocol = Some(1);
+    r.ip_version = Some(4);
+    r.icmp = Some(IcmpMatch {
+        type_: 8,
+        code: Some(0),
+    });
+    assert_eq!(
+        render(&r),
+        vec![format!("meta l4proto icmp icmp type 8 icmp code 0 {ALLOW}")]
+    );
+    let mut r = Rule::any(RuleAction::Deny);
+    r.protocol = Some(58);
+    r.ip_version = Some(6);
+    r.not_icmp = Some(IcmpMatch {
+        type_: 1,
+        code: Some(3),
+    });
+    assert_eq!(
+        render(&r),
+        vec!["meta l4proto icmpv6 icmpv6 type . icmpv6 code != { 1 . 3 } drop"]
+    );
+    r.not_icmp = Some(IcmpMatch {
+        type_: 135,
+        code: None,
+    });
+    assert_eq!(
+        render(&r),
+        vec!["meta l4proto icmpv6 icmpv6 type != 135 drop"]
+    );
+    // Without ipVersion, ICMP is rendered per family with the family's ICMP.
+    let mut r = Rule::any(RuleAction::Allow);
+    r.icmp = Some(IcmpMatch {
+        type_: 3,
+        code: None,
+    });
+    assert_eq!(
+        render(&r),
+        vec![
+            format!("icmp type 3 {ALLOW}"),
+            format!("icmpv6 type 3 {ALLOW}")
+        ]
+    );
+}
+
+#[test]
+fn set_references_are_checked() {
+    let mut r = Rule::any(RuleAction::Allow);
+    r.src.ip_sets = vec!["s:nope".into()];
+    assert_eq!(
+        render_err(&r),
+        NftError::MissingIpSet {
+            owner: "policy x rule 0".into(),
+            id: "s:nope".into()
+        }
+    );
+    let mut r = Rule::any(RuleAction::Allow);
+    r.src.ip_sets = vec!["n:p".into()];
+    assert!(matches!(render_err(&r), NftError::BadModel(m) if m.contains("n:p")));
+    let mut r = Rule::any(RuleAction::Allow);
+    r.dst.named_port_ip_sets = vec!["s:a".into()];
+    assert!(matches!(render_err(&r), NftError::BadModel(m) if m.contains("named-port")));
+}
+
+#[test]
+fn normalize_nets_removes_covered_and_duplicate_nets() {
+    let n = normalize_nets(
+        nets(&["10.1.0.0/16", "10.0.0.0/8", "10.0.0.0/8", "11.0.0.5/8"]).into_iter(),
+    );
+    assert_eq!(
+        n.iter().map(net_text).collect::<Vec<_>>(),
+        vec!["10.0.0.0/8", "11.0.0.0/8"]
+    );
+}
