@@ -18,6 +18,7 @@ pub mod manager;
 pub mod metrics;
 pub mod model;
 pub mod netlink;
+pub mod policy;
 pub mod routes;
 mod syncer;
 

@@ -1,0 +1,82 @@
+//! The policy dataplane's I/O shell (issue 6): it programs the nftables ruleset that
+//! `calico-nft` compiles from the calculation graph's `DataplaneModel`, and keeps the kernel's
+//! table equal to it.
+//!
+//! Layout: [`PolicyDataplane`] is what the manager needs from the kernel (apply one nft script,
+//! list the table's shape); [`NftDriver`] is that trait on the real `nft` binary, one process
+//! per script, so one script is one kernel transaction and applies atomically (as Felix's
+//! `felix/nftables/table.go` does through knftables); [`PolicyManager`] decides between a full
+//! replace and a minimal diff and repairs drift like Felix's periodic nftables refresh
+//! (`IptablesRefreshInterval`, 180 s by default); [`NftMetrics`] are its Prometheus series.
+//!
+//! This module never builds rules itself (that is `calico-nft`'s job) and never enters a
+//! network namespace in-process: the workspace forbids `unsafe`, so a namespace is entered by
+//! running `nsenter --net=<path> nft ...`.
+
+mod driver;
+// mod manager; (needs calico_nft::Ruleset)
+mod metrics;
+
+pub use driver::NftDriver;
+// pub use manager::{PolicyManager, SyncAction};
+pub use metrics::NftMetrics;
+
+use calico_nft::TableShape;
+
+/// A failed nftables operation, with what the kernel or `nft` said.
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    /// The program could not be started at all (missing binary, no permission).
+    #[error("could not run `{command}`: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the script to `nft` or reading its output failed.
+    #[error("I/O with `{command}`: {source}")]
+    Io {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `nft` (or `nsenter`) exited with an error; `stderr` is its message, trimmed.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+    /// `nft -j list ...` printed something that is not the listing we expect.
+    #[error("unreadable listing from `{command}`: {detail}")]
+    Listing { command: String, detail: String },
+}
+
+impl DataplaneError {
+    /// `nft`'s own error message when the command ran and failed.
+    pub fn nft_stderr(&self) -> Option<&str> {
+        match self {
+            DataplaneError::Failed { stderr, .. } => Some(stderr),
+            _ => None,
+        }
+    }
+}
+
+/// What the policy manager needs from the kernel. Calls are synchronous (one `nft` process
+/// each); the agent runs them on a blocking thread.
+pub trait PolicyDataplane: Send + 'static {
+    /// Runs one nft script as one transaction: either all of it takes effect or none.
+    fn apply(&mut self, script: &str) -> Result<(), DataplaneError>;
+    /// The shape (chains with rule counts, sets and maps with element counts) of the managed
+    /// table; `None` when the table does not exist.
+    fn list_table(&mut self) -> Result<Option<TableShape>, DataplaneError>;
+}
+
+impl PolicyDataplane for Box<dyn PolicyDataplane> {
+    fn apply(&mut self, script: &str) -> Result<(), DataplaneError> {
+        (**self).apply(script)
+    }
+    fn list_table(&mut self) -> Result<Option<TableShape>, DataplaneError> {
+        (**self).list_table()
+    }
+}
