@@ -180,3 +180,289 @@ fn describe(shape: Option<&TableShape>) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use calico_dataplane_model::{
+        DataplaneModel, IpSet, IpSetKind, IpSetMember, Profile, Rule, RuleAction, WorkloadEndpoint,
+        WorkloadEndpointId,
+    };
+    use calico_nft::{NftConfig, compile};
+
+    use super::*;
+
+    /// A kernel stand-in: records scripts, fails the next `fail` applies, and lists whatever
+    /// shape the test says the kernel holds.
+    #[derive(Default)]
+    struct Fake {
+        scripts: Vec<String>,
+        fail: usize,
+        listing: Option<TableShape>,
+        list_error: bool,
+        lists: usize,
+    }
+
+    impl PolicyDataplane for Fake {
+        fn apply(&mut self, script: &str) -> Result<(), DataplaneError> {
+            if self.fail > 0 {
+                self.fail -= 1;
+                return Err(DataplaneError::Failed {
+                    command: "nft -f -".into(),
+                    status: "exit status: 1".into(),
+                    stderr: "Error: Could not process rule: No such file or directory".into(),
+                });
+            }
+            self.scripts.push(script.to_string());
+            Ok(())
+        }
+        fn list_table(&mut self) -> Result<Option<TableShape>, DataplaneError> {
+            self.lists += 1;
+            if self.list_error {
+                return Err(DataplaneError::Listing {
+                    command: "nft -j list table inet calico".into(),
+                    detail: "not JSON".into(),
+                });
+            }
+            Ok(self.listing.clone())
+        }
+    }
+
+    /// One workload (`cali1`) with an allow-all profile and an IP set holding `members`.
+    fn ruleset(members: &[&str]) -> Ruleset {
+        let mut m = DataplaneModel::default();
+        m.ip_sets.insert(
+            "s:clients".into(),
+            IpSet {
+                kind: Some(IpSetKind::Addresses),
+                members: members
+                    .iter()
+                    .map(|a| IpSetMember::Address(a.parse().unwrap()))
+                    .collect::<BTreeSet<_>>(),
+            },
+        );
+        let mut from_clients = Rule::any(RuleAction::Allow);
+        from_clients.src.ip_sets = vec!["s:clients".into()];
+        m.profiles.insert(
+            "kns.default".into(),
+            Profile {
+                inbound: vec![from_clients],
+                outbound: vec![Rule::any(RuleAction::Allow)],
+            },
+        );
+        m.workload_endpoints.insert(
+            WorkloadEndpointId {
+                orchestrator_id: "k8s".into(),
+                workload_id: "default/pod".into(),
+                endpoint_id: "eth0".into(),
+            },
+            WorkloadEndpoint {
+                interface_name: "cali1".into(),
+                profile_ids: vec!["kns.default".into()],
+                ipv4_nets: vec!["10.65.0.1/32".parse().unwrap()],
+                ..WorkloadEndpoint::default()
+            },
+        );
+        compile(&m, &NftConfig::default()).unwrap()
+    }
+
+    fn manager() -> PolicyManager<Fake> {
+        PolicyManager::new(Fake::default(), NftMetrics::default())
+    }
+
+    #[test]
+    fn first_sync_is_a_full_replace_then_diffs() {
+        let (a, b) = (ruleset(&["10.0.0.1"]), ruleset(&["10.0.0.1", "10.0.0.2"]));
+        let mut m = manager();
+        assert_eq!(m.sync().unwrap(), SyncAction::Nothing, "no target yet");
+        assert!(m.dataplane().scripts.is_empty());
+
+        m.set_target(a.clone());
+        assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
+        assert_eq!(m.dataplane().scripts, [a.full_replace_script()]);
+        assert_eq!(m.applied(), Some(&a));
+        assert!(m.target().is_none() && m.in_sync());
+
+        // The same target again: the diff is empty and nothing runs.
+        m.set_target(a.clone());
+        assert_eq!(m.sync().unwrap(), SyncAction::Nothing);
+        assert_eq!(m.dataplane().scripts.len(), 1);
+
+        m.set_target(b.clone());
+        assert_eq!(m.sync().unwrap(), SyncAction::Diff);
+        let sent = &m.dataplane().scripts[1];
+        assert_eq!(sent, &calico_nft::diff(&a, &b));
+        assert!(sent.contains("10.0.0.2"), "{sent}");
+        assert!(
+            sent.len() < b.full_replace_script().len() / 2,
+            "a one-element change is not a full table:\n{sent}"
+        );
+        assert_eq!(m.applied(), Some(&b));
+    }
+
+    #[test]
+    fn gauges_follow_the_applied_table() {
+        let a = ruleset(&["10.0.0.1"]);
+        let metrics = NftMetrics::default();
+        let mut m = PolicyManager::new(Fake::default(), metrics.clone());
+        m.set_target(a.clone());
+        m.sync().unwrap();
+        let shape = a.shape();
+        assert_eq!(metrics.chains.get(), shape.chains.len() as i64);
+        assert_eq!(metrics.rules.get(), shape.rule_count() as i64);
+        assert_eq!(metrics.sets.get(), shape.sets.len() as i64);
+        assert_eq!(metrics.maps.get(), shape.maps.len() as i64);
+        assert!(metrics.rules.get() > 0 && metrics.maps.get() > 0);
+        assert_eq!(metrics.errors.get(), 0);
+    }
+
+    #[test]
+    fn a_failed_apply_keeps_the_previous_state_and_forces_a_full_replace() {
+        let (a, b, c) = (
+            ruleset(&["10.0.0.1"]),
+            ruleset(&["10.0.0.2"]),
+            ruleset(&["10.0.0.3"]),
+        );
+        let metrics = NftMetrics::default();
+        let mut m = PolicyManager::new(Fake::default(), metrics.clone());
+        m.set_target(a.clone());
+        m.sync().unwrap();
+
+        m.set_target(b.clone());
+        m.dataplane_mut().fail = 1;
+        let err = m.sync().unwrap_err();
+        assert_eq!(
+            err.nft_stderr(),
+            Some("Error: Could not process rule: No such file or directory")
+        );
+        assert_eq!(metrics.errors.get(), 1);
+        assert_eq!(m.applied(), Some(&a), "the kernel still holds a");
+        assert_eq!(m.target(), Some(&b), "b is still wanted");
+        assert!(!m.in_sync());
+
+        // The retry (with a newer target meanwhile) re-asserts the whole table.
+        m.set_target(c.clone());
+        assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
+        assert_eq!(m.dataplane().scripts.last(), Some(&c.full_replace_script()));
+        assert_eq!(m.applied(), Some(&c));
+        assert!(m.in_sync());
+    }
+
+    #[test]
+    fn the_first_full_replace_failing_is_retried_in_full() {
+        let a = ruleset(&[]);
+        let mut m = manager();
+        m.dataplane_mut().fail = 1;
+        m.set_target(a.clone());
+        assert!(m.sync().is_err());
+        assert_eq!(m.applied(), None);
+        assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
+        assert_eq!(m.dataplane().scripts, [a.full_replace_script()]);
+    }
+
+    #[test]
+    fn drift_is_detected_counted_and_repaired_in_full() {
+        let a = ruleset(&["10.0.0.1", "10.0.0.2"]);
+        let metrics = NftMetrics::default();
+        let mut m = PolicyManager::new(Fake::default(), metrics.clone());
+        m.set_target(a.clone());
+        m.sync().unwrap();
+
+        // The kernel holds what we applied: no drift, no write.
+        m.dataplane_mut().listing = Some(a.shape());
+        assert!(!m.check_drift().unwrap());
+        assert_eq!(m.dataplane().scripts.len(), 1);
+        assert_eq!(m.resyncs(), 0);
+
+        // A flushed table: same chains, no rules.
+        let mut flushed = a.shape();
+        flushed.chains.values_mut().for_each(|n| *n = 0);
+        for (drift, label) in [
+            (Some(flushed), "flushed"),
+            (None, "deleted"),
+            (
+                {
+                    let mut s = a.shape();
+                    if let Some(n) = s.sets.values_mut().find(|n| **n == 2) {
+                        *n = 1;
+                    }
+                    Some(s)
+                },
+                "lost a set element",
+            ),
+        ] {
+            let before = m.resyncs();
+            m.dataplane_mut().listing = drift;
+            assert!(m.check_drift().unwrap(), "{label}");
+            assert_eq!(m.resyncs(), before + 1, "{label}");
+            assert_eq!(
+                m.dataplane().scripts.last(),
+                Some(&a.full_replace_script()),
+                "{label}: repaired with the whole table"
+            );
+            assert!(m.in_sync());
+        }
+        assert_eq!(metrics.resyncs.get(), 3);
+        assert_eq!(m.dataplane().scripts.len(), 4);
+        assert_eq!(m.applied(), Some(&a));
+    }
+
+    #[test]
+    fn a_repair_carries_the_pending_target() {
+        let (a, b) = (ruleset(&["10.0.0.1"]), ruleset(&["10.0.0.9"]));
+        let mut m = manager();
+        m.set_target(a.clone());
+        m.sync().unwrap();
+        m.set_target(b.clone());
+        m.dataplane_mut().listing = None;
+        assert!(m.check_drift().unwrap());
+        assert_eq!(m.dataplane().scripts.last(), Some(&b.full_replace_script()));
+        assert_eq!(m.applied(), Some(&b));
+        assert!(m.target().is_none());
+    }
+
+    #[test]
+    fn without_drift_a_pending_target_waits_for_sync() {
+        let (a, b) = (ruleset(&["10.0.0.1"]), ruleset(&["10.0.0.9"]));
+        let mut m = manager();
+        m.set_target(a.clone());
+        m.sync().unwrap();
+        m.set_target(b.clone());
+        m.dataplane_mut().listing = Some(a.shape());
+        assert!(!m.check_drift().unwrap());
+        assert_eq!(m.dataplane().scripts.len(), 1);
+        assert_eq!(m.sync().unwrap(), SyncAction::Diff);
+    }
+
+    #[test]
+    fn listing_errors_are_counted_and_change_nothing() {
+        let a = ruleset(&["10.0.0.1"]);
+        let metrics = NftMetrics::default();
+        let mut m = PolicyManager::new(Fake::default(), metrics.clone());
+        m.set_target(a.clone());
+        m.sync().unwrap();
+        m.dataplane_mut().list_error = true;
+        let err = m.check_drift().unwrap_err();
+        assert!(matches!(err, DataplaneError::Listing { .. }), "{err}");
+        assert_eq!(metrics.errors.get(), 1);
+        assert_eq!(m.resyncs(), 0);
+        assert!(m.in_sync(), "a failed listing is not drift");
+        assert_eq!(m.dataplane().scripts.len(), 1);
+    }
+
+    #[test]
+    fn check_drift_before_anything_was_applied() {
+        let mut m = manager();
+        assert!(!m.check_drift().unwrap(), "nothing to compare");
+        assert_eq!(m.dataplane().lists, 0);
+        // A target that could not be applied yet is applied by the next check.
+        let a = ruleset(&[]);
+        m.dataplane_mut().fail = 1;
+        m.set_target(a.clone());
+        assert!(m.sync().is_err());
+        assert!(!m.check_drift().unwrap());
+        assert_eq!(m.dataplane().scripts, [a.full_replace_script()]);
+        assert_eq!(m.resyncs(), 0);
+    }
+}

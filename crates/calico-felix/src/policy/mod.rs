@@ -14,11 +14,11 @@
 //! running `nsenter --net=<path> nft ...`.
 
 mod driver;
-// mod manager; (needs calico_nft::Ruleset)
+mod manager;
 mod metrics;
 
 pub use driver::NftDriver;
-// pub use manager::{PolicyManager, SyncAction};
+pub use manager::{PolicyManager, SyncAction};
 pub use metrics::NftMetrics;
 
 use calico_nft::TableShape;
