@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
@@ -69,6 +69,10 @@ fn wep_id(pod: &str) -> WorkloadEndpointId {
 }
 
 const CLIENTS: &str = "s:test-clients";
+const A4: &str = "10.65.0.1/32";
+const A6: &str = "fd00:65::1/128";
+const B4: &str = "10.65.0.2/32";
+const B6: &str = "fd00:65::2/128";
 
 fn allow_80_id() -> PolicyId {
     PolicyId {
@@ -79,8 +83,8 @@ fn allow_80_id() -> PolicyId {
     }
 }
 
-/// Two pods, `pod-a` (10.65.0.1 on `calia`) and `pod-b` (10.65.0.2 on `calib`), both with an
-/// allow-all profile. `pod-b` has ingress policy `allow-80`: TCP to port 80 from addresses in
+/// Two pods, `pod-a` (10.65.0.1, fd00:65::1 on `calia`) and `pod-b` (10.65.0.2, fd00:65::2 on
+/// `calib`), both with an allow-all profile. `pod-b` has ingress policy `allow-80`: TCP to port 80 from addresses in
 /// the IP set `CLIENTS`, whose members are `clients`; anything else to `pod-b` ends at the
 /// default tier's implicit deny.
 fn model(clients: &[&str]) -> DataplaneModel {
@@ -117,20 +121,22 @@ fn model(clients: &[&str]) -> DataplaneModel {
             outbound: vec![Rule::any(RuleAction::Allow)],
         },
     );
-    let endpoint = |iface: &str, addr: &str, tiers: Vec<TierInfo>| WorkloadEndpoint {
+    let endpoint = |iface: &str, v4: &str, v6: &str, tiers: Vec<TierInfo>| WorkloadEndpoint {
         interface_name: iface.into(),
         profile_ids: vec!["kns.default".into()],
-        ipv4_nets: vec![net(addr)],
+        ipv4_nets: vec![net(v4)],
+        ipv6_nets: vec![net(v6)],
         tiers,
         ..WorkloadEndpoint::default()
     };
     m.workload_endpoints
-        .insert(wep_id("pod-a"), endpoint("calia", "10.65.0.1/32", vec![]));
+        .insert(wep_id("pod-a"), endpoint("calia", A4, A6, vec![]));
     m.workload_endpoints.insert(
         wep_id("pod-b"),
         endpoint(
             "calib",
-            "10.65.0.2/32",
+            B4,
+            B6,
             vec![TierInfo {
                 name: "default".into(),
                 default_action: TierDefaultAction::Deny,
@@ -214,12 +220,14 @@ fn apply_list_and_repair_drift() {
 
     // Drift 3: a set element removed behind our back.
     let set_name = second
-        .shape()
-        .sets
-        .iter()
-        .find(|(_, n)| **n == 2)
-        .map(|(name, _)| name.clone())
-        .expect("the two-member clients set");
+        .set_names()
+        .find(|name| {
+            second
+                .set_elements(name)
+                .is_some_and(|mut e| e.any(|e| e == "10.65.0.7"))
+        })
+        .expect("the IPv4 clients set")
+        .to_string();
     node.exec(&[
         "nft",
         "delete",
@@ -305,15 +313,18 @@ fn host_with_uplink() -> TestNetns {
     s.add_route(&Route::link_scope(net("0.0.0.0/0"), up, RTPROT_BOOT))
         .unwrap();
     host.ns()
-        .run(|| sysctl::write("net/ipv4/ip_forward", "1"))
+        .run(|| {
+            sysctl::write("net/ipv4/ip_forward", "1")?;
+            sysctl::write("net/ipv6/conf/all/forwarding", "1")
+        })
         .unwrap()
         .unwrap();
     host
 }
 
-fn pod(host: &TestNetns, name: &str, host_if: &str, addr: &str) -> TestNetns {
+fn pod(host: &TestNetns, name: &str, host_if: &str, v4: &str, v6: &str) -> TestNetns {
     let pod = TestNetns::new(name).unwrap();
-    let addrs = [net(addr)];
+    let addrs = [net(v4), net(v6)];
     setup_workload(&WorkloadSpec {
         host_ns: host.ns(),
         container_ns: pod.ns(),
@@ -353,47 +364,58 @@ fn real_traffic_is_filtered_by_the_compiled_ruleset() {
         return;
     }
     let host = host_with_uplink();
-    let pod_a = pod(&host, "felix-nftpa", "calia", "10.65.0.1/32");
-    let pod_b = pod(&host, "felix-nftpb", "calib", "10.65.0.2/32");
-    let listen = |port: u16| {
-        pod_b
-            .ns()
-            .run(move || TcpListener::bind(("10.65.0.2", port)))
-            .unwrap()
-            .unwrap()
+    let pod_a = pod(&host, "felix-nftpa", "calia", A4, A6);
+    let pod_b = pod(&host, "felix-nftpb", "calib", B4, B6);
+    let b4: IpAddr = net(B4).addr();
+    let b6: IpAddr = net(B6).addr();
+    // Listeners of pod-b: (address, port) → socket.
+    let listeners: Vec<(SocketAddr, TcpListener)> = [(b4, 80), (b4, 81), (b6, 80), (b6, 81)]
+        .into_iter()
+        .map(|(ip, port)| {
+            let addr = SocketAddr::new(ip, port);
+            let l = pod_b
+                .ns()
+                .run(move || TcpListener::bind(addr))
+                .unwrap()
+                .unwrap();
+            (addr, l)
+        })
+        .collect();
+    // What pod-a gets on every (address, port) of pod-b, in the order of `listeners`.
+    let probe = || -> Vec<Result<(), ErrorKind>> {
+        listeners
+            .iter()
+            .map(|(addr, l)| tcp(&pod_a, l, *addr))
+            .collect()
     };
-    let (l80, l81) = (listen(80), listen(81));
-    let to = |port: u16| SocketAddr::from(([10, 65, 0, 2], port));
+    let open = Ok(());
+    let dropped = Err(ErrorKind::TimedOut);
 
-    // Without a policy table both ports answer: what follows is the policy's doing.
-    assert_eq!(tcp(&pod_a, &l80, to(80)), Ok(()));
-    assert_eq!(tcp(&pod_a, &l81, to(81)), Ok(()));
+    // Without a policy table everything answers: what follows is the policy's doing.
+    assert_eq!(probe(), [open, open, open, open]);
 
     let mut m = PolicyManager::new(driver(&host), NftMetrics::default());
-    m.set_target(ruleset(&model(&["10.65.0.1"])));
+    let clients = [A4, A6].map(|a| a.split('/').next().unwrap());
+    m.set_target(ruleset(&model(&clients)));
     assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
-    assert_eq!(tcp(&pod_a, &l80, to(80)), Ok(()), "port 80 is allowed");
-    assert_eq!(
-        tcp(&pod_a, &l81, to(81)),
-        Err(ErrorKind::TimedOut),
-        "port 81 is dropped (not refused)"
-    );
+    // Port 80 allowed from the clients set, 81 dropped (not refused), in both families.
+    assert_eq!(probe(), [open, dropped, open, dropped]);
 
-    // pod-a leaves the allowed clients: a diff (one set element) closes port 80 too.
-    m.set_target(ruleset(&model(&[])));
+    // pod-a leaves the IPv4 clients: a diff (one set element) closes IPv4 port 80 only.
+    m.set_target(ruleset(&model(&clients[1..])));
     assert_eq!(m.sync().unwrap(), SyncAction::Diff);
-    assert_eq!(tcp(&pod_a, &l80, to(80)), Err(ErrorKind::TimedOut));
+    assert_eq!(probe(), [dropped, dropped, open, dropped]);
 
     // And back.
-    m.set_target(ruleset(&model(&["10.65.0.1"])));
+    m.set_target(ruleset(&model(&clients)));
     assert_eq!(m.sync().unwrap(), SyncAction::Diff);
-    assert_eq!(tcp(&pod_a, &l80, to(80)), Ok(()));
+    assert_eq!(probe(), [open, dropped, open, dropped]);
 
     // A flushed table lets everything through until the drift check repairs it.
     host.exec(&["nft", "flush", "table", "inet", "calico"])
         .unwrap();
-    assert_eq!(tcp(&pod_a, &l81, to(81)), Ok(()));
+    assert_eq!(probe(), [open, open, open, open]);
     assert!(m.check_drift().unwrap());
-    assert_eq!(tcp(&pod_a, &l81, to(81)), Err(ErrorKind::TimedOut));
-    assert_eq!(tcp(&pod_a, &l80, to(80)), Ok(()));
+    assert_eq!(m.resyncs(), 1);
+    assert_eq!(probe(), [open, dropped, open, dropped]);
 }
