@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use calico_dataplane_model::{IpSetId, IpSetKind, IpSetMember};
 use calico_selector::SelectorIndex;
+use ipnet::IpNet;
 
 use crate::ResourceKey;
 use crate::convert::ItemInput;
@@ -75,6 +76,47 @@ fn contribution(def: &SetDef, item: &ItemInput) -> Vec<IpSetMember> {
     }
 }
 
+/// The CIDR of an address or net member (named-port members are never deduplicated).
+fn cidr_of(m: &IpSetMember) -> Option<IpNet> {
+    match m {
+        IpSetMember::Address(a) => Some(IpNet::from(*a)),
+        IpSetMember::Net(n) => Some(*n),
+        IpSetMember::AddressPort { .. } => None,
+    }
+}
+
+/// The member form of a CIDR: host routes are addresses.
+fn member_of(net: IpNet) -> IpSetMember {
+    if net.prefix_len() == net.max_prefix_len() {
+        IpSetMember::Address(net.addr())
+    } else {
+        IpSetMember::Net(net)
+    }
+}
+
+/// Whether a strictly wider CIDR containing `net` is present (one lookup per shorter prefix).
+fn has_present_ancestor(present: &HashMap<IpSetMember, u32>, net: IpNet) -> bool {
+    (0..net.prefix_len()).any(|p| {
+        IpNet::new(net.addr(), p)
+            .map(|a| present.contains_key(&member_of(a.trunc())))
+            .unwrap_or(false)
+    })
+}
+
+/// The present members strictly inside `net` (a scan; only CIDR members, which are few and
+/// change rarely, have descendants).
+fn descendants(present: &HashMap<IpSetMember, u32>, net: IpNet) -> Vec<IpSetMember> {
+    let mut out: Vec<IpSetMember> = present
+        .keys()
+        .filter(|d| {
+            cidr_of(d).is_some_and(|dn| dn.prefix_len() > net.prefix_len() && net.contains(&dn))
+        })
+        .copied()
+        .collect();
+    out.sort();
+    out
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct IpSets {
     sets: HashMap<IpSetId, ActiveSet>,
@@ -95,7 +137,7 @@ impl IpSets {
                 if matches!(m, IpSetMember::Net(_)) {
                     set.nets += 1;
                 }
-                tr.member_add(id, m);
+                Self::member_appears(set, id, m, tr);
             }
         }
         if set.kind() != before {
@@ -118,12 +160,56 @@ impl IpSets {
                     if matches!(m, IpSetMember::Net(_)) {
                         set.nets -= 1;
                     }
-                    tr.member_remove(id, m);
+                    Self::member_disappears(set, id, m, tr);
                 }
             }
         }
         if set.kind() != before {
             tr.set_kind(id, set.kind());
+        }
+    }
+
+    /// A member is now present (counted once). Felix in nftables mode suppresses CIDRs
+    /// masked by a wider CIDR of the same set (`named_port_index.go` `onMemberAdded` with the
+    /// `MemberOverlapSuppressor`; nft interval sets reject overlapping elements): a masked
+    /// member is not emitted, and a new wider CIDR withdraws the ones it masks.
+    fn member_appears(set: &ActiveSet, id: &IpSetId, m: IpSetMember, tr: &mut Tracker) {
+        let Some(net) = cidr_of(&m) else {
+            tr.member_add(id, m);
+            return;
+        };
+        if has_present_ancestor(&set.counts, net) {
+            return;
+        }
+        tr.member_add(id, m);
+        if let IpSetMember::Net(_) = m {
+            for d in descendants(&set.counts, net) {
+                if tr.has_member(id, &d) {
+                    tr.member_remove(id, d);
+                }
+            }
+        }
+    }
+
+    /// A member is no longer present: withdrawn if it was emitted, and the members it masked
+    /// (and nothing else masks) come back (`onMemberRemoved`).
+    fn member_disappears(set: &ActiveSet, id: &IpSetId, m: IpSetMember, tr: &mut Tracker) {
+        let Some(net) = cidr_of(&m) else {
+            tr.member_remove(id, m);
+            return;
+        };
+        if has_present_ancestor(&set.counts, net) {
+            return;
+        }
+        tr.member_remove(id, m);
+        if let IpSetMember::Net(_) = m {
+            for d in descendants(&set.counts, net) {
+                if let Some(dn) = cidr_of(&d)
+                    && !has_present_ancestor(&set.counts, dn)
+                {
+                    tr.member_add(id, d);
+                }
+            }
         }
     }
 

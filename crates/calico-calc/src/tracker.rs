@@ -123,6 +123,14 @@ impl Tracker {
         }
     }
 
+    /// Whether the model's set `id` holds `m`.
+    pub(crate) fn has_member(&self, id: &IpSetId, m: &IpSetMember) -> bool {
+        self.model
+            .ip_sets
+            .get(id)
+            .is_some_and(|s| s.members.contains(m))
+    }
+
     pub(crate) fn member_remove(&mut self, id: &IpSetId, m: IpSetMember) {
         let p = self.set_pending(id);
         if !p.added.remove(&m) {

@@ -233,7 +233,7 @@ fn golden_files() {
         .collect();
     files.sort();
     assert!(
-        files.len() >= 3,
+        files.len() >= 6,
         "golden files missing in {}",
         dir.display()
     );
