@@ -1,9 +1,10 @@
-//! What Calico's Kubernetes integration writes, without Kubernetes: a namespace becomes the
-//! `kns.<name>` Profile (allow-all rules, `pcns.`-prefixed namespace labels plus
-//! `pcns.projectcalico.org/name`; libcalico-go `NamespaceToProfile`), a service account the
-//! `ksa.<ns>.<sa>` Profile (`pcsa.` labels, no rules; `ServiceAccountToProfile`), and a pod's
-//! WorkloadEndpoint carries the pod's labels, `projectcalico.org/serviceaccount` and the
-//! profiles `[kns.<ns>, ksa.<ns>.<sa>]` (`PodToWorkloadEndpoints`).
+//! What Calico's Kubernetes integration writes, without Kubernetes: the lab hands calicoctl the
+//! Kubernetes objects themselves (a `v1` Namespace, its `default` ServiceAccount, a pod's
+//! ServiceAccount) and calicoctl stores what calico-kube-controllers would (calico-k8s's
+//! `NamespaceToProfile` / `ServiceAccountToProfile`: the `kns.<name>` Profile with allow-all
+//! rules and `pcns.`-prefixed namespace labels, the `ksa.<ns>.<sa>` Profile with `pcsa.` labels).
+//! A pod's WorkloadEndpoint carries the pod's labels, `projectcalico.org/serviceaccount` and
+//! the profiles `[kns.<ns>, ksa.<ns>.<sa>]` (`PodToWorkloadEndpoints`).
 
 use std::collections::BTreeMap;
 
@@ -74,42 +75,31 @@ pub fn check_namespace_name(name: &str) -> Result<(), LabError> {
     }
 }
 
-fn yaml_map(indent: &str, m: &BTreeMap<String, String>) -> String {
-    m.iter()
-        .map(|(k, v)| {
-            format!(
-                "{indent}{}: {}\n",
-                serde_json::Value::from(k.as_str()),
-                serde_json::Value::from(v.as_str())
-            )
-        })
-        .collect()
+/// A Kubernetes `v1` Namespace object (JSON is YAML too, so calicoctl reads it as a manifest).
+pub fn namespace_object(name: &str, labels: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": labels},
+    })
 }
 
-/// The `kns.<name>` Profile YAML.
-pub fn namespace_profile(name: &str, labels: &BTreeMap<String, String>) -> String {
-    let mut apply: BTreeMap<String, String> = labels
-        .iter()
-        .map(|(k, v)| (format!("pcns.{k}"), v.clone()))
-        .collect();
-    // Kubernetes labels every namespace with its name; Calico adds its own name label.
-    apply.insert("pcns.kubernetes.io/metadata.name".into(), name.into());
-    apply.insert("pcns.projectcalico.org/name".into(), name.into());
-    format!(
-        "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata:\n  name: kns.{name}\nspec:\n  ingress:\n  - action: Allow\n  egress:\n  - action: Allow\n  labelsToApply:\n{}",
-        yaml_map("    ", &apply)
-    )
+/// A Kubernetes `v1` ServiceAccount object.
+pub fn service_account_object(namespace: &str, name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace},
+    })
 }
 
-/// The `ksa.<ns>.<sa>` Profile YAML.
-pub fn service_account_profile(namespace: &str, sa: &str) -> String {
-    format!(
-        "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata:\n  name: ksa.{namespace}.{sa}\nspec:\n  labelsToApply:\n    pcsa.projectcalico.org/name: {}\n",
-        serde_json::Value::from(sa)
-    )
+/// A `v1` List of objects, applied as one manifest.
+fn list(items: Vec<serde_json::Value>) -> String {
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
 }
 
-/// Writes the namespace's profiles (and its `default` service account's).
+/// Creates the namespace and, as Kubernetes does for every namespace, its `default` service
+/// account; calicoctl writes their profiles.
 pub fn add_namespace(
     layout: &Layout,
     lab: &mut LabRecord,
@@ -117,19 +107,18 @@ pub fn add_namespace(
     labels: &BTreeMap<String, String>,
 ) -> Result<(), LabError> {
     check_namespace_name(name)?;
-    let yaml = format!(
-        "{}---\n{}",
-        namespace_profile(name, labels),
-        service_account_profile(name, "default")
-    );
-    ctl::apply_yaml(lab, &layout.dir, &yaml)?;
+    let manifest = list(vec![
+        namespace_object(name, labels),
+        service_account_object(name, "default"),
+    ]);
+    ctl::apply_yaml(lab, &layout.dir, &manifest)?;
     if !lab.namespaces.iter().any(|n| n == name) {
         lab.namespaces.push(name.to_string());
     }
     Ok(())
 }
 
-/// Deletes the namespace's profiles; refused while pods live in it (Kubernetes deletes them
+/// Deletes the namespace (and so its profiles); refused while pods live in it (Kubernetes deletes them
 /// first; here the user does, with `pod del`).
 pub fn del_namespace(lab: &mut LabRecord, name: &str) -> Result<(), LabError> {
     let pods: Vec<&str> = lab
@@ -144,19 +133,9 @@ pub fn del_namespace(lab: &mut LabRecord, name: &str) -> Result<(), LabError> {
             pods.join(", ")
         )));
     }
-    ctl::run(lab, &["delete", "profile", &format!("kns.{name}")])?;
-    let sas: std::collections::BTreeSet<String> = std::iter::once("default".to_string())
-        .chain(
-            lab.pods
-                .iter()
-                .filter(|p| p.namespace == name)
-                .map(|p| p.service_account.clone()),
-        )
-        .collect();
-    for sa in sas {
-        // The service account profile may be gone already; that is what we want.
-        let _ = ctl::run(lab, &["delete", "profile", &format!("ksa.{name}.{sa}")]);
-    }
+    // Deleting a Namespace deletes what was written for it and its contents: the `kns.`
+    // profile, every `ksa.<name>.*` profile and the namespace's converted Kubernetes policies.
+    ctl::run(lab, &["delete", "namespace", name])?;
     lab.namespaces.retain(|n| n != name);
     Ok(())
 }
@@ -168,7 +147,7 @@ pub fn label_pod(layout: &Layout, lab: &LabRecord, pod: &PodRecord) -> Result<()
         ctl::apply_yaml(
             lab,
             &layout.dir,
-            &service_account_profile(&pod.namespace, &pod.service_account),
+            &service_account_object(&pod.namespace, &pod.service_account).to_string(),
         )?;
     }
     let mut labels = pod.labels.clone();
@@ -274,16 +253,23 @@ mod tests {
     }
 
     #[test]
-    fn namespace_profile_has_pcns_labels() {
-        let labels = parse_labels("team=a").unwrap_or_default();
-        let y = namespace_profile("dev", &labels);
-        assert!(y.contains("name: kns.dev"), "{y}");
-        assert!(y.contains("\"pcns.team\": \"a\""), "{y}");
-        assert!(
-            y.contains("\"pcns.projectcalico.org/name\": \"dev\""),
-            "{y}"
+    fn namespace_and_service_account_objects() {
+        let labels = parse_labels("team=a,example.com/x=1").unwrap_or_default();
+        let ns = namespace_object("dev", &labels);
+        assert_eq!(
+            ns,
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+                "name": "dev", "labels": {"team": "a", "example.com/x": "1"}}})
         );
-        assert!(y.contains("- action: Allow"), "{y}");
+        let sa = service_account_object("dev", "websa");
+        assert_eq!(
+            sa,
+            serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
+                "name": "websa", "namespace": "dev"}})
+        );
+        let l: serde_json::Value = serde_json::from_str(&list(vec![ns, sa])).unwrap_or_default();
+        assert_eq!(l["kind"], "List");
+        assert_eq!(l["items"][1]["kind"], "ServiceAccount");
     }
 
     #[test]

@@ -117,3 +117,54 @@ fn mutual_tls_from_a_config_file() {
     );
     ctl.run(&["get", "ippools", "-c", &no_cert]).fails();
 }
+
+#[test]
+fn kubernetes_documents_land_where_kube_controllers_write_them() {
+    let Some(etcd) = EtcdServer::start_or_skip() else {
+        return;
+    };
+    let ctl = Ctl::etcd(&etcd.endpoint());
+    let f = ctl.file(
+        "k8s.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: prod}\n---\n\
+         apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: web, namespace: prod}\n---\n\
+         apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
+         metadata: {name: allow-web, namespace: prod}\nspec: {podSelector: {}}\n",
+    );
+    let out = ctl.run(&["apply", "-f", &f]).ok();
+    assert_eq!(out.stdout, "Successfully applied 3 resource(s)\n");
+    let etcdctl = |args: &[&str]| {
+        let out = std::process::Command::new("etcdctl")
+            .args(["--endpoints", &etcd.endpoint()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let keys = etcdctl(&["get", "/calico/resources/v3/", "--prefix", "--keys-only"]);
+    for k in [
+        "/calico/resources/v3/projectcalico.org/networkpolicies/prod/knp.default.allow-web",
+        "/calico/resources/v3/projectcalico.org/profiles/kns.prod",
+        "/calico/resources/v3/projectcalico.org/profiles/ksa.prod.web",
+    ] {
+        assert!(keys.lines().any(|l| l == k), "{k} missing from:\n{keys}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&etcdctl(&[
+        "get",
+        "/calico/resources/v3/projectcalico.org/networkpolicies/prod/knp.default.allow-web",
+        "--print-value-only",
+    ]))
+    .unwrap();
+    assert_eq!(v["kind"], "NetworkPolicy");
+    assert_eq!(v["spec"]["order"], 1000.0);
+    assert_eq!(v["spec"]["tier"], "default");
+
+    // Deleting the namespace removes all three.
+    ctl.run(&["delete", "namespace", "prod"]).ok();
+    let keys = etcdctl(&["get", "/calico/resources/v3/", "--prefix", "--keys-only"]);
+    assert!(
+        !keys.contains("knp.default.allow-web") && !keys.contains("kns.prod"),
+        "{keys}"
+    );
+    assert!(!keys.contains("ksa.prod.web"), "{keys}");
+}
