@@ -47,6 +47,8 @@ pub enum AgentError {
     Felix(#[from] FelixError),
     #[error("BGP: {0}")]
     Bgp(#[from] crate::bgp::BgpError),
+    #[error("policy: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
     #[error("{0} stopped unexpectedly")]
     Stopped(&'static str),
 }
@@ -175,6 +177,20 @@ pub async fn run(
         .eq_ignore_ascii_case("disabled");
     let felix = Felix::new(fcfg, store.clone(), &mut registry)?;
 
+    // Felix's policy half: calculation graph → nftables.
+    let (policy_settings, policy_warnings) = crate::policy::settings_from_felix(
+        &felix_host,
+        cfg.netns.clone(),
+        &cfg.felix.interface_prefixes,
+        &cfg.felix.spec,
+    );
+    for w in &policy_warnings {
+        tracing::warn!("{w}");
+    }
+    let policy = crate::policy::PolicyAgent::new(policy_settings, store.clone(), &mut registry);
+    let mut policy_status = policy.status();
+    let policy_health = health.register("felix-policy", true, true, None);
+
     // The BGP speaker (where Calico runs BIRD), with Calico's default backend only.
     let bgp = if cfg.networking_backend == crate::config::NetworkingBackend::Bird {
         let settings = crate::bgp::BgpSettings {
@@ -268,6 +284,31 @@ pub async fn run(
     {
         let sd = shutdown.clone();
         tasks.spawn(async move { ("felix", felix.run(sd).await.map_err(AgentError::from)) });
+    }
+    {
+        let sd = shutdown.clone();
+        tasks.spawn(async move { ("policy", policy.run(sd).await.map_err(AgentError::from)) });
+    }
+    {
+        // The policy loop's status feeds the aggregator.
+        let sd = shutdown.clone();
+        tasks.spawn(async move {
+            loop {
+                {
+                    let s = policy_status.borrow_and_update().clone();
+                    policy_health.report(true, s.ready, s.detail);
+                }
+                tokio::select! {
+                    () = sd.cancelled() => return ("policy health", Ok(())),
+                    r = policy_status.changed() => if r.is_err() {
+                        if !sd.is_cancelled() {
+                            policy_health.report(false, false, "policy loop stopped");
+                        }
+                        return ("policy health", Ok(()));
+                    }
+                }
+            }
+        });
     }
     if let Some(bgp) = bgp {
         let sd = shutdown.clone();

@@ -18,5 +18,6 @@ pub mod health;
 pub mod host;
 pub mod ipam_service;
 pub mod metrics;
+pub mod policy;
 pub mod startup;
 pub mod status;

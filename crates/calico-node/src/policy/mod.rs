@@ -1,0 +1,416 @@
+//! The policy half of Felix in calico-node (issue 6): datastore → calculation graph →
+//! nftables ruleset → kernel, kept in step for as long as the agent runs.
+//!
+//! - [`inputs`]: one list + one watch of the `projectcalico.org/v3` root, filtered to the kinds
+//!   the graph uses.
+//! - `calico_calc::CalcGraph` turns them into this node's [`DataplaneModel`]: local endpoints
+//!   with their tiers, active policies and profiles, IP sets.
+//! - `calico_nft::compile` renders the model; `calico_felix::policy::PolicyManager` programs
+//!   it (a full atomic replace at start and after trouble, minimal diffs otherwise) and repairs
+//!   drift every `NftablesRefreshInterval` (Felix's default 90 s).
+//!
+//! Like Felix, a datastore outage leaves the programmed policy in force (traffic keeps being
+//! policed with the last known rules), and a resource that fails to decode or to convert is
+//! logged and leaves the previous state of that resource in force rather than removing it:
+//! a typo in a policy must not open the network.
+
+pub mod inputs;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use calico_calc::{CalcGraph, ResourceKey};
+use calico_dataplane_model::DataplaneModel;
+use calico_datastore::{Datastore, DatastoreError, EventKind, WatchRequest};
+use calico_felix::policy::{NftDriver, NftMetrics, PolicyDataplane, PolicyManager, SyncAction};
+use calico_nft::NftConfig;
+use futures::FutureExt;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Settings of the policy loop.
+#[derive(Debug, Clone)]
+pub struct PolicySettings {
+    /// Felix's host name: endpoints with `spec.node` equal to it are local.
+    pub node_name: String,
+    /// Program the table in this network namespace (else the agent's own).
+    pub netns: Option<PathBuf>,
+    /// `NftablesRefreshInterval` (90 s): how often the kernel's table is checked for drift.
+    pub refresh: Duration,
+    /// How soon to retry after a failed transaction.
+    pub retry: Duration,
+    /// How long to wait for more changes before programming a burst.
+    pub debounce: Duration,
+    /// The ruleset's settings (interface prefixes, failsafe ports, endpoint-to-host action).
+    pub nft: NftConfig,
+}
+
+/// Health of the policy loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyStatus {
+    /// In sync with the datastore and the last transaction succeeded.
+    pub ready: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("datastore: {0}")]
+    Datastore(#[from] DatastoreError),
+    #[error("policy worker stopped: {0}")]
+    Worker(String),
+}
+
+struct LoopMetrics {
+    bad_resources: Counter,
+    calc_updates: Counter,
+}
+
+/// The policy loop of one node.
+pub struct PolicyAgent {
+    settings: PolicySettings,
+    store: Arc<dyn Datastore>,
+    manager: Arc<Mutex<PolicyManager<Box<dyn PolicyDataplane>>>>,
+    metrics: LoopMetrics,
+    status_tx: watch::Sender<PolicyStatus>,
+}
+
+impl PolicyAgent {
+    /// The loop over the real `nft` (in `settings.netns` when set).
+    pub fn new(
+        settings: PolicySettings,
+        store: Arc<dyn Datastore>,
+        registry: &mut Registry,
+    ) -> PolicyAgent {
+        let driver = NftDriver::new(settings.nft.table.clone(), settings.netns.clone());
+        Self::with_dataplane(settings, store, registry, Box::new(driver))
+    }
+
+    /// The loop over any policy dataplane (tests use a recording one).
+    pub fn with_dataplane(
+        settings: PolicySettings,
+        store: Arc<dyn Datastore>,
+        registry: &mut Registry,
+        dataplane: Box<dyn PolicyDataplane>,
+    ) -> PolicyAgent {
+        let nft_metrics = NftMetrics::register(registry);
+        let bad_resources = Counter::default();
+        registry.register(
+            "felix_calc_bad_resources",
+            "Datastore resources that could not be decoded or converted (their previous state stays in force)",
+            bad_resources.clone(),
+        );
+        let calc_updates = Counter::default();
+        registry.register(
+            "felix_calc_updates",
+            "Dataplane model updates produced by the calculation graph",
+            calc_updates.clone(),
+        );
+        let (status_tx, _) = watch::channel(PolicyStatus {
+            ready: false,
+            detail: "waiting for the first datastore sync".into(),
+        });
+        PolicyAgent {
+            settings,
+            store,
+            manager: Arc::new(Mutex::new(PolicyManager::new(dataplane, nft_metrics))),
+            metrics: LoopMetrics {
+                bad_resources,
+                calc_updates,
+            },
+            status_tx,
+        }
+    }
+
+    pub fn status(&self) -> watch::Receiver<PolicyStatus> {
+        self.status_tx.subscribe()
+    }
+
+    fn set_status(&self, ready: bool, detail: impl Into<String>) {
+        let s = PolicyStatus {
+            ready,
+            detail: detail.into(),
+        };
+        self.status_tx.send_if_modified(|cur| {
+            let changed = *cur != s;
+            *cur = s;
+            changed
+        });
+    }
+
+    /// Runs until `shutdown`. Datastore trouble is retried with back-off while the programmed
+    /// table stays in force.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), PolicyError> {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let outcome = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                r = self.session() => r,
+            };
+            match outcome {
+                Ok(why) => {
+                    tracing::info!(reason = %why, "policy: resyncing with the datastore");
+                    backoff = Duration::from_millis(200);
+                }
+                Err(PolicyError::Datastore(e)) => {
+                    self.set_status(false, format!("datastore unavailable: {e}"));
+                    tracing::warn!(error = %e, retry_in = ?backoff, "policy: datastore sync failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn feed(&self, graph: &mut CalcGraph, kv: &calico_datastore::KeyValue, deleted: bool) {
+        let Some(key) = inputs::classify(&kv.key) else {
+            return;
+        };
+        let rkey = ResourceKey::new(key.kind.kind, &key.namespace, &key.name);
+        let value = if deleted {
+            None
+        } else {
+            match inputs::decode(&key, kv) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    self.metrics.bad_resources.inc();
+                    tracing::warn!(key = %kv.key, error = %e, "policy: skipping an undecodable resource; its previous state stays in force");
+                    return;
+                }
+            }
+        };
+        if let Err(e) = graph.on_update(rkey, value) {
+            self.metrics.bad_resources.inc();
+            tracing::warn!(key = %kv.key, error = %e, "policy: resource not applied; its previous state stays in force");
+        }
+    }
+
+    /// One list + watch session; returns why the watch must be re-established.
+    async fn session(&self) -> Result<String, PolicyError> {
+        let mut graph = CalcGraph::new(&self.settings.node_name);
+        let listed = self.store.list(calico_client::keys::RESOURCES_ROOT).await?;
+        for kv in &listed.kvs {
+            self.feed(&mut graph, kv, false);
+        }
+        let mut watch = self
+            .store
+            .watch(WatchRequest::prefix(
+                calico_client::keys::RESOURCES_ROOT,
+                listed.revision + 1,
+            ))
+            .await?;
+        let mut ok = self.program(&mut graph).await?;
+        let mut next_refresh = Instant::now() + self.settings.refresh;
+        loop {
+            let wake = if ok {
+                next_refresh
+            } else {
+                (Instant::now() + self.settings.retry).min(next_refresh)
+            };
+            let mut changed = false;
+            tokio::select! {
+                batch = watch.next() => {
+                    match batch {
+                        None => return Ok("watch ended".into()),
+                        Some(Err(e)) => return Ok(format!("watch failed: {e}")),
+                        Some(Ok(events)) => {
+                            for ev in &events {
+                                self.feed(&mut graph, &ev.kv, ev.kind == EventKind::Delete);
+                            }
+                            changed = true;
+                        }
+                    }
+                    // Coalesce a burst (a calicoctl apply of many objects, a namespace of pods).
+                    let until = tokio::time::Instant::now() + self.settings.debounce;
+                    loop {
+                        match watch.next().now_or_never() {
+                            Some(Some(Ok(events))) => {
+                                for ev in &events {
+                                    self.feed(&mut graph, &ev.kv, ev.kind == EventKind::Delete);
+                                }
+                            }
+                            Some(None) => return Ok("watch ended".into()),
+                            Some(Some(Err(e))) => return Ok(format!("watch failed: {e}")),
+                            None => {
+                                if tokio::time::Instant::now() >= until {
+                                    break;
+                                }
+                                tokio::time::sleep(Duration::from_millis(2)).await;
+                            }
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+            if changed || !ok {
+                ok = self.program(&mut graph).await?;
+            }
+            if Instant::now() >= next_refresh {
+                next_refresh = Instant::now() + self.settings.refresh;
+                ok = self.check_drift().await? && ok;
+            }
+        }
+    }
+
+    /// Compiles the graph's model and programs it. `Ok(false)`: the transaction failed (the
+    /// previous table stays in force) and will be retried.
+    async fn program(&self, graph: &mut CalcGraph) -> Result<bool, PolicyError> {
+        let updates = graph.flush();
+        self.metrics.calc_updates.inc_by(updates.len() as u64);
+        let model: DataplaneModel = graph.model().clone();
+        let cfg = self.settings.nft.clone();
+        let manager = Arc::clone(&self.manager);
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || -> Result<SyncAction, String> {
+            let ruleset = calico_nft::compile(&model, &cfg).map_err(|e| e.to_string())?;
+            let mut m = manager
+                .lock()
+                .map_err(|_| "policy manager poisoned".to_string())?;
+            m.set_target(ruleset);
+            m.sync().map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| PolicyError::Worker(e.to_string()))?;
+        match result {
+            Ok(action) => {
+                tracing::debug!(?action, elapsed = ?started.elapsed(), "policy programmed");
+                self.set_status(true, "in sync");
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "policy: programming failed; retrying");
+                self.set_status(false, format!("programming policy failed: {e}"));
+                Ok(false)
+            }
+        }
+    }
+
+    /// Felix's periodic refresh: re-applies the table when it drifted. `Ok(false)` on failure.
+    async fn check_drift(&self) -> Result<bool, PolicyError> {
+        let manager = Arc::clone(&self.manager);
+        let result = tokio::task::spawn_blocking(move || -> Result<bool, String> {
+            let mut m = manager
+                .lock()
+                .map_err(|_| "policy manager poisoned".to_string())?;
+            m.check_drift().map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| PolicyError::Worker(e.to_string()))?;
+        match result {
+            Ok(drift) => {
+                if drift {
+                    tracing::info!("policy: table drift repaired");
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "policy: drift check failed; retrying");
+                self.set_status(false, format!("checking the policy table failed: {e}"));
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The policy loop's settings from Felix's configuration (env `FELIX_*` merged into a
+/// FelixConfiguration spec): `NftablesRefreshInterval` (default 90 s), `InterfacePrefix`,
+/// `FailsafeInboundHostPorts` / `FailsafeOutboundHostPorts`, `DefaultEndpointToHostAction`,
+/// `LogPrefix`. Returns the settings and warnings about values that were not understood.
+pub fn settings_from_felix(
+    node_name: &str,
+    netns: Option<PathBuf>,
+    iface_prefixes: &[String],
+    spec: &calico_api::felixconfig::FelixConfigurationSpec,
+) -> (PolicySettings, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut nft = NftConfig {
+        iface_prefixes: iface_prefixes.to_vec(),
+        ..NftConfig::default()
+    };
+    let mut ports = |list: &Option<Vec<calico_api::felixconfig::ProtoPort>>,
+                     field: &str|
+     -> Option<Vec<(u8, u16)>> {
+        let list = list.as_ref()?;
+        let mut out = Vec::new();
+        for p in list {
+            // `ProtoPort.protocol` defaults to TCP (`felix/config/param_types.go`).
+            let proto = match p.protocol.to_ascii_lowercase().as_str() {
+                "" | "tcp" => 6,
+                "udp" => 17,
+                "sctp" => 132,
+                other => {
+                    warnings.push(format!(
+                        "{field}: protocol {other:?} of port {} is not tcp, udp or sctp; entry ignored",
+                        p.port
+                    ));
+                    continue;
+                }
+            };
+            if !p.net.is_empty() {
+                // Failsafes exist so operators cannot lock themselves out: keep the port
+                // open for every source rather than dropping the entry.
+                warnings.push(format!(
+                    "{field}: the net {} of port {} is not supported by the nftables dataplane yet; the port is open to all addresses",
+                    p.net, p.port
+                ));
+            }
+            out.push((proto, p.port));
+        }
+        Some(out)
+    };
+    if let Some(v) = ports(
+        &spec.failsafe_inbound_host_ports,
+        "FailsafeInboundHostPorts",
+    ) {
+        nft.failsafe_inbound = v;
+    }
+    if let Some(v) = ports(
+        &spec.failsafe_outbound_host_ports,
+        "FailsafeOutboundHostPorts",
+    ) {
+        nft.failsafe_outbound = v;
+    }
+    nft.endpoint_to_host_action = match spec
+        .default_endpoint_to_host_action
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" | "drop" => calico_nft::EndpointToHostAction::Drop,
+        "accept" => calico_nft::EndpointToHostAction::Accept,
+        "return" => calico_nft::EndpointToHostAction::Return,
+        other => {
+            warnings.push(format!(
+                "DefaultEndpointToHostAction {other:?} is not Drop, Accept or Return; using Drop"
+            ));
+            calico_nft::EndpointToHostAction::Drop
+        }
+    };
+    if !spec.log_prefix.is_empty() {
+        nft.log_prefix = spec.log_prefix.clone();
+    }
+    // `NftablesRefreshInterval` [Default: 90s]; zero or negative means the default.
+    let refresh = spec
+        .nftables_refresh_interval
+        .filter(|d| d.nanos() > 0)
+        .map_or(Duration::from_secs(90), |d| {
+            Duration::from_nanos(u64::try_from(d.nanos()).unwrap_or(u64::MAX))
+        });
+    (
+        PolicySettings {
+            node_name: node_name.to_string(),
+            netns,
+            refresh,
+            retry: Duration::from_secs(1),
+            debounce: Duration::from_millis(20),
+            nft,
+        },
+        warnings,
+    )
+}
