@@ -4,6 +4,11 @@
 //! It owns argument parsing, reading resource files and printing; everything about resources
 //! and the datastore is `calico-client`'s. It must not depend on any dataplane crate.
 //!
+//! Files may also hold Kubernetes `networking.k8s.io/v1` NetworkPolicy and `v1` Namespace /
+//! ServiceAccount documents: they are converted with `calico-k8s` and stored as
+//! calico-kube-controllers stores them in an etcd-mode cluster (`knp.default.<name>` policies,
+//! `kns.<ns>` and `ksa.<ns>.<sa>` profiles; see the `k8s` module).
+//!
 //! The datastore is chosen as calicoctl chooses it (`-c/--config`, default
 //! `/etc/calico/calicoctl.cfg`, else the environment: `DATASTORE_TYPE`, `ETCD_ENDPOINTS`,
 //! `ETCD_CA_CERT_FILE`, `ETCD_CERT_FILE`, `ETCD_KEY_FILE`), plus our `embedded` datastore type —
