@@ -15,7 +15,8 @@
 //! the change, not the table. A change nft cannot make in place (a set's, map's or base
 //! chain's declaration, the table's name) falls back to a full replacement.
 
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::ruleset::{Ruleset, join_into};
@@ -28,37 +29,38 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
         out.push_str(&new.full_replace_script());
         return out;
     }
-    let in_place = old
-        .sets
+    // One merge-join pass per kind of object (both maps are sorted by name): linear in the
+    // table with one comparison per object, no tree lookups.
+    let sets = join(&old.sets, &new.sets);
+    let maps = join(&old.maps, &new.maps);
+    let chains = join(&old.chains, &new.chains);
+    let in_place = sets
         .iter()
-        .all(|(k, s)| new.sets.get(k).is_none_or(|n| n.spec == s.spec))
-        && old
-            .maps
+        .all(|p| !matches!(p, Pair::Both(_, o, n) if o.spec != n.spec))
+        && maps
             .iter()
-            .all(|(k, m)| new.maps.get(k).is_none_or(|n| n.spec == m.spec))
-        && old
-            .chains
+            .all(|p| !matches!(p, Pair::Both(_, o, n) if o.spec != n.spec))
+        && chains
             .iter()
-            .all(|(k, c)| new.chains.get(k).is_none_or(|n| n.base == c.base));
+            .all(|p| !matches!(p, Pair::Both(_, o, n) if o.base != n.base));
     if !in_place {
         return new.full_replace_script();
     }
 
     let t = &new.table;
     let mut out = String::new();
+    let empty = BTreeSet::new();
 
     // 1. Sets.
-    for (name, set) in &new.sets {
-        let old_elems = match old.sets.get(name) {
-            Some(o) => &o.elements,
-            None => {
+    for p in &sets {
+        let (name, old_elems, set) = match p {
+            Pair::New(name, set) => {
                 let _ = writeln!(out, "add set inet {t} {name} {{ {} }}", set.spec);
-                &BTreeSet::new()
+                (name, &empty, set)
             }
+            Pair::Both(name, o, n) if o.elements != n.elements => (name, &o.elements, n),
+            _ => continue,
         };
-        if old_elems == &set.elements {
-            continue;
-        }
         element_cmd(
             &mut out,
             "delete",
@@ -70,8 +72,8 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
     }
 
     // 2. New chains, empty.
-    for (name, chain) in &new.chains {
-        if !old.chains.contains_key(name) {
+    for p in &chains {
+        if let Pair::New(name, chain) = p {
             match &chain.base {
                 Some(base) => {
                     let _ = writeln!(out, "add chain inet {t} {name} {{ {base} }}");
@@ -84,13 +86,13 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
     }
 
     // 3. Maps.
-    for (name, map) in &new.maps {
-        match old.maps.get(name) {
-            None => {
+    for p in &maps {
+        match p {
+            Pair::New(name, map) => {
                 let _ = writeln!(out, "add map inet {t} {name} {{ {} }}", map.spec);
                 map_add(&mut out, t, name, map.elements.iter());
             }
-            Some(o) if o.elements != map.elements => {
+            Pair::Both(name, o, map) if o.elements != map.elements => {
                 let gone = o
                     .elements
                     .iter()
@@ -103,46 +105,98 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
                     .filter(|(k, v)| o.elements.get(*k) != Some(*v));
                 map_add(&mut out, t, name, added);
             }
-            Some(_) => {}
+            _ => {}
         }
     }
 
     // 4. Rules of new and changed chains.
-    for (name, chain) in &new.chains {
-        match old.chains.get(name) {
-            Some(o) if o.rules == chain.rules => continue,
-            Some(_) => {
+    for p in &chains {
+        let (name, chain) = match p {
+            Pair::New(name, chain) => (name, chain),
+            Pair::Both(name, o, n) if o.rules != n.rules => {
                 let _ = writeln!(out, "flush chain inet {t} {name}");
+                (name, n)
             }
-            None => {}
-        }
+            _ => continue,
+        };
         for r in &chain.rules {
             let _ = writeln!(out, "add rule inet {t} {name} {r}");
         }
     }
 
-    // 5. Removed chains.
-    let removed: Vec<&String> = old
-        .chains
-        .keys()
-        .filter(|k| !new.chains.contains_key(*k))
-        .collect();
-    for name in &removed {
-        if old.chains[*name].rules.is_empty() {
-            continue;
+    // 5. Removed chains: flushed first (they may jump to each other), then deleted.
+    for p in &chains {
+        if let Pair::Old(name, chain) = p
+            && !chain.rules.is_empty()
+        {
+            let _ = writeln!(out, "flush chain inet {t} {name}");
         }
-        let _ = writeln!(out, "flush chain inet {t} {name}");
     }
-    for name in &removed {
-        let _ = writeln!(out, "delete chain inet {t} {name}");
+    for p in &chains {
+        if let Pair::Old(name, _) = p {
+            let _ = writeln!(out, "delete chain inet {t} {name}");
+        }
     }
 
     // 6. Removed maps and sets.
-    for name in old.maps.keys().filter(|k| !new.maps.contains_key(*k)) {
-        let _ = writeln!(out, "delete map inet {t} {name}");
+    for p in &maps {
+        if let Pair::Old(name, _) = p {
+            let _ = writeln!(out, "delete map inet {t} {name}");
+        }
     }
-    for name in old.sets.keys().filter(|k| !new.sets.contains_key(*k)) {
-        let _ = writeln!(out, "delete set inet {t} {name}");
+    for p in &sets {
+        if let Pair::Old(name, _) = p {
+            let _ = writeln!(out, "delete set inet {t} {name}");
+        }
+    }
+    out
+}
+
+/// One name of a merge join: only in the old ruleset, only in the new one, or in both.
+enum Pair<'a, V> {
+    Old(&'a str, &'a V),
+    New(&'a str, &'a V),
+    Both(&'a str, &'a V, &'a V),
+}
+
+/// Walks two name-sorted maps together. Objects equal in both are skipped early when
+/// possible, so the result holds mostly what changed.
+fn join<'a, V: PartialEq>(
+    old: &'a BTreeMap<String, V>,
+    new: &'a BTreeMap<String, V>,
+) -> Vec<Pair<'a, V>> {
+    let mut out = Vec::new();
+    let mut a = old.iter().peekable();
+    let mut b = new.iter().peekable();
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some((k, v)), None) => {
+                out.push(Pair::Old(k.as_str(), *v));
+                a.next();
+            }
+            (None, Some((k, v))) => {
+                out.push(Pair::New(k.as_str(), *v));
+                b.next();
+            }
+            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
+                Ordering::Less => {
+                    out.push(Pair::Old(ka.as_str(), *va));
+                    a.next();
+                }
+                Ordering::Greater => {
+                    out.push(Pair::New(kb.as_str(), *vb));
+                    b.next();
+                }
+                Ordering::Equal => {
+                    if va != vb {
+                        out.push(Pair::Both(ka.as_str(), *va, *vb));
+                    }
+                    a.next();
+                    b.next();
+                }
+            },
+        }
     }
     out
 }

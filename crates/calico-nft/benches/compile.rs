@@ -1,0 +1,207 @@
+//! Compile + render of a large model (10k policies, 200 local endpoints, 2k IP sets), and
+//! `diff` after one policy edit, one endpoint change and one IP-set member change.
+//!
+//! Set `CALICO_NFT_BENCH_DUMP=<dir>` to also write the full script and the diff scripts there
+//! (to time `nft -f` on them inside a throwaway network namespace).
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+use calico_dataplane_model::*;
+use calico_nft::{NftConfig, compile, diff};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const POLICIES: usize = 10_000;
+const ENDPOINTS: usize = 200;
+const SETS: usize = 2_000;
+/// Policies per endpoint and direction.
+const PER_EP: usize = 50;
+
+fn pid(i: usize) -> PolicyId {
+    PolicyId {
+        tier: "default".into(),
+        kind: PolicyKind::NetworkPolicy,
+        namespace: format!("ns{}", i % 100),
+        name: format!("policy-{i}"),
+    }
+}
+
+fn set_id(i: usize) -> String {
+    format!("s:bench-set-{i:05}")
+}
+
+fn model() -> DataplaneModel {
+    let mut m = DataplaneModel::default();
+    for i in 0..SETS {
+        let members = (0..10)
+            .map(|j| {
+                IpSetMember::Address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+                    10,
+                    (i / 250) as u8,
+                    (i % 250) as u8,
+                    j as u8 + 1,
+                )))
+            })
+            .collect();
+        m.ip_sets.insert(
+            set_id(i),
+            IpSet {
+                kind: Some(IpSetKind::Addresses),
+                members,
+            },
+        );
+    }
+    for i in 0..POLICIES {
+        let mut allow = Rule::any(RuleAction::Allow);
+        allow.protocol = Some(6);
+        allow.src.ip_sets = vec![set_id(i % SETS)];
+        allow.dst.ports = vec![PortRange {
+            first: 80 + (i % 100) as u16,
+            last: 80 + (i % 100) as u16,
+        }];
+        let mut deny = Rule::any(RuleAction::Deny);
+        deny.src.nets = vec![format!("192.168.{}.0/24", i % 256).parse().unwrap()];
+        let mut egress = Rule::any(RuleAction::Allow);
+        egress.dst.ip_sets = vec![set_id((i * 7) % SETS)];
+        m.policies.insert(
+            pid(i),
+            Policy {
+                namespace: format!("ns{}", i % 100),
+                inbound: vec![allow, deny],
+                outbound: vec![egress],
+                ..Policy::default()
+            },
+        );
+    }
+    m.profiles.insert(
+        "kns.ns".into(),
+        Profile {
+            inbound: vec![Rule::any(RuleAction::Allow)],
+            outbound: vec![Rule::any(RuleAction::Allow)],
+        },
+    );
+    for e in 0..ENDPOINTS {
+        let pols: Vec<PolicyId> = (0..PER_EP)
+            .map(|k| pid((e * PER_EP + k) % POLICIES))
+            .collect();
+        m.workload_endpoints.insert(
+            WorkloadEndpointId {
+                orchestrator_id: "k8s".into(),
+                workload_id: format!("ns/pod-{e}"),
+                endpoint_id: "eth0".into(),
+            },
+            WorkloadEndpoint {
+                interface_name: format!("cali{e:011x}"),
+                profile_ids: vec!["kns.ns".into()],
+                ipv4_nets: vec![
+                    format!("10.200.{}.{}/32", e / 250, e % 250)
+                        .parse()
+                        .unwrap(),
+                ],
+                tiers: vec![TierInfo {
+                    name: "default".into(),
+                    default_action: TierDefaultAction::Deny,
+                    ingress_policies: pols.clone(),
+                    egress_policies: pols,
+                }],
+                ..WorkloadEndpoint::default()
+            },
+        );
+    }
+    m
+}
+
+fn bench(c: &mut Criterion) {
+    let cfg = NftConfig::default();
+    let base = model();
+    let rs = compile(&base, &cfg).unwrap();
+    let text = rs.full_replace_script();
+    let shape = rs.shape();
+    eprintln!(
+        "model: {} policies, {} endpoints, {} IP sets -> {} chains, {} rules, {} sets, script {} KiB",
+        base.policies.len(),
+        base.workload_endpoints.len(),
+        base.ip_sets.len(),
+        shape.chains.len(),
+        shape.rule_count(),
+        shape.sets.len(),
+        text.len() / 1024
+    );
+
+    // One policy's rule edited.
+    let mut edited = base.clone();
+    if let Some(p) = edited.policies.get_mut(&pid(1234)) {
+        p.inbound[0].dst.ports.push(PortRange {
+            first: 8443,
+            last: 8443,
+        });
+    }
+    let rs_edit = compile(&edited, &cfg).unwrap();
+    // One endpoint gets one more policy.
+    let mut ep_change = base.clone();
+    if let Some(ep) = ep_change.workload_endpoints.values_mut().next() {
+        ep.tiers[0].ingress_policies.push(pid(POLICIES - 1));
+    }
+    let rs_ep = compile(&ep_change, &cfg).unwrap();
+    // One IP set gains a member.
+    let mut set_change = base.clone();
+    if let Some(s) = set_change.ip_sets.get_mut(&set_id(42)) {
+        s.members
+            .insert(IpSetMember::Address("10.99.99.99".parse().unwrap()));
+    }
+    let rs_set = compile(&set_change, &cfg).unwrap();
+    for (name, d) in [
+        ("policy edit", diff(&rs, &rs_edit)),
+        ("endpoint change", diff(&rs, &rs_ep)),
+        ("ip set member", diff(&rs, &rs_set)),
+    ] {
+        eprintln!(
+            "diff ({name}): {} lines, {} bytes",
+            d.lines().count(),
+            d.len()
+        );
+    }
+    if let Some(dir) = std::env::var_os("CALICO_NFT_BENCH_DUMP") {
+        let dir = std::path::PathBuf::from(dir);
+        let files: BTreeMap<&str, String> = [
+            ("full.nft", text.clone()),
+            ("diff-policy.nft", diff(&rs, &rs_edit)),
+            ("diff-endpoint.nft", diff(&rs, &rs_ep)),
+            ("diff-set.nft", diff(&rs, &rs_set)),
+        ]
+        .into_iter()
+        .collect();
+        for (f, t) in files {
+            std::fs::write(dir.join(f), t).unwrap();
+        }
+    }
+
+    let mut g = c.benchmark_group("nft_10k_policies_200_endpoints");
+    g.sample_size(10);
+    g.bench_function("compile", |b| {
+        b.iter(|| compile(black_box(&base), &cfg).unwrap())
+    });
+    g.bench_function("compile_and_render", |b| {
+        b.iter(|| {
+            compile(black_box(&base), &cfg)
+                .unwrap()
+                .full_replace_script()
+        })
+    });
+    g.bench_function("compile_and_diff_policy_edit", |b| {
+        b.iter(|| diff(&rs, &compile(black_box(&edited), &cfg).unwrap()))
+    });
+    g.bench_function("diff_policy_edit", |b| {
+        b.iter(|| diff(black_box(&rs), black_box(&rs_edit)))
+    });
+    g.bench_function("diff_endpoint_change", |b| {
+        b.iter(|| diff(black_box(&rs), black_box(&rs_ep)))
+    });
+    g.bench_function("diff_ip_set_member", |b| {
+        b.iter(|| diff(black_box(&rs), black_box(&rs_set)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
