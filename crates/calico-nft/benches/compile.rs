@@ -4,6 +4,8 @@
 //! Set `CALICO_NFT_BENCH_DUMP=<dir>` to also write the full script and the diff scripts there
 //! (to time `nft -f` on them inside a throwaway network namespace).
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
