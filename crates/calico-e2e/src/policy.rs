@@ -61,7 +61,7 @@ impl PolicyCluster {
         let mut yaml = String::new();
         for ns in NAMESPACES {
             yaml.push_str(&format!(
-                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    ns: {ns}\n---\n"
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: \"{ns}\"\n  labels:\n    ns: \"{ns}\"\n---\n"
             ));
         }
         calicoctl_apply(&store, &yaml)?;
@@ -99,7 +99,13 @@ impl PolicyCluster {
             }
         }
         let pc = PolicyCluster { pods, cluster };
-        pc.wait_for_expected("the cluster without policy", Duration::from_secs(60))?;
+        let open = pc.wait_for_expected("the cluster without policy", Duration::from_secs(60))?;
+        if open.cells.values().any(|reached| !reached) {
+            return Err(HarnessError::Failed(format!(
+                "without any policy every pod must reach every other one:\n{}",
+                open.table(Proto::Tcp, 80)
+            )));
+        }
         Ok(pc)
     }
 
@@ -145,14 +151,19 @@ impl PolicyCluster {
 
     /// Waits until the observed matrix equals the expected one (policy reaches the dataplane
     /// asynchronously); on timeout the error shows the differences and both truth tables.
-    pub fn wait_for_expected(&self, scenario: &str, timeout: Duration) -> Result<(), HarnessError> {
+    /// Returns the matrix that was reached.
+    pub fn wait_for_expected(
+        &self,
+        scenario: &str,
+        timeout: Duration,
+    ) -> Result<Matrix, HarnessError> {
         let expected = self.expected()?;
         let deadline = Instant::now() + timeout;
         loop {
             let observed = self.observe()?;
             let diff = observed.differences(&expected);
             if diff.is_empty() {
-                return Ok(());
+                return Ok(observed);
             }
             if Instant::now() >= deadline {
                 let mut tables = String::new();

@@ -13,16 +13,26 @@ use calico_netlink::testing::require_root;
 
 const CONVERGE: Duration = Duration::from_secs(30);
 
-/// Applies `yaml`, checks the scenario, then deletes what it applied.
+/// Applies `yaml`, checks the scenario, then deletes what it applied (last document first).
 fn scenario(pc: &PolicyCluster, name: &str, yaml: &str) {
     let store = pc.store();
     calicoctl_apply(&store, yaml).unwrap_or_else(|e| panic!("{name}: apply: {e}"));
-    if let Err(e) = pc.wait_for_expected(name, CONVERGE) {
-        panic!("{e}");
-    }
+    let reached = pc
+        .wait_for_expected(name, CONVERGE)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Every scenario must block something and allow something, or it proves nothing.
+    let blocked = reached.cells.values().filter(|r| !**r).count();
+    assert!(
+        blocked > 0 && blocked < reached.cells.len(),
+        "{name}: {blocked} of {} probes blocked",
+        reached.cells.len()
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("scenario.yaml");
-    std::fs::write(&file, yaml).unwrap();
+    // Reverse order: policies go before the tiers they live in.
+    let mut reversed: Vec<&str> = yaml.split("---\n").collect();
+    reversed.reverse();
+    std::fs::write(&file, reversed.join("\n---\n")).unwrap();
     calicoctl(&store, &["delete", "-f", &file.display().to_string()])
         .unwrap_or_else(|e| panic!("{name}: delete: {e}"));
 }
@@ -47,7 +57,7 @@ fn kubernetes_network_policies_are_enforced() {
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
          metadata: {name: a-from-y, namespace: x}\n\
          spec:\n  podSelector: {matchLabels: {pod: a}}\n  policyTypes: [Ingress]\n\
-         \x20 ingress:\n  - from: [{namespaceSelector: {matchLabels: {ns: y}}}]\n\
+         \x20 ingress:\n  - from: [{namespaceSelector: {matchLabels: {ns: \"y\"}}}]\n\
          \x20   ports: [{protocol: TCP, port: 80}]\n",
     );
     scenario(
@@ -63,7 +73,7 @@ fn kubernetes_network_policies_are_enforced() {
         &pc,
         "y/c may not send anything (egress deny)",
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
-         metadata: {name: c-no-egress, namespace: y}\n\
+         metadata: {name: c-no-egress, namespace: \"y\"}\n\
          spec: {podSelector: {matchLabels: {pod: c}}, policyTypes: [Egress]}\n",
     );
     let ya = pc.pods.iter().find(|p| p.key == "y/a").unwrap().pod.ip;
@@ -83,12 +93,12 @@ fn kubernetes_network_policies_are_enforced() {
         &pc,
         "deny all in y, but y/b accepts from x",
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
-         metadata: {name: deny-all, namespace: y}\n\
+         metadata: {name: deny-all, namespace: \"y\"}\n\
          spec: {podSelector: {}, policyTypes: [Ingress, Egress]}\n---\n\
          apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
-         metadata: {name: b-from-x, namespace: y}\n\
+         metadata: {name: b-from-x, namespace: \"y\"}\n\
          spec:\n  podSelector: {matchLabels: {pod: b}}\n\
-         \x20 ingress: [{from: [{namespaceSelector: {matchLabels: {ns: x}}}]}]\n",
+         \x20 ingress: [{from: [{namespaceSelector: {matchLabels: {ns: \"x\"}}}]}]\n",
     );
     // Everything deleted: back to open.
     pc.wait_for_expected("all policies deleted", CONVERGE)
