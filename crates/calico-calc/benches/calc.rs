@@ -74,11 +74,15 @@ fn cluster() -> Vec<Resource> {
     out
 }
 
+/// A datastore snapshot as one batch.
 fn build(resources: Vec<Resource>) -> CalcGraph {
     let mut g = CalcGraph::new("node1");
-    for r in resources {
-        g.on_update(ResourceKey::of(&r), Some(r)).unwrap();
-    }
+    let errors = g.on_updates(
+        resources
+            .into_iter()
+            .map(|r| (ResourceKey::of(&r), Some(r))),
+    );
+    assert!(errors.is_empty(), "{errors:?}");
     g
 }
 

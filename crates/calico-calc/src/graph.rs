@@ -9,7 +9,7 @@ use calico_dataplane_model::{
 };
 use calico_policy_rules::{
     ParsedPolicy, ParsedTier, parse_global_network_policy, parse_network_policy, parse_profile,
-    parse_tier, policy_order, tier_order_with_validity,
+    parse_tier, policy_kind_name, tier_order_with_validity,
 };
 use calico_selector::SelectorIndex;
 
@@ -27,6 +27,34 @@ struct PolicyEntry {
     defs: SetDefs,
     /// Local endpoints the selector matches; the policy is active while this is not empty.
     local_eps: HashSet<ResourceKey>,
+    /// `policy_sorter.go` `PolKVLess` key, computed once: endpoints re-sort their policies
+    /// often.
+    sort_key: PolicySortKey,
+}
+
+/// Order (missing = +Inf), then the string `"<name>/<namespace>/<kind>"`: the key form of
+/// `calico_policy_rules::policy_order` (a test checks they agree).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PolicySortKey(f64, String);
+
+impl PolicySortKey {
+    pub(crate) fn of(p: &ParsedPolicy) -> PolicySortKey {
+        PolicySortKey(
+            p.order.unwrap_or(f64::INFINITY),
+            format!(
+                "{}/{}/{}",
+                p.id.name,
+                p.id.namespace,
+                policy_kind_name(p.id.kind)
+            ),
+        )
+    }
+
+    pub(crate) fn cmp(&self, other: &PolicySortKey) -> std::cmp::Ordering {
+        self.0
+            .total_cmp(&other.0)
+            .then_with(|| self.1.cmp(&other.1))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +234,29 @@ impl CalcGraph {
         key: ResourceKey,
         value: Option<Resource>,
     ) -> Result<(), CalcError> {
+        let result = self.apply_update(key, value);
+        self.refresh_dirty_endpoints();
+        result
+    }
+
+    /// Applies a batch of updates, as [`CalcGraph::on_update`] would one by one, but
+    /// recomputes each affected local endpoint's tier lists once for the whole batch (Felix's
+    /// `PolicyResolver` likewise recomputes dirty endpoints once per flush). Use it for a
+    /// datastore snapshot. Refused updates are returned, each naming its resource; the others
+    /// are applied.
+    pub fn on_updates(
+        &mut self,
+        updates: impl IntoIterator<Item = (ResourceKey, Option<Resource>)>,
+    ) -> Vec<CalcError> {
+        let errors = updates
+            .into_iter()
+            .filter_map(|(k, v)| self.apply_update(k, v).err())
+            .collect();
+        self.refresh_dirty_endpoints();
+        errors
+    }
+
+    fn apply_update(&mut self, key: ResourceKey, value: Option<Resource>) -> Result<(), CalcError> {
         if let Some(v) = &value {
             let m = v.metadata();
             if v.kind() != key.kind || m.name != key.name || m.namespace != key.namespace {
@@ -274,7 +325,6 @@ impl CalcGraph {
                 _ => return Ok(()),
             },
         }
-        self.refresh_dirty_endpoints();
         Ok(())
     }
 
@@ -522,6 +572,7 @@ impl CalcGraph {
             .entry(id.tier.clone())
             .or_default()
             .insert(id.clone());
+        let sort_key = PolicySortKey::of(&parsed);
         self.policies.insert(
             id,
             PolicyEntry {
@@ -529,6 +580,7 @@ impl CalcGraph {
                 model,
                 defs,
                 local_eps: new_eps,
+                sort_key,
             },
         );
     }
@@ -670,7 +722,7 @@ impl CalcGraph {
             }
         }
         for (_, _, list) in &mut groups {
-            list.sort_by(|a, b| policy_order(&a.parsed, &b.parsed));
+            list.sort_by(|a, b| a.sort_key.cmp(&b.sort_key));
         }
         groups.sort_by(|(a, av, _), (b, bv, _)| tier_order_with_validity(a, *av, b, *bv));
         groups.into_iter().map(|(t, _, l)| (t, l)).collect()
@@ -703,6 +755,59 @@ impl CalcGraph {
                     let name = name.clone();
                     self.tr.hep_put(&name, ep);
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use calico_dataplane_model::PolicyKind;
+    use calico_policy_rules::policy_order;
+
+    use super::*;
+
+    fn parsed(name: &str, ns: &str, kind: PolicyKind, order: Option<f64>) -> ParsedPolicy {
+        ParsedPolicy {
+            id: PolicyId {
+                tier: "default".into(),
+                kind,
+                namespace: ns.into(),
+                name: name.into(),
+            },
+            order,
+            selector: calico_selector::Selector::all(),
+            ingress: true,
+            egress: true,
+            do_not_track: false,
+            pre_dnat: false,
+            apply_on_forward: false,
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sort_key_agrees_with_policy_order() {
+        let ps = [
+            parsed("a", "", PolicyKind::GlobalNetworkPolicy, Some(10.0)),
+            parsed("a", "ns", PolicyKind::NetworkPolicy, Some(10.0)),
+            parsed("a", "ns", PolicyKind::KubernetesNetworkPolicy, Some(10.0)),
+            parsed("b", "", PolicyKind::GlobalNetworkPolicy, None),
+            parsed("c", "x", PolicyKind::NetworkPolicy, Some(-1.5)),
+            parsed("a", "", PolicyKind::GlobalNetworkPolicy, None),
+            parsed("z", "", PolicyKind::GlobalNetworkPolicy, Some(1e9)),
+        ];
+        for a in &ps {
+            for b in &ps {
+                assert_eq!(
+                    PolicySortKey::of(a).cmp(&PolicySortKey::of(b)),
+                    policy_order(a, b),
+                    "{:?} vs {:?}",
+                    a.id,
+                    b.id
+                );
             }
         }
     }

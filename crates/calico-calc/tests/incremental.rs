@@ -206,7 +206,12 @@ fn fresh(resources: impl Iterator<Item = Resource>) -> CalcGraph {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Set { slot: usize, variant: usize },
+    Set {
+        slot: usize,
+        variant: usize,
+    },
+    /// Several updates through `on_updates` (tier lists recomputed once for the batch).
+    Batch(Vec<(usize, usize)>),
     Bad,
     Flush,
 }
@@ -214,6 +219,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         8 => (0..SLOTS.len(), 0usize..64).prop_map(|(slot, variant)| Op::Set { slot, variant }),
+        2 => prop::collection::vec((0..SLOTS.len(), 0usize..64), 1..8).prop_map(Op::Batch),
         1 => Just(Op::Bad),
         2 => Just(Op::Flush),
     ]
@@ -237,6 +243,23 @@ proptest! {
                         Some(r) => current.insert(key, r),
                         None => current.remove(&key),
                     };
+                }
+                Op::Batch(items) => {
+                    let mut batch = Vec::new();
+                    for (slot, variant) in items {
+                        let key = key_of_slot(slot);
+                        let value = SLOTS[slot](variant);
+                        match &value {
+                            Some(r) => current.insert(key.clone(), r.clone()),
+                            None => current.remove(&key),
+                        };
+                        batch.push((key, value));
+                    }
+                    // One refused update in the batch does not stop the others.
+                    let bad = bad_policy();
+                    batch.insert(batch.len() / 2, (ResourceKey::of(&bad), Some(bad)));
+                    let errors = g.on_updates(batch.clone());
+                    prop_assert_eq!(errors.len(), 1);
                 }
                 Op::Bad => {
                     let before = g.model().clone();
