@@ -120,6 +120,7 @@ impl PolicyCluster {
             (Proto::Tcp, 81),
             (Proto::Udp, 80),
             (Proto::Udp, 81),
+            (Proto::Icmp, 0),
         ]
     }
 
