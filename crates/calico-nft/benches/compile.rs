@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use calico_dataplane_model::*;
-use calico_nft::{NftConfig, compile, diff};
+use calico_nft::{NftConfig, compile, diff, recompile};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const POLICIES: usize = 10_000;
@@ -193,6 +193,40 @@ fn bench(c: &mut Criterion) {
     g.bench_function("compile_and_diff_policy_edit", |b| {
         b.iter(|| diff(&rs, &compile(black_box(&edited), &cfg).unwrap()))
     });
+    let edit_update = [ModelUpdate::ActivePolicyUpdate {
+        id: pid(1234),
+        policy: edited.policies[&pid(1234)].clone(),
+    }];
+    g.bench_function("recompile_and_diff_policy_edit", |b| {
+        b.iter(|| {
+            let next = recompile(&rs, black_box(&edited), &edit_update, &cfg).unwrap();
+            diff(&rs, &next)
+        })
+    });
+    let (ep_id, ep) = ep_change.workload_endpoints.iter().next().unwrap();
+    let ep_update = [ModelUpdate::WorkloadEndpointUpdate {
+        id: ep_id.clone(),
+        endpoint: ep.clone(),
+    }];
+    g.bench_function("recompile_and_diff_endpoint_change", |b| {
+        b.iter(|| {
+            let next = recompile(&rs, black_box(&ep_change), &ep_update, &cfg).unwrap();
+            diff(&rs, &next)
+        })
+    });
+    let set_update = [ModelUpdate::IpSetDelta {
+        id: set_id(42),
+        added: vec![IpSetMember::Address("10.99.99.99".parse().unwrap())],
+        removed: vec![],
+    }];
+    g.bench_function("recompile_and_diff_ip_set_member", |b| {
+        b.iter(|| {
+            let next = recompile(&rs, black_box(&set_change), &set_update, &cfg).unwrap();
+            diff(&rs, &next)
+        })
+    });
+    // The incremental result is the full one.
+    assert!(recompile(&rs, &edited, &edit_update, &cfg).unwrap() == rs_edit);
     g.bench_function("diff_policy_edit", |b| {
         b.iter(|| diff(black_box(&rs), black_box(&rs_edit)))
     });

@@ -20,9 +20,11 @@
 //! in the raw and pre-DNAT stages); then profiles (normal stage only), then drop.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use calico_dataplane_model::{
-    DataplaneModel, IpSet, IpSetId, IpSetKind, IpSetMember, TierDefaultAction, TierInfo,
+    DataplaneModel, HostEndpoint, IpSet, IpSetId, IpSetKind, IpSetMember, TierDefaultAction,
+    TierInfo, WorkloadEndpoint, WorkloadEndpointId,
 };
 use ipnet::IpNet;
 
@@ -135,22 +137,10 @@ struct Endpoint<'a> {
 /// endpoint falls through to "no profile matched" and drops).
 pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<Ruleset, NftError> {
     cfg.validate()?;
-    let mut rs = Ruleset::new(&cfg.table);
+    let mut rs = Ruleset::new(cfg);
 
-    // IP sets: one nft set per family.
-    let mut set_types: BTreeMap<IpSetId, SetType> = BTreeMap::new();
     for (id, set) in &model.ip_sets {
-        let ty = set_type(id, set)?;
-        set_types.insert(id.clone(), ty);
-        for fam in [4u8, 6] {
-            rs.sets.insert(
-                names::ip_set(id, ty, fam),
-                NftSet {
-                    spec: ty.spec(fam),
-                    elements: set_elements(set, ty, fam),
-                },
-            );
-        }
+        put_ip_set(&mut rs, id, set)?;
     }
     for (name, ports) in [
         (FAILSAFE_IN, &cfg.failsafe_inbound),
@@ -158,172 +148,42 @@ pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<Ruleset, NftEr
     ] {
         rs.sets.insert(
             name.to_string(),
-            NftSet {
+            Arc::new(NftSet {
                 spec: "type inet_proto . inet_service;".into(),
                 elements: ports
                     .iter()
                     .map(|(p, port)| format!("{} . {port}", proto_name(*p)))
                     .collect(),
-            },
+            }),
         );
     }
-
-    // Policy and profile chains.
-    let env = RuleEnv {
-        set_types: &set_types,
-        log_prefix: &cfg.log_prefix,
-    };
     for (id, p) in &model.policies {
-        let owner = format!("policy {id}");
-        add_chain(
-            &mut rs,
-            names::policy_chain(true, id),
-            render_rules(&p.inbound, &env, &format!("{owner} inbound"))?,
-        )?;
-        add_chain(
-            &mut rs,
-            names::policy_chain(false, id),
-            render_rules(&p.outbound, &env, &format!("{owner} outbound"))?,
-        )?;
+        put_policy(&mut rs, id, p)?;
     }
     for (name, p) in &model.profiles {
-        let owner = format!("profile {name}");
-        add_chain(
-            &mut rs,
-            names::profile_chain(true, name),
-            render_rules(&p.inbound, &env, &format!("{owner} inbound"))?,
-        )?;
-        add_chain(
-            &mut rs,
-            names::profile_chain(false, name),
-            render_rules(&p.outbound, &env, &format!("{owner} outbound"))?,
-        )?;
+        put_profile(&mut rs, name, p)?;
     }
 
     // Maps start empty; endpoints fill them.
-    let mut maps: BTreeMap<&'static str, BTreeMap<String, String>> = ALL_DISPATCH
-        .iter()
-        .map(|d| (d.map, BTreeMap::new()))
-        .collect();
-    let mut wildcard: BTreeMap<&'static str, String> = BTreeMap::new();
-
+    for d in ALL_DISPATCH {
+        rs.maps.insert(
+            d.map.to_string(),
+            Arc::new(NftMap {
+                spec: "type ifname : verdict;".into(),
+                elements: BTreeMap::new(),
+            }),
+        );
+    }
     for (id, ep) in &model.workload_endpoints {
-        let owner = format!("workload endpoint {id}");
-        let iface = &ep.interface_name;
-        check_iface(iface, &owner)?;
-        for (ingress, prefix, d) in [(false, "fw-", &FROM_WL), (true, "tw-", &TO_WL)] {
-            let chain = names::endpoint_chain(prefix, iface);
-            let rules = endpoint_rules(
-                model,
-                &Endpoint {
-                    owner: owner.clone(),
-                    stage: Stage::Normal,
-                    ingress,
-                    workload: true,
-                    tiers: &ep.tiers,
-                    profiles: &ep.profile_ids,
-                },
-            )?;
-            // The map entry first: a second endpoint on the interface is reported as such.
-            add_entry(&mut maps, d, iface, &chain, &owner)?;
-            add_chain(&mut rs, chain, rules)?;
-        }
+        add_workload(&mut rs, model, id, ep)?;
     }
 
+    let mut wildcard: BTreeMap<&'static str, String> = BTreeMap::new();
     for (name, ep) in &model.host_endpoints {
-        let owner = format!("host endpoint {name}");
-        let iface = ep.interface_name.as_str();
-        if iface.is_empty() {
-            // Felix only programs host endpoints it can attach to an interface.
-            continue;
-        }
-        let suffix = if iface == "*" {
-            ALL_INTERFACES
-        } else {
-            check_iface(iface, &owner)?;
-            iface
-        };
-        let stages: [(Stage, bool, &str, &Dispatch, &[TierInfo]); 7] = [
-            (Stage::Normal, true, "th-", &FROM_HEP, &ep.tiers),
-            (Stage::Normal, false, "fh-", &TO_HEP, &ep.tiers),
-            (
-                Stage::Forward,
-                true,
-                "thfw-",
-                &FROM_HEP_FWD,
-                &ep.forward_tiers,
-            ),
-            (
-                Stage::Forward,
-                false,
-                "fhfw-",
-                &TO_HEP_FWD,
-                &ep.forward_tiers,
-            ),
-            (
-                Stage::Untracked,
-                true,
-                "thr-",
-                &FROM_HEP_RAW,
-                &ep.untracked_tiers,
-            ),
-            (
-                Stage::Untracked,
-                false,
-                "fhr-",
-                &TO_HEP_RAW,
-                &ep.untracked_tiers,
-            ),
-            (
-                Stage::PreDnat,
-                true,
-                "thpd-",
-                &FROM_HEP_PREDNAT,
-                &ep.pre_dnat_tiers,
-            ),
-        ];
-        for (stage, ingress, prefix, d, tiers) in stages {
-            // Only the normal stage is rendered without policies: a host endpoint without
-            // forward / untracked / pre-DNAT policy leaves that traffic alone ("Allow
-            // forwarded traffic by default"; no end-of-tier drop in raw and pre-DNAT).
-            if stage != Stage::Normal && !tiers.iter().any(|t| !direction(t, ingress).is_empty()) {
-                continue;
-            }
-            let chain = names::endpoint_chain(prefix, suffix);
-            let rules = endpoint_rules(
-                model,
-                &Endpoint {
-                    owner: owner.clone(),
-                    stage,
-                    ingress,
-                    workload: false,
-                    tiers,
-                    profiles: &ep.profile_ids,
-                },
-            )?;
-            if iface == "*" {
-                if wildcard.insert(d.chain, chain.clone()).is_some() {
-                    return Err(NftError::DuplicateInterface {
-                        owner,
-                        iface: iface.to_string(),
-                    });
-                }
-            } else {
-                add_entry(&mut maps, d, iface, &chain, &owner)?;
-            }
-            add_chain(&mut rs, chain, rules)?;
-        }
+        add_host_endpoint(&mut rs, model, name, ep, &mut wildcard)?;
     }
 
     for d in ALL_DISPATCH {
-        let elements = maps.remove(d.map).unwrap_or_default();
-        rs.maps.insert(
-            d.map.to_string(),
-            NftMap {
-                spec: "type ifname : verdict;".into(),
-                elements,
-            },
-        );
         let mut rules = vec![format!("{} vmap @{}", d.key, d.map)];
         let wl = d.map.ends_with("-wl");
         for prefix in &cfg.iface_prefixes {
@@ -346,30 +206,253 @@ pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<Ruleset, NftEr
     Ok(rs)
 }
 
+/// Creates or replaces the two nft sets (one per family) of IP set `id`. Its type must not
+/// change while rules reference it (the caller recompiles those rules then).
+pub(crate) fn put_ip_set(rs: &mut Ruleset, id: &IpSetId, set: &IpSet) -> Result<(), NftError> {
+    let ty = set_type_of(id, set)?;
+    if let Some(old) = rs.set_types.insert(id.clone(), ty)
+        && old != ty
+    {
+        for fam in [4u8, 6] {
+            rs.sets.remove(&names::ip_set(id, old, fam));
+        }
+    }
+    for fam in [4u8, 6] {
+        rs.sets.insert(
+            names::ip_set(id, ty, fam),
+            Arc::new(NftSet {
+                spec: ty.spec(fam),
+                elements: set_elements(set, ty, fam),
+            }),
+        );
+    }
+    Ok(())
+}
+
+/// Removes IP set `id`'s nft sets.
+pub(crate) fn remove_ip_set(rs: &mut Ruleset, id: &IpSetId) {
+    if let Some(ty) = rs.set_types.remove(id) {
+        for fam in [4u8, 6] {
+            rs.sets.remove(&names::ip_set(id, ty, fam));
+        }
+    }
+}
+
+/// Creates or replaces policy `id`'s chains `pi-…` and `po-…`.
+pub(crate) fn put_policy(
+    rs: &mut Ruleset,
+    id: &calico_dataplane_model::PolicyId,
+    p: &calico_dataplane_model::Policy,
+) -> Result<(), NftError> {
+    let owner = format!("policy {id}");
+    let env = RuleEnv {
+        set_types: &rs.set_types,
+        log_prefix: &rs.config.log_prefix,
+    };
+    let inbound = render_rules(&p.inbound, &env, &format!("{owner} inbound"))?;
+    let outbound = render_rules(&p.outbound, &env, &format!("{owner} outbound"))?;
+    put_chain(rs, names::policy_chain(true, id), inbound);
+    put_chain(rs, names::policy_chain(false, id), outbound);
+    Ok(())
+}
+
+/// Creates or replaces profile `name`'s chains `pri-…` and `pro-…`.
+pub(crate) fn put_profile(
+    rs: &mut Ruleset,
+    name: &str,
+    p: &calico_dataplane_model::Profile,
+) -> Result<(), NftError> {
+    let owner = format!("profile {name}");
+    let env = RuleEnv {
+        set_types: &rs.set_types,
+        log_prefix: &rs.config.log_prefix,
+    };
+    let inbound = render_rules(&p.inbound, &env, &format!("{owner} inbound"))?;
+    let outbound = render_rules(&p.outbound, &env, &format!("{owner} outbound"))?;
+    put_chain(rs, names::profile_chain(true, name), inbound);
+    put_chain(rs, names::profile_chain(false, name), outbound);
+    Ok(())
+}
+
+/// Adds workload endpoint `id`: chains `fw-`/`tw-<iface>` and the dispatch map entries.
+pub(crate) fn add_workload(
+    rs: &mut Ruleset,
+    model: &DataplaneModel,
+    id: &WorkloadEndpointId,
+    ep: &WorkloadEndpoint,
+) -> Result<(), NftError> {
+    let owner = format!("workload endpoint {id}");
+    let iface = &ep.interface_name;
+    check_iface(iface, &owner)?;
+    let mut chains = Vec::with_capacity(2);
+    for (ingress, prefix, d) in [(false, "fw-", &FROM_WL), (true, "tw-", &TO_WL)] {
+        let chain = names::endpoint_chain(prefix, iface);
+        let rules = endpoint_rules(
+            model,
+            &Endpoint {
+                owner: owner.clone(),
+                stage: Stage::Normal,
+                ingress,
+                workload: true,
+                tiers: &ep.tiers,
+                profiles: &ep.profile_ids,
+            },
+        )?;
+        chains.push((d, chain, rules));
+    }
+    // Map entries first: a second endpoint on the interface is reported as such.
+    for (d, chain, _) in &chains {
+        add_entry(rs, d, iface, chain, &owner)?;
+    }
+    for (_, chain, rules) in chains {
+        add_chain(rs, chain, rules)?;
+    }
+    rs.wep_ifaces.insert(id.clone(), iface.clone());
+    Ok(())
+}
+
+/// Removes workload endpoint `id`'s chains and map entries (no-op when absent).
+pub(crate) fn remove_workload(rs: &mut Ruleset, id: &WorkloadEndpointId) {
+    let Some(iface) = rs.wep_ifaces.remove(id) else {
+        return;
+    };
+    let key = format!("\"{iface}\"");
+    for (prefix, d) in [("fw-", &FROM_WL), ("tw-", &TO_WL)] {
+        rs.chains.remove(&names::endpoint_chain(prefix, &iface));
+        if let Some(m) = rs.maps.get_mut(d.map) {
+            Arc::make_mut(m).elements.remove(&key);
+        }
+    }
+}
+
+fn add_host_endpoint(
+    rs: &mut Ruleset,
+    model: &DataplaneModel,
+    name: &str,
+    ep: &HostEndpoint,
+    wildcard: &mut BTreeMap<&'static str, String>,
+) -> Result<(), NftError> {
+    let owner = format!("host endpoint {name}");
+    let iface = ep.interface_name.as_str();
+    if iface.is_empty() {
+        // Felix only programs host endpoints it can attach to an interface.
+        return Ok(());
+    }
+    let suffix = if iface == "*" {
+        ALL_INTERFACES
+    } else {
+        check_iface(iface, &owner)?;
+        iface
+    };
+    let stages: [(Stage, bool, &str, &Dispatch, &[TierInfo]); 7] = [
+        (Stage::Normal, true, "th-", &FROM_HEP, &ep.tiers),
+        (Stage::Normal, false, "fh-", &TO_HEP, &ep.tiers),
+        (
+            Stage::Forward,
+            true,
+            "thfw-",
+            &FROM_HEP_FWD,
+            &ep.forward_tiers,
+        ),
+        (
+            Stage::Forward,
+            false,
+            "fhfw-",
+            &TO_HEP_FWD,
+            &ep.forward_tiers,
+        ),
+        (
+            Stage::Untracked,
+            true,
+            "thr-",
+            &FROM_HEP_RAW,
+            &ep.untracked_tiers,
+        ),
+        (
+            Stage::Untracked,
+            false,
+            "fhr-",
+            &TO_HEP_RAW,
+            &ep.untracked_tiers,
+        ),
+        (
+            Stage::PreDnat,
+            true,
+            "thpd-",
+            &FROM_HEP_PREDNAT,
+            &ep.pre_dnat_tiers,
+        ),
+    ];
+    for (stage, ingress, prefix, d, tiers) in stages {
+        // Only the normal stage is rendered without policies: a host endpoint without
+        // forward / untracked / pre-DNAT policy leaves that traffic alone ("Allow
+        // forwarded traffic by default"; no end-of-tier drop in raw and pre-DNAT).
+        if stage != Stage::Normal && !tiers.iter().any(|t| !direction(t, ingress).is_empty()) {
+            continue;
+        }
+        let chain = names::endpoint_chain(prefix, suffix);
+        let rules = endpoint_rules(
+            model,
+            &Endpoint {
+                owner: owner.clone(),
+                stage,
+                ingress,
+                workload: false,
+                tiers,
+                profiles: &ep.profile_ids,
+            },
+        )?;
+        if iface == "*" {
+            if wildcard.insert(d.chain, chain.clone()).is_some() {
+                return Err(NftError::DuplicateInterface {
+                    owner,
+                    iface: iface.to_string(),
+                });
+            }
+        } else {
+            add_entry(rs, d, iface, &chain, &owner)?;
+        }
+        add_chain(rs, chain, rules)?;
+    }
+    Ok(())
+}
+
+fn put_chain(rs: &mut Ruleset, name: String, rules: Vec<String>) {
+    rs.chains
+        .insert(name, Arc::new(NftChain { base: None, rules }));
+}
+
 fn add_chain(rs: &mut Ruleset, name: String, rules: Vec<String>) -> Result<(), NftError> {
     if rs.chains.contains_key(&name) {
         return Err(NftError::NameClash(name));
     }
-    rs.chains.insert(name, NftChain { base: None, rules });
+    put_chain(rs, name, rules);
     Ok(())
 }
 
 fn add_entry(
-    maps: &mut BTreeMap<&'static str, BTreeMap<String, String>>,
+    rs: &mut Ruleset,
     d: &Dispatch,
     iface: &str,
     chain: &str,
     owner: &str,
 ) -> Result<(), NftError> {
-    let m = maps.entry(d.map).or_default();
+    let map = rs.maps.entry(d.map.to_string()).or_insert_with(|| {
+        Arc::new(NftMap {
+            spec: "type ifname : verdict;".into(),
+            elements: BTreeMap::new(),
+        })
+    });
     let key = format!("\"{iface}\"");
-    if m.contains_key(&key) {
+    if map.elements.contains_key(&key) {
         return Err(NftError::DuplicateInterface {
             owner: owner.to_string(),
             iface: iface.to_string(),
         });
     }
-    m.insert(key, format!("goto {chain}"));
+    Arc::make_mut(map)
+        .elements
+        .insert(key, format!("goto {chain}"));
     Ok(())
 }
 
@@ -403,7 +486,7 @@ fn direction(t: &TierInfo, ingress: bool) -> &[calico_dataplane_model::PolicyId]
 
 /// The type of nft set an IP set needs: the model's kind, refined by the members (a selector
 /// set holding a CIDR wider than a host route needs interval matching).
-fn set_type(id: &IpSetId, set: &IpSet) -> Result<SetType, NftError> {
+pub(crate) fn set_type_of(id: &IpSetId, set: &IpSet) -> Result<SetType, NftError> {
     let has_port = set
         .members
         .iter()
@@ -549,7 +632,7 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
             return Err(NftError::NameClash(name.to_string()));
         }
         rs.chains
-            .insert(name.to_string(), NftChain { base: spec, rules });
+            .insert(name.to_string(), Arc::new(NftChain { base: spec, rules }));
         Ok(())
     };
 

@@ -15,6 +15,7 @@
 mod compile;
 mod diff;
 mod error;
+mod incremental;
 pub mod marks;
 mod names;
 mod rules;
@@ -24,6 +25,7 @@ mod shape;
 pub use compile::{FAILSAFE_IN, FAILSAFE_OUT, compile};
 pub use diff::diff;
 pub use error::NftError;
+pub use incremental::recompile;
 pub use names::{MAX_NAME_LEN, length_limited};
 pub use ruleset::Ruleset;
 pub use shape::TableShape;

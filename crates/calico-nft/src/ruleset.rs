@@ -5,7 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::TableShape;
+use std::sync::Arc;
+
+use calico_dataplane_model::{IpSetId, WorkloadEndpointId};
+
+use crate::names::SetType;
+use crate::{NftConfig, TableShape};
 
 /// A named set: its declaration (`type ipv4_addr; flags interval;`) and its elements as nft
 /// writes them (`10.0.0.1`, `10.0.0.0/24`, `10.0.0.1 . tcp . 80`).
@@ -33,21 +38,33 @@ pub(crate) struct NftChain {
 
 /// One compiled `inet` table. Build it with [`crate::compile`]; turn it into nft input with
 /// [`Ruleset::render`], [`Ruleset::full_replace_script`] or [`crate::diff`].
+///
+/// Objects are shared (`Arc`) so that cloning a ruleset and recompiling part of it
+/// ([`crate::recompile`]) costs little, and [`crate::diff`] skips shared objects by pointer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ruleset {
     pub(crate) table: String,
-    pub(crate) sets: BTreeMap<String, NftSet>,
-    pub(crate) maps: BTreeMap<String, NftMap>,
-    pub(crate) chains: BTreeMap<String, NftChain>,
+    pub(crate) sets: BTreeMap<String, Arc<NftSet>>,
+    pub(crate) maps: BTreeMap<String, Arc<NftMap>>,
+    pub(crate) chains: BTreeMap<String, Arc<NftChain>>,
+    /// What it was compiled with, so [`crate::recompile`] can tell when to start over.
+    pub(crate) config: NftConfig,
+    /// Type of each model IP set (fixes its nft sets' names).
+    pub(crate) set_types: BTreeMap<IpSetId, SetType>,
+    /// Interface of each workload endpoint (names its chains and map entries).
+    pub(crate) wep_ifaces: BTreeMap<WorkloadEndpointId, String>,
 }
 
 impl Ruleset {
-    pub(crate) fn new(table: &str) -> Ruleset {
+    pub(crate) fn new(cfg: &NftConfig) -> Ruleset {
         Ruleset {
-            table: table.to_string(),
+            table: cfg.table.clone(),
             sets: BTreeMap::new(),
             maps: BTreeMap::new(),
             chains: BTreeMap::new(),
+            config: cfg.clone(),
+            set_types: BTreeMap::new(),
+            wep_ifaces: BTreeMap::new(),
         }
     }
 
