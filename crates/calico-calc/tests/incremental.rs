@@ -176,6 +176,10 @@ const SLOTS: &[Slot] = &[
                 3 => spec["applyOnForward"] = json!(true),
                 _ => spec["order"] = json!(v as f64 / 2.0),
             }
+            // Moving between tiers changes the policy's ID.
+            if v % 10 == 4 {
+                spec["tier"] = json!("default");
+            }
             gnp("t1.g1", spec)
         })
     },
@@ -226,7 +230,11 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+    // 160 cases by default; PROPTEST_CASES overrides for longer runs.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(160),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn incremental_equals_from_scratch(ops in prop::collection::vec(op(), 1..60)) {
