@@ -679,10 +679,17 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
         EndpointToHostAction::Accept => "accept",
         EndpointToHostAction::Return => "return",
     };
+    // IPv6 router duties (felix/rules/static.go ICMPv6Filter): multicast listener
+    // query/report/done, router and neighbour solicitation and neighbour advertisement from
+    // workloads are accepted before their egress policy, so policy cannot cut off IPv6.
     add(
         "wl-to-host",
         None,
-        vec![format!("jump {}", FROM_WL.chain), to_host.to_string()],
+        vec![
+            "icmpv6 type { 130, 131, 132, 133, 135, 136 } accept".to_string(),
+            format!("jump {}", FROM_WL.chain),
+            to_host.to_string(),
+        ],
     )?;
 
     // Forward: host endpoint (applyOnForward) ingress unless already accepted before DNAT,

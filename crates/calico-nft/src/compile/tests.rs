@@ -302,7 +302,11 @@ fn endpoint_to_host_action_and_prefixes() {
     let rs = compile(&DataplaneModel::default(), &c).unwrap();
     assert_eq!(
         rs.chain_rules("wl-to-host").unwrap(),
-        ["jump from-wl-dispatch", "return"]
+        [
+            "icmpv6 type { 130, 131, 132, 133, 135, 136 } accept",
+            "jump from-wl-dispatch",
+            "return"
+        ]
     );
     assert_eq!(
         rs.chain_rules("from-wl-dispatch").unwrap(),
