@@ -21,6 +21,34 @@
 //!   `event_sequencer.go` `tierInfoToProtoTierInfo`;
 //! - batching and ordering of the output: `event_sequencer.go` `Flush`.
 //!
+//! ```
+//! use calico_calc::{CalcGraph, ModelUpdate, ResourceKey};
+//! let docs = calico_api::decode::decode_documents("example", r#"
+//! apiVersion: projectcalico.org/v3
+//! kind: WorkloadEndpoint
+//! metadata: {name: node1-k8s-web-eth0, namespace: prod, labels: {app: web}}
+//! spec: {node: node1, orchestrator: k8s, pod: web, endpoint: eth0, interfaceName: cali1,
+//!        ipNetworks: [10.0.0.1/32], profiles: [kns.prod]}
+//! ---
+//! apiVersion: projectcalico.org/v3
+//! kind: NetworkPolicy
+//! metadata: {name: allow-web, namespace: prod}
+//! spec:
+//!   selector: app == 'web'
+//!   ingress: [{action: Allow, source: {selector: app == 'web'}}]
+//! "#).unwrap();
+//! let mut graph = CalcGraph::new("node1");
+//! let errors = graph.on_updates(docs.into_iter().map(|d| (ResourceKey::of(&d.resource), Some(d.resource))));
+//! assert!(errors.is_empty());
+//! let updates = graph.flush();
+//! // IP sets first, then the policy, the (missing, so deny-all) profile, the endpoint.
+//! assert!(matches!(updates[0], ModelUpdate::IpSetUpdate { .. }));
+//! assert!(matches!(updates[1], ModelUpdate::ActivePolicyUpdate { .. }));
+//! assert!(matches!(updates[2], ModelUpdate::ActiveProfileUpdate { .. }));
+//! assert!(matches!(updates[3], ModelUpdate::WorkloadEndpointUpdate { .. }));
+//! assert!(graph.flush().is_empty());
+//! ```
+//!
 //! It is pure (no I/O, no async, no datastore client) and must not depend on a dataplane
 //! (`calico-nft`, `calico-felix`) or on the reference evaluator `calico-policy-eval`.
 
