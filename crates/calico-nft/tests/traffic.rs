@@ -1,0 +1,211 @@
+//! Real traffic through a compiled table: two "pods" (network namespaces behind veths named
+//! `calia` / `calib`) routed by a "host" namespace that holds table inet calico. Everything
+//! runs inside `unshare --net --mount` (a private mount namespace for `ip netns`), never in
+//! the host's network namespace. Needs root, `ip` and python3; fails without them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use calico_dataplane_model::*;
+use calico_nft::{NftConfig, compile, diff};
+use common::in_netns;
+
+const TOPOLOGY: &str = r#"
+set -e
+mount --make-rprivate /
+mount -t tmpfs none /run
+ip link set lo up
+sysctl -qw net.ipv4.ip_forward=1
+for p in a b; do
+  ip netns add $p
+  ip link add cali$p type veth peer name eth0 netns $p
+  ip netns exec $p ip link set lo up
+  ip netns exec $p ip link set eth0 up
+done
+ip addr add 10.0.1.1/24 dev calia; ip link set calia up
+ip addr add 10.0.2.1/24 dev calib; ip link set calib up
+ip netns exec a ip addr add 10.0.1.2/24 dev eth0
+ip netns exec a ip route add default via 10.0.1.1
+ip netns exec b ip addr add 10.0.2.2/24 dev eth0
+ip netns exec b ip route add default via 10.0.2.1
+PY=$(command -v python3)
+cat > $DIR/srv.py <<'P'
+import socket, sys, threading, time
+def serve(addr, port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port)); s.listen(16)
+    while True:
+        c, _ = s.accept(); c.sendall(b'ok'); c.close()
+for spec in sys.argv[1:]:
+    a, p = spec.rsplit(':', 1)
+    threading.Thread(target=serve, args=(a, int(p)), daemon=True).start()
+time.sleep(60)
+P
+cat > $DIR/cli.py <<'P'
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1)
+    print('open' if s.recv(2) == b'ok' else 'closed')
+except Exception:
+    print('closed')
+P
+ip netns exec b $PY $DIR/srv.py 0.0.0.0:80 0.0.0.0:81 & S1=$!
+ip netns exec a $PY $DIR/srv.py 0.0.0.0:80 & S2=$!
+$PY $DIR/srv.py 10.0.2.1:80 & S3=$!
+trap 'kill $S1 $S2 $S3' EXIT
+sleep 0.5
+check() { echo "$1 $2 $(ip netns exec $1 $PY $DIR/cli.py $2 $3):$3"; }
+host() { echo "host $1 $($PY $DIR/cli.py $1 $2):$2"; }
+"#;
+
+fn wep(name: &str, iface: &str, ingress: &[PolicyId]) -> (WorkloadEndpointId, WorkloadEndpoint) {
+    (
+        WorkloadEndpointId {
+            orchestrator_id: "k8s".into(),
+            workload_id: format!("ns/{name}"),
+            endpoint_id: "eth0".into(),
+        },
+        WorkloadEndpoint {
+            interface_name: iface.into(),
+            profile_ids: vec!["kns.ns".into()],
+            tiers: if ingress.is_empty() {
+                vec![]
+            } else {
+                vec![
+                    TierInfo {
+                        name: "security".into(),
+                        default_action: TierDefaultAction::Deny,
+                        ingress_policies: vec![ingress[0].clone()],
+                        egress_policies: vec![],
+                    },
+                    TierInfo {
+                        name: "default".into(),
+                        default_action: TierDefaultAction::Deny,
+                        ingress_policies: ingress[1..].to_vec(),
+                        egress_policies: vec![],
+                    },
+                ]
+            },
+            ..WorkloadEndpoint::default()
+        },
+    )
+}
+
+fn pid(tier: &str, name: &str) -> PolicyId {
+    PolicyId {
+        tier: tier.into(),
+        kind: PolicyKind::NetworkPolicy,
+        namespace: "ns".into(),
+        name: name.into(),
+    }
+}
+
+/// Pod b: tier security passes everything from 10.0.0.0/16, denies the rest; tier default
+/// allows TCP 80 from the pods in set s:a. Pod a has no policy (profile allows).
+fn model(ports: &[u16]) -> DataplaneModel {
+    let mut m = DataplaneModel::default();
+    m.ip_sets.insert(
+        "s:a".into(),
+        IpSet {
+            kind: Some(IpSetKind::Addresses),
+            members: [IpSetMember::Address("10.0.1.2".parse().unwrap())].into(),
+        },
+    );
+    let mut pass = Rule::any(RuleAction::Pass);
+    pass.src.nets = vec!["10.0.0.0/16".parse().unwrap()];
+    m.policies.insert(
+        pid("security", "security.pass-internal"),
+        Policy {
+            namespace: "ns".into(),
+            inbound: vec![pass, Rule::any(RuleAction::Deny)],
+            ..Policy::default()
+        },
+    );
+    let mut allow = Rule::any(RuleAction::Allow);
+    allow.protocol = Some(6);
+    allow.src.ip_sets = vec!["s:a".into()];
+    allow.dst.ports = ports
+        .iter()
+        .map(|p| PortRange {
+            first: *p,
+            last: *p,
+        })
+        .collect();
+    m.policies.insert(
+        pid("default", "allow-a"),
+        Policy {
+            namespace: "ns".into(),
+            inbound: vec![allow],
+            ..Policy::default()
+        },
+    );
+    m.profiles.insert(
+        "kns.ns".into(),
+        Profile {
+            inbound: vec![Rule::any(RuleAction::Allow)],
+            outbound: vec![Rule::any(RuleAction::Allow)],
+        },
+    );
+    let (ida, a) = wep("a", "calia", &[]);
+    let (idb, b) = wep(
+        "b",
+        "calib",
+        &[
+            pid("security", "security.pass-internal"),
+            pid("default", "allow-a"),
+        ],
+    );
+    m.workload_endpoints.insert(ida, a);
+    m.workload_endpoints.insert(idb, b);
+    m
+}
+
+#[test]
+fn policy_decides_real_connections_and_a_diff_changes_them() {
+    let cfg = NftConfig::default();
+    let before = compile(&model(&[80]), &cfg).unwrap();
+    let after = compile(&model(&[80, 81]), &cfg).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("full.nft"), before.full_replace_script()).unwrap();
+    std::fs::write(dir.path().join("diff.nft"), diff(&before, &after)).unwrap();
+    let script = format!(
+        "DIR={}\n{TOPOLOGY}\n\
+         check a 10.0.2.2 80; check a 10.0.2.2 81; check b 10.0.1.2 80; host 10.0.2.2 81\n\
+         nft -f $DIR/full.nft\n\
+         echo applied\n\
+         check a 10.0.2.2 80; check a 10.0.2.2 81; check b 10.0.1.2 80; host 10.0.2.2 81\n\
+         check b 10.0.2.1 80\n\
+         nft -f $DIR/diff.nft\n\
+         echo diffed\n\
+         check a 10.0.2.2 80; check a 10.0.2.2 81\n",
+        dir.path().display()
+    );
+    let (ok, out, err) = in_netns_with_mount(&script);
+    assert!(ok, "script failed: {err}\n{out}");
+    let want = "\
+a 10.0.2.2 open:80
+a 10.0.2.2 open:81
+b 10.0.1.2 open:80
+host 10.0.2.2 open:81
+applied
+a 10.0.2.2 open:80
+a 10.0.2.2 closed:81
+b 10.0.1.2 open:80
+host 10.0.2.2 open:81
+b 10.0.2.1 closed:80
+diffed
+a 10.0.2.2 open:80
+a 10.0.2.2 open:81
+";
+    assert_eq!(out, want, "stderr: {err}");
+}
+
+/// `in_netns` with a private mount namespace too (for `ip netns`' /run/netns).
+fn in_netns_with_mount(script: &str) -> (bool, String, String) {
+    let wrapped = format!("exec unshare --mount bash -c {}", shell_quote(script));
+    in_netns(&wrapped, "")
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
