@@ -45,9 +45,17 @@ impl Matrix {
 }
 
 /// Probes every ordered pair of `pods`, `rounds` times at most, waiting `wait` per round.
+///
+/// Each pod has a server socket on [`PORT`] that answers `PING` with `PONG`, and a client
+/// socket on an ephemeral port that sends the `PING`s and collects the `PONG`s. So the probe
+/// from A to B is the flow `A:<ephemeral> → B:PORT`, a different connection-tracking entry
+/// from B's probe to A: a policy that lets B reach A but not A reach B shows as exactly that
+/// (one socket for both directions would make B's probe open the way for A's, as the reply
+/// direction of an established flow).
 pub fn probe(pods: &[PodRecord], rounds: usize, wait: Duration) -> Result<Matrix, LabError> {
     let n = pods.len();
-    let mut socks = Vec::with_capacity(n);
+    let mut servers = Vec::with_capacity(n);
+    let mut clients = Vec::with_capacity(n);
     let mut addrs = Vec::with_capacity(n);
     for pod in pods {
         let ip: IpAddr = pod.ip.parse().map_err(|_| {
@@ -56,13 +64,21 @@ pub fn probe(pods: &[PodRecord], rounds: usize, wait: Duration) -> Result<Matrix
         let addr = SocketAddr::new(ip, PORT);
         let ns = NetNs::open(sys::netns_path(&pod.netns))
             .map_err(|e| LabError::Failed(format!("opening namespace {}: {e}", pod.netns)))?;
-        let sock = ns
-            .run(move || UdpSocket::bind(addr))
+        let (server, client) = ns
+            .run(move || -> std::io::Result<(UdpSocket, UdpSocket)> {
+                Ok((
+                    UdpSocket::bind(addr)?,
+                    UdpSocket::bind(SocketAddr::new(ip, 0))?,
+                ))
+            })
             .map_err(|e| LabError::Failed(format!("entering {}: {e}", pod.netns)))?
             .map_err(io(format!("binding {addr} in pod {}", pod.name)))?;
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .map_err(io("setting a timeout"))?;
-        socks.push(Arc::new(sock));
+        for s in [&server, &client] {
+            s.set_read_timeout(Some(Duration::from_millis(50)))
+                .map_err(io("setting a timeout"))?;
+        }
+        servers.push(server);
+        clients.push(Arc::new(client));
         addrs.push(addr);
     }
     let index: std::collections::HashMap<SocketAddr, usize> =
@@ -70,9 +86,22 @@ pub fn probe(pods: &[PodRecord], rounds: usize, wait: Duration) -> Result<Matrix
     let reached = Arc::new(Mutex::new(vec![vec![false; n]; n]));
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
-    for (i, sock) in socks.iter().enumerate() {
-        let (sock, reached, stop, index) = (
-            Arc::clone(sock),
+    for server in servers {
+        let stop = Arc::clone(&stop);
+        threads.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 16];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((len, from)) = server.recv_from(&mut buf)
+                    && &buf[..len] == b"PING"
+                {
+                    let _ = server.send_to(b"PONG", from);
+                }
+            }
+        }));
+    }
+    for (i, client) in clients.iter().enumerate() {
+        let (client, reached, stop, index) = (
+            Arc::clone(client),
             Arc::clone(&reached),
             Arc::clone(&stop),
             index.clone(),
@@ -80,21 +109,14 @@ pub fn probe(pods: &[PodRecord], rounds: usize, wait: Duration) -> Result<Matrix
         threads.push(std::thread::spawn(move || {
             let mut buf = [0u8; 16];
             while !stop.load(Ordering::Relaxed) {
-                let Ok((len, from)) = sock.recv_from(&mut buf) else {
+                let Ok((len, from)) = client.recv_from(&mut buf) else {
                     continue;
                 };
-                match &buf[..len] {
-                    b"PING" => {
-                        let _ = sock.send_to(b"PONG", from);
-                    }
-                    b"PONG" => {
-                        if let Some(&j) = index.get(&from)
-                            && let Ok(mut r) = reached.lock()
-                        {
-                            r[i][j] = true;
-                        }
-                    }
-                    _ => {}
+                if &buf[..len] == b"PONG"
+                    && let Some(&j) = index.get(&from)
+                    && let Ok(mut r) = reached.lock()
+                {
+                    r[i][j] = true;
                 }
             }
         }));
@@ -113,7 +135,7 @@ pub fn probe(pods: &[PodRecord], rounds: usize, wait: Duration) -> Result<Matrix
             break;
         }
         for (k, (i, j)) in missing.into_iter().enumerate() {
-            let _ = socks[i].send_to(b"PING", addrs[j]);
+            let _ = clients[i].send_to(b"PING", addrs[j]);
             // Paced: every datagram crosses veths, whose receive side is the CPU's backlog
             // queue (net.core.netdev_max_backlog, 1000 by default, a host-wide setting the lab
             // leaves alone); an unpaced burst of thousands would overflow it and look like loss.

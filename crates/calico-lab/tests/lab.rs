@@ -334,6 +334,70 @@ fn three_node_lab_connects_survives_an_agent_restart_and_goes_away() {
     assert!(out.contains("Successfully applied 1"), "{out}");
     let got = lab.calicoctl(&["get", "networkpolicy", "-n", "dev"]);
     assert!(got.contains("web"), "{got}");
+    // ... and it takes effect: the six pods of namespace `default` (no `team` label) no
+    // longer reach dev/web, everything else still answers.
+    let blocked = |out: &str| {
+        out.contains("36/42 pod pairs answered")
+            && out
+                .lines()
+                .filter(|l| l.contains("no answer:") && l.contains("-> web ("))
+                .count()
+                == 6
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = lab.run(&["check", "--timeout", "30"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if blocked(&text) {
+            assert!(
+                !out.status.success(),
+                "check must fail while pairs are blocked"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the policy never took effect:\n{text}\n{}",
+            lab.logs()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // A Kubernetes NetworkPolicy through the same command: dev/web denies all ingress.
+    let knp = lab.dir.path().join("knp.yaml");
+    std::fs::write(
+        &knp,
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-deny, namespace: dev}\nspec: {podSelector: {matchLabels: {app: web}}, policyTypes: [Ingress]}\n",
+    )
+    .unwrap();
+    let out = lab.ok(&["apply", "-f", knp.to_str().unwrap()]);
+    assert!(out.contains("Successfully applied 1"), "{out}");
+    assert!(
+        lab.calicoctl(&["get", "networkpolicy", "-n", "dev"])
+            .contains("knp.default.web-deny")
+    );
+    // Deleting the Calico policy leaves the Kubernetes one denying (no Allow for web now).
+    lab.calicoctl(&["delete", "networkpolicy", "web", "-n", "dev"]);
+    let out = lab.run(&["check", "--timeout", "30"]);
+    assert!(
+        blocked(&String::from_utf8_lossy(&out.stdout)),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Without policies everything answers again.
+    lab.calicoctl(&["delete", "-f", knp.to_str().unwrap()]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = lab.run(&["check", "--timeout", "30"]);
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deleting the policies never restored connectivity:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 
     // Deleting a namespace with pods is refused; after `pod del` it goes.
     let out = lab.run(&["namespace", "del", "dev"]);
