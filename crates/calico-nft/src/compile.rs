@@ -202,6 +202,7 @@ pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<Ruleset, NftEr
         add_chain(&mut rs, d.chain.to_string(), rules)?;
     }
 
+    add_chain(&mut rs, RPF_SKIP.to_string(), rpf_skip_rules(model))?;
     base_chains(&mut rs, cfg)?;
     Ok(rs)
 }
@@ -417,7 +418,41 @@ fn add_host_endpoint(
     Ok(())
 }
 
-fn put_chain(rs: &mut Ruleset, name: String, rules: Vec<String>) {
+/// The chain that exempts workloads' `allowSpoofedSourcePrefixes` from the RPF check
+/// (Felix `cali-rpf-skip`): accepted for the raw stage, policy still applies later.
+pub(crate) const RPF_SKIP: &str = "rpf-skip";
+
+pub(crate) fn rpf_skip_rules(model: &DataplaneModel) -> Vec<String> {
+    let mut rules = Vec::new();
+    for ep in model.workload_endpoints.values() {
+        for (fam, ip) in [(4u8, "ip"), (6, "ip6")] {
+            let nets: Vec<String> = normalize_nets(
+                ep.allow_spoofed_source_prefixes
+                    .iter()
+                    .copied()
+                    .filter(|n| matches!((n, fam), (IpNet::V4(_), 4) | (IpNet::V6(_), 6))),
+            )
+            .iter()
+            .map(net_text)
+            .collect();
+            if nets.is_empty() {
+                continue;
+            }
+            let set = if nets.len() == 1 {
+                nets[0].clone()
+            } else {
+                format!("{{ {} }}", nets.join(", "))
+            };
+            rules.push(format!(
+                "iifname \"{}\" {ip} saddr {set} accept",
+                ep.interface_name
+            ));
+        }
+    }
+    rules
+}
+
+pub(crate) fn put_chain(rs: &mut Ruleset, name: String, rules: Vec<String>) {
     rs.chains
         .insert(name, Arc::new(NftChain { base: None, rules }));
 }
@@ -627,6 +662,19 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
             "type filter hook {hook} priority {prio}; policy accept;"
         ))
     };
+    // Raw prerouting (felix/rules/static.go StaticRawPreroutingChain): workloads may only
+    // send from addresses routed back to their interface (strict RPF, Felix nft
+    // `fib saddr . mark . iif oif 0`), except their allowSpoofedSourcePrefixes (rpf-skip);
+    // other interfaces go to the untracked host-endpoint policy.
+    let mut raw_prerouting = vec![clear_mark(ALL)];
+    for p in &cfg.iface_prefixes {
+        raw_prerouting.push(format!("iifname \"{p}*\" jump {RPF_SKIP}"));
+        raw_prerouting.push(format!(
+            "iifname \"{p}*\" fib saddr . mark . iif oif 0 drop"
+        ));
+    }
+    raw_prerouting.push(format!("jump {}", FROM_HEP_RAW.chain));
+    raw_prerouting.push(accepted.clone());
     let mut add = |name: &str, spec: Option<String>, rules: Vec<String>| -> Result<(), NftError> {
         if rs.chains.contains_key(name) {
             return Err(NftError::NameClash(name.to_string()));
@@ -636,15 +684,7 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
         Ok(())
     };
 
-    add(
-        "raw-prerouting",
-        base("prerouting", "raw"),
-        vec![
-            clear_mark(ALL),
-            format!("jump {}", FROM_HEP_RAW.chain),
-            accepted.clone(),
-        ],
-    )?;
+    add("raw-prerouting", base("prerouting", "raw"), raw_prerouting)?;
     add(
         "raw-output",
         base("output", "raw"),

@@ -17,7 +17,8 @@ use std::collections::BTreeSet;
 use calico_dataplane_model::{DataplaneModel, IpSetId, ModelUpdate, PolicyId, WorkloadEndpointId};
 
 use crate::compile::{
-    add_workload, put_ip_set, put_policy, put_profile, remove_ip_set, remove_workload, set_type_of,
+    RPF_SKIP, add_workload, put_chain, put_ip_set, put_policy, put_profile, remove_ip_set,
+    remove_workload, rpf_skip_rules, set_type_of,
 };
 use crate::names;
 use crate::{NftConfig, NftError, Ruleset, compile};
@@ -136,6 +137,10 @@ pub fn recompile(
         if let Some(ep) = model.workload_endpoints.get(*id) {
             add_workload(&mut rs, model, id, ep)?;
         }
+    }
+    if !weps.is_empty() {
+        // Small (only endpoints with allowSpoofedSourcePrefixes) and cheap to rebuild.
+        put_chain(&mut rs, RPF_SKIP.to_string(), rpf_skip_rules(model));
     }
 
     // What compile would reject: something not updated still referencing a removed object.

@@ -28,6 +28,7 @@ ip netns exec a ip addr add 10.0.1.2/24 dev eth0
 ip netns exec a ip route add default via 10.0.1.1
 ip netns exec b ip addr add 10.0.2.2/24 dev eth0
 ip netns exec b ip route add default via 10.0.2.1
+ip netns exec b ip addr add 10.0.9.9/32 dev eth0
 PY=$(command -v python3)
 cat > $DIR/srv.py <<'P'
 import socket, sys, threading, time
@@ -52,9 +53,22 @@ P
 ip netns exec b $PY $DIR/srv.py 0.0.0.0:80 0.0.0.0:81 & S1=$!
 ip netns exec a $PY $DIR/srv.py 0.0.0.0:80 & S2=$!
 $PY $DIR/srv.py 10.0.2.1:80 & S3=$!
+cat > $DIR/udp.py <<'P'
+import socket, sys
+if sys.argv[1] == 'recv':
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 9999)); s.settimeout(1.5)
+    try:
+        _, src = s.recvfrom(100); print('udp from', src[0])
+    except Exception:
+        print('udp none')
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[2], 0))
+    s.sendto(b'x', (sys.argv[3], 9999))
+P
 trap 'kill $S1 $S2 $S3' EXIT
 sleep 0.5
 check() { echo "$1 $2 $(ip netns exec $1 $PY $DIR/cli.py $2 $3):$3"; }
+spoof() { ip netns exec a $PY $DIR/udp.py recv & R=$!; sleep 0.3; ip netns exec b $PY $DIR/udp.py send 10.0.9.9 10.0.1.2; wait $R; }
 host() { echo "host $1 $($PY $DIR/cli.py $1 $2):$2"; }
 "#;
 
@@ -101,8 +115,10 @@ fn pid(tier: &str, name: &str) -> PolicyId {
 }
 
 /// Pod b: tier security passes everything from 10.0.0.0/16, denies the rest; tier default
-/// allows TCP 80 from the pods in set s:a. Pod a has no policy (profile allows).
-fn model(ports: &[u16]) -> DataplaneModel {
+/// allows TCP 80 from the pods in set s:a. Pod a has no policy (profile allows). With
+/// `spoof_ok`, pod b may send from 10.0.9.0/24 (allowSpoofedSourcePrefixes), which strict
+/// RPF otherwise drops.
+fn model(ports: &[u16], spoof_ok: bool) -> DataplaneModel {
     let mut m = DataplaneModel::default();
     m.ip_sets.insert(
         "s:a".into(),
@@ -147,7 +163,7 @@ fn model(ports: &[u16]) -> DataplaneModel {
         },
     );
     let (ida, a) = wep("a", "calia", &[]);
-    let (idb, b) = wep(
+    let (idb, mut b) = wep(
         "b",
         "calib",
         &[
@@ -156,28 +172,31 @@ fn model(ports: &[u16]) -> DataplaneModel {
         ],
     );
     m.workload_endpoints.insert(ida, a);
+    if spoof_ok {
+        b.allow_spoofed_source_prefixes = vec!["10.0.9.0/24".parse().unwrap()];
+    }
     m.workload_endpoints.insert(idb, b);
     m
 }
 
 #[test]
-fn policy_decides_real_connections_and_a_diff_changes_them() {
+fn policy_and_rpf_decide_real_traffic_and_a_diff_changes_them() {
     let cfg = NftConfig::default();
-    let before = compile(&model(&[80]), &cfg).unwrap();
-    let after = compile(&model(&[80, 81]), &cfg).unwrap();
+    let before = compile(&model(&[80], false), &cfg).unwrap();
+    let after = compile(&model(&[80, 81], true), &cfg).unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("full.nft"), before.full_replace_script()).unwrap();
     std::fs::write(dir.path().join("diff.nft"), diff(&before, &after)).unwrap();
     let script = format!(
         "DIR={}\n{TOPOLOGY}\n\
-         check a 10.0.2.2 80; check a 10.0.2.2 81; check b 10.0.1.2 80; host 10.0.2.2 81\n\
+         check a 10.0.2.2 80; check a 10.0.2.2 81; check b 10.0.1.2 80; host 10.0.2.2 81; spoof\n\
          nft -f $DIR/full.nft\n\
          echo applied\n\
          check a 10.0.2.2 80; check a 10.0.2.2 81; check b 10.0.1.2 80; host 10.0.2.2 81\n\
-         check b 10.0.2.1 80\n\
+         check b 10.0.2.1 80; spoof\n\
          nft -f $DIR/diff.nft\n\
          echo diffed\n\
-         check a 10.0.2.2 80; check a 10.0.2.2 81\n",
+         check a 10.0.2.2 80; check a 10.0.2.2 81; spoof\n",
         dir.path().display()
     );
     let (ok, out, err) = in_netns_with_mount(&script);
@@ -187,15 +206,18 @@ a 10.0.2.2 open:80
 a 10.0.2.2 open:81
 b 10.0.1.2 open:80
 host 10.0.2.2 open:81
+udp from 10.0.9.9
 applied
 a 10.0.2.2 open:80
 a 10.0.2.2 closed:81
 b 10.0.1.2 open:80
 host 10.0.2.2 open:81
 b 10.0.2.1 closed:80
+udp none
 diffed
 a 10.0.2.2 open:80
 a 10.0.2.2 open:81
+udp from 10.0.9.9
 ";
     assert_eq!(out, want, "stderr: {err}");
 }

@@ -380,3 +380,33 @@ fn shape_counts_what_render_writes() {
     assert_eq!(shape.sets["failsafe-in"], 9);
     assert_eq!(shape.maps["from-wl"], 1);
 }
+
+#[test]
+fn rpf_check_and_spoofing_exemptions() {
+    let m = model_with_wep(WorkloadEndpoint {
+        interface_name: "cali1".into(),
+        allow_spoofed_source_prefixes: vec![
+            "10.9.0.0/16".parse().unwrap(),
+            "10.9.1.0/24".parse().unwrap(),
+            "192.168.0.1/32".parse().unwrap(),
+            "fd00::/64".parse().unwrap(),
+        ],
+        ..WorkloadEndpoint::default()
+    });
+    let rs = compile(&m, &cfg()).unwrap();
+    assert_eq!(
+        rs.chain_rules("rpf-skip").unwrap(),
+        [
+            "iifname \"cali1\" ip saddr { 10.9.0.0/16, 192.168.0.1 } accept",
+            "iifname \"cali1\" ip6 saddr fd00::/64 accept",
+        ]
+    );
+    assert_eq!(
+        &rs.chain_rules("raw-prerouting").unwrap()[..3],
+        [
+            "meta mark set meta mark & 0xfff0ffff",
+            "iifname \"cali*\" jump rpf-skip",
+            "iifname \"cali*\" fib saddr . mark . iif oif 0 drop",
+        ]
+    );
+}

@@ -349,6 +349,11 @@ pub mod models {
                                 interface_name: IFACES[*i].into(),
                                 profile_ids: vec!["kns.ns".into()],
                                 tiers: tiers_for(pols, *ingress),
+                                allow_spoofed_source_prefixes: if pols.len() == 1 {
+                                    vec!["10.9.0.0/16".parse().unwrap()]
+                                } else {
+                                    vec![]
+                                },
                                 ..WorkloadEndpoint::default()
                             },
                         )
