@@ -1,12 +1,18 @@
 //! DataplaneModel → [`Ruleset`]: the layout of table `inet calico`.
 //!
 //! Base chains (all `policy accept`: the table only ever drops what Calico policy drops):
-//! * `raw-prerouting` / `raw-output` (priority raw): clear Calico's mark bits, untracked
-//!   (doNotTrack) host-endpoint policy, accept when it allowed (Felix raw PREROUTING/OUTPUT).
+//! * `raw-prerouting` / `raw-output` (priority raw): clear Calico's mark bits, strict RPF for
+//!   workloads (`rpf-skip` exempts allowSpoofedSourcePrefixes), untracked (doNotTrack)
+//!   host-endpoint policy, accept when it allowed (Felix raw PREROUTING/OUTPUT).
 //! * `prednat` (prerouting, priority dstnat − 10): preDNAT host-endpoint policy (Felix mangle
 //!   PREROUTING), established flows and workload interfaces skip it.
 //! * `input`, `forward`, `output` (priority filter): `ct state established,related accept`,
-//!   `ct state invalid drop`, then the dispatch to endpoint chains.
+//!   `ct state invalid drop`, then the dispatch to endpoint chains. Input: workload → host
+//!   goes through `wl-to-host` (IPv6 NDP accepted, the workload's egress policy, then
+//!   DefaultEndpointToHostAction); other interfaces through host-endpoint ingress policy.
+//!   Forward: host-endpoint forward ingress, workload egress, workload ingress, host-endpoint
+//!   forward egress, so traffic between two local workloads passes both policies. Output:
+//!   host → workload is not policed; other interfaces get host-endpoint egress policy.
 //!
 //! Dispatch is by verdict maps from interface name to `goto <endpoint chain>`, one lookup per
 //! packet (Felix's iptables renders a prefix tree of interface matches instead), inside small

@@ -8,6 +8,31 @@
 //! per-family hash sets) is described in [`compile`]'s module and follows Felix's
 //! `felix/rules` renderer; rule matching follows `felix/rules/policy.go`.
 //!
+//! ```
+//! use calico_dataplane_model::*;
+//! use calico_nft::{NftConfig, compile, diff, recompile};
+//!
+//! let cfg = NftConfig::default();
+//! let mut model = DataplaneModel::default();
+//! let id = WorkloadEndpointId {
+//!     orchestrator_id: "k8s".into(),
+//!     workload_id: "ns/pod".into(),
+//!     endpoint_id: "eth0".into(),
+//! };
+//! let update = ModelUpdate::WorkloadEndpointUpdate {
+//!     id,
+//!     endpoint: WorkloadEndpoint { interface_name: "cali1".into(), ..Default::default() },
+//! };
+//! let empty = compile(&model, &cfg).unwrap();
+//! model.apply(&update).unwrap();
+//! let next = recompile(&empty, &model, &[update], &cfg).unwrap();
+//! assert!(next == compile(&model, &cfg).unwrap());
+//! let script = diff(&empty, &next); // one nft transaction
+//! assert!(script.contains("add chain inet calico tw-cali1"));
+//! assert!(script.contains("add element inet calico to-wl { \"cali1\" : goto tw-cali1 }"));
+//! assert_eq!(diff(&next, &next), "");
+//! ```
+//!
 //! It is pure: no I/O, no processes, no netlink. It must not depend on the calculation graph,
 //! the datastore or Calico's v3 API types; its only input is the dataplane model. Running `nft`
 //! is the job of the driver in calico-felix.
