@@ -169,26 +169,35 @@ impl PolicyAgent {
         }
     }
 
-    fn feed(&self, graph: &mut CalcGraph, kv: &calico_datastore::KeyValue, deleted: bool) {
-        let Some(key) = inputs::classify(&kv.key) else {
-            return;
-        };
+    /// Decodes one stored key/value into an update for the graph; `None` for keys the graph
+    /// does not use and for values that do not decode (logged and counted: the previous
+    /// state of that resource stays in force).
+    fn decode(
+        &self,
+        kv: &calico_datastore::KeyValue,
+        deleted: bool,
+    ) -> Option<(ResourceKey, Option<calico_api::Resource>)> {
+        let key = inputs::classify(&kv.key)?;
         let rkey = ResourceKey::new(key.kind.kind, &key.namespace, &key.name);
-        let value = if deleted {
-            None
-        } else {
-            match inputs::decode(&key, kv) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    self.metrics.bad_resources.inc();
-                    tracing::warn!(key = %kv.key, error = %e, "policy: skipping an undecodable resource; its previous state stays in force");
-                    return;
-                }
+        if deleted {
+            return Some((rkey, None));
+        }
+        match inputs::decode(&key, kv) {
+            Ok(r) => Some((rkey, Some(r))),
+            Err(e) => {
+                self.metrics.bad_resources.inc();
+                tracing::warn!(key = %kv.key, error = %e, "policy: skipping an undecodable resource; its previous state stays in force");
+                None
             }
-        };
-        if let Err(e) = graph.on_update(rkey, value) {
+        }
+    }
+
+    /// Feeds a batch to the graph at once (each endpoint's tiers are then recomputed once
+    /// per batch, not once per policy).
+    fn feed(&self, graph: &mut CalcGraph, batch: Vec<(ResourceKey, Option<calico_api::Resource>)>) {
+        for e in graph.on_updates(batch) {
             self.metrics.bad_resources.inc();
-            tracing::warn!(key = %kv.key, error = %e, "policy: resource not applied; its previous state stays in force");
+            tracing::warn!(error = %e, "policy: resource not applied; its previous state stays in force");
         }
     }
 
@@ -196,9 +205,12 @@ impl PolicyAgent {
     async fn session(&self) -> Result<String, PolicyError> {
         let mut graph = CalcGraph::new(&self.settings.node_name);
         let listed = self.store.list(calico_client::keys::RESOURCES_ROOT).await?;
-        for kv in &listed.kvs {
-            self.feed(&mut graph, kv, false);
-        }
+        let batch = listed
+            .kvs
+            .iter()
+            .filter_map(|kv| self.decode(kv, false))
+            .collect();
+        self.feed(&mut graph, batch);
         let mut watch = self
             .store
             .watch(WatchRequest::prefix(
@@ -215,15 +227,16 @@ impl PolicyAgent {
                 (Instant::now() + self.settings.retry).min(next_refresh)
             };
             let mut changed = false;
+            let mut pending = Vec::new();
             tokio::select! {
                 batch = watch.next() => {
                     match batch {
                         None => return Ok("watch ended".into()),
                         Some(Err(e)) => return Ok(format!("watch failed: {e}")),
                         Some(Ok(events)) => {
-                            for ev in &events {
-                                self.feed(&mut graph, &ev.kv, ev.kind == EventKind::Delete);
-                            }
+                            pending.extend(events.iter().filter_map(|ev| {
+                                self.decode(&ev.kv, ev.kind == EventKind::Delete)
+                            }));
                             changed = true;
                         }
                     }
@@ -232,9 +245,9 @@ impl PolicyAgent {
                     loop {
                         match watch.next().now_or_never() {
                             Some(Some(Ok(events))) => {
-                                for ev in &events {
-                                    self.feed(&mut graph, &ev.kv, ev.kind == EventKind::Delete);
-                                }
+                                pending.extend(events.iter().filter_map(|ev| {
+                                    self.decode(&ev.kv, ev.kind == EventKind::Delete)
+                                }));
                             }
                             Some(None) => return Ok("watch ended".into()),
                             Some(Some(Err(e))) => return Ok(format!("watch failed: {e}")),
@@ -248,6 +261,9 @@ impl PolicyAgent {
                     }
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+            if !pending.is_empty() {
+                self.feed(&mut graph, pending);
             }
             if changed || !ok {
                 ok = self.program(&mut graph).await?;
