@@ -184,30 +184,7 @@ pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<Ruleset, NftEr
         add_workload(&mut rs, model, id, ep)?;
     }
 
-    let mut wildcard: BTreeMap<&'static str, String> = BTreeMap::new();
-    for (name, ep) in &model.host_endpoints {
-        add_host_endpoint(&mut rs, model, name, ep, &mut wildcard)?;
-    }
-
-    for d in ALL_DISPATCH {
-        let mut rules = vec![format!("{} vmap @{}", d.key, d.map)];
-        let wl = d.map.ends_with("-wl");
-        for prefix in &cfg.iface_prefixes {
-            // Workload dispatch: an unknown workload interface is dropped (fail closed,
-            // Felix's "Unknown interface" rule). Host-endpoint wildcard: workload
-            // interfaces are not host endpoints.
-            if wl {
-                rules.push(format!("{} \"{prefix}*\" drop", d.key));
-            } else if wildcard.contains_key(d.chain) {
-                rules.push(format!("{} \"{prefix}*\" return", d.key));
-            }
-        }
-        if let Some(chain) = wildcard.get(d.chain) {
-            rules.push(format!("goto {chain}"));
-        }
-        add_chain(&mut rs, d.chain.to_string(), rules)?;
-    }
-
+    put_host_endpoints(&mut rs, model)?;
     add_chain(&mut rs, RPF_SKIP.to_string(), rpf_skip_rules(model))?;
     base_chains(&mut rs, cfg)?;
     Ok(rs)
@@ -332,6 +309,48 @@ pub(crate) fn remove_workload(rs: &mut Ruleset, id: &WorkloadEndpointId) {
     }
 }
 
+/// (Re)builds everything that depends on host endpoints: their chains, their dispatch map
+/// entries and the dispatch chains (whose fallback is the wildcard `*` endpoint). Host
+/// endpoints are few, so this is cheap enough to redo whenever one changes.
+pub(crate) fn put_host_endpoints(rs: &mut Ruleset, model: &DataplaneModel) -> Result<(), NftError> {
+    for chain in std::mem::take(&mut rs.hep_chains) {
+        rs.chains.remove(&chain);
+    }
+    for d in ALL_DISPATCH {
+        if d.map.ends_with("-wl") {
+            continue;
+        }
+        if let Some(m) = rs.maps.get_mut(d.map)
+            && !m.elements.is_empty()
+        {
+            Arc::make_mut(m).elements.clear();
+        }
+    }
+    let mut wildcard: BTreeMap<&'static str, String> = BTreeMap::new();
+    for (name, ep) in &model.host_endpoints {
+        add_host_endpoint(rs, model, name, ep, &mut wildcard)?;
+    }
+    for d in ALL_DISPATCH {
+        let mut rules = vec![format!("{} vmap @{}", d.key, d.map)];
+        let wl = d.map.ends_with("-wl");
+        for prefix in &rs.config.iface_prefixes {
+            // Workload dispatch: an unknown workload interface is dropped (fail closed,
+            // Felix's "Unknown interface" rule). Host-endpoint wildcard: workload
+            // interfaces are not host endpoints.
+            if wl {
+                rules.push(format!("{} \"{prefix}*\" drop", d.key));
+            } else if wildcard.contains_key(d.chain) {
+                rules.push(format!("{} \"{prefix}*\" return", d.key));
+            }
+        }
+        if let Some(chain) = wildcard.get(d.chain) {
+            rules.push(format!("goto {chain}"));
+        }
+        put_chain(rs, d.chain.to_string(), rules);
+    }
+    Ok(())
+}
+
 fn add_host_endpoint(
     rs: &mut Ruleset,
     model: &DataplaneModel,
@@ -419,6 +438,7 @@ fn add_host_endpoint(
         } else {
             add_entry(rs, d, iface, &chain, &owner)?;
         }
+        rs.hep_chains.insert(chain.clone());
         add_chain(rs, chain, rules)?;
     }
     Ok(())

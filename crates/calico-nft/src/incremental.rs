@@ -8,17 +8,19 @@
 //! `tests/incremental.rs` checks that for random update batches — and [`crate::diff`] against
 //! the previous ruleset then only visits changed objects.
 //!
-//! Changes that would ripple widely start over with a full compile: a different config, any
-//! host-endpoint update (few, and dispatch fallbacks depend on them), an IP set whose nft
-//! type changes (every rule referencing it changes name), a profile used by host endpoints.
+//! Host endpoints are few: any change to one (or to a profile one uses) rebuilds all of
+//! their chains and the dispatch chains. Changes that would ripple widely start over with a
+//! full compile: a different config, an IP set whose nft type changes (every rule
+//! referencing it changes name), a removal that leaves a dangling reference (compile reports
+//! it).
 
 use std::collections::BTreeSet;
 
 use calico_dataplane_model::{DataplaneModel, IpSetId, ModelUpdate, PolicyId, WorkloadEndpointId};
 
 use crate::compile::{
-    RPF_SKIP, add_workload, put_chain, put_ip_set, put_policy, put_profile, remove_ip_set,
-    remove_workload, rpf_skip_rules, set_type_of,
+    RPF_SKIP, add_workload, put_chain, put_host_endpoints, put_ip_set, put_policy, put_profile,
+    remove_ip_set, remove_workload, rpf_skip_rules, set_type_of,
 };
 use crate::names;
 use crate::{NftConfig, NftError, Ruleset, compile};
@@ -33,16 +35,10 @@ pub fn recompile(
     updates: &[ModelUpdate],
     cfg: &NftConfig,
 ) -> Result<Ruleset, NftError> {
-    if prev.config != *cfg
-        || updates.iter().any(|u| {
-            matches!(
-                u,
-                ModelUpdate::HostEndpointUpdate { .. } | ModelUpdate::HostEndpointRemove { .. }
-            )
-        })
-    {
+    if prev.config != *cfg {
         return compile(model, cfg);
     }
+    let mut heps_changed = false;
     let mut sets: BTreeSet<&IpSetId> = BTreeSet::new();
     let mut policies: BTreeSet<&PolicyId> = BTreeSet::new();
     let mut profiles: BTreeSet<&str> = BTreeSet::new();
@@ -65,7 +61,9 @@ pub fn recompile(
             | ModelUpdate::WorkloadEndpointRemove { id } => {
                 weps.insert(id);
             }
-            ModelUpdate::HostEndpointUpdate { .. } | ModelUpdate::HostEndpointRemove { .. } => {}
+            ModelUpdate::HostEndpointUpdate { .. } | ModelUpdate::HostEndpointRemove { .. } => {
+                heps_changed = true;
+            }
         }
     }
 
@@ -117,7 +115,7 @@ pub fn recompile(
                 .values()
                 .any(|h| h.profile_ids.iter().any(|p| p == name))
             {
-                return compile(model, cfg);
+                heps_changed = true;
             }
             weps.extend(
                 model
@@ -137,6 +135,9 @@ pub fn recompile(
         if let Some(ep) = model.workload_endpoints.get(*id) {
             add_workload(&mut rs, model, id, ep)?;
         }
+    }
+    if heps_changed {
+        put_host_endpoints(&mut rs, model)?;
     }
     if !weps.is_empty() {
         // Small (only endpoints with allowSpoofedSourcePrefixes) and cheap to rebuild.

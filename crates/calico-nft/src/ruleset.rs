@@ -53,6 +53,8 @@ pub struct Ruleset {
     pub(crate) set_types: BTreeMap<IpSetId, SetType>,
     /// Interface of each workload endpoint (names its chains and map entries).
     pub(crate) wep_ifaces: BTreeMap<WorkloadEndpointId, String>,
+    /// Chains of host endpoints (rebuilt together when one changes).
+    pub(crate) hep_chains: BTreeSet<String>,
 }
 
 impl Ruleset {
@@ -65,6 +67,7 @@ impl Ruleset {
             config: cfg.clone(),
             set_types: BTreeMap::new(),
             wep_ifaces: BTreeMap::new(),
+            hep_chains: BTreeSet::new(),
         }
     }
 
