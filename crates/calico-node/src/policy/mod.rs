@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use calico_calc::{CalcGraph, ResourceKey};
-use calico_dataplane_model::DataplaneModel;
 use calico_datastore::{Datastore, DatastoreError, EventKind, WatchRequest};
 use calico_felix::policy::{NftDriver, NftMetrics, PolicyDataplane, PolicyManager, SyncAction};
 use calico_nft::NftConfig;
@@ -218,7 +217,9 @@ impl PolicyAgent {
                 listed.revision + 1,
             ))
             .await?;
-        let mut ok = self.program(&mut graph).await?;
+        // A new session (a new graph) compiles from scratch.
+        let mut fresh = true;
+        let mut ok = self.program(&mut graph, &mut fresh).await?;
         let mut next_refresh = Instant::now() + self.settings.refresh;
         loop {
             let wake = if ok {
@@ -266,7 +267,7 @@ impl PolicyAgent {
                 self.feed(&mut graph, pending);
             }
             if changed || !ok {
-                ok = self.program(&mut graph).await?;
+                ok = self.program(&mut graph, &mut fresh).await?;
             }
             if Instant::now() >= next_refresh {
                 next_refresh = Instant::now() + self.settings.refresh;
@@ -275,25 +276,49 @@ impl PolicyAgent {
         }
     }
 
-    /// Compiles the graph's model and programs it. `Ok(false)`: the transaction failed (the
-    /// previous table stays in force) and will be retried.
-    async fn program(&self, graph: &mut CalcGraph) -> Result<bool, PolicyError> {
+    /// Compiles what changed in the graph's model and programs it. The manager's newest
+    /// ruleset (its pending target, else what it applied) is the model as of the previous call,
+    /// so only what the flushed updates touch is re-rendered (`calico_nft::recompile`);
+    /// `fresh` forces a compile from scratch. `Ok(false)`: compiling or the transaction failed
+    /// (the previous table stays in force) and will be retried.
+    async fn program(&self, graph: &mut CalcGraph, fresh: &mut bool) -> Result<bool, PolicyError> {
         let updates = graph.flush();
         self.metrics.calc_updates.inc_by(updates.len() as u64);
-        let model: DataplaneModel = graph.model().clone();
-        let cfg = self.settings.nft.clone();
-        let manager = Arc::clone(&self.manager);
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || -> Result<SyncAction, String> {
-            let ruleset = calico_nft::compile(&model, &cfg).map_err(|e| e.to_string())?;
-            let mut m = manager
+        let cfg = &self.settings.nft;
+        // Everything in place: no copy of a model or ruleset that can hold 10k policies.
+        // calico-node's runtime is multi-threaded, so other tasks move to other workers
+        // while this one compiles and waits for `nft`.
+        let result = tokio::task::block_in_place(|| -> Result<SyncAction, String> {
+            let mut m = self
+                .manager
                 .lock()
                 .map_err(|_| "policy manager poisoned".to_string())?;
-            m.set_target(ruleset);
+            let prev = m.target().or(m.applied());
+            let next = match prev {
+                Some(prev) if !*fresh => {
+                    if updates.is_empty() {
+                        None
+                    } else {
+                        Some(calico_nft::recompile(prev, graph.model(), &updates, cfg))
+                    }
+                }
+                _ => Some(calico_nft::compile(graph.model(), cfg)),
+            };
+            match next {
+                None => {}
+                Some(Ok(r)) => {
+                    *fresh = false;
+                    m.set_target(r);
+                }
+                Some(Err(e)) => {
+                    // The next attempt compiles from scratch.
+                    *fresh = true;
+                    return Err(format!("compiling the ruleset: {e}"));
+                }
+            }
             m.sync().map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| PolicyError::Worker(e.to_string()))?;
+        });
         match result {
             Ok(action) => {
                 tracing::debug!(?action, elapsed = ?started.elapsed(), "policy programmed");
