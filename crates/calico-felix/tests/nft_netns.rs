@@ -265,6 +265,7 @@ fn a_bad_script_fails_with_nfts_message_and_changes_nothing() {
 
     // Syntax error: nothing of the script is applied, and the error carries nft's words.
     let mut d = driver(&node);
+    let generation = d.generation().unwrap().unwrap();
     let err = d
         .apply("add chain inet calico extra\nadd rule inet calico extra bogus-keyword\n")
         .unwrap_err();
@@ -289,6 +290,76 @@ fn a_bad_script_fails_with_nfts_message_and_changes_nothing() {
         !m.check_drift().unwrap(),
         "the failed scripts left no trace"
     );
+    assert_eq!(
+        d.generation().unwrap(),
+        Some(generation),
+        "no commit happened"
+    );
+    // One good script is one commit.
+    d.apply("add chain inet calico extra\n").unwrap();
+    assert_eq!(d.generation().unwrap(), Some(generation.wrapping_add(1)));
+}
+
+/// The real driver, counting how often the table is listed.
+struct Counting {
+    inner: NftDriver,
+    lists: usize,
+}
+
+impl PolicyDataplane for Counting {
+    fn apply(&mut self, script: &str) -> Result<(), DataplaneError> {
+        self.inner.apply(script)
+    }
+    fn list_table(&mut self) -> Result<Option<calico_nft::TableShape>, DataplaneError> {
+        self.lists += 1;
+        self.inner.list_table()
+    }
+    fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
+        self.inner.generation()
+    }
+}
+
+#[test]
+fn drift_checks_list_only_after_foreign_commits() {
+    if !require_root_and_nft() {
+        return;
+    }
+    let node = TestNetns::new("felix-nftgen").unwrap();
+    let mut m = PolicyManager::new(
+        Counting {
+            inner: driver(&node),
+            lists: 0,
+        },
+        NftMetrics::default(),
+    );
+    let rs = ruleset(&model(&["10.65.0.1"]));
+    m.set_target(rs.clone());
+    m.sync().unwrap();
+    assert!(!m.check_drift().unwrap());
+    assert_eq!(m.dataplane().lists, 0, "our own commit was the last one");
+
+    // Someone else's table: one listing shows our table intact, later checks skip again.
+    nft(&node, "add table inet other");
+    assert!(!m.check_drift().unwrap());
+    assert!(!m.check_drift().unwrap());
+    assert_eq!(m.dataplane().lists, 1);
+
+    // Someone empties one of our sets: listed, repaired.
+    let set = rs
+        .set_names()
+        .find(|n| {
+            rs.set_elements(n)
+                .is_some_and(|mut e| e.any(|e| e == "10.65.0.1"))
+        })
+        .unwrap()
+        .to_string();
+    node.exec(&["nft", "flush", "set", "inet", "calico", &set])
+        .unwrap();
+    assert!(m.check_drift().unwrap());
+    assert_eq!((m.dataplane().lists, m.resyncs()), (2, 1));
+    assert_eq!(m.dataplane_mut().list_table().unwrap(), Some(rs.shape()));
+    assert!(!m.check_drift().unwrap());
+    assert_eq!(m.dataplane().lists, 3, "only the explicit listing above");
 }
 
 fn host_with_uplink() -> TestNetns {

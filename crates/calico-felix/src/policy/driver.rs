@@ -183,6 +183,10 @@ impl PolicyDataplane for NftDriver {
             Err(e) => Err(e),
         }
     }
+
+    fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
+        super::generation::ruleset_generation(self.netns.as_deref()).map(Some)
+    }
 }
 
 #[cfg(test)]

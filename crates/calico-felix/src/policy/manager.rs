@@ -34,6 +34,10 @@ pub struct PolicyManager<D: PolicyDataplane> {
     /// `false`: the kernel's table may differ from `applied`; the next sync is a full replace.
     in_sync: bool,
     resyncs: u64,
+    /// The ruleset generation at which the kernel was last known to hold exactly `applied`
+    /// (read around our own transaction, or around a clean listing). While the kernel still
+    /// reports it, nobody has written anything since and a drift check need not list.
+    clean_generation: Option<u32>,
     metrics: NftMetrics,
 }
 
@@ -47,6 +51,7 @@ impl<D: PolicyDataplane> PolicyManager<D> {
             target: None,
             in_sync: false,
             resyncs: 0,
+            clean_generation: None,
             metrics,
         }
     }
@@ -100,6 +105,7 @@ impl<D: PolicyDataplane> PolicyManager<D> {
             }
             _ => (SyncAction::FullReplace, target.full_replace_script()),
         };
+        let before = self.generation();
         let started = Instant::now();
         let result = self.dataplane.apply(&script);
         self.metrics
@@ -107,6 +113,14 @@ impl<D: PolicyDataplane> PolicyManager<D> {
             .observe(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
+                // Exactly one commit since `before`: ours (one nft process = one batch), so
+                // the kernel holds exactly the target at that generation. Anything else (a
+                // foreign commit in between, an unreadable generation) leaves it unknown.
+                let after = self.generation();
+                self.clean_generation = match (before, after) {
+                    (Some(b), Some(a)) if a == b.wrapping_add(1) => Some(a),
+                    _ => None,
+                };
                 self.set_gauges(&target.shape());
                 self.applied = Some(target);
                 self.in_sync = true;
@@ -115,6 +129,7 @@ impl<D: PolicyDataplane> PolicyManager<D> {
             Err(e) => {
                 self.metrics.errors.inc();
                 self.in_sync = false;
+                self.clean_generation = None;
                 tracing::warn!(error = %e, ?action, "nft transaction failed; the previous policy table stays in force");
                 self.target = Some(target);
                 Err(e)
@@ -123,26 +138,38 @@ impl<D: PolicyDataplane> PolicyManager<D> {
     }
 
     /// Lists the kernel's table and compares its shape with the applied ruleset's (Felix's
-    /// periodic refresh). On a difference (the table flushed, deleted, or edited by someone
+    /// periodic refresh). The listing is skipped when the namespace's ruleset generation
+    /// shows no commit since the kernel was known to hold the applied ruleset: listing a
+    /// 10k-policy table takes nft seconds, reading the generation microseconds. On a difference (the table flushed, deleted, or edited by someone
     /// else) it counts a resync and re-applies the whole target at once. Returns whether drift
     /// was found. Before the first successful apply there is nothing to compare, and a
     /// pending full replace is simply carried out.
     pub fn check_drift(&mut self) -> Result<bool, DataplaneError> {
-        let Some(applied) = &self.applied else {
+        if self.applied.is_none() {
             self.sync()?;
             return Ok(false);
-        };
-        let expected = applied.shape();
+        }
+        let before = self.generation();
+        if self.in_sync && before.is_some() && before == self.clean_generation {
+            // Nobody committed anything in this namespace since the kernel held `applied`.
+            return Ok(false);
+        }
+        let expected = self.applied.as_ref().map(Ruleset::shape);
         let listed = self.dataplane.list_table().inspect_err(|_| {
             self.metrics.errors.inc();
         })?;
-        let drift = listed.as_ref() != Some(&expected);
+        let drift = listed != expected;
+        if !drift && self.in_sync {
+            // The listing is of generation `before` only if nothing was committed meanwhile.
+            let after = self.generation();
+            self.clean_generation = before.filter(|_| after == before);
+        }
         if drift {
             self.resyncs += 1;
             self.metrics.resyncs.inc();
             self.in_sync = false;
             tracing::warn!(
-                expected = %describe(Some(&expected)),
+                expected = %describe(expected.as_ref()),
                 found = %describe(listed.as_ref()),
                 "policy table drifted from what was programmed; re-applying it in full"
             );
@@ -154,6 +181,15 @@ impl<D: PolicyDataplane> PolicyManager<D> {
             self.sync()?;
         }
         Ok(drift)
+    }
+
+    /// The ruleset generation, `None` when the dataplane cannot tell or reading it failed
+    /// (then drift checks simply list the table).
+    fn generation(&mut self) -> Option<u32> {
+        self.dataplane.generation().unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "could not read the nftables generation");
+            None
+        })
     }
 
     fn set_gauges(&self, shape: &TableShape) {
@@ -202,6 +238,11 @@ mod tests {
         listing: Option<TableShape>,
         list_error: bool,
         lists: usize,
+        /// The ruleset generation, when the fake reports one; each apply adds `bump` (1, or
+        /// more to simulate a foreign commit racing ours).
+        generation: Option<u32>,
+        bump: u32,
+        generation_error: bool,
     }
 
     impl PolicyDataplane for Fake {
@@ -215,6 +256,7 @@ mod tests {
                 });
             }
             self.scripts.push(script.to_string());
+            self.generation = self.generation.map(|g| g + self.bump.max(1));
             Ok(())
         }
         fn list_table(&mut self) -> Result<Option<TableShape>, DataplaneError> {
@@ -226,6 +268,15 @@ mod tests {
                 });
             }
             Ok(self.listing.clone())
+        }
+        fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
+            if self.generation_error {
+                return Err(DataplaneError::Listing {
+                    command: "netlink NFT_MSG_GETGEN".into(),
+                    detail: "no reply".into(),
+                });
+            }
+            Ok(self.generation)
         }
     }
 
@@ -464,5 +515,92 @@ mod tests {
         assert!(!m.check_drift().unwrap());
         assert_eq!(m.dataplane().scripts, [a.full_replace_script()]);
         assert_eq!(m.resyncs(), 0);
+    }
+
+    fn with_generation(g: u32) -> PolicyManager<Fake> {
+        PolicyManager::new(
+            Fake {
+                generation: Some(g),
+                ..Fake::default()
+            },
+            NftMetrics::default(),
+        )
+    }
+
+    #[test]
+    fn an_unchanged_generation_skips_the_listing() {
+        let a = ruleset(&["10.0.0.1"]);
+        let mut m = with_generation(10);
+        m.set_target(a.clone());
+        m.sync().unwrap();
+        assert_eq!(m.dataplane().generation, Some(11));
+        // The fake would list "no table" (drift), but nobody committed since our apply.
+        assert!(!m.check_drift().unwrap());
+        assert!(!m.check_drift().unwrap());
+        assert_eq!(m.dataplane().lists, 0);
+
+        // A foreign commit elsewhere (another table): listed once, clean, then skipped again.
+        m.dataplane_mut().generation = Some(12);
+        m.dataplane_mut().listing = Some(a.shape());
+        assert!(!m.check_drift().unwrap());
+        assert_eq!(m.dataplane().lists, 1);
+        m.dataplane_mut().listing = None;
+        assert!(!m.check_drift().unwrap());
+        assert_eq!(m.dataplane().lists, 1);
+
+        // A foreign commit that hit our table: listed, repaired, and clean at the new generation.
+        m.dataplane_mut().generation = Some(13);
+        assert!(m.check_drift().unwrap());
+        assert_eq!((m.dataplane().lists, m.resyncs()), (2, 1));
+        assert_eq!(m.dataplane().generation, Some(14));
+        assert!(!m.check_drift().unwrap());
+        assert_eq!(m.dataplane().lists, 2);
+
+        // A diff keeps the knowledge: one commit, ours.
+        m.set_target(ruleset(&["10.0.0.2"]));
+        assert_eq!(m.sync().unwrap(), SyncAction::Diff);
+        assert!(!m.check_drift().unwrap());
+        assert_eq!(m.dataplane().lists, 2);
+    }
+
+    #[test]
+    fn a_commit_racing_ours_forces_a_listing() {
+        let a = ruleset(&["10.0.0.1"]);
+        let mut m = with_generation(1);
+        m.dataplane_mut().bump = 2;
+        m.set_target(a.clone());
+        m.sync().unwrap();
+        m.dataplane_mut().listing = None;
+        assert!(m.check_drift().unwrap(), "listed, and the table is missing");
+        assert_eq!(m.dataplane().lists, 1);
+    }
+
+    #[test]
+    fn failures_forget_the_clean_generation() {
+        let (a, b) = (ruleset(&["10.0.0.1"]), ruleset(&["10.0.0.2"]));
+        let mut m = with_generation(1);
+        m.set_target(a.clone());
+        m.sync().unwrap();
+        m.dataplane_mut().fail = 1;
+        m.set_target(b.clone());
+        assert!(m.sync().is_err());
+        // Not in sync: the check re-applies in full without trusting the generation.
+        m.dataplane_mut().listing = Some(a.shape());
+        assert!(!m.check_drift().unwrap());
+        assert_eq!(m.dataplane().scripts.last(), Some(&b.full_replace_script()));
+        assert_eq!(m.dataplane().lists, 1);
+    }
+
+    #[test]
+    fn an_unreadable_generation_means_listing() {
+        let a = ruleset(&["10.0.0.1"]);
+        let mut m = with_generation(1);
+        m.dataplane_mut().generation_error = true;
+        m.set_target(a.clone());
+        m.sync().unwrap();
+        m.dataplane_mut().listing = Some(a.shape());
+        assert!(!m.check_drift().unwrap());
+        assert!(!m.check_drift().unwrap());
+        assert_eq!(m.dataplane().lists, 2);
     }
 }

@@ -3,7 +3,7 @@
 //! table equal to it.
 //!
 //! Layout: [`PolicyDataplane`] is what the manager needs from the kernel (apply one nft script,
-//! list the table's shape); [`NftDriver`] is that trait on the real `nft` binary, one process
+//! list the table's shape, read the ruleset generation); [`NftDriver`] is that trait on the real `nft` binary, one process
 //! per script, so one script is one kernel transaction and applies atomically (as Felix's
 //! `felix/nftables/table.go` does through knftables); [`PolicyManager`] decides between a full
 //! replace and a minimal diff and repairs drift like Felix's periodic nftables refresh
@@ -14,6 +14,7 @@
 //! running `nsenter --net=<path> nft ...`.
 
 mod driver;
+mod generation;
 mod manager;
 mod metrics;
 
@@ -70,6 +71,12 @@ pub trait PolicyDataplane: Send + 'static {
     /// The shape (chains with rule counts, sets and maps with element counts) of the managed
     /// table; `None` when the table does not exist.
     fn list_table(&mut self) -> Result<Option<TableShape>, DataplaneError>;
+    /// The namespace's nftables ruleset generation, which the kernel bumps on every committed
+    /// transaction of anyone (`NFT_MSG_GETGEN`). `None` (the default): this dataplane cannot
+    /// tell, and every drift check lists the table.
+    fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
+        Ok(None)
+    }
 }
 
 impl PolicyDataplane for Box<dyn PolicyDataplane> {
@@ -78,5 +85,8 @@ impl PolicyDataplane for Box<dyn PolicyDataplane> {
     }
     fn list_table(&mut self) -> Result<Option<TableShape>, DataplaneError> {
         (**self).list_table()
+    }
+    fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
+        (**self).generation()
     }
 }
