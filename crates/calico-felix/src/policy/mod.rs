@@ -2,16 +2,19 @@
 //! `calico-nft` compiles from the calculation graph's `DataplaneModel`, and keeps the kernel's
 //! table equal to it.
 //!
-//! Layout: [`PolicyDataplane`] is what the manager needs from the kernel (apply one nft script,
-//! list the table's shape, read the ruleset generation); [`NftDriver`] is that trait on the real `nft` binary, one process
-//! per script, so one script is one kernel transaction and applies atomically (as Felix's
-//! `felix/nftables/table.go` does through knftables); [`PolicyManager`] decides between a full
-//! replace and a minimal diff and repairs drift like Felix's periodic nftables refresh
-//! (`IptablesRefreshInterval`, 180 s by default); [`NftMetrics`] are its Prometheus series.
+//! Layout: [`PolicyDataplane`] is what the manager needs from the kernel (apply one nft
+//! script, list the table's shape, read the ruleset generation); [`NftDriver`] is that trait
+//! on the real `nft` binary, one process per script, so one script is one kernel transaction
+//! and applies atomically (as Felix's `felix/nftables/table.go` does through knftables);
+//! [`PolicyManager`] decides between a full replace and a minimal diff and repairs drift like
+//! Felix's periodic nftables refresh (`IptablesRefreshInterval`, 180 s by default);
+//! [`NftMetrics`] are its Prometheus series.
 //!
-//! This module never builds rules itself (that is `calico-nft`'s job) and never enters a
-//! network namespace in-process: the workspace forbids `unsafe`, so a namespace is entered by
-//! running `nsenter --net=<path> nft ...`.
+//! This module never builds rules itself (that is `calico-nft`'s job). `nft` runs in another
+//! network namespace through `nsenter --net=<path> nft ...` (the workspace forbids `unsafe`,
+//! so no `setns` between fork and exec); the one netlink request it sends itself (the ruleset
+//! generation) goes through a socket opened on `calico_netlink::NetNs::run`'s helper thread,
+//! so the caller's thread never changes namespace.
 
 mod driver;
 mod generation;
