@@ -222,6 +222,21 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_namespace_is_reported_by_nsenter() {
+        // nsenter fails opening the path, before entering anything or running nft.
+        let mut d = NftDriver::new("calico", Some("/nonexistent/netns".into()));
+        let err = d.apply("add table inet calico\n").unwrap_err();
+        let stderr = err.nft_stderr().expect("nsenter ran and failed");
+        assert!(stderr.contains("/nonexistent/netns"), "{err}");
+        assert!(
+            err.to_string().contains("nsenter --net=/nonexistent/netns"),
+            "{err}"
+        );
+        let err = d.generation().unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/netns"), "{err}");
+    }
+
+    #[test]
     fn empty_script_runs_nothing() {
         // With a binary that does not exist, running anything would fail.
         let mut d = NftDriver::new("calico", None).with_nft_binary("/nonexistent/nft");
