@@ -18,6 +18,8 @@ use crate::cluster::{Cluster, calicoctl, calicoctl_apply};
 use crate::node::Pod;
 use crate::reach::{Cell, Matrix, Proto, Servers, Target};
 
+pub mod host;
+
 /// The namespaces and pod names of the upstream suite.
 pub const NAMESPACES: [&str; 3] = ["x", "y", "z"];
 pub const PODS: [&str; 3] = ["a", "b", "c"];
@@ -188,6 +190,14 @@ impl PolicyCluster {
 /// Reads every policy-relevant resource from the datastore with calicoctl and builds the
 /// evaluator's view of it.
 pub fn stored_policy_set(store: &Path) -> Result<PolicySet, HarnessError> {
+    PolicySet::from_resources(stored_resources(store)?)
+        .map_err(|e| HarnessError::Failed(format!("stored resources: {e}")))
+}
+
+/// The evaluator's inputs as stored in the datastore (every policy-relevant kind, read back
+/// with calicoctl), with Felix's default configuration; callers may add what the datastore
+/// does not hold (node addresses) before building the [`PolicySet`].
+pub fn stored_resources(store: &Path) -> Result<Resources, HarnessError> {
     let mut text = String::new();
     for kind in [
         "workloadendpoints",
@@ -204,10 +214,7 @@ pub fn stored_policy_set(store: &Path) -> Result<PolicySet, HarnessError> {
         text.push_str(&out);
         text.push_str("\n---\n");
     }
-    let res = Resources::from_yaml(&text)
-        .map_err(|e| HarnessError::Failed(format!("stored resources: {e}")))?;
-    PolicySet::from_resources(res)
-        .map_err(|e| HarnessError::Failed(format!("stored resources: {e}")))
+    Resources::from_yaml(&text).map_err(|e| HarnessError::Failed(format!("stored resources: {e}")))
 }
 
 /// The expected matrix over `pods` (`(key, address)`) for `probes`.

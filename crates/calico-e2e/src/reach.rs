@@ -204,6 +204,17 @@ impl Matrix {
                 }
             }
         }
+        Matrix::probe_jobs(&jobs, timeout, parallel)
+    }
+
+    /// Probes exactly the given `(from, to, proto, port)` jobs, `parallel` at a time (for
+    /// matrices whose probes differ per pair, e.g. a host's failsafe port probed only between
+    /// hosts).
+    pub fn probe_jobs(
+        jobs: &[(&Target<'_>, &Target<'_>, Proto, u16)],
+        timeout: Duration,
+        parallel: usize,
+    ) -> Result<Matrix, HarnessError> {
         let mut out = Matrix::default();
         for chunk in jobs.chunks(parallel.max(1)) {
             let results: Vec<Result<(Cell, bool), HarnessError>> = std::thread::scope(|s| {

@@ -1,0 +1,257 @@
+//! Issue 6: host endpoints and failsafes on real traffic. A HostEndpoint on node1's fabric
+//! interface (`eth0`, address 10.200.0.1) polices traffic to and from node1 itself, leaves
+//! the failsafe ports and the BGP mesh working, and polices forwarded pod traffic only through
+//! `applyOnForward`, `preDNAT` and `doNotTrack` policies. Every probe (pods and hosts, TCP /
+//! UDP 80 and 81, ICMP echo, TCP 22 between hosts) is checked against `calico-policy-eval`'s
+//! verdicts for the stored resources, composed along the packet's path through Felix's
+//! chains (`calico_e2e::policy::host`), and each scenario also asserts the cells it is about.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::IpAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use calico_e2e::cluster::{bgp_route_to, calicoctl, calicoctl_apply, wait_for};
+use calico_e2e::policy::host::{HostPolicyCluster, node_ip};
+use calico_e2e::reach::{Cell, Matrix, Proto};
+use calico_netlink::testing::require_root;
+use nix::sys::signal::Signal;
+
+const CONVERGE: Duration = Duration::from_secs(30);
+
+/// node1's fabric interface as a host endpoint, its address as expectedIPs.
+const HEP_NODE1: &str = "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n\
+    metadata:\n  name: node1-eth0\n  labels: {role: fabric, host: node1}\n\
+    spec:\n  node: node1\n  interfaceName: eth0\n  expectedIPs: [10.200.0.1]\n";
+
+fn reached(m: &Matrix, from: &str, to: &str, proto: Proto, port: u16) -> bool {
+    let cell = Cell {
+        from: from.into(),
+        to: to.into(),
+        proto,
+        port,
+    };
+    *m.cells
+        .get(&cell)
+        .unwrap_or_else(|| panic!("{from} -> {to} {proto}/{port} was not probed"))
+}
+
+/// A pod on each node (pod keys), for cross-node checks.
+fn pod_on(hc: &HostPolicyCluster, node: &str) -> String {
+    hc.pc
+        .pods
+        .iter()
+        .find(|p| p.node == node)
+        .unwrap()
+        .key
+        .clone()
+}
+
+/// Applies `yaml`, waits for the expected matrix, runs `check` on it. The resources stay.
+fn apply(hc: &HostPolicyCluster, name: &str, yaml: &str, check: impl FnOnce(&Matrix)) {
+    calicoctl_apply(&hc.pc.store(), yaml).unwrap_or_else(|e| panic!("{name}: apply: {e}"));
+    let m = hc.wait_for_expected(name, CONVERGE).unwrap_or_else(|e| {
+        panic!(
+            "{e}\nnode1's table:\n{}",
+            hc.nft_table(0).unwrap_or_default()
+        )
+    });
+    check(&m);
+}
+
+/// Deletes `yaml`'s resources, last document first.
+fn delete(hc: &HostPolicyCluster, yaml: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("delete.yaml");
+    let mut docs: Vec<&str> = yaml.split("---\n").collect();
+    docs.reverse();
+    std::fs::write(&file, docs.join("\n---\n")).unwrap();
+    calicoctl(
+        &hc.pc.store(),
+        &["delete", "-f", &file.display().to_string()],
+    )
+    .unwrap();
+}
+
+/// `calicoctl node status` of node1 shows the mesh session with node2 Established.
+fn mesh_established(hc: &HostPolicyCluster) -> bool {
+    let out = Command::new(calico_e2e::binary("calicoctl").unwrap())
+        .args(["node", "status"])
+        .env(
+            "CALICO_BGP_STATUS_SOCKET",
+            hc.pc.cluster.nodes[0].bgp_status_socket(),
+        )
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().any(|l| {
+        l.contains("10.200.0.2") && l.contains("node-to-node mesh") && l.contains("Established")
+    })
+}
+
+fn ip_of(hc: &HostPolicyCluster, key: &str) -> IpAddr {
+    hc.pc.pods.iter().find(|p| p.key == key).unwrap().pod.ip
+}
+
+#[test]
+fn host_endpoint_with_failsafes_and_host_policy() {
+    if !require_root() {
+        return;
+    }
+    let mut hc = HostPolicyCluster::start().unwrap();
+    let (a1, b2) = (pod_on(&hc, "node1"), pod_on(&hc, "node2"));
+    hc.wait_for_expected("no host endpoint", CONVERGE).unwrap();
+
+    // 1. The host endpoint alone: default deny for node1's own traffic, failsafes open,
+    //    forwarded pod traffic untouched.
+    apply(&hc, "host endpoint without policy", HEP_NODE1, |m| {
+        assert!(
+            reached(m, "node2", "node1", Proto::Tcp, 22),
+            "inbound failsafe tcp:22"
+        );
+        for (proto, port) in [
+            (Proto::Tcp, 80),
+            (Proto::Tcp, 81),
+            (Proto::Udp, 80),
+            (Proto::Udp, 81),
+            (Proto::Icmp, 0),
+        ] {
+            assert!(!reached(m, "node2", "node1", proto, port), "{proto}/{port}");
+            assert!(!reached(m, "node1", "node2", proto, port), "{proto}/{port}");
+        }
+        // tcp:22 is not an outbound failsafe.
+        assert!(!reached(m, "node1", "node2", Proto::Tcp, 22));
+        assert!(!reached(m, &b2, "node1", Proto::Tcp, 80));
+        assert!(reached(m, &b2, &a1, Proto::Tcp, 81));
+        assert!(reached(m, &a1, &b2, Proto::Udp, 81));
+    });
+
+    // The BGP session re-forms through the host endpoint (failsafe tcp:179 inbound on node1
+    // for node2's connection, outbound for node1's): node2's agent restarts, node1 sees the
+    // session go and come back, and the routes to each other's pods are there.
+    assert!(
+        mesh_established(&hc),
+        "mesh not Established before the restart"
+    );
+    hc.pc.cluster.nodes[1].stop_agent(Signal::SIGTERM).unwrap();
+    wait_for(
+        "node1 never noticed node2's BGP speaker stop",
+        Duration::from_secs(15),
+        || !mesh_established(&hc),
+        || hc.pc.cluster.logs(),
+    );
+    hc.pc.cluster.nodes[1].start_agent().unwrap();
+    hc.pc.cluster.nodes[1]
+        .wait_ready(Duration::from_secs(30))
+        .unwrap();
+    wait_for(
+        "the BGP session did not come back through node1's host endpoint",
+        Duration::from_secs(30),
+        || mesh_established(&hc),
+        || hc.nft_table(0).unwrap_or_default() + &hc.pc.cluster.logs(),
+    );
+    let (n1, n2) = (&hc.pc.cluster.nodes[0], &hc.pc.cluster.nodes[1]);
+    assert!(bgp_route_to(n1, ip_of(&hc, &b2)).is_some());
+    assert!(bgp_route_to(n2, ip_of(&hc, &a1)).is_some());
+    assert_eq!(node_ip(n1).unwrap().to_string(), "10.200.0.1");
+    hc.wait_for_expected("host endpoint, after node2's agent restart", CONVERGE)
+        .unwrap();
+
+    // 2. A global policy selecting the host endpoint by label opens TCP 80 inbound only.
+    let allow80 = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n\
+        metadata: {name: fabric-allow-80}\n\
+        spec:\n  selector: role == 'fabric'\n  types: [Ingress]\n\
+        \x20 ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [80]}\n";
+    apply(&hc, "host endpoint policy allows TCP 80 in", allow80, |m| {
+        assert!(reached(m, "node2", "node1", Proto::Tcp, 80));
+        assert!(reached(m, &b2, "node1", Proto::Tcp, 80));
+        assert!(!reached(m, "node2", "node1", Proto::Tcp, 81));
+        assert!(!reached(m, "node2", "node1", Proto::Udp, 80));
+        assert!(reached(m, "node2", "node1", Proto::Tcp, 22));
+        // No egress policy: node1's own new connections still denied.
+        assert!(!reached(m, "node1", "node2", Proto::Tcp, 80));
+        assert!(reached(m, &b2, &a1, Proto::Tcp, 81));
+    });
+    delete(&hc, allow80);
+    delete(&hc, HEP_NODE1);
+    hc.wait_for_expected("host endpoint deleted", CONVERGE)
+        .unwrap();
+}
+
+#[test]
+fn host_endpoint_forward_pre_dnat_and_untracked_policy() {
+    if !require_root() {
+        return;
+    }
+    let hc = HostPolicyCluster::start().unwrap();
+    let (a1, b2) = (pod_on(&hc, "node1"), pod_on(&hc, "node2"));
+    apply(&hc, "host endpoint without policy", HEP_NODE1, |m| {
+        assert!(reached(m, &b2, &a1, Proto::Tcp, 81));
+    });
+
+    // 3. The same ingress policy without, then with applyOnForward: only the latter reaches
+    //    pod traffic forwarded into node1 through eth0.
+    let fwd = |on: bool| {
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n\
+             metadata: {{name: fabric-ingress}}\n\
+             spec:\n  selector: role == 'fabric'\n  applyOnForward: {on}\n  types: [Ingress]\n\
+             \x20 ingress:\n  - action: Deny\n    protocol: TCP\n    destination: {{nets: [10.244.0.0/16], ports: [81]}}\n\
+             \x20 - action: Allow\n"
+        )
+    };
+    apply(
+        &hc,
+        "host policy without applyOnForward",
+        &fwd(false),
+        |m| {
+            assert!(reached(m, "node2", "node1", Proto::Udp, 81));
+            assert!(reached(m, &b2, &a1, Proto::Tcp, 81));
+        },
+    );
+    apply(&hc, "host policy with applyOnForward", &fwd(true), |m| {
+        assert!(!reached(m, &b2, &a1, Proto::Tcp, 81));
+        assert!(reached(m, &b2, &a1, Proto::Tcp, 80));
+        assert!(reached(m, &b2, &a1, Proto::Udp, 81));
+        // Egress from node1's pods has no applyOnForward policy.
+        assert!(reached(m, &a1, &b2, Proto::Tcp, 81));
+        assert!(reached(m, "node2", "node1", Proto::Tcp, 81));
+    });
+    delete(&hc, &fwd(true));
+
+    // 4a. preDNAT: denies UDP 81 into node1 for everything arriving on eth0 (its pods
+    //     included) and accepts TCP 80 to node1's own address before the (empty, so
+    //     denying) normal host endpoint policy.
+    let prednat = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n\
+        metadata: {name: fabric-prednat}\n\
+        spec:\n  selector: role == 'fabric'\n  preDNAT: true\n  applyOnForward: true\n  types: [Ingress]\n\
+        \x20 ingress:\n  - action: Deny\n    protocol: UDP\n    destination: {ports: [81]}\n\
+        \x20 - action: Allow\n    protocol: TCP\n    destination: {nets: [10.200.0.1/32], ports: [80]}\n";
+    apply(&hc, "preDNAT policy", prednat, |m| {
+        assert!(reached(m, "node2", "node1", Proto::Tcp, 80));
+        assert!(!reached(m, "node2", "node1", Proto::Tcp, 81));
+        assert!(!reached(m, &b2, &a1, Proto::Udp, 81));
+        assert!(reached(m, &b2, &a1, Proto::Udp, 80));
+        assert!(reached(m, &b2, &a1, Proto::Tcp, 81));
+    });
+    delete(&hc, prednat);
+
+    // 4b. doNotTrack: TCP 80 to node1's address and its replies bypass conntrack and the
+    //     normal policy; everything else is still denied by the host endpoint.
+    let untracked = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n\
+        metadata: {name: fabric-untracked}\n\
+        spec:\n  selector: role == 'fabric'\n  doNotTrack: true\n  applyOnForward: true\n\
+        \x20 ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {nets: [10.200.0.1/32], ports: [80]}\n\
+        \x20 egress:\n  - action: Allow\n    protocol: TCP\n    source: {nets: [10.200.0.1/32], ports: [80]}\n";
+    apply(&hc, "doNotTrack policy", untracked, |m| {
+        assert!(reached(m, "node2", "node1", Proto::Tcp, 80));
+        assert!(reached(m, &b2, "node1", Proto::Tcp, 80));
+        assert!(!reached(m, "node2", "node1", Proto::Tcp, 81));
+        assert!(reached(m, "node2", "node1", Proto::Tcp, 22));
+        assert!(reached(m, &b2, &a1, Proto::Tcp, 80));
+    });
+    delete(&hc, untracked);
+    delete(&hc, HEP_NODE1);
+    hc.wait_for_expected("host endpoint deleted", CONVERGE)
+        .unwrap();
+}
