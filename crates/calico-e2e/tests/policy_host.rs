@@ -177,21 +177,19 @@ fn host_endpoint_with_failsafes_and_host_policy() {
     // Egress policy and a named port of the host endpoint: node1 may open TCP 80
     // connections anywhere, and accepts its own named port `alt` (TCP 81) from node2's
     // address only (not from node2's pods).
-    let named = format!(
-        "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n\
-         metadata:\n  name: node1-eth0\n  labels: {{role: fabric, host: node1}}\n\
+    let named = "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n\
+         metadata:\n  name: node1-eth0\n  labels: {role: fabric, host: node1}\n\
          spec:\n  node: node1\n  interfaceName: eth0\n  expectedIPs: [10.200.0.1]\n\
-         \x20 ports: [{{name: alt, port: 81, protocol: TCP}}]\n---\n\
+         \x20 ports: [{name: alt, port: 81, protocol: TCP}]\n---\n\
          apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n\
-         metadata: {{name: fabric-egress-and-named}}\n\
+         metadata: {name: fabric-egress-and-named}\n\
          spec:\n  selector: host == 'node1'\n  types: [Ingress, Egress]\n\
-         \x20 ingress:\n  - action: Allow\n    protocol: TCP\n    source: {{nets: [10.200.0.2/32]}}\n    destination: {{ports: [alt]}}\n\
-         \x20 egress:\n  - action: Allow\n    protocol: TCP\n    destination: {{ports: [80]}}\n"
-    );
+         \x20 ingress:\n  - action: Allow\n    protocol: TCP\n    source: {nets: [10.200.0.2/32]}\n    destination: {ports: [alt]}\n\
+         \x20 egress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [80]}\n";
     apply(
         &hc,
         "host endpoint egress policy and named port",
-        &named,
+        named,
         |m| {
             assert!(reached(m, "node1", "node2", Proto::Tcp, 80));
             assert!(reached(m, "node1", &b2, Proto::Tcp, 80));
