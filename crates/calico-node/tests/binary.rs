@@ -203,9 +203,18 @@ fn agent_runs_serves_and_stops(ds_env: &[(String, String)], store: Arc<dyn Datas
         "process_open_fds ",
         "process_start_time_seconds ",
         "felix_resyncs_started",
+        "felix_nft_apply_seconds_count ",
+        "felix_nft_chains ",
+        "felix_nft_resyncs_total 0",
+        "felix_calc_bad_resources_total 0",
     ] {
         assert!(text.contains(m), "{m} missing from /metrics:\n{text}");
     }
+    // The policy table is programmed in the node's namespace (and only there).
+    wait_for("the policy table", Duration::from_secs(30), || {
+        let tables = ns.exec(&["nft", "list", "tables"]).unwrap();
+        tables.contains("table inet calico").then_some(())
+    });
 
     // Status reports (Felix waits 10 s before the first).
     let last = "/calico/felix/v2/no-region/host/node1/last_reported_status";
