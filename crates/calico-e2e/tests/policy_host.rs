@@ -93,6 +93,40 @@ fn ip_of(hc: &HostPolicyCluster, key: &str) -> IpAddr {
     hc.pc.pods.iter().find(|p| p.key == key).unwrap().pod.ip
 }
 
+/// The BGP session re-forms through node1's host endpoint (failsafe tcp:179 inbound on
+/// node1 for node2's connection, outbound for node1's): node2's agent restarts, node1 sees
+/// the session go and come back, the routes to each other's pods are there, and the matrix
+/// is still the expected one.
+fn restart_node2_and_check_mesh(hc: &mut HostPolicyCluster, state: &str, a1: &str, b2: &str) {
+    assert!(
+        mesh_established(hc),
+        "{state}: mesh not Established before the restart"
+    );
+    hc.pc.cluster.nodes[1].stop_agent(Signal::SIGTERM).unwrap();
+    wait_for(
+        &format!("{state}: node1 never noticed node2's BGP speaker stop"),
+        Duration::from_secs(15),
+        || !mesh_established(hc),
+        || hc.pc.cluster.logs(),
+    );
+    hc.pc.cluster.nodes[1].start_agent().unwrap();
+    hc.pc.cluster.nodes[1]
+        .wait_ready(Duration::from_secs(30))
+        .unwrap();
+    wait_for(
+        &format!("{state}: the BGP session did not come back through node1's host endpoint"),
+        Duration::from_secs(30),
+        || mesh_established(hc),
+        || hc.nft_table(0).unwrap_or_default() + &hc.pc.cluster.logs(),
+    );
+    let (n1, n2) = (&hc.pc.cluster.nodes[0], &hc.pc.cluster.nodes[1]);
+    assert!(bgp_route_to(n1, ip_of(hc, b2)).is_some(), "{state}");
+    assert!(bgp_route_to(n2, ip_of(hc, a1)).is_some(), "{state}");
+    assert_eq!(node_ip(n1).unwrap().to_string(), "10.200.0.1");
+    hc.wait_for_expected(&format!("{state}, after node2's agent restart"), CONVERGE)
+        .unwrap();
+}
+
 #[test]
 fn host_endpoint_with_failsafes_and_host_policy() {
     if !require_root() {
@@ -126,36 +160,23 @@ fn host_endpoint_with_failsafes_and_host_policy() {
         assert!(reached(m, &a1, &b2, Proto::Udp, 81));
     });
 
-    // The BGP session re-forms through the host endpoint (failsafe tcp:179 inbound on node1
-    // for node2's connection, outbound for node1's): node2's agent restarts, node1 sees the
-    // session go and come back, and the routes to each other's pods are there.
-    assert!(
-        mesh_established(&hc),
-        "mesh not Established before the restart"
-    );
-    hc.pc.cluster.nodes[1].stop_agent(Signal::SIGTERM).unwrap();
-    wait_for(
-        "node1 never noticed node2's BGP speaker stop",
-        Duration::from_secs(15),
-        || !mesh_established(&hc),
-        || hc.pc.cluster.logs(),
-    );
-    hc.pc.cluster.nodes[1].start_agent().unwrap();
-    hc.pc.cluster.nodes[1]
-        .wait_ready(Duration::from_secs(30))
-        .unwrap();
-    wait_for(
-        "the BGP session did not come back through node1's host endpoint",
-        Duration::from_secs(30),
-        || mesh_established(&hc),
-        || hc.nft_table(0).unwrap_or_default() + &hc.pc.cluster.logs(),
-    );
-    let (n1, n2) = (&hc.pc.cluster.nodes[0], &hc.pc.cluster.nodes[1]);
-    assert!(bgp_route_to(n1, ip_of(&hc, &b2)).is_some());
-    assert!(bgp_route_to(n2, ip_of(&hc, &a1)).is_some());
-    assert_eq!(node_ip(n1).unwrap().to_string(), "10.200.0.1");
-    hc.wait_for_expected("host endpoint, after node2's agent restart", CONVERGE)
-        .unwrap();
+    restart_node2_and_check_mesh(&mut hc, "host endpoint without policy", &a1, &b2);
+
+    // An explicit deny-all policy on the host endpoint, both directions: the failsafes come
+    // first (`failsafeInChain` / `failsafeOutChain` before any tier), so TCP 22 and the mesh
+    // still work.
+    let deny_all = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n\
+        metadata: {name: fabric-deny-all}\n\
+        spec:\n  selector: role == 'fabric'\n  order: 1\n  types: [Ingress, Egress]\n\
+        \x20 ingress: [{action: Deny}]\n  egress: [{action: Deny}]\n";
+    apply(&hc, "host endpoint with deny-all policy", deny_all, |m| {
+        assert!(reached(m, "node2", "node1", Proto::Tcp, 22));
+        assert!(!reached(m, "node2", "node1", Proto::Tcp, 80));
+        assert!(!reached(m, "node1", "node2", Proto::Tcp, 80));
+        assert!(reached(m, &b2, &a1, Proto::Tcp, 80));
+    });
+    restart_node2_and_check_mesh(&mut hc, "host endpoint with deny-all policy", &a1, &b2);
+    delete(&hc, deny_all);
 
     // 2. A global policy selecting the host endpoint by label opens TCP 80 inbound only.
     let allow80 = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n\
