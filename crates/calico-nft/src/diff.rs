@@ -19,11 +19,23 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use crate::elements::{ElementKind, ElementOp};
 use crate::ruleset::{Ruleset, join_into};
 
 /// The nft script (one transaction) that turns the table `old` describes into `new`; empty
 /// when they are equal.
 pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
+    diff_into(old, new, None)
+}
+
+/// [`diff`]; with `ops`, element changes of sets and maps present in both rulesets are
+/// pushed there (in the order [`diff`] would write them) instead of into the script, when
+/// every element of that set's change can be typed ([`crate::diff_ops`]).
+pub(crate) fn diff_into(
+    old: &Ruleset,
+    new: &Ruleset,
+    mut ops: Option<&mut Vec<ElementOp>>,
+) -> String {
     if old.table != new.table {
         let mut out = format!("delete table inet {}\n", old.table);
         out.push_str(&new.full_replace_script());
@@ -58,7 +70,14 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
                 let _ = writeln!(out, "add set inet {t} {name} {{ {} }}", set.spec);
                 (name, &empty, set)
             }
-            Pair::Both(name, o, n) if o.elements != n.elements => (name, &o.elements, n),
+            Pair::Both(name, o, n) if o.elements != n.elements => {
+                if let Some(ops) = ops.as_deref_mut()
+                    && extract_set(ops, name, &o.elements, &n.elements, &n.spec)
+                {
+                    continue;
+                }
+                (name, &o.elements, n)
+            }
             _ => continue,
         };
         element_cmd(
@@ -93,6 +112,11 @@ pub fn diff(old: &Ruleset, new: &Ruleset) -> String {
                 map_add(&mut out, t, name, map.elements.iter());
             }
             Pair::Both(name, o, map) if o.elements != map.elements => {
+                if let Some(ops) = ops.as_deref_mut()
+                    && extract_map(ops, name, &o.elements, &map.elements, &map.spec)
+                {
+                    continue;
+                }
                 let gone = o
                     .elements
                     .iter()
@@ -238,4 +262,72 @@ fn map_add<'a>(
         let _ = write!(out, "{k} : {v}");
     }
     out.push_str(" }\n");
+}
+
+/// Pushes set `name`'s element deletions, then additions, onto `ops`; `false` (and nothing
+/// pushed) when its declaration or one of the elements cannot be typed.
+fn extract_set(
+    ops: &mut Vec<ElementOp>,
+    name: &str,
+    old: &BTreeSet<String>,
+    new: &BTreeSet<String>,
+    spec: &str,
+) -> bool {
+    let Some(kind) = ElementKind::of_spec(spec) else {
+        return false;
+    };
+    let start = ops.len();
+    let changes = old
+        .difference(new)
+        .map(|e| (false, e))
+        .chain(new.difference(old).map(|e| (true, e)));
+    for (add, e) in changes {
+        let Some(value) = kind.parse(e, None) else {
+            ops.truncate(start);
+            return false;
+        };
+        ops.push(ElementOp {
+            set: name.to_string(),
+            add,
+            element: e.clone(),
+            value,
+        });
+    }
+    true
+}
+
+/// [`extract_set`] for a verdict map: entries removed or changed are deleted, then entries
+/// added or changed are added.
+fn extract_map(
+    ops: &mut Vec<ElementOp>,
+    name: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+    spec: &str,
+) -> bool {
+    let Some(kind) = ElementKind::of_spec(spec) else {
+        return false;
+    };
+    let start = ops.len();
+    let gone = old
+        .iter()
+        .filter(|(k, v)| new.get(*k) != Some(*v))
+        .map(|e| (false, e));
+    let added = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|e| (true, e));
+    for (add, (k, v)) in gone.chain(added) {
+        let Some(value) = kind.parse(k, Some(v)) else {
+            ops.truncate(start);
+            return false;
+        };
+        ops.push(ElementOp {
+            set: name.to_string(),
+            add,
+            element: format!("{k} : {v}"),
+            value,
+        });
+    }
+    true
 }

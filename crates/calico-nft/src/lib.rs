@@ -39,6 +39,7 @@
 
 mod compile;
 mod diff;
+mod elements;
 mod error;
 mod incremental;
 pub mod marks;
@@ -49,6 +50,7 @@ mod shape;
 
 pub use compile::{FAILSAFE_IN, FAILSAFE_OUT, compile};
 pub use diff::diff;
+pub use elements::{Element, ElementOp, NftChange, Verdict, diff_ops, render_elements};
 pub use error::NftError;
 pub use incremental::recompile;
 pub use names::{MAX_NAME_LEN, length_limited};
