@@ -267,7 +267,41 @@ fn host_endpoint_forward_pre_dnat_and_untracked_policy() {
         assert!(reached(m, &a1, &b2, Proto::Tcp, 81));
         assert!(reached(m, "node2", "node1", Proto::Tcp, 81));
     });
+
+    // 3b. A pre-DNAT Allow of the same traffic comes first: the forward chain's
+    //     from-host-endpoint dispatch only runs while the accept mark is clear
+    //     (`StaticFilterForwardChains`), so TCP 81 reaches node1's pods again (their own
+    //     ingress policy still applies: profile allow).
+    let prednat_allow = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n\
+        metadata: {name: fabric-prednat-allow}\n\
+        spec:\n  selector: role == 'fabric'\n  preDNAT: true\n  applyOnForward: true\n  types: [Ingress]\n\
+        \x20 ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {nets: [10.244.0.0/16], ports: [81]}\n";
+    apply(
+        &hc,
+        "preDNAT allow before applyOnForward deny",
+        prednat_allow,
+        |m| {
+            assert!(reached(m, &b2, &a1, Proto::Tcp, 81));
+        },
+    );
+    delete(&hc, prednat_allow);
     delete(&hc, &fwd(true));
+
+    // 3c. applyOnForward egress: UDP 80 from node1's pods out through eth0 is denied; node1's
+    //     own UDP 80 to node2 (not in the pod pool) is allowed by the same policy.
+    let fwd_egress = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n\
+        metadata: {name: fabric-egress}\n\
+        spec:\n  selector: role == 'fabric'\n  applyOnForward: true\n  types: [Egress]\n\
+        \x20 egress:\n  - action: Deny\n    protocol: UDP\n    destination: {nets: [10.244.0.0/16], ports: [80]}\n\
+        \x20 - action: Allow\n";
+    apply(&hc, "applyOnForward egress policy", fwd_egress, |m| {
+        assert!(!reached(m, &a1, &b2, Proto::Udp, 80));
+        assert!(reached(m, &a1, &b2, Proto::Udp, 81));
+        assert!(reached(m, &b2, &a1, Proto::Udp, 80));
+        assert!(reached(m, "node1", "node2", Proto::Udp, 80));
+        assert!(!reached(m, "node1", &b2, Proto::Udp, 80));
+    });
+    delete(&hc, fwd_egress);
 
     // 4a. preDNAT: denies UDP 81 into node1 for everything arriving on eth0 (its pods
     //     included) and accepts TCP 80 to node1's own address before the (empty, so
