@@ -11,6 +11,7 @@
 pub mod bgp_peers;
 pub mod cluster;
 pub mod cni;
+pub mod differential;
 pub mod fabric;
 pub mod node;
 pub mod podman;

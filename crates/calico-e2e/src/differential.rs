@@ -1,0 +1,723 @@
+//! Randomized differential testing of the whole policy pipeline (`docs/design/
+//! policy-dataplane.md`, "Proof"): seeded random Calico resources (workload endpoints with
+//! labels from a small vocabulary, `kns.` profiles carrying `pcns.` namespace labels, named
+//! ports, tiers with random order and default action, NetworkPolicies and
+//! GlobalNetworkPolicies with random rules, maybe a GlobalNetworkSet) go through
+//! `calico_calc::CalcGraph` and `calico_nft::compile` on one side and through the reference
+//! evaluator `calico_policy_eval` on the other.
+//!
+//! This module is pure: it generates cases, computes the evaluator's expected reachability
+//! matrix and checks the graph's per-endpoint tier / policy lists against the evaluator's
+//! ordering. The real-kernel half (pods in network namespaces, probes) lives in
+//! `tests/policy_differential.rs`. Unlike the rest of this crate it links the policy crates
+//! directly: the point is to compare their internals with the reference.
+//!
+//! Every generated resource must pass calico-api's defaulting and validation; a resource that
+//! does not is regenerated (and counted), and a whole case that the graph or the evaluator
+//! refuses is regenerated too (counted), never skipped silently.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+
+use calico_api::Resource;
+use calico_calc::{CalcGraph, DataplaneModel, ResourceKey};
+use calico_policy_eval::{Packet, PolicySet, Resources, Verdict, evaluate};
+use serde_json::{Value, json};
+
+use crate::reach::{Cell, Matrix, Proto};
+
+/// The node every generated endpoint lives on (all endpoints are local).
+pub const NODE: &str = "dnode";
+
+/// xorshift64*: small, seedable, good enough to spread test cases.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        // A zero state would stay zero; mix the seed (splitmix64 step) so nearby seeds differ.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Rng(if z == 0 { 1 } else { z })
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u32) -> bool {
+        self.below(100) < percent as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// One pod of a case: where it lives and what it is called in the resources.
+#[derive(Debug, Clone)]
+pub struct PodSpec {
+    /// Pod name (`p0`, `p1`, ...).
+    pub name: String,
+    pub namespace: String,
+    /// Host-side interface, `cali` + 11 hex digits like Calico's.
+    pub iface: String,
+    pub ip: Ipv4Addr,
+}
+
+impl PodSpec {
+    /// The matrix / evaluator key, `<namespace>/<wep name>`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, wep_name(&self.name))
+    }
+}
+
+/// Generated resources that had to be regenerated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Regenerated {
+    /// Single resources refused by calico-api's validation.
+    pub invalid_resources: usize,
+    /// Whole cases refused by the calculation graph or the evaluator.
+    pub refused_cases: usize,
+}
+
+/// One random scenario.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub seed: u64,
+    pub pods: Vec<PodSpec>,
+    /// Ports every pod serves and every pair probes, TCP and UDP.
+    pub ports: Vec<u16>,
+    /// Defaulted and validated resources, in the order they are fed to the graph.
+    pub resources: Vec<Resource>,
+    pub regenerated: Regenerated,
+    /// Why cases were refused (for the report), one line each.
+    pub refusals: Vec<String>,
+}
+
+const NAMESPACES: [&str; 3] = ["ns-a", "ns-b", "ns-c"];
+const TEAMS: [&str; 2] = ["red", "blue"];
+const PORT_POOL: [u16; 5] = [80, 81, 443, 8080, 9090];
+const NAMED_PORTS: [&str; 3] = ["http", "metrics", "dns"];
+const TIERS: [&str; 2] = ["tier-a", "tier-b"];
+
+fn wep_name(pod: &str) -> String {
+    format!("{NODE}-k8s-{pod}-eth0")
+}
+
+/// Endpoint selectors over the label vocabulary (`app`, `role`, `env`, and `netset` of the
+/// network set).
+const ATOMS: [&str; 12] = [
+    "all()",
+    "has(app)",
+    "!has(app)",
+    "app == 'web'",
+    "app == 'db'",
+    "app != 'web'",
+    "role == 'front'",
+    "role in {'front', 'back'}",
+    "env == 'prod'",
+    "has(env)",
+    "env not in {'prod'}",
+    "app == 'cache' || role == 'back'",
+];
+
+const NET_ATOMS: [&str; 2] = ["netset == 'trusted'", "has(netset)"];
+
+const NS_SELECTORS: [&str; 6] = [
+    "all()",
+    "team == 'red'",
+    "team == 'blue'",
+    "has(team)",
+    "projectcalico.org/name == 'ns-a'",
+    "projectcalico.org/name in {'ns-b', 'ns-c'}",
+];
+
+fn selector(rng: &mut Rng, with_netset: bool) -> String {
+    let atom = |rng: &mut Rng| -> String {
+        if with_netset && rng.chance(15) {
+            rng.pick(&NET_ATOMS).to_string()
+        } else {
+            rng.pick(&ATOMS).to_string()
+        }
+    };
+    match rng.below(10) {
+        0..=5 => atom(rng),
+        6 | 7 => format!("({}) && ({})", atom(rng), atom(rng)),
+        8 => format!("({}) || ({})", atom(rng), atom(rng)),
+        _ => format!("!({})", atom(rng)),
+    }
+}
+
+fn decode(v: &Value) -> Result<Resource, String> {
+    let r = Resource::from_json_value(v.clone()).map_err(|e| format!("decode: {e}"))?;
+    r.defaulted_and_validated()
+        .map_err(|e| format!("validation: {e}"))
+}
+
+/// Tries `make` until calico-api accepts what it produced, counting refusals.
+fn validated(
+    rng: &mut Rng,
+    regen: &mut Regenerated,
+    mut make: impl FnMut(&mut Rng) -> Value,
+) -> Resource {
+    loop {
+        let v = make(rng);
+        match decode(&v) {
+            Ok(r) => return r,
+            Err(_) => regen.invalid_resources += 1,
+        }
+    }
+}
+
+struct Ctx<'a> {
+    pods: &'a [PodSpec],
+    ports: &'a [u16],
+    netset: bool,
+}
+
+fn port_value(rng: &mut Rng, ctx: &Ctx<'_>, named: bool) -> Value {
+    match rng.below(10) {
+        0..=4 => json!(*rng.pick(ctx.ports)),
+        5 | 6 => {
+            let a = *rng.pick(ctx.ports);
+            let b = *rng.pick(ctx.ports);
+            json!(format!("{}:{}", a.min(b), a.max(b)))
+        }
+        7 if named => json!(*rng.pick(&NAMED_PORTS)),
+        8 if named => json!(*rng.pick(&NAMED_PORTS)),
+        _ => json!(*rng.pick(&PORT_POOL)),
+    }
+}
+
+fn nets(rng: &mut Rng, ctx: &Ctx<'_>) -> Value {
+    let n = 1 + rng.below(2);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(match rng.below(8) {
+            0..=3 => format!("{}/32", rng.pick(ctx.pods).ip),
+            4 => "10.65.0.0/24".to_string(),
+            5 => "10.65.0.0/16".to_string(),
+            6 => "0.0.0.0/0".to_string(),
+            _ => "192.0.2.0/24".to_string(),
+        });
+    }
+    json!(out)
+}
+
+fn entity(rng: &mut Rng, ctx: &Ctx<'_>, proto_ports: bool, destination: bool) -> Value {
+    let mut e = serde_json::Map::new();
+    if rng.chance(30) {
+        e.insert("selector".into(), json!(selector(rng, ctx.netset)));
+    }
+    if rng.chance(12) {
+        e.insert("notSelector".into(), json!(selector(rng, ctx.netset)));
+    }
+    if rng.chance(20) {
+        let s = if rng.chance(15) {
+            "global()"
+        } else {
+            rng.pick(&NS_SELECTORS)
+        };
+        e.insert("namespaceSelector".into(), json!(s));
+    }
+    if rng.chance(15) {
+        e.insert("nets".into(), nets(rng, ctx));
+    }
+    if rng.chance(10) {
+        e.insert("notNets".into(), nets(rng, ctx));
+    }
+    if proto_ports && destination {
+        if rng.chance(45) {
+            let n = 1 + rng.below(2);
+            let ps: Vec<Value> = (0..n).map(|_| port_value(rng, ctx, true)).collect();
+            e.insert("ports".into(), json!(ps));
+        }
+        if rng.chance(15) {
+            e.insert("notPorts".into(), json!([port_value(rng, ctx, true)]));
+        }
+    }
+    if proto_ports && !destination && rng.chance(10) {
+        // Source ports: probes come from the ephemeral range (32768-60999) and the
+        // evaluator's packets from port 40000, so only ranges that contain all of the
+        // ephemeral range or none of it keep both sides comparable.
+        let r = if rng.chance(50) {
+            "1:1024"
+        } else {
+            "30000:65535"
+        };
+        let key = if rng.chance(70) { "ports" } else { "notPorts" };
+        e.insert(key.into(), json!([r]));
+    }
+    Value::Object(e)
+}
+
+fn rule(rng: &mut Rng, ctx: &Ctx<'_>, profile: bool) -> Value {
+    let action = if profile {
+        *rng.pick(&["Allow", "Allow", "Deny", "Log"])
+    } else {
+        *rng.pick(&[
+            "Allow", "Allow", "Allow", "Deny", "Deny", "Pass", "Log", "Allow",
+        ])
+    };
+    let mut r = serde_json::Map::new();
+    r.insert("action".into(), json!(action));
+    let proto = match rng.below(20) {
+        0..=5 => None,
+        6..=11 => Some("TCP"),
+        12..=16 => Some("UDP"),
+        _ => Some("ICMP"),
+    };
+    if let Some(p) = proto {
+        r.insert("protocol".into(), json!(p));
+    }
+    if rng.chance(12) {
+        r.insert(
+            "notProtocol".into(),
+            json!(*rng.pick(&["TCP", "UDP", "ICMP"])),
+        );
+    }
+    if rng.chance(5) {
+        r.insert("ipVersion".into(), json!(4));
+    }
+    let ports_ok = matches!(proto, Some("TCP") | Some("UDP"));
+    let src = entity(rng, ctx, ports_ok, false);
+    let dst = entity(rng, ctx, ports_ok, true);
+    if src.as_object().is_some_and(|m| !m.is_empty()) {
+        r.insert("source".into(), src);
+    }
+    if dst.as_object().is_some_and(|m| !m.is_empty()) {
+        r.insert("destination".into(), dst);
+    }
+    Value::Object(r)
+}
+
+fn rules(rng: &mut Rng, ctx: &Ctx<'_>, max: usize, profile: bool) -> Vec<Value> {
+    (0..rng.below(max + 1))
+        .map(|_| rule(rng, ctx, profile))
+        .collect()
+}
+
+fn types(rng: &mut Rng) -> Value {
+    match rng.below(6) {
+        0 => json!([]),
+        1 => json!(["Ingress"]),
+        2 => json!(["Egress"]),
+        _ => json!(["Ingress", "Egress"]),
+    }
+}
+
+/// Generates case `seed`: 4-6 pods, profiles, tiers, policies, maybe a network set. The
+/// result is accepted by calico-api, the calculation graph and the evaluator.
+pub fn generate(seed: u64) -> Case {
+    let mut rng = Rng::new(seed);
+    let mut regen = Regenerated::default();
+    let mut refusals = Vec::new();
+    loop {
+        let mut case = generate_once(&mut rng, seed, &mut regen);
+        match policy_set(&case.resources).and_then(|_| graph(&case.resources).map(|_| ())) {
+            Ok(()) => {
+                case.regenerated = regen;
+                case.refusals = refusals;
+                return case;
+            }
+            Err(e) => {
+                regen.refused_cases += 1;
+                refusals.push(e);
+            }
+        }
+    }
+}
+
+fn generate_once(rng: &mut Rng, seed: u64, regen: &mut Regenerated) -> Case {
+    let n = 4 + rng.below(3);
+    let mut pods = Vec::new();
+    let mut used = BTreeSet::new();
+    for i in 0..n {
+        let ip = loop {
+            let ip = Ipv4Addr::new(10, 65, rng.below(2) as u8, 2 + rng.below(250) as u8);
+            if used.insert(ip) {
+                break ip;
+            }
+        };
+        pods.push(PodSpec {
+            name: format!("p{i}"),
+            namespace: rng.pick(&NAMESPACES).to_string(),
+            iface: format!("cali{:011x}", rng.next_u64() & 0xfff_ffff_ffff),
+            ip,
+        });
+    }
+    let mut ports: Vec<u16> = PORT_POOL.to_vec();
+    while ports.len() > 2 + rng.below(2) {
+        let i = rng.below(ports.len());
+        ports.remove(i);
+    }
+    let netset = rng.chance(40);
+    let ctx = Ctx {
+        pods: &pods,
+        ports: &ports,
+        netset,
+    };
+    let mut resources = Vec::new();
+
+    // Tiers: default always (Calico creates it), then one or two of ours.
+    resources.push(validated(rng, regen, |_| {
+        json!({"apiVersion": "projectcalico.org/v3", "kind": "Tier",
+               "metadata": {"name": "default"},
+               "spec": {"order": 1_000_000.0, "defaultAction": "Deny"}})
+    }));
+    let n_tiers = 1 + rng.below(2);
+    let tiers: Vec<&str> = TIERS[..n_tiers].to_vec();
+    for t in &tiers {
+        resources.push(validated(rng, regen, |rng| {
+            // Small order range: equal orders exercise the name tie-break.
+            let order = (1 + rng.below(3)) as f64 * 10.0;
+            let action = if rng.chance(50) { "Deny" } else { "Pass" };
+            json!({"apiVersion": "projectcalico.org/v3", "kind": "Tier",
+                   "metadata": {"name": t},
+                   "spec": {"order": order, "defaultAction": action}})
+        }));
+    }
+
+    // Namespace profiles: labels to apply and (usually) allow-all rules, as kube-controllers
+    // writes them; sometimes empty or random rules to exercise the profile stage.
+    for ns in NAMESPACES {
+        resources.push(validated(rng, regen, |rng| {
+            let (ingress, egress) = match rng.below(10) {
+                0..=5 => (
+                    vec![json!({"action": "Allow"})],
+                    vec![json!({"action": "Allow"})],
+                ),
+                6 => (vec![], vec![]),
+                _ => (rules(rng, &ctx, 2, true), rules(rng, &ctx, 2, true)),
+            };
+            json!({"apiVersion": "projectcalico.org/v3", "kind": "Profile",
+                   "metadata": {"name": format!("kns.{ns}")},
+                   "spec": {"labelsToApply": {"pcns.projectcalico.org/name": ns,
+                                              "pcns.team": *rng.pick(&TEAMS)},
+                            "ingress": ingress, "egress": egress}})
+        }));
+    }
+
+    for pod in &pods {
+        resources.push(validated(rng, regen, |rng| {
+            let mut labels = json!({
+                "projectcalico.org/namespace": pod.namespace,
+                "projectcalico.org/orchestrator": "k8s",
+            });
+            for (k, vals) in [
+                ("app", &["web", "db", "cache"][..]),
+                ("role", &["front", "back"][..]),
+                ("env", &["prod", "dev"][..]),
+            ] {
+                if rng.chance(70) {
+                    labels[k] = json!(*rng.pick(vals));
+                }
+            }
+            let mut named = Vec::new();
+            for name in NAMED_PORTS {
+                if rng.chance(40) {
+                    let proto = if rng.chance(50) { "TCP" } else { "UDP" };
+                    named.push(json!({"name": name, "protocol": proto,
+                                      "port": *rng.pick(ctx.ports)}));
+                }
+            }
+            json!({"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+                   "metadata": {"name": wep_name(&pod.name), "namespace": pod.namespace,
+                                "labels": labels},
+                   "spec": {"node": NODE, "orchestrator": "k8s", "pod": pod.name,
+                            "endpoint": "eth0", "interfaceName": pod.iface,
+                            "ipNetworks": [format!("{}/32", pod.ip)],
+                            "profiles": [format!("kns.{}", pod.namespace)],
+                            "ports": named}})
+        }));
+    }
+
+    if netset {
+        resources.push(validated(rng, regen, |rng| {
+            json!({"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet",
+                   "metadata": {"name": "trusted", "labels": {"netset": "trusted"}},
+                   "spec": {"nets": nets(rng, &ctx)}})
+        }));
+    }
+
+    let n_policies = 1 + rng.below(6);
+    for i in 0..n_policies {
+        resources.push(validated(rng, regen, |rng| {
+            let tier = if rng.chance(40) {
+                "default"
+            } else {
+                *rng.pick(&tiers)
+            };
+            let name = if tier == "default" {
+                format!("p{i}")
+            } else {
+                format!("{tier}.p{i}")
+            };
+            let mut spec = serde_json::Map::new();
+            spec.insert("tier".into(), json!(tier));
+            if rng.chance(80) {
+                spec.insert("order".into(), json!((1 + rng.below(3)) as f64));
+            }
+            spec.insert("selector".into(), json!(selector(rng, false)));
+            spec.insert("types".into(), types(rng));
+            spec.insert("ingress".into(), json!(rules(rng, &ctx, 3, false)));
+            spec.insert("egress".into(), json!(rules(rng, &ctx, 3, false)));
+            if rng.chance(40) {
+                if rng.chance(25) {
+                    spec.insert("namespaceSelector".into(), json!(*rng.pick(&NS_SELECTORS)));
+                }
+                json!({"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                       "metadata": {"name": name}, "spec": spec})
+            } else {
+                json!({"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+                       "metadata": {"name": name, "namespace": *rng.pick(&NAMESPACES)},
+                       "spec": spec})
+            }
+        }));
+    }
+
+    Case {
+        seed,
+        pods,
+        ports,
+        resources,
+        regenerated: Regenerated::default(),
+        refusals: Vec::new(),
+    }
+}
+
+/// The evaluator's view of `resources`.
+pub fn policy_set(resources: &[Resource]) -> Result<PolicySet, String> {
+    let mut res = Resources::default();
+    for r in resources {
+        res.add(r.clone())
+            .map_err(|e| format!("evaluator refused {}: {e}", r.display_name()))?;
+    }
+    PolicySet::from_resources(res).map_err(|e| format!("evaluator refused the set: {e}"))
+}
+
+/// The calculation graph fed `resources` as one snapshot and flushed.
+pub fn graph(resources: &[Resource]) -> Result<CalcGraph, String> {
+    let mut g = CalcGraph::new(NODE);
+    let errors = g.on_updates(
+        resources
+            .iter()
+            .map(|r| (ResourceKey::of(r), Some(r.clone()))),
+    );
+    if let Some(e) = errors.first() {
+        return Err(format!(
+            "calculation graph refused {} resources, first: {e}",
+            errors.len()
+        ));
+    }
+    g.flush();
+    Ok(g)
+}
+
+/// What the evaluator decides for every ordered pod pair, TCP and UDP on every port.
+pub fn expected(case: &Case, set: &PolicySet) -> Matrix {
+    let mut m = Matrix::default();
+    for a in &case.pods {
+        for b in &case.pods {
+            if a.name == b.name {
+                continue;
+            }
+            for proto in [Proto::Tcp, Proto::Udp] {
+                for &port in &case.ports {
+                    let (src, dst) = (IpAddr::V4(a.ip), IpAddr::V4(b.ip));
+                    let mut pkt = Packet::new(src, dst, if proto == Proto::Tcp { 6 } else { 17 });
+                    pkt.dst_port = Some(port);
+                    pkt.src_port = Some(calico_policy_eval::DEFAULT_SRC_PORT);
+                    let allowed = evaluate(set, &pkt).overall == Verdict::Allow;
+                    m.cells.insert(
+                        Cell {
+                            from: a.key(),
+                            to: b.key(),
+                            proto,
+                            port,
+                        },
+                        allowed,
+                    );
+                }
+            }
+        }
+    }
+    m
+}
+
+/// The evaluator's explanation of one cell (for failure reports).
+pub fn explain(case: &Case, set: &PolicySet, cell: &Cell) -> String {
+    let find = |k: &str| case.pods.iter().find(|p| p.key() == k).map(|p| p.ip);
+    let (Some(src), Some(dst)) = (find(&cell.from), find(&cell.to)) else {
+        return "unknown pods".into();
+    };
+    let mut pkt = Packet::new(
+        IpAddr::V4(src),
+        IpAddr::V4(dst),
+        if cell.proto == Proto::Tcp { 6 } else { 17 },
+    );
+    pkt.dst_port = Some(cell.port);
+    pkt.src_port = Some(calico_policy_eval::DEFAULT_SRC_PORT);
+    evaluate(set, &pkt).to_string()
+}
+
+/// The resources as YAML documents (each one JSON, which is YAML; readable back with
+/// `Resources::from_yaml` or `calicoctl apply -f`).
+pub fn resources_yaml(resources: &[Resource]) -> String {
+    let mut out = String::new();
+    for r in resources {
+        let text = serde_json::to_string_pretty(&r.to_json_value()).unwrap_or_default();
+        let _ = writeln!(out, "---\n{text}");
+    }
+    out
+}
+
+fn policy_types(resources: &[Resource], id: &calico_policy_eval::PolicyId) -> BTreeSet<String> {
+    resources
+        .iter()
+        .find(|r| {
+            let m = r.metadata();
+            m.name == id.name
+                && m.namespace == id.namespace
+                && matches!(
+                    (r, id.kind),
+                    (
+                        Resource::GlobalNetworkPolicy(_),
+                        calico_policy_eval::PolicyKind::GlobalNetworkPolicy
+                    ) | (
+                        Resource::NetworkPolicy(_),
+                        calico_policy_eval::PolicyKind::NetworkPolicy
+                    )
+                )
+        })
+        .and_then(|r| {
+            r.to_json_value()["spec"]["types"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+fn tier_action(resources: &[Resource], tier: &str) -> String {
+    resources
+        .iter()
+        .find(|r| matches!(r, Resource::Tier(_)) && r.metadata().name == tier)
+        .and_then(|r| {
+            r.to_json_value()["spec"]["defaultAction"]
+                .as_str()
+                .map(String::from)
+        })
+        .unwrap_or_else(|| "Deny".into())
+}
+
+/// Differences between the graph's per-endpoint tier lists and what the evaluator's ordering
+/// implies: for each endpoint and direction, the tiers (in order, with default action) that
+/// hold at least one policy selecting the endpoint with that direction in its `types`, each
+/// with those policies in order. Empty when they agree.
+pub fn ordering_mismatches(case: &Case, set: &PolicySet, model: &DataplaneModel) -> Vec<String> {
+    let mut out = Vec::new();
+    let ordering = set.ordering();
+    for pod in &case.pods {
+        let key = pod.key();
+        let Some(labels) = set.endpoint_labels(&key) else {
+            out.push(format!("{key}: unknown to the evaluator"));
+            continue;
+        };
+        let Some(ep) = model
+            .workload_endpoints
+            .values()
+            .find(|e| e.interface_name == pod.iface)
+        else {
+            out.push(format!("{key}: no endpoint {} in the model", pod.iface));
+            continue;
+        };
+        for (dir, ingress) in [("Ingress", true), ("Egress", false)] {
+            let mut want: Vec<(String, String, Vec<String>)> = Vec::new();
+            for (tier, ids) in &ordering {
+                let selected: Vec<String> = ids
+                    .iter()
+                    .filter(|id| {
+                        let sel = set
+                            .policy_selector(id)
+                            .and_then(|s| calico_selector::parse(&s).ok());
+                        sel.is_some_and(|s| s.evaluate(labels))
+                            && policy_types(&case.resources, id).contains(dir)
+                    })
+                    .map(|id| id.to_string())
+                    .collect();
+                if !selected.is_empty() {
+                    want.push((tier.clone(), tier_action(&case.resources, tier), selected));
+                }
+            }
+            let got: Vec<(String, String, Vec<String>)> = ep
+                .tiers
+                .iter()
+                .filter_map(|t| {
+                    let ids = if ingress {
+                        &t.ingress_policies
+                    } else {
+                        &t.egress_policies
+                    };
+                    (!ids.is_empty()).then(|| {
+                        (
+                            t.name.clone(),
+                            format!("{:?}", t.default_action),
+                            ids.iter().map(|i| i.to_string()).collect(),
+                        )
+                    })
+                })
+                .collect();
+            if got != want {
+                out.push(format!(
+                    "{key} {dir}: model {got:?}, evaluator ordering implies {want:?}"
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rng_is_deterministic_and_spread() {
+        let a: Vec<u64> = (0..4).map(|_| Rng::new(7).next_u64()).collect();
+        assert!(a.windows(2).all(|w| w[0] == w[1]));
+        let mut r = Rng::new(0);
+        let v: BTreeSet<usize> = (0..200).map(|_| r.below(10)).collect();
+        assert_eq!(v.len(), 10);
+    }
+
+    #[test]
+    fn generated_cases_are_valid_and_deterministic() {
+        for seed in 0..20 {
+            let a = generate(seed);
+            let b = generate(seed);
+            assert_eq!(resources_yaml(&a.resources), resources_yaml(&b.resources));
+            assert!((4..=6).contains(&a.pods.len()));
+            assert!(a.resources.iter().any(|r| matches!(
+                r,
+                Resource::NetworkPolicy(_) | Resource::GlobalNetworkPolicy(_)
+            )));
+        }
+    }
+}
