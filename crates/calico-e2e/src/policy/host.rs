@@ -37,7 +37,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use calico_policy_eval::{
-    ChainType, DecidedBy, Direction, Packet, PolicySet, Verdict, evaluate, evaluate_chain,
+    ChainType, DecidedBy, Direction, EvalConfig, Packet, PolicySet, Verdict, evaluate,
+    evaluate_chain,
 };
 
 use super::{PolicyCluster, stored_resources};
@@ -317,6 +318,9 @@ pub fn node_ip(node: &Node) -> Result<IpAddr, HarnessError> {
 pub struct HostPolicyCluster {
     _host_servers: Vec<Servers>,
     pub pc: PolicyCluster,
+    /// The Felix settings the expected verdicts assume: Felix's defaults, which the agents
+    /// run with unless a scenario overrides them (and changes this to match).
+    pub config: EvalConfig,
 }
 
 /// The expected matrix with the stages behind each verdict.
@@ -336,6 +340,7 @@ impl HostPolicyCluster {
         Ok(HostPolicyCluster {
             _host_servers: servers,
             pc,
+            config: EvalConfig::default(),
         })
     }
 
@@ -421,10 +426,11 @@ impl HostPolicyCluster {
     }
 
     /// What Felix does with each probe, by the evaluator's verdicts over the stored
-    /// resources (with Felix's default configuration: failsafe ports, endpoint-to-host
+    /// resources (with [`HostPolicyCluster::config`]: failsafe ports, endpoint-to-host
     /// action) and each node's address known as a host address.
     pub fn expected(&self) -> Result<Expected, HarnessError> {
         let mut res = stored_resources(&self.pc.store())?;
+        res.config = self.config.clone();
         for n in &self.pc.cluster.nodes {
             res.host_addresses
                 .entry(n.name.clone())
