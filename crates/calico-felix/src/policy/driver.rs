@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use calico_nft::TableShape;
+use calico_nft::{ElementOp, TableShape};
 
 use super::{DataplaneError, PolicyDataplane};
 
@@ -186,6 +186,19 @@ impl PolicyDataplane for NftDriver {
 
     fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
         super::generation::ruleset_generation(self.netns.as_deref()).map(Some)
+    }
+
+    /// One nfnetlink batch straight to the kernel (no `nft` process, so no cache of the
+    /// table to load first); a batch too large for one netlink send goes through `nft`.
+    fn apply_elements(&mut self, table: &str, ops: &[ElementOp]) -> Result<(), DataplaneError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let batch = super::netlink_elements::encode(table, ops, 1)?;
+        if batch.bytes.len() > super::netlink_elements::MAX_BATCH {
+            return self.apply(&calico_nft::render_elements(table, ops));
+        }
+        super::netlink_elements::send(self.netns.as_deref(), &batch, table, ops)
     }
 }
 

@@ -27,17 +27,7 @@ const OP: &str = "netlink NFT_MSG_GETGEN";
 
 /// The generation of the namespace at `netns` (the caller's own namespace when `None`).
 pub(super) fn ruleset_generation(netns: Option<&Path>) -> Result<u32, DataplaneError> {
-    let socket = match netns {
-        None => open_socket(),
-        Some(path) => {
-            let ns = calico_netlink::NetNs::open(path).map_err(|e| io_err(io::Error::other(e)))?;
-            // The socket stays bound to the namespace it was created in; only the helper
-            // thread of `run` enters the namespace.
-            ns.run(open_socket)
-                .map_err(|e| io_err(io::Error::other(e)))
-                .and_then(|r| r)
-        }
-    }?;
+    let socket = socket_in(netns, OP)?;
     let seq = 1;
     socket.send(&request(seq), 0).map_err(io_err)?;
     loop {
@@ -48,11 +38,30 @@ pub(super) fn ruleset_generation(netns: Option<&Path>) -> Result<u32, DataplaneE
     }
 }
 
-fn open_socket() -> Result<Socket, DataplaneError> {
-    let mut socket = Socket::new(NETLINK_NETFILTER).map_err(io_err)?;
-    socket.bind_auto().map_err(io_err)?;
-    socket.connect(&SocketAddr::new(0, 0)).map_err(io_err)?;
-    Ok(socket)
+/// A netfilter netlink socket connected to the kernel, in the namespace at `netns` (the
+/// caller's own when `None`); errors name `command`.
+pub(super) fn socket_in(netns: Option<&Path>, command: &str) -> Result<Socket, DataplaneError> {
+    let err = |source: io::Error| DataplaneError::Io {
+        command: command.into(),
+        source,
+    };
+    let open = || -> Result<Socket, DataplaneError> {
+        let mut socket = Socket::new(NETLINK_NETFILTER).map_err(err)?;
+        socket.bind_auto().map_err(err)?;
+        socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
+        Ok(socket)
+    };
+    match netns {
+        None => open(),
+        Some(path) => {
+            let ns = calico_netlink::NetNs::open(path).map_err(|e| err(io::Error::other(e)))?;
+            // The socket stays bound to the namespace it was created in; only the helper
+            // thread of `run` enters the namespace.
+            ns.run(open)
+                .map_err(|e| err(io::Error::other(e)))
+                .and_then(|r| r)
+        }
+    }
 }
 
 fn io_err(source: io::Error) -> DataplaneError {

@@ -94,20 +94,38 @@ impl<D: PolicyDataplane> PolicyManager<D> {
         let Some(target) = self.target.take() else {
             return Ok(SyncAction::Nothing);
         };
-        let (action, script) = match (&self.applied, self.in_sync) {
+        let (action, work) = match (&self.applied, self.in_sync) {
             (Some(applied), true) => {
-                let script = calico_nft::diff(applied, &target);
-                if script.trim().is_empty() {
+                let change = calico_nft::diff_ops(applied, &target);
+                if change.is_empty() {
                     self.applied = Some(target);
                     return Ok(SyncAction::Nothing);
                 }
-                (SyncAction::Diff, script)
+                if change.elements_only() {
+                    // Set membership / map entries only: the dataplane's element path
+                    // (netlink for the real driver, no nft cache to load).
+                    (SyncAction::Diff, Work::Elements(change))
+                } else {
+                    // Anything else: ONE nft transaction carrying the element changes too,
+                    // never two commits that could leave half a change applied.
+                    (SyncAction::Diff, Work::Script(change.render()))
+                }
             }
-            _ => (SyncAction::FullReplace, target.full_replace_script()),
+            _ => (
+                SyncAction::FullReplace,
+                Work::Script(target.full_replace_script()),
+            ),
         };
         let before = self.generation();
         let started = Instant::now();
-        let result = self.dataplane.apply(&script);
+        let result = match &work {
+            Work::Script(script) => self.dataplane.apply(script),
+            Work::Elements(change) => {
+                self.metrics.element_batches.inc();
+                self.dataplane
+                    .apply_elements(&change.table, &change.elements)
+            }
+        };
         self.metrics
             .apply_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -199,6 +217,12 @@ impl<D: PolicyDataplane> PolicyManager<D> {
         self.metrics.sets.set(gauge(shape.sets.len()));
         self.metrics.maps.set(gauge(shape.maps.len()));
     }
+}
+
+/// What one sync sends: an nft script, or element changes only.
+enum Work {
+    Script(String),
+    Elements(calico_nft::NftChange),
 }
 
 /// A one-line summary of a table shape for logs.

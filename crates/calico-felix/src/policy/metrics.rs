@@ -22,6 +22,9 @@ pub struct NftMetrics {
     pub resyncs: Counter,
     /// `felix_nft_errors_total`: failed nft transactions and listings.
     pub errors: Counter,
+    /// `felix_nft_element_batches_total`: changes sent as set-element netlink batches (no
+    /// `nft` process; see `PolicyDataplane::apply_elements`). Not a Felix series.
+    pub element_batches: Counter,
     /// `felix_nft_chains`: chains in the table last programmed.
     pub chains: Gauge,
     /// `felix_nft_rules`: rules over all chains of that table.
@@ -40,6 +43,7 @@ impl Default for NftMetrics {
             apply_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
             resyncs: Counter::default(),
             errors: Counter::default(),
+            element_batches: Counter::default(),
             chains: Gauge::default(),
             rules: Gauge::default(),
             sets: Gauge::default(),
@@ -66,6 +70,11 @@ impl NftMetrics {
             "felix_nft_errors",
             "Number of nft errors when writing or listing rules.",
             m.errors.clone(),
+        );
+        registry.register(
+            "felix_nft_element_batches",
+            "Number of policy table changes applied as set-element batches over netlink.",
+            m.element_batches.clone(),
         );
         for (name, help, gauge) in [
             (
@@ -105,6 +114,7 @@ mod tests {
         let mut r = Registry::default();
         let m = NftMetrics::register(&mut r);
         m.errors.inc();
+        m.element_batches.inc();
         m.resyncs.inc();
         m.resyncs.inc();
         m.chains.set(7);
@@ -116,6 +126,7 @@ mod tests {
         encode(&mut text, &r).unwrap();
         for line in [
             "felix_nft_errors_total 1",
+            "felix_nft_element_batches_total 1",
             "felix_nft_resyncs_total 2",
             "felix_nft_chains 7",
             "felix_nft_rules 42",

@@ -20,12 +20,13 @@ mod driver;
 mod generation;
 mod manager;
 mod metrics;
+mod netlink_elements;
 
 pub use driver::NftDriver;
 pub use manager::{PolicyManager, SyncAction};
 pub use metrics::NftMetrics;
 
-use calico_nft::TableShape;
+use calico_nft::{ElementOp, TableShape};
 
 /// A failed nftables operation, with what the kernel or `nft` said.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,17 @@ pub enum DataplaneError {
     /// `nft -j list ...` printed something that is not the listing we expect.
     #[error("unreadable listing from `{command}`: {detail}")]
     Listing { command: String, detail: String },
+    /// The kernel refused an nf_tables netlink batch of set elements (so none of it was
+    /// applied), or the batch could not be encoded. `what` names the operation, set and
+    /// element; `source` carries the kernel's errno.
+    #[error("netlink nf_tables: {what}: {source}")]
+    Netlink {
+        what: String,
+        set: Option<String>,
+        element: Option<String>,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl DataplaneError {
@@ -80,6 +92,15 @@ pub trait PolicyDataplane: Send + 'static {
     fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
         Ok(None)
     }
+    /// Applies element changes of existing sets and maps of `table` (deletions and
+    /// additions, in order) as one transaction. The default renders them as an nft script
+    /// through [`PolicyDataplane::apply`]; [`NftDriver`] sends them over netlink instead.
+    fn apply_elements(&mut self, table: &str, ops: &[ElementOp]) -> Result<(), DataplaneError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.apply(&calico_nft::render_elements(table, ops))
+    }
 }
 
 impl PolicyDataplane for Box<dyn PolicyDataplane> {
@@ -91,5 +112,8 @@ impl PolicyDataplane for Box<dyn PolicyDataplane> {
     }
     fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
         (**self).generation()
+    }
+    fn apply_elements(&mut self, table: &str, ops: &[ElementOp]) -> Result<(), DataplaneError> {
+        (**self).apply_elements(table, ops)
     }
 }
