@@ -306,6 +306,10 @@ mod tests {
 
     /// One workload (`cali1`) with an allow-all profile and an IP set holding `members`.
     fn ruleset(members: &[&str]) -> Ruleset {
+        compile(&model(members), &NftConfig::default()).unwrap()
+    }
+
+    fn model(members: &[&str]) -> DataplaneModel {
         let mut m = DataplaneModel::default();
         m.ip_sets.insert(
             "s:clients".into(),
@@ -339,7 +343,7 @@ mod tests {
                 ..WorkloadEndpoint::default()
             },
         );
-        compile(&m, &NftConfig::default()).unwrap()
+        m
     }
 
     fn manager() -> PolicyManager<Fake> {
@@ -374,6 +378,48 @@ mod tests {
             "a one-element change is not a full table:\n{sent}"
         );
         assert_eq!(m.applied(), Some(&b));
+    }
+
+    #[test]
+    fn membership_changes_take_the_element_path_and_mixed_changes_one_script() {
+        let (a, b) = (ruleset(&["10.0.0.1"]), ruleset(&["10.0.0.2"]));
+        let metrics = NftMetrics::default();
+        let mut m = PolicyManager::new(Fake::default(), metrics.clone());
+        m.set_target(a.clone());
+        m.sync().unwrap();
+        assert_eq!(
+            metrics.element_batches.get(),
+            0,
+            "a full replace is a script"
+        );
+
+        m.set_target(b.clone());
+        assert_eq!(m.sync().unwrap(), SyncAction::Diff);
+        assert_eq!(metrics.element_batches.get(), 1);
+        // The fake keeps the default `apply_elements`: the ops rendered as nft commands.
+        assert_eq!(
+            m.dataplane().scripts.last(),
+            Some(&calico_nft::diff(&a, &b))
+        );
+
+        // Membership and a rule change together: one script holding both.
+        let mut model_c = model(&["10.0.0.3"]);
+        if let Some(p) = model_c.profiles.get_mut("kns.default") {
+            p.inbound.insert(0, Rule::any(RuleAction::Deny));
+        }
+        let c = compile(&model_c, &NftConfig::default()).unwrap();
+        let change = calico_nft::diff_ops(&b, &c);
+        assert!(!change.elements_only() && !change.elements.is_empty());
+        m.set_target(c.clone());
+        assert_eq!(m.sync().unwrap(), SyncAction::Diff);
+        assert_eq!(metrics.element_batches.get(), 1, "not an element batch");
+        let sent = m.dataplane().scripts.last().unwrap();
+        assert_eq!(sent, &change.render());
+        assert!(
+            sent.contains("10.0.0.3") && sent.contains("flush chain"),
+            "{sent}"
+        );
+        assert_eq!(m.applied(), Some(&c));
     }
 
     #[test]

@@ -570,3 +570,342 @@ fn describe(batch: &Batch, ack: &Ack, table: &str, ops: &[ElementOp]) -> Datapla
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(set: &str, add: bool, value: Element) -> ElementOp {
+        ElementOp {
+            set: set.into(),
+            add,
+            element: format!("{value:?}"),
+            value,
+        }
+    }
+
+    fn v4(s: &str) -> Element {
+        Element::Addr(s.parse().unwrap())
+    }
+
+    /// (type, flags, seq, payload) of every message of a batch.
+    fn messages(b: &[u8]) -> Vec<(u16, u16, u32, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut off = 0;
+        while off < b.len() {
+            let len = u32_at(b, off).unwrap() as usize;
+            out.push((
+                u16_at(b, off + 4).unwrap(),
+                u16_at(b, off + 6).unwrap(),
+                u32_at(b, off + 8).unwrap(),
+                b[off + 16..off + len].to_vec(),
+            ));
+            off += len;
+        }
+        out
+    }
+
+    /// The kernel keys (with the interval-end flag) inside one NEWSETELEM/DELSETELEM payload.
+    fn keys(payload: &[u8]) -> Vec<(Vec<u8>, bool)> {
+        fn attrs(b: &[u8]) -> Vec<(u16, &[u8])> {
+            let mut v = Vec::new();
+            let mut at = 0;
+            while at + 4 <= b.len() {
+                let len = usize::from(u16_at(b, at).unwrap());
+                v.push((
+                    u16_at(b, at + 2).unwrap() & NLA_TYPE_MASK,
+                    &b[at + 4..at + len],
+                ));
+                at += (len + 3) & !3;
+            }
+            v
+        }
+        let list = attrs(&payload[4..])
+            .into_iter()
+            .find(|(k, _)| *k == NFTA_SET_ELEM_LIST_ELEMENTS)
+            .unwrap()
+            .1;
+        attrs(list)
+            .into_iter()
+            .map(|(_, elem)| {
+                let a = attrs(elem);
+                let key = a.iter().find(|(k, _)| *k == NFTA_SET_ELEM_KEY).unwrap().1;
+                let end = a.iter().any(|(k, v)| {
+                    *k == NFTA_SET_ELEM_FLAGS && *v == NFT_SET_ELEM_INTERVAL_END.to_be_bytes()
+                });
+                (attrs(key)[0].1.to_vec(), end)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batch_layout_one_message_per_set_and_verb_only_the_last_acked() {
+        let ops = [
+            op("a4-x", false, v4("10.0.0.1")),
+            op("a4-x", true, v4("10.0.0.2")),
+            op("a4-x", true, v4("10.0.0.3")),
+            op("a4-y", true, v4("10.0.0.4")),
+        ];
+        let b = encode("calico", &ops, 7).unwrap();
+        let m = messages(&b.bytes);
+        let kinds: Vec<u16> = m.iter().map(|x| x.0).collect();
+        assert_eq!(
+            kinds,
+            [16, 0x0a0e, 0x0a0c, 0x0a0c, 17],
+            "begin, del, new, new, end"
+        );
+        let seqs: Vec<u32> = m.iter().map(|x| x.2).collect();
+        assert_eq!(seqs, [7, 8, 9, 10, 11]);
+        assert_eq!(
+            m[0].3,
+            [0, 0, 0, 10],
+            "batch begin: res_id NFNL_SUBSYS_NFTABLES"
+        );
+        assert_eq!(m[1].1, NLM_F_REQUEST);
+        assert_eq!(m[2].1, NLM_F_REQUEST | NLM_F_CREATE);
+        assert_eq!(m[3].1, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK);
+        assert_eq!(m[1].3[..4], [NFPROTO_INET, 0, 0, 0]);
+        assert_eq!(
+            keys(&m[2].3),
+            [(vec![10, 0, 0, 2], false), (vec![10, 0, 0, 3], false)]
+        );
+        let info: Vec<(u32, &str, bool, usize)> = b
+            .messages
+            .iter()
+            .map(|i| (i.seq, i.set.as_str(), i.add, i.elements.len()))
+            .collect();
+        assert_eq!(
+            info,
+            [
+                (8, "a4-x", false, 1),
+                (9, "a4-x", true, 2),
+                (10, "a4-y", true, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_are_encoded_like_nft() {
+        let net = |s: &str| Element::Net(s.parse().unwrap());
+        let ops = [
+            op("n4", true, net("10.0.0.0/24")),
+            op("n4", true, net("255.255.255.0/24")),
+            op("n6", true, net("fd00::/64")),
+            op(
+                "p4",
+                true,
+                Element::AddrProtoPort {
+                    addr: "10.0.0.1".parse().unwrap(),
+                    protocol: 6,
+                    port: 80,
+                },
+            ),
+            op(
+                "pp",
+                true,
+                Element::ProtoPort {
+                    protocol: 17,
+                    port: 0x1234,
+                },
+            ),
+        ];
+        let b = encode("calico", &ops, 1).unwrap();
+        let m = messages(&b.bytes);
+        // As `nft --debug=netlink` shows them: start, then end one past the range (none
+        // for a range ending at 255.255.255.255).
+        assert_eq!(
+            keys(&m[1].3),
+            [
+                (vec![10, 0, 0, 0], false),
+                (vec![10, 0, 1, 0], true),
+                (vec![255, 255, 255, 0], false)
+            ]
+        );
+        let mut end6 = vec![0xfd, 0, 0, 0, 0, 0, 0, 1];
+        end6.extend([0; 8]);
+        let mut start6 = vec![0xfd, 0];
+        start6.extend([0; 14]);
+        assert_eq!(keys(&m[2].3), [(start6, false), (end6, true)]);
+        assert_eq!(
+            keys(&m[3].3),
+            [(vec![10, 0, 0, 1, 6, 0, 0, 0, 0, 80, 0, 0], false)]
+        );
+        assert_eq!(
+            keys(&m[4].3),
+            [(vec![17, 0, 0, 0, 0x12, 0x34, 0, 0], false)]
+        );
+        // Both kernel elements of one interval belong to the same op.
+        assert_eq!(
+            b.messages[0]
+                .elements
+                .iter()
+                .map(|e| e.1)
+                .collect::<Vec<_>>(),
+            [0, 0, 1]
+        );
+    }
+
+    #[test]
+    fn map_entries_carry_the_verdict_on_add_only() {
+        let entry = |add| {
+            op(
+                "to-wl",
+                add,
+                Element::IfaceVerdict {
+                    iface: "cali1".into(),
+                    verdict: Verdict::Goto("tw-cali1".into()),
+                },
+            )
+        };
+        let b = encode("calico", &[entry(false), entry(true)], 1).unwrap();
+        let m = messages(&b.bytes);
+        let mut key = b"cali1".to_vec();
+        key.resize(16, 0);
+        assert_eq!(keys(&m[1].3), [(key.clone(), false)]);
+        assert_eq!(keys(&m[2].3), [(key, false)]);
+        let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        assert!(!has(&m[1].3, b"tw-cali1\0"));
+        assert!(has(&m[2].3, b"tw-cali1\0"));
+        assert!(has(&m[2].3, &NFT_GOTO.to_be_bytes()));
+    }
+
+    #[test]
+    fn bad_names_and_interfaces_are_refused_before_sending() {
+        let err = encode("", &[op("a4-x", true, v4("10.0.0.1"))], 1).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not a valid nft table or set name"),
+            "{err}"
+        );
+        let long = op(
+            "to-wl",
+            true,
+            Element::IfaceVerdict {
+                iface: "x".repeat(16),
+                verdict: Verdict::Accept,
+            },
+        );
+        let err = encode("calico", &[long], 1).unwrap_err();
+        assert!(err.to_string().contains("interface name"), "{err}");
+    }
+
+    #[test]
+    fn large_changes_are_split_into_several_messages() {
+        let ops: Vec<ElementOp> = (0..5000u32)
+            .map(|i| op("a4-x", true, Element::Addr(IpAddr::V4(i.into()))))
+            .collect();
+        let b = encode("calico", &ops, 1).unwrap();
+        assert!(b.messages.len() > 1);
+        let total: usize = b.messages.iter().map(|m| m.elements.len()).sum();
+        assert_eq!(total, 5000);
+        for (_, _, _, payload) in &messages(&b.bytes)[1..=b.messages.len()] {
+            assert!(payload.len() < 65535);
+        }
+    }
+
+    fn error_reply(seq: u32, errno: i32, offset: Option<u32>, text: Option<&str>) -> Vec<u8> {
+        let mut p = (-errno).to_ne_bytes().to_vec();
+        // The capped original header.
+        p.extend_from_slice(&100u32.to_ne_bytes());
+        p.extend_from_slice(&0x0a0cu16.to_ne_bytes());
+        p.extend_from_slice(&0u16.to_ne_bytes());
+        p.extend_from_slice(&seq.to_ne_bytes());
+        p.extend_from_slice(&0u32.to_ne_bytes());
+        if let Some(t) = text {
+            let mut s = t.as_bytes().to_vec();
+            s.push(0);
+            p.extend_from_slice(&u16::try_from(4 + s.len()).unwrap().to_ne_bytes());
+            p.extend_from_slice(&NLMSGERR_ATTR_MSG.to_ne_bytes());
+            p.extend_from_slice(&s);
+            while !p.len().is_multiple_of(4) {
+                p.push(0);
+            }
+        }
+        if let Some(o) = offset {
+            p.extend_from_slice(&8u16.to_ne_bytes());
+            p.extend_from_slice(&NLMSGERR_ATTR_OFFS.to_ne_bytes());
+            p.extend_from_slice(&o.to_ne_bytes());
+        }
+        let mut m = Vec::new();
+        m.extend_from_slice(&u32::try_from(16 + p.len()).unwrap().to_ne_bytes());
+        m.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        m.extend_from_slice(&(NLM_F_CAPPED | NLM_F_ACK_TLVS).to_ne_bytes());
+        m.extend_from_slice(&seq.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(&p);
+        m
+    }
+
+    #[test]
+    fn acks_and_extended_errors_are_parsed() {
+        let mut two = error_reply(3, 22, Some(44), Some("bad key"));
+        two.extend(error_reply(4, 0, None, None));
+        let acks = parse_acks(&two).unwrap();
+        assert_eq!(
+            acks,
+            [
+                Ack {
+                    seq: 3,
+                    errno: 22,
+                    offset: Some(44),
+                    message: Some("bad key".into())
+                },
+                Ack {
+                    seq: 4,
+                    errno: 0,
+                    offset: None,
+                    message: None
+                }
+            ]
+        );
+        let mut cut = error_reply(3, 22, None, None);
+        cut.truncate(20);
+        cut[0..4].copy_from_slice(&40u32.to_ne_bytes());
+        assert!(parse_acks(&cut).is_err());
+    }
+
+    #[test]
+    fn errors_name_the_element_the_kernel_pointed_at() {
+        let ops = [
+            op("a4-x", true, v4("10.0.0.1")),
+            op("a4-x", true, v4("10.0.0.2")),
+        ];
+        let b = encode("calico", &ops, 1).unwrap();
+        let second = b.messages[0].elements[1].0.start as u32;
+        let ack = |offset| Ack {
+            seq: 2,
+            errno: 22,
+            offset,
+            message: None,
+        };
+        let err = describe(&b, &ack(Some(second + 4)), "calico", &ops);
+        assert!(
+            matches!(&err, DataplaneError::Netlink { set: Some(s), element: Some(e), .. }
+                if s == "a4-x" && *e == ops[1].element),
+            "{err:?}"
+        );
+        // No offset, two elements: the set is named, not an element.
+        let err = describe(&b, &ack(None), "calico", &ops);
+        assert!(
+            matches!(&err, DataplaneError::Netlink { element: None, .. }),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("add 2 elements to set a4-x"),
+            "{err}"
+        );
+        // The batch begin: the commit as a whole.
+        let err = describe(
+            &b,
+            &Ack {
+                seq: 1,
+                errno: 12,
+                offset: None,
+                message: None,
+            },
+            "calico",
+            &ops,
+        );
+        assert!(err.to_string().contains("commit"), "{err}");
+    }
+}
