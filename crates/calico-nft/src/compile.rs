@@ -721,7 +721,9 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
         ],
     )?;
 
-    let mut prednat = vec![ct[0].clone()];
+    // Felix's mangle PREROUTING (`StaticManglePreroutingChain`): established flows, then
+    // packets the raw stage already accepted (a doNotTrack allow) skip preDNAT policy.
+    let mut prednat = vec![ct[0].clone(), accepted.clone()];
     for p in &cfg.iface_prefixes {
         prednat.push(format!("iifname \"{p}*\" return"));
     }
