@@ -307,9 +307,20 @@ fn rule(rng: &mut Rng, ctx: &Ctx<'_>, profile: bool) -> Value {
 }
 
 fn rules(rng: &mut Rng, ctx: &Ctx<'_>, max: usize, profile: bool) -> Vec<Value> {
-    (0..rng.below(max + 1))
+    let mut out: Vec<Value> = (0..rng.below(max + 1))
         .map(|_| rule(rng, ctx, profile))
-        .collect()
+        .collect();
+    // Random matches are narrow: a catch-all at the end keeps allowed and passed traffic
+    // common, so the matrices are not almost all blocked.
+    if rng.chance(35) {
+        let action = match rng.below(20) {
+            0..=11 => "Allow",
+            12..=16 if !profile => "Pass",
+            _ => "Deny",
+        };
+        out.push(json!({"action": action}));
+    }
+    out
 }
 
 fn types(rng: &mut Rng) -> Value {
@@ -397,12 +408,12 @@ fn generate_once(rng: &mut Rng, seed: u64, regen: &mut Regenerated) -> Case {
     // writes them; sometimes empty or random rules to exercise the profile stage.
     for ns in NAMESPACES {
         resources.push(validated(rng, regen, |rng| {
-            let (ingress, egress) = match rng.below(10) {
-                0..=5 => (
+            let (ingress, egress) = match rng.below(20) {
+                0..=14 => (
                     vec![json!({"action": "Allow"})],
                     vec![json!({"action": "Allow"})],
                 ),
-                6 => (vec![], vec![]),
+                15 | 16 => (vec![], vec![]),
                 _ => (rules(rng, &ctx, 2, true), rules(rng, &ctx, 2, true)),
             };
             json!({"apiVersion": "projectcalico.org/v3", "kind": "Profile",
@@ -558,6 +569,84 @@ pub fn expected(case: &Case, set: &PolicySet) -> Matrix {
         }
     }
     m
+}
+
+/// How the evaluator decided a case's probes: evidence that the generator reaches every
+/// stage of Calico's policy semantics (summed over cases by the tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub probes: usize,
+    pub allowed: usize,
+    /// Directions decided by an Allow / Deny rule of a policy.
+    pub policy_allow: usize,
+    pub policy_deny: usize,
+    /// Directions that ended at a tier's end-of-tier drop.
+    pub end_of_tier: usize,
+    /// Directions decided by a profile rule, or by no profile matching.
+    pub profile: usize,
+    pub no_profile_matched: usize,
+    /// Directions whose trace shows a Pass rule, a Log rule, a tier passed by default
+    /// (more than one tier entered without a Pass rule).
+    pub pass_rule: usize,
+    pub log_rule: usize,
+    pub multi_tier: usize,
+}
+
+impl Coverage {
+    pub fn add(&mut self, o: &Coverage) {
+        self.probes += o.probes;
+        self.allowed += o.allowed;
+        self.policy_allow += o.policy_allow;
+        self.policy_deny += o.policy_deny;
+        self.end_of_tier += o.end_of_tier;
+        self.profile += o.profile;
+        self.no_profile_matched += o.no_profile_matched;
+        self.pass_rule += o.pass_rule;
+        self.log_rule += o.log_rule;
+        self.multi_tier += o.multi_tier;
+    }
+}
+
+/// The [`Coverage`] of one case's probes.
+pub fn coverage(case: &Case, set: &PolicySet) -> Coverage {
+    use calico_policy_eval::DecidedBy;
+    let mut c = Coverage::default();
+    for a in &case.pods {
+        for b in &case.pods {
+            if a.name == b.name {
+                continue;
+            }
+            for proto in [6u8, 17] {
+                for &port in &case.ports {
+                    let mut pkt = Packet::new(IpAddr::V4(a.ip), IpAddr::V4(b.ip), proto);
+                    pkt.dst_port = Some(port);
+                    pkt.src_port = Some(calico_policy_eval::DEFAULT_SRC_PORT);
+                    let d = evaluate(set, &pkt);
+                    c.probes += 1;
+                    c.allowed += usize::from(d.overall == Verdict::Allow);
+                    for r in [&d.egress_of_src_endpoint, &d.ingress_of_dst_endpoint]
+                        .into_iter()
+                        .flatten()
+                    {
+                        match &r.decided_by {
+                            DecidedBy::Rule { .. } if r.allowed() => c.policy_allow += 1,
+                            DecidedBy::Rule { .. } => c.policy_deny += 1,
+                            DecidedBy::EndOfTier { .. } => c.end_of_tier += 1,
+                            DecidedBy::ProfileRule { .. } => c.profile += 1,
+                            DecidedBy::NoProfileMatched => c.no_profile_matched += 1,
+                            _ => {}
+                        }
+                        let passes = r.trace.iter().filter(|t| t.ends_with(": pass")).count();
+                        let tiers = r.trace.iter().filter(|t| t.starts_with("tier ")).count();
+                        c.pass_rule += usize::from(passes > 0);
+                        c.log_rule += usize::from(r.trace.iter().any(|t| t.ends_with(": log")));
+                        c.multi_tier += usize::from(tiers > 1 && passes == 0);
+                    }
+                }
+            }
+        }
+    }
+    c
 }
 
 /// The evaluator's explanation of one cell (for failure reports).
@@ -718,6 +807,35 @@ mod tests {
                 r,
                 Resource::NetworkPolicy(_) | Resource::GlobalNetworkPolicy(_)
             )));
+        }
+    }
+
+    #[test]
+    fn generator_reaches_every_stage_of_the_semantics() {
+        let mut total = Coverage::default();
+        let mut regen = Regenerated::default();
+        for seed in 0..40 {
+            let case = generate(seed);
+            regen.invalid_resources += case.regenerated.invalid_resources;
+            regen.refused_cases += case.regenerated.refused_cases;
+            let set = policy_set(&case.resources).unwrap();
+            total.add(&coverage(&case, &set));
+        }
+        eprintln!("{total:?} {regen:?}");
+        // Neither verdict dominates, and every way of deciding occurs.
+        assert!(total.allowed * 10 > total.probes, "{total:?}");
+        assert!(total.allowed * 10 < total.probes * 9, "{total:?}");
+        for (what, n) in [
+            ("policy allow", total.policy_allow),
+            ("policy deny", total.policy_deny),
+            ("end of tier", total.end_of_tier),
+            ("profile", total.profile),
+            ("no profile matched", total.no_profile_matched),
+            ("pass rule", total.pass_rule),
+            ("log rule", total.log_rule),
+            ("tier passed by default", total.multi_tier),
+        ] {
+            assert!(n > 0, "no probe decided by {what}: {total:?}");
         }
     }
 }

@@ -29,7 +29,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use calico_e2e::differential::{
-    Case, expected, explain, generate, graph, ordering_mismatches, policy_set, resources_yaml,
+    Case, Coverage, coverage, expected, explain, generate, graph, ordering_mismatches, policy_set,
+    resources_yaml,
 };
 use calico_e2e::reach::{Matrix, Proto, Servers, Target};
 use calico_netlink::testing::{TestNetns, require_root};
@@ -282,9 +283,11 @@ fn policy_pipeline_matches_evaluator_on_real_traffic() {
     let mut failures = Vec::new();
     let mut cells = 0;
     let mut cases = 0;
+    let mut total = Coverage::default();
     for seed in seeds(10) {
         cases += 1;
         let case = generate(seed);
+        total.add(&coverage(&case, &policy_set(&case.resources).unwrap()));
         eprintln!(
             "seed {seed}: {} pods, {} resources, ports {:?}, regenerated {} invalid resources and {} refused cases",
             case.pods.len(),
@@ -302,7 +305,7 @@ fn policy_pipeline_matches_evaluator_on_real_traffic() {
         }
     }
     eprintln!(
-        "{cases} cases, {cells} agreeing probes, {} failing, in {:?}",
+        "{cases} cases, {cells} agreeing probes, {} failing, in {:?}; evaluator decisions: {total:?}",
         failures.len(),
         start.elapsed()
     );
