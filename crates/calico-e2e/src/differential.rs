@@ -285,6 +285,17 @@ fn rule(rng: &mut Rng, ctx: &Ctx<'_>, profile: bool) -> Value {
     if let Some(p) = proto {
         r.insert("protocol".into(), json!(p));
     }
+    if proto == Some("ICMP") && rng.chance(40) {
+        // Echo request (8) is what the probes send; echo reply (0) never matches them.
+        let icmp = match rng.below(4) {
+            0 => json!({"type": 8}),
+            1 => json!({"type": 8, "code": 0}),
+            2 => json!({"type": 0}),
+            _ => json!({"type": 8, "code": 1}),
+        };
+        let key = if rng.chance(70) { "icmp" } else { "notICMP" };
+        r.insert(key.into(), icmp);
+    }
     if rng.chance(12) {
         r.insert(
             "notProtocol".into(),
@@ -540,7 +551,38 @@ pub fn graph(resources: &[Resource]) -> Result<CalcGraph, String> {
     Ok(g)
 }
 
-/// What the evaluator decides for every ordered pod pair, TCP and UDP on every port.
+/// The probes of a case: TCP and UDP to each of its ports, and one ICMP echo request.
+pub fn probes(case: &Case) -> Vec<(Proto, u16)> {
+    let mut out: Vec<(Proto, u16)> = [Proto::Tcp, Proto::Udp]
+        .into_iter()
+        .flat_map(|proto| case.ports.iter().map(move |&port| (proto, port)))
+        .collect();
+    out.push((Proto::Icmp, 0));
+    out
+}
+
+/// The evaluator's packet for one probe: TCP / UDP from an ephemeral port (real probes use
+/// the kernel's ephemeral range, the generator keeps source-port rules independent of which
+/// port), ICMP echo request (type 8, code 0).
+fn packet(src: Ipv4Addr, dst: Ipv4Addr, proto: Proto, port: u16) -> Packet {
+    let (src, dst) = (IpAddr::V4(src), IpAddr::V4(dst));
+    match proto {
+        Proto::Icmp => {
+            let mut p = Packet::new(src, dst, 1);
+            p.icmp_type = Some(8);
+            p.icmp_code = Some(0);
+            p
+        }
+        Proto::Tcp | Proto::Udp => {
+            let mut p = Packet::new(src, dst, if proto == Proto::Tcp { 6 } else { 17 });
+            p.dst_port = Some(port);
+            p.src_port = Some(calico_policy_eval::DEFAULT_SRC_PORT);
+            p
+        }
+    }
+}
+
+/// What the evaluator decides for every ordered pod pair and every probe of the case.
 pub fn expected(case: &Case, set: &PolicySet) -> Matrix {
     let mut m = Matrix::default();
     for a in &case.pods {
@@ -548,23 +590,18 @@ pub fn expected(case: &Case, set: &PolicySet) -> Matrix {
             if a.name == b.name {
                 continue;
             }
-            for proto in [Proto::Tcp, Proto::Udp] {
-                for &port in &case.ports {
-                    let (src, dst) = (IpAddr::V4(a.ip), IpAddr::V4(b.ip));
-                    let mut pkt = Packet::new(src, dst, if proto == Proto::Tcp { 6 } else { 17 });
-                    pkt.dst_port = Some(port);
-                    pkt.src_port = Some(calico_policy_eval::DEFAULT_SRC_PORT);
-                    let allowed = evaluate(set, &pkt).overall == Verdict::Allow;
-                    m.cells.insert(
-                        Cell {
-                            from: a.key(),
-                            to: b.key(),
-                            proto,
-                            port,
-                        },
-                        allowed,
-                    );
-                }
+            for (proto, port) in probes(case) {
+                let allowed =
+                    evaluate(set, &packet(a.ip, b.ip, proto, port)).overall == Verdict::Allow;
+                m.cells.insert(
+                    Cell {
+                        from: a.key(),
+                        to: b.key(),
+                        proto,
+                        port,
+                    },
+                    allowed,
+                );
             }
         }
     }
@@ -616,12 +653,9 @@ pub fn coverage(case: &Case, set: &PolicySet) -> Coverage {
             if a.name == b.name {
                 continue;
             }
-            for proto in [6u8, 17] {
-                for &port in &case.ports {
-                    let mut pkt = Packet::new(IpAddr::V4(a.ip), IpAddr::V4(b.ip), proto);
-                    pkt.dst_port = Some(port);
-                    pkt.src_port = Some(calico_policy_eval::DEFAULT_SRC_PORT);
-                    let d = evaluate(set, &pkt);
+            for (proto, port) in probes(case) {
+                {
+                    let d = evaluate(set, &packet(a.ip, b.ip, proto, port));
                     c.probes += 1;
                     c.allowed += usize::from(d.overall == Verdict::Allow);
                     for r in [&d.egress_of_src_endpoint, &d.ingress_of_dst_endpoint]
@@ -655,14 +689,7 @@ pub fn explain(case: &Case, set: &PolicySet, cell: &Cell) -> String {
     let (Some(src), Some(dst)) = (find(&cell.from), find(&cell.to)) else {
         return "unknown pods".into();
     };
-    let mut pkt = Packet::new(
-        IpAddr::V4(src),
-        IpAddr::V4(dst),
-        if cell.proto == Proto::Tcp { 6 } else { 17 },
-    );
-    pkt.dst_port = Some(cell.port);
-    pkt.src_port = Some(calico_policy_eval::DEFAULT_SRC_PORT);
-    evaluate(set, &pkt).to_string()
+    evaluate(set, &packet(src, dst, cell.proto, cell.port)).to_string()
 }
 
 /// The resources as YAML documents (each one JSON, which is YAML; readable back with

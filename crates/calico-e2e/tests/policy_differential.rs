@@ -6,7 +6,8 @@
 //! `calico_nft::compile`; the rendered table is loaded with `nft -f` into a "node" network
 //! namespace wired like Calico (host-side veths `cali…`, /32 routes, `default via 169.254.1.1`
 //! answered by proxy ARP, built by calico-netlink's `workload` module), every pod serves TCP
-//! and UDP on the case's ports, and every ordered pod pair probes every port. The observed
+//! and UDP on the case's ports, and every ordered pod pair probes every port (TCP, UDP) and
+//! pings (ICMP echo). The observed
 //! matrix must equal what `calico_policy_eval` decides for the same resources. A mismatch
 //! prints the seed, the resources (YAML), the rendered ruleset and the differing cells with the
 //! evaluator's explanation.
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use calico_e2e::differential::{
     Case, Coverage, coverage, expected, explain, generate, graph, ordering_mismatches, policy_set,
-    resources_yaml,
+    probes, resources_yaml,
 };
 use calico_e2e::reach::{Matrix, Proto, Servers, Target};
 use calico_netlink::testing::{TestNetns, require_root};
@@ -218,10 +219,7 @@ fn run_case(seed: u64) -> Result<usize, String> {
             ip: p.ip.into(),
         })
         .collect();
-    let probes: Vec<(Proto, u16)> = [Proto::Tcp, Proto::Udp]
-        .into_iter()
-        .flat_map(|proto| case.ports.iter().map(move |&port| (proto, port)))
-        .collect();
+    let probes = probes(&case);
     let want = expected(&case, &set);
     let mut got = Matrix::probe_all(&targets, &probes, Duration::from_millis(600), 64)
         .map_err(|e| report(format!("probing: {e}")))?;
