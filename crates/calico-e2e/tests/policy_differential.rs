@@ -30,8 +30,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use calico_e2e::differential::{
-    Case, Coverage, coverage, expected, explain, generate, graph, ordering_mismatches, policy_set,
-    probes, resources_yaml,
+    Case, Coverage, coverage, expected, explain, generate, graph, incremental_mismatches,
+    ordering_mismatches, policy_set, probes, resources_yaml,
 };
 use calico_e2e::reach::{Matrix, Proto, Servers, Target};
 use calico_netlink::testing::{TestNetns, require_root};
@@ -81,6 +81,24 @@ fn model_tier_lists_match_evaluator_ordering() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn incremental_graph_and_recompile_match_batch() {
+    let range = seeds(10);
+    let range = range.start..range.start + (range.end - range.start) * 20;
+    let mut failures = Vec::new();
+    for seed in range {
+        let bad = incremental_mismatches(seed);
+        if !bad.is_empty() {
+            failures.push(format!(
+                "seed {seed}:\n  {}\nresources:\n{}",
+                bad.join("\n  "),
+                resources_yaml(&generate(seed).resources)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// The node and its pods for one case. Drop order: servers, pods, node.
