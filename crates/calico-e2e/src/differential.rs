@@ -810,29 +810,11 @@ pub fn ordering_mismatches(case: &Case, set: &PolicySet, model: &DataplaneModel)
     out
 }
 
-/// Incremental path against the batch path, for case `seed`: the graph fed first a random
-/// subset of another case's resources (other labels, addresses, rules under the same names),
-/// then this case's resources one by one in random order with random flushes, then deletes of
-/// the other case's leftovers, must end in the same model as the graph fed this case in one
-/// batch. Along the way, every flush's updates replayed onto an empty model must give the
-/// graph's model, and `calico_nft::recompile` chained over the flushes must give what
-/// `calico_nft::compile` gives for the final model. Empty when all of that holds.
-pub fn incremental_mismatches(seed: u64) -> Vec<String> {
-    let case = generate(seed);
-    let other = generate(seed ^ 0x5EED_CAFE);
-    let mut rng = Rng::new(seed.wrapping_mul(31).wrapping_add(7));
-    let cfg = calico_nft::NftConfig::default();
-    let mut out = Vec::new();
-    let batch = match graph(&case.resources) {
-        Ok(g) => g,
-        Err(e) => return vec![e],
-    };
-    let mut g = CalcGraph::new(NODE);
-    let mut replay = DataplaneModel::default();
-    let mut rules = match calico_nft::compile(g.model(), &cfg) {
-        Ok(r) => r,
-        Err(e) => return vec![format!("compile of the empty model: {e}")],
-    };
+/// A random update sequence that ends in `case`'s resources: a random subset of another
+/// case's resources (other labels, addresses and rules under the same names), then `case`'s
+/// resources in random order, then deletes of the other case's resources `case` lacks.
+pub fn update_sequence(case: &Case, rng: &mut Rng) -> Vec<(ResourceKey, Option<Resource>)> {
+    let other = generate(case.seed ^ 0x5EED_CAFE);
     let mut steps: Vec<(ResourceKey, Option<Resource>)> = other
         .resources
         .iter()
@@ -856,6 +838,67 @@ pub fn incremental_mismatches(seed: u64) -> Vec<String> {
         .collect();
     steps.extend(mine);
     steps.extend(stale);
+    steps
+}
+
+/// The dataplane reached in two steps, as calico-node reaches it: the update sequence
+/// ([`update_sequence`]) cut at a random point, the graph flushed there and compiled (the
+/// `first` table, loaded with a full replace), then the rest of the updates flushed,
+/// `calico_nft::recompile`d and turned into an nft transaction with `calico_nft::diff`.
+pub struct Staged {
+    pub first: String,
+    pub diff: String,
+}
+
+pub fn staged(case: &Case) -> Result<Staged, String> {
+    let mut rng = Rng::new(case.seed.wrapping_mul(131).wrapping_add(3));
+    let cfg = calico_nft::NftConfig::default();
+    let steps = update_sequence(case, &mut rng);
+    let cut = rng.below(steps.len() + 1);
+    let mut g = CalcGraph::new(NODE);
+    let mut it = steps.into_iter();
+    for (k, v) in it.by_ref().take(cut) {
+        g.on_update(k.clone(), v)
+            .map_err(|e| format!("staged: {k} refused: {e}"))?;
+    }
+    g.flush();
+    let first = calico_nft::compile(g.model(), &cfg).map_err(|e| format!("staged compile: {e}"))?;
+    for (k, v) in it {
+        g.on_update(k.clone(), v)
+            .map_err(|e| format!("staged: {k} refused: {e}"))?;
+    }
+    let updates = g.flush();
+    let second = calico_nft::recompile(&first, g.model(), &updates, &cfg)
+        .map_err(|e| format!("staged recompile: {e}"))?;
+    Ok(Staged {
+        first: first.full_replace_script(),
+        diff: calico_nft::diff(&first, &second),
+    })
+}
+
+/// Incremental path against the batch path, for case `seed`: the graph fed first a random
+/// subset of another case's resources (other labels, addresses, rules under the same names),
+/// then this case's resources one by one in random order with random flushes, then deletes of
+/// the other case's leftovers, must end in the same model as the graph fed this case in one
+/// batch. Along the way, every flush's updates replayed onto an empty model must give the
+/// graph's model, and `calico_nft::recompile` chained over the flushes must give what
+/// `calico_nft::compile` gives for the final model. Empty when all of that holds.
+pub fn incremental_mismatches(seed: u64) -> Vec<String> {
+    let case = generate(seed);
+    let mut rng = Rng::new(seed.wrapping_mul(31).wrapping_add(7));
+    let cfg = calico_nft::NftConfig::default();
+    let mut out = Vec::new();
+    let batch = match graph(&case.resources) {
+        Ok(g) => g,
+        Err(e) => return vec![e],
+    };
+    let mut g = CalcGraph::new(NODE);
+    let mut replay = DataplaneModel::default();
+    let mut rules = match calico_nft::compile(g.model(), &cfg) {
+        Ok(r) => r,
+        Err(e) => return vec![format!("compile of the empty model: {e}")],
+    };
+    let steps = update_sequence(&case, &mut rng);
     let n = steps.len();
     for (i, (key, value)) in steps.into_iter().enumerate() {
         let what = format!("{key} {}", if value.is_some() { "set" } else { "deleted" });

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use calico_e2e::differential::{
     Case, Coverage, coverage, expected, explain, generate, graph, incremental_mismatches,
-    ordering_mismatches, policy_set, probes, resources_yaml,
+    ordering_mismatches, policy_set, probes, resources_yaml, staged,
 };
 use calico_e2e::reach::{Matrix, Proto, Servers, Target};
 use calico_netlink::testing::{TestNetns, require_root};
@@ -199,7 +199,21 @@ fn run_case(seed: u64) -> Result<usize, String> {
     let g = graph(&case.resources).unwrap();
     let ruleset = calico_nft::compile(g.model(), &NftConfig::default())
         .map_err(|e| format!("seed {seed}: compile failed: {e}"))?;
-    let script = ruleset.full_replace_script();
+    // Odd seeds reach the final table as calico-node does after a change: an earlier state
+    // loaded whole, then the nft transaction from `calico_nft::diff` on top.
+    let stages = if seed % 2 == 1 {
+        Some(staged(&case).map_err(|e| format!("seed {seed}: {e}"))?)
+    } else {
+        None
+    };
+    let mut script = ruleset.full_replace_script();
+    if let Some(st) = &stages {
+        script = format!(
+            "(reached through an earlier table and a diff; the final table is)\n{script}\n\
+             earlier table:\n{}\ndiff applied:\n{}",
+            st.first, st.diff
+        );
+    }
     let report = |what: String| {
         format!(
             "seed {seed}: {what}\nrerun: POLICY_DIFF_SEED={seed} POLICY_DIFF_CASES=1\n\
@@ -225,7 +239,31 @@ fn run_case(seed: u64) -> Result<usize, String> {
             a.ip, b.ip, case.ports[0]
         )));
     }
-    nft_load(&topo.node, &script).map_err(&report)?;
+    match &stages {
+        None => nft_load(&topo.node, &ruleset.full_replace_script()).map_err(&report)?,
+        Some(st) => {
+            nft_load(&topo.node, &st.first).map_err(&report)?;
+            if !st.diff.trim().is_empty() {
+                nft_load(&topo.node, &st.diff).map_err(&report)?;
+            }
+        }
+    }
+    // The kernel holds exactly the compiled table's chains (with their rule counts), sets
+    // and maps (with their element counts), however it got there.
+    let listed = Command::new("nsenter")
+        .arg(format!("--net={}", topo.node.path().display()))
+        .args(["--", "nft", "-j", "list", "table", "inet", "calico"])
+        .output()
+        .map_err(|e| report(format!("listing the table: {e}")))?;
+    let shape =
+        calico_nft::TableShape::from_nft_json(&String::from_utf8_lossy(&listed.stdout), "calico")
+            .map_err(|e| report(format!("reading the listed table: {e}")))?;
+    if shape != ruleset.shape() {
+        return Err(report(format!(
+            "the kernel's table differs from the compiled one:\nkernel: {shape:?}\ncompiled: {:?}",
+            ruleset.shape()
+        )));
+    }
 
     let targets: Vec<Target<'_>> = case
         .pods
