@@ -347,9 +347,6 @@ fn host_endpoint_forward_pre_dnat_and_untracked_policy() {
 /// it (`acceptAlreadyAccepted`). So TCP 80 to node1 stays open although a pre-DNAT policy
 /// denies it.
 #[test]
-#[ignore = "calico-nft: the `prednat` base chain runs pre-DNAT policy on packets already accepted \
-            (accept mark) by untracked policy in `raw-prerouting`; Felix's mangle PREROUTING \
-            accepts them first. Observed: node2 -> node1 TCP/80 blocked, expected reachable"]
 fn untracked_allow_skips_pre_dnat_policy() {
     if !require_root() {
         return;
@@ -415,9 +412,6 @@ fn check_failsafe_override(configure: impl FnOnce(&mut HostPolicyCluster)) {
 /// The environment, in Felix's format (`<protocol>:<port>` list, `felix/config/
 /// param_types.go` `PortListParam.Parse`; default `tcp:22,udp:68,tcp:179,...`).
 #[test]
-#[ignore = "calico-node: FELIX_FAILSAFEINBOUNDHOSTPORTS=\"tcp:81,tcp:179\" (Felix's port-list \
-            format) is rejected and the agent exits: \"not a valid value for FelixConfiguration \
-            field failsafeInboundHostPorts\""]
 fn failsafe_ports_from_the_environment() {
     if !require_root() {
         return;
@@ -433,9 +427,6 @@ fn failsafe_ports_from_the_environment() {
 /// The datastore: the global FelixConfiguration `default` (Felix merges it under the
 /// environment, `felix/config/config_params.go` `UpdateFrom` with `DatastoreGlobal`).
 #[test]
-#[ignore = "calico-node: failsafeInboundHostPorts of FelixConfiguration `default` is not applied \
-            (the policy settings come from FELIX_* only); after a restart node1's failsafe-in set \
-            is still Felix's default: TCP 22 open, TCP 81 blocked"]
 fn failsafe_ports_from_the_datastore() {
     if !require_root() {
         return;

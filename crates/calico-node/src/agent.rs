@@ -182,7 +182,7 @@ pub async fn run(
         &felix_host,
         cfg.netns.clone(),
         &cfg.felix.interface_prefixes,
-        &cfg.felix.spec,
+        &crate::policy::policy_spec_from_datastore(&client, &felix_host, &cfg.felix.spec).await,
     );
     for w in &policy_warnings {
         tracing::warn!("{w}");

@@ -425,3 +425,44 @@ fn ours() {
     assert!(err(&[("CALICO_IPAM_SOCKET", "ipam.sock")]).starts_with("CALICO_IPAM_SOCKET="));
     assert!(err(&[("CALICO_NODE_NETNS", "n1")]).starts_with("CALICO_NODE_NETNS="));
 }
+
+#[test]
+fn failsafe_ports_use_felixs_port_list_syntax() {
+    let c = cfg(&[
+        (
+            "FELIX_FAILSAFEINBOUNDHOSTPORTS",
+            "tcp:81, udp:68,179,tcp:10.1.2.3/8:22,udp:[fd00::1/64]:53",
+        ),
+        ("FELIX_FAILSAFEOUTBOUNDHOSTPORTS", ""),
+    ])
+    .unwrap();
+    let inbound = c.felix.spec.failsafe_inbound_host_ports.clone().unwrap();
+    let got: Vec<(String, u16, String)> = inbound
+        .iter()
+        .map(|p| (p.protocol.clone(), p.port, p.net.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("TCP".to_string(), 81, String::new()),
+            ("UDP".into(), 68, String::new()),
+            ("TCP".into(), 179, String::new()),
+            ("TCP".into(), 22, "10.0.0.0/8".into()),
+            ("UDP".into(), 53, "fd00::/64".into()),
+        ]
+    );
+    assert_eq!(c.felix.spec.failsafe_outbound_host_ports, Some(vec![]));
+    for bad in [
+        "icmp:1",
+        "tcp:x",
+        "tcp:1:2:3",
+        "tcp:99999",
+        "tcp:not-a-net:22",
+    ] {
+        let err = cfg(&[("FELIX_FAILSAFEINBOUNDHOSTPORTS", bad)]).unwrap_err();
+        assert!(
+            err.to_string().contains("FELIX_FAILSAFEINBOUNDHOSTPORTS"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -318,8 +318,10 @@ pub fn node_ip(node: &Node) -> Result<IpAddr, HarnessError> {
 pub struct HostPolicyCluster {
     _host_servers: Vec<Servers>,
     pub pc: PolicyCluster,
-    /// The Felix settings the expected verdicts assume: Felix's defaults, which the agents
-    /// run with unless a scenario overrides them (and changes this to match).
+    /// The Felix settings the expected verdicts assume: Felix's defaults, except
+    /// `DefaultEndpointToHostAction`, which comes from the stored `node.<name>`
+    /// FelixConfigurations (calico-node's start-up writes `Return` there, as Calico's does);
+    /// a scenario that overrides a setting changes this to match.
     pub config: EvalConfig,
 }
 
@@ -337,10 +339,11 @@ impl HostPolicyCluster {
         for n in &pc.cluster.nodes {
             servers.push(Servers::start(n.ns.ns(), node_ip(n)?, &HOST_PORTS)?);
         }
+        let config = stored_endpoint_to_host_config(&pc)?;
         Ok(HostPolicyCluster {
             _host_servers: servers,
             pc,
-            config: EvalConfig::default(),
+            config,
         })
     }
 
@@ -512,6 +515,45 @@ impl HostPolicyCluster {
                 .args(["nft", "list", "table", "inet", "calico"]),
         )
     }
+}
+
+/// Felix's defaults with the `defaultEndpointToHostAction` the agents read from their
+/// `node.<name>` FelixConfigurations (all nodes must agree: the evaluator has one setting).
+fn stored_endpoint_to_host_config(pc: &PolicyCluster) -> Result<EvalConfig, HarnessError> {
+    let mut config = EvalConfig::default();
+    let mut seen: Option<String> = None;
+    for n in &pc.cluster.nodes {
+        let out = crate::cluster::calicoctl(
+            &pc.store(),
+            &[
+                "get",
+                "felixconfiguration",
+                &format!("node.{}", n.name),
+                "-o",
+                "json",
+            ],
+        )?;
+        let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| {
+            HarnessError::Failed(format!("felixconfiguration node.{}: {e}", n.name))
+        })?;
+        let action = v
+            .pointer("/spec/defaultEndpointToHostAction")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("Drop")
+            .to_string();
+        if seen.as_ref().is_some_and(|s| *s != action) {
+            return Err(HarnessError::Failed(format!(
+                "nodes disagree on defaultEndpointToHostAction ({seen:?} vs {action:?})"
+            )));
+        }
+        seen = Some(action);
+    }
+    config.default_endpoint_to_host_action = match seen.as_deref().unwrap_or("Drop") {
+        "Return" => calico_policy_eval::EndpointToHostAction::Return,
+        "Accept" => calico_policy_eval::EndpointToHostAction::Accept,
+        _ => calico_policy_eval::EndpointToHostAction::Drop,
+    };
+    Ok(config)
 }
 
 #[cfg(test)]

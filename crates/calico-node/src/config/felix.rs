@@ -137,6 +137,18 @@ impl FelixEnv {
                     }
                     out.felix_hostname = Some(raw.trim().to_string())
                 }
+                // Felix's `port-list` syntax, not JSON (`felix/config/param_types.go`
+                // `PortListParam`): `tcp:22,udp:68`, `tcp:10.0.0.0/8:22`, `udp:[fd00::/64]:53`, `22`.
+                "failsafeinboundhostports" | "failsafeoutboundhostports" => {
+                    let field = if param == "failsafeinboundhostports" {
+                        "failsafeInboundHostPorts"
+                    } else {
+                        "failsafeOutboundHostPorts"
+                    };
+                    let ports = parse_port_list(raw).map_err(bad)?;
+                    overlay.insert(field.to_string(), serde_json::Value::Array(ports));
+                    overlay_vars.push((var.clone(), raw.clone()));
+                }
                 _ => match spec_field(&param) {
                     Some(field) => {
                         let value = typed_value(field, raw).ok_or_else(|| {
@@ -180,6 +192,58 @@ impl FelixEnv {
         }
         Ok(out)
     }
+}
+
+/// Felix's `PortListParam`: comma-separated `<port>`, `<protocol>:<port>` or
+/// `<protocol>:<cidr>:<port>` (IPv6 CIDRs in brackets), protocol `tcp` (default) or `udp`.
+/// Returns the entries as FelixConfiguration `ProtoPort` JSON objects.
+pub fn parse_port_list(raw: &str) -> Result<Vec<serde_json::Value>, String> {
+    let mut out = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let mut rest = item.to_string();
+        let mut net = String::new();
+        if let (Some(start), Some(end)) = (item.find('['), item.find("]:"))
+            && start < end
+        {
+            net = item[start + 1..end].to_string();
+            rest = format!("{}{}", &item[..start], &item[end + 2..]);
+        }
+        let parts: Vec<&str> = rest.split(':').collect();
+        let (proto, port) = match parts.as_slice() {
+            [port] => ("tcp".to_string(), *port),
+            [proto, port] => (proto.to_ascii_lowercase(), *port),
+            [proto, cidr, port] => {
+                net = (*cidr).to_string();
+                (proto.to_ascii_lowercase(), *port)
+            }
+            _ => {
+                return Err(format!(
+                    "{item:?}: ports should be <protocol>:<net>:<number> or <protocol>:<number> or <number>"
+                ));
+            }
+        };
+        if proto != "tcp" && proto != "udp" {
+            return Err(format!("{item:?}: unknown protocol {proto:?}"));
+        }
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{item:?}: ports should be integers in 0-65535"))?;
+        if !net.is_empty() {
+            let parsed = calico_api::netutil::parse_cidr_or_ip(&net)
+                .ok_or_else(|| format!("{item:?}: invalid CIDR or IP {net:?}"))?;
+            // `cnet.ParseCIDROrIP` then `.String()`: the network, host bits cleared.
+            net = ipnet::IpNet::new(parsed.addr, parsed.prefix_len)
+                .map_err(|_| format!("{item:?}: invalid CIDR or IP {net:?}"))?
+                .trunc()
+                .to_string();
+        }
+        let mut entry = serde_json::json!({"protocol": proto.to_ascii_uppercase(), "port": port});
+        if !net.is_empty() {
+            entry["net"] = serde_json::Value::String(net);
+        }
+        out.push(entry);
+    }
+    Ok(out)
 }
 
 /// Felix's `BoolParam`.

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use calico_api::felixconfig::FelixConfigurationSpec;
 use calico_calc::{CalcGraph, ResourceKey};
 use calico_datastore::{Datastore, DatastoreError, EventKind, WatchRequest};
 use calico_felix::policy::{NftDriver, NftMetrics, PolicyDataplane, PolicyManager, SyncAction};
@@ -454,4 +455,95 @@ pub fn settings_from_felix(
         },
         warnings,
     )
+}
+
+/// The policy fields of Felix's configuration with Felix's precedence
+/// (`felix/config/config_params.go`: environment over the per-node FelixConfiguration
+/// `node.<name>` over the global `default`). A field counts as set when present (lists,
+/// durations) or non-empty (strings).
+pub fn merge_policy_spec(
+    env: &FelixConfigurationSpec,
+    node: Option<&FelixConfigurationSpec>,
+    global: Option<&FelixConfigurationSpec>,
+) -> FelixConfigurationSpec {
+    let layers: Vec<&FelixConfigurationSpec> =
+        [Some(env), node, global].into_iter().flatten().collect();
+    let first_some = |f: fn(&FelixConfigurationSpec) -> bool| layers.iter().find(|s| f(s)).copied();
+    let mut out = env.clone();
+    if let Some(s) = first_some(|s| s.failsafe_inbound_host_ports.is_some()) {
+        out.failsafe_inbound_host_ports = s.failsafe_inbound_host_ports.clone();
+    }
+    if let Some(s) = first_some(|s| s.failsafe_outbound_host_ports.is_some()) {
+        out.failsafe_outbound_host_ports = s.failsafe_outbound_host_ports.clone();
+    }
+    if let Some(s) = first_some(|s| !s.default_endpoint_to_host_action.is_empty()) {
+        out.default_endpoint_to_host_action = s.default_endpoint_to_host_action.clone();
+    }
+    if let Some(s) = first_some(|s| !s.log_prefix.is_empty()) {
+        out.log_prefix = s.log_prefix.clone();
+    }
+    if let Some(s) = first_some(|s| s.nftables_refresh_interval.is_some()) {
+        out.nftables_refresh_interval = s.nftables_refresh_interval;
+    }
+    out
+}
+
+/// Reads `node.<node>` and `default` FelixConfigurations (absent ones are skipped; a read
+/// error is logged and that layer skipped) and merges them under `env`.
+pub async fn policy_spec_from_datastore(
+    client: &calico_client::Client,
+    node: &str,
+    env: &FelixConfigurationSpec,
+) -> FelixConfigurationSpec {
+    let read = |name: String| {
+        let client = client.clone();
+        async move {
+            match client
+                .get_as::<calico_api::felixconfig::FelixConfiguration>("", &name)
+                .await
+            {
+                Ok(fc) => Some(fc.spec),
+                Err(e) if e.is_does_not_exist() => None,
+                Err(e) => {
+                    tracing::warn!(felixconfiguration = %name, error = %e, "policy: cannot read Felix configuration; using the other layers");
+                    None
+                }
+            }
+        }
+    };
+    let node_spec = read(format!("node.{node}")).await;
+    let global = read("default".to_string()).await;
+    merge_policy_spec(env, node_spec.as_ref(), global.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(v: serde_json::Value) -> FelixConfigurationSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn environment_wins_over_node_over_global() {
+        let env = spec(serde_json::json!({"logPrefix": "env"}));
+        let node = spec(serde_json::json!({
+            "failsafeInboundHostPorts": [{"protocol": "TCP", "port": 81}],
+            "logPrefix": "node"
+        }));
+        let global = spec(serde_json::json!({
+            "failsafeInboundHostPorts": [{"protocol": "TCP", "port": 82}],
+            "failsafeOutboundHostPorts": [],
+            "defaultEndpointToHostAction": "Accept",
+            "nftablesRefreshInterval": "30s"
+        }));
+        let m = merge_policy_spec(&env, Some(&node), Some(&global));
+        assert_eq!(m.log_prefix, "env");
+        assert_eq!(m.failsafe_inbound_host_ports.as_ref().unwrap()[0].port, 81);
+        assert_eq!(m.failsafe_outbound_host_ports, Some(vec![]));
+        assert_eq!(m.default_endpoint_to_host_action, "Accept");
+        assert!(m.nftables_refresh_interval.is_some());
+        let m = merge_policy_spec(&env, None, None);
+        assert_eq!(m, env);
+    }
 }
