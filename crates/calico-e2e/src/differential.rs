@@ -87,12 +87,14 @@ impl PodSpec {
 }
 
 /// Generated resources that had to be regenerated.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Regenerated {
     /// Single resources refused by calico-api's validation.
     pub invalid_resources: usize,
     /// Whole cases refused by the calculation graph or the evaluator.
     pub refused_cases: usize,
+    /// Why each refused resource was refused.
+    pub reasons: Vec<String>,
 }
 
 /// One random scenario.
@@ -179,7 +181,10 @@ fn validated(
         let v = make(rng);
         match decode(&v) {
             Ok(r) => return r,
-            Err(_) => regen.invalid_resources += 1,
+            Err(e) => {
+                regen.invalid_resources += 1;
+                regen.reasons.push(e);
+            }
         }
     }
 }
@@ -977,10 +982,13 @@ mod tests {
             let case = generate(seed);
             regen.invalid_resources += case.regenerated.invalid_resources;
             regen.refused_cases += case.regenerated.refused_cases;
+            regen
+                .reasons
+                .extend(case.regenerated.reasons.iter().cloned());
             let set = policy_set(&case.resources).unwrap();
             total.add(&coverage(&case, &set));
         }
-        eprintln!("{total:?} {regen:?}");
+        eprintln!("{total:?} {regen:#?}");
         // Neither verdict dominates, and every way of deciding occurs.
         assert!(total.allowed * 10 > total.probes, "{total:?}");
         assert!(total.allowed * 10 < total.probes * 9, "{total:?}");
