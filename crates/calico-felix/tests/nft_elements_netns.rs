@@ -237,6 +237,27 @@ fn every_kind_of_element_lists_the_same_as_through_nft() {
             ] {
                 assert!(text.contains(want), "{want} missing from\n{text}");
             }
+            // The kernel finds addresses inside the intervals (and not outside them)
+            // without the leading zero "end" element nft adds to interval sets.
+            let get = |set: &str, key: &str| {
+                ns_nl.exec(&[
+                    "nft", "get", "element", "inet", "calico", set, "{", key, "}",
+                ])
+            };
+            for (key, within) in [
+                ("10.0.0.77", Some("10.0.0.0/24")),
+                ("0.0.0.0", Some("0.0.0.0/8")),
+                ("10.0.2.5", Some("10.0.2.5")),
+                ("255.255.255.255", Some("255.255.255.0/24")),
+                ("10.0.3.1", None),
+                ("9.255.255.255", None),
+            ] {
+                match (get("n4-x", key), within) {
+                    (Ok(out), Some(w)) => assert!(out.contains(w), "{key}: {out}"),
+                    (Err(_), None) => {}
+                    (got, want) => panic!("{key}: got {got:?}, want {want:?}"),
+                }
+            }
         }
     }
     // Back to empty sets: same as the freshly loaded table.

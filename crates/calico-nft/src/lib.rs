@@ -54,7 +54,7 @@ pub use elements::{Element, ElementOp, NftChange, Verdict, diff_ops, render_elem
 pub use error::NftError;
 pub use incremental::recompile;
 pub use names::{MAX_NAME_LEN, length_limited};
-pub use ruleset::Ruleset;
+pub use ruleset::{Ruleset, RulesetCounts};
 pub use shape::TableShape;
 
 /// What happens to traffic from a workload to its own host once the workload's egress policy

@@ -190,6 +190,18 @@ impl Ruleset {
         }
     }
 
+    /// How many chains, rules, sets and maps the ruleset holds: the totals of
+    /// [`Ruleset::shape`] without building it (no name is copied), for metrics after every
+    /// change.
+    pub fn counts(&self) -> RulesetCounts {
+        RulesetCounts {
+            chains: self.chains.len(),
+            rules: self.chains.values().map(|c| c.rules.len()).sum(),
+            sets: self.sets.len(),
+            maps: self.maps.len(),
+        }
+    }
+
     fn estimated_len(&self) -> usize {
         let rules: usize = self
             .chains
@@ -203,6 +215,15 @@ impl Ruleset {
             .sum();
         rules + elems + 64 * self.maps.len() + 64
     }
+}
+
+/// Totals of a ruleset ([`Ruleset::counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RulesetCounts {
+    pub chains: usize,
+    pub rules: usize,
+    pub sets: usize,
+    pub maps: usize,
 }
 
 /// Writes `a, b, c`.

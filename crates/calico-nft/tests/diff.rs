@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use calico_nft::{NftConfig, TableShape, compile, diff, diff_ops, render_elements};
+use calico_nft::{NftConfig, RulesetCounts, TableShape, compile, diff, diff_ops, render_elements};
 use common::{in_netns, models, sim};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -38,7 +38,16 @@ proptest! {
             sets: t.sets.iter().map(|(k, v)| (k.clone(), v.1.len())).collect(),
             maps: t.maps.iter().map(|(k, v)| (k.clone(), v.1.len())).collect(),
         };
-        prop_assert_eq!(shape, rb.shape());
+        prop_assert_eq!(&shape, &rb.shape());
+        prop_assert_eq!(
+            rb.counts(),
+            RulesetCounts {
+                chains: shape.chains.len(),
+                rules: shape.rule_count(),
+                sets: shape.sets.len(),
+                maps: shape.maps.len(),
+            }
+        );
         prop_assert_eq!(diff(&ra, &ra), "");
         prop_assert_eq!(diff(&rb, &rb), "");
     }

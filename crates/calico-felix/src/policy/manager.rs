@@ -139,7 +139,7 @@ impl<D: PolicyDataplane> PolicyManager<D> {
                     (Some(b), Some(a)) if a == b.wrapping_add(1) => Some(a),
                     _ => None,
                 };
-                self.set_gauges(&target.shape());
+                self.set_gauges(target.counts());
                 self.applied = Some(target);
                 self.in_sync = true;
                 Ok(action)
@@ -210,12 +210,14 @@ impl<D: PolicyDataplane> PolicyManager<D> {
         })
     }
 
-    fn set_gauges(&self, shape: &TableShape) {
+    /// Gauges from the ruleset's totals (not its shape: building that copies every chain's
+    /// name, a cost that would grow with the table on every one-element change).
+    fn set_gauges(&self, counts: calico_nft::RulesetCounts) {
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        self.metrics.chains.set(gauge(shape.chains.len()));
-        self.metrics.rules.set(gauge(shape.rule_count()));
-        self.metrics.sets.set(gauge(shape.sets.len()));
-        self.metrics.maps.set(gauge(shape.maps.len()));
+        self.metrics.chains.set(gauge(counts.chains));
+        self.metrics.rules.set(gauge(counts.rules));
+        self.metrics.sets.set(gauge(counts.sets));
+        self.metrics.maps.set(gauge(counts.maps));
     }
 }
 

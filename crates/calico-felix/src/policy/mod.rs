@@ -10,6 +10,13 @@
 //! Felix's periodic nftables refresh (`IptablesRefreshInterval`, 180 s by default);
 //! [`NftMetrics`] are its Prometheus series.
 //!
+//! Element-only changes (IP-set membership, interface dispatch map entries: the most
+//! frequent changes by far) skip `nft`: [`PolicyDataplane::apply_elements`] on [`NftDriver`]
+//! sends them as one nfnetlink batch of set-element messages, which the kernel commits
+//! atomically like a script, without `nft` first loading its cache of the whole table
+//! (~100 ms at 10k policies). Any other change stays one `nft` transaction that carries its
+//! element changes too (`calico_nft::diff_ops`).
+//!
 //! This module never builds rules itself (that is `calico-nft`'s job). `nft` runs in another
 //! network namespace through `nsenter --net=<path> nft ...` (the workspace forbids `unsafe`,
 //! so no `setns` between fork and exec); the one netlink request it sends itself (the ruleset
