@@ -1,8 +1,9 @@
 //! Randomized differential testing of the whole policy pipeline (`docs/design/
 //! policy-dataplane.md`, "Proof"): seeded random Calico resources (workload endpoints with
-//! labels from a small vocabulary, `kns.` profiles carrying `pcns.` namespace labels, named
-//! ports, tiers with random order and default action, NetworkPolicies and
-//! GlobalNetworkPolicies with random rules, maybe a GlobalNetworkSet) go through
+//! labels from a small vocabulary, `kns.` profiles carrying `pcns.` namespace labels, `ksa.`
+//! profiles carrying `pcsa.` service-account labels, named ports, tiers with random order and
+//! default action, NetworkPolicies and GlobalNetworkPolicies with random rules, maybe a
+//! GlobalNetworkSet and a NetworkSet) go through
 //! `calico_calc::CalcGraph` and `calico_nft::compile` on one side and through the reference
 //! evaluator `calico_policy_eval` on the other.
 //!
@@ -14,7 +15,8 @@
 //!
 //! Every generated resource must pass calico-api's defaulting and validation; a resource that
 //! does not is regenerated (and counted), and a whole case that the graph or the evaluator
-//! refuses is regenerated too (counted), never skipped silently.
+//! refuses is regenerated too (counted), never skipped silently. (In practice the only
+//! refusals are `notNets: [0.0.0.0/0]`, which Calico's validator rejects as a contradiction.)
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -138,7 +140,16 @@ const ATOMS: [&str; 12] = [
     "app == 'cache' || role == 'back'",
 ];
 
-const NET_ATOMS: [&str; 2] = ["netset == 'trusted'", "has(netset)"];
+const NET_ATOMS: [&str; 3] = ["netset == 'trusted'", "has(netset)", "netset == 'local'"];
+
+const SERVICE_ACCOUNTS: [&str; 2] = ["default", "api"];
+/// Service-account selectors: over the `pcsa.` labels of the `ksa.` profiles.
+const SA_SELECTORS: [&str; 4] = [
+    "all()",
+    "role == 'admin'",
+    "projectcalico.org/name == 'api'",
+    "!has(role)",
+];
 
 const NS_SELECTORS: [&str; 6] = [
     "all()",
@@ -245,6 +256,15 @@ fn entity(rng: &mut Rng, ctx: &Ctx<'_>, proto_ports: bool, destination: bool) ->
     }
     if rng.chance(10) {
         e.insert("notNets".into(), nets(rng, ctx));
+    }
+    if rng.chance(12) {
+        let sa = match rng.below(3) {
+            0 => json!({"names": [*rng.pick(&SERVICE_ACCOUNTS)]}),
+            1 => json!({"selector": *rng.pick(&SA_SELECTORS)}),
+            _ => json!({"names": [*rng.pick(&SERVICE_ACCOUNTS)],
+                        "selector": *rng.pick(&SA_SELECTORS)}),
+        };
+        e.insert("serviceAccounts".into(), sa);
     }
     if proto_ports && destination {
         if rng.chance(45) {
@@ -440,6 +460,21 @@ fn generate_once(rng: &mut Rng, seed: u64, regen: &mut Regenerated) -> Case {
         }));
     }
 
+    // Service-account profiles as kube-controllers writes them: labels, no rules.
+    for ns in NAMESPACES {
+        for sa in SERVICE_ACCOUNTS {
+            resources.push(validated(rng, regen, |rng| {
+                let mut labels = json!({"pcsa.projectcalico.org/name": sa});
+                if rng.chance(50) {
+                    labels["pcsa.role"] = json!(*rng.pick(&["admin", "user"]));
+                }
+                json!({"apiVersion": "projectcalico.org/v3", "kind": "Profile",
+                       "metadata": {"name": format!("ksa.{ns}.{sa}")},
+                       "spec": {"labelsToApply": labels}})
+            }));
+        }
+    }
+
     for pod in &pods {
         resources.push(validated(rng, regen, |rng| {
             let mut labels = json!({
@@ -463,13 +498,17 @@ fn generate_once(rng: &mut Rng, seed: u64, regen: &mut Regenerated) -> Case {
                                       "port": *rng.pick(ctx.ports)}));
                 }
             }
+            let sa = *rng.pick(&SERVICE_ACCOUNTS);
+            labels["projectcalico.org/serviceaccount"] = json!(sa);
             json!({"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
                    "metadata": {"name": wep_name(&pod.name), "namespace": pod.namespace,
                                 "labels": labels},
                    "spec": {"node": NODE, "orchestrator": "k8s", "pod": pod.name,
                             "endpoint": "eth0", "interfaceName": pod.iface,
                             "ipNetworks": [format!("{}/32", pod.ip)],
-                            "profiles": [format!("kns.{}", pod.namespace)],
+                            "serviceAccountName": sa,
+                            "profiles": [format!("kns.{}", pod.namespace),
+                                         format!("ksa.{}.{sa}", pod.namespace)],
                             "ports": named}})
         }));
     }
@@ -478,6 +517,15 @@ fn generate_once(rng: &mut Rng, seed: u64, regen: &mut Regenerated) -> Case {
         resources.push(validated(rng, regen, |rng| {
             json!({"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet",
                    "metadata": {"name": "trusted", "labels": {"netset": "trusted"}},
+                   "spec": {"nets": nets(rng, &ctx)}})
+        }));
+    }
+
+    if netset && rng.chance(60) {
+        resources.push(validated(rng, regen, |rng| {
+            json!({"apiVersion": "projectcalico.org/v3", "kind": "NetworkSet",
+                   "metadata": {"name": "local", "namespace": *rng.pick(&NAMESPACES),
+                                "labels": {"netset": "local"}},
                    "spec": {"nets": nets(rng, &ctx)}})
         }));
     }
@@ -502,6 +550,12 @@ fn generate_once(rng: &mut Rng, seed: u64, regen: &mut Regenerated) -> Case {
             }
             spec.insert("selector".into(), json!(selector(rng, false)));
             spec.insert("types".into(), types(rng));
+            if rng.chance(10) {
+                spec.insert(
+                    "serviceAccountSelector".into(),
+                    json!(*rng.pick(&SA_SELECTORS)),
+                );
+            }
             spec.insert("ingress".into(), json!(rules(rng, &ctx, 3, false)));
             spec.insert("egress".into(), json!(rules(rng, &ctx, 3, false)));
             if rng.chance(40) {
