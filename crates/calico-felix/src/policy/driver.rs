@@ -21,6 +21,8 @@ pub struct NftDriver {
     netns: Option<PathBuf>,
     nft: PathBuf,
     nsenter: PathBuf,
+    /// The netfilter netlink socket for element batches and generation reads.
+    socket: super::generation::SharedSocket,
 }
 
 impl NftDriver {
@@ -31,6 +33,7 @@ impl NftDriver {
             netns,
             nft: PathBuf::from("nft"),
             nsenter: PathBuf::from("nsenter"),
+            socket: Default::default(),
         }
     }
 
@@ -185,7 +188,11 @@ impl PolicyDataplane for NftDriver {
     }
 
     fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
-        super::generation::ruleset_generation(self.netns.as_deref()).map(Some)
+        self.socket.with(
+            self.netns.as_deref(),
+            "netlink NFT_MSG_GETGEN",
+            |socket, seq| super::generation::read_generation(socket, seq).map(|g| (Some(g), 1)),
+        )
     }
 
     /// One nfnetlink batch straight to the kernel (no `nft` process, so no cache of the
@@ -194,11 +201,15 @@ impl PolicyDataplane for NftDriver {
         if ops.is_empty() {
             return Ok(());
         }
-        let batch = super::netlink_elements::encode(table, ops, 1)?;
-        if batch.bytes.len() > super::netlink_elements::MAX_BATCH {
+        use super::netlink_elements::{MAX_BATCH, OP, encode, send};
+        if encode(table, ops, 1)?.bytes.len() > MAX_BATCH {
             return self.apply(&calico_nft::render_elements(table, ops));
         }
-        super::netlink_elements::send(self.netns.as_deref(), &batch, table, ops)
+        self.socket.with(self.netns.as_deref(), OP, |socket, seq| {
+            let batch = encode(table, ops, seq)?;
+            let used = u32::try_from(batch.messages.len() + 2).unwrap_or(u32::MAX);
+            send(socket, &batch, table, ops).map(|()| ((), used))
+        })
     }
 }
 

@@ -20,10 +20,10 @@
 use std::io;
 use std::net::IpAddr;
 use std::ops::Range;
-use std::path::Path;
 
 use calico_nft::{Element, ElementOp, Verdict};
 use ipnet::IpNet;
+use netlink_sys::Socket;
 
 use super::DataplaneError;
 
@@ -379,14 +379,14 @@ pub(super) fn encode(table: &str, ops: &[ElementOp], seq: u32) -> Result<Batch, 
     })
 }
 
-/// Sends an encoded batch and reads the replies.
+/// Sends an encoded batch over `socket` (a netfilter socket in the target namespace) and
+/// reads the replies to it (replies to other sequence numbers are skipped).
 pub(super) fn send(
-    netns: Option<&Path>,
+    socket: &Socket,
     batch: &Batch,
     table: &str,
     ops: &[ElementOp],
 ) -> Result<(), DataplaneError> {
-    let socket = super::generation::socket_in(netns, OP)?;
     // Capped acks (no echo of our message) with the failing attribute's offset; a larger
     // receive buffer so the errors of a large failing batch are not dropped. Best effort:
     // without them errors still arrive, only less precise.
@@ -401,7 +401,8 @@ pub(super) fn send(
     loop {
         let (reply, _) = socket.recv_from_full().map_err(io_err)?;
         for r in parse_acks(&reply)? {
-            if r.seq < batch.begin_seq || r.seq > last {
+            // Ours: between the batch begin and the last message (sequence numbers wrap).
+            if r.seq.wrapping_sub(batch.begin_seq) > last.wrapping_sub(batch.begin_seq) {
                 continue;
             }
             if r.errno != 0 && first_error.is_none() {
@@ -417,7 +418,7 @@ pub(super) fn send(
     }
 }
 
-const OP: &str = "netlink nf_tables element batch";
+pub(super) const OP: &str = "netlink nf_tables element batch";
 
 fn io_err(source: io::Error) -> DataplaneError {
     DataplaneError::Io {
