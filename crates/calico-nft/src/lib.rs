@@ -33,6 +33,10 @@
 //! assert_eq!(diff(&next, &next), "");
 //! ```
 //!
+//! [`diff_ops`] computes the same change split into typed set/map element changes
+//! ([`ElementOp`]: what a driver can send as nf_tables set-element messages without `nft`) and
+//! the remaining script; [`NftChange::render`] puts both back into one transaction.
+//!
 //! It is pure: no I/O, no processes, no netlink. It must not depend on the calculation graph,
 //! the datastore or Calico's v3 API types; its only input is the dataplane model. Running `nft`
 //! is the job of the driver in calico-felix.
