@@ -430,3 +430,38 @@ fn the_manager_sends_membership_changes_over_netlink() {
     assert_eq!(metrics.element_batches.get(), 2);
     assert_eq!(m.dataplane_mut().list_table().unwrap(), Some(a.shape()));
 }
+
+/// Element counts of `set` as the kernel lists them.
+fn count(d: &mut NftDriver, set: &str) -> usize {
+    d.list_table().unwrap().unwrap().sets[set]
+}
+
+#[test]
+fn large_changes_span_several_messages_or_go_through_nft() {
+    let Some((_ns, mut d)) = setup() else {
+        return;
+    };
+    let many = |n: u32, add: bool| -> Vec<ElementOp> {
+        (0..n)
+            .map(|i| {
+                let a = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+                addr("a4-x", add, &a)
+            })
+            .collect()
+    };
+    // 5000 IPv4 elements (16 bytes of attributes each, 80 KB): more than one netlink
+    // attribute can hold, so two messages of one batch (still one netlink send).
+    d.apply_elements("calico", &many(5000, true)).unwrap();
+    assert_eq!(count(&mut d, "a4-x"), 5000);
+    // 10000 (160 KB): larger than one netlink send may be; handed to nft, same result.
+    d.apply_elements("calico", &many(10000, true)).unwrap();
+    assert_eq!(count(&mut d, "a4-x"), 10000);
+    d.apply_elements("calico", &many(10000, false)).unwrap();
+    assert_eq!(count(&mut d, "a4-x"), 0);
+    // A multi-message batch whose last message fails: nothing of the earlier ones applies.
+    let mut ops = many(5000, true);
+    ops.push(addr("a4-nope", true, "10.0.0.1"));
+    let err = d.apply_elements("calico", &ops).unwrap_err();
+    assert!(err.to_string().contains("a4-nope"), "{err}");
+    assert_eq!(count(&mut d, "a4-x"), 0);
+}

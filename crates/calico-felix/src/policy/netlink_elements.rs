@@ -796,7 +796,11 @@ mod tests {
             .map(|i| op("a4-x", true, Element::Addr(IpAddr::V4(i.into()))))
             .collect();
         let b = encode("calico", &ops, 1).unwrap();
-        assert!(b.messages.len() > 1);
+        // 16 bytes of attributes per IPv4 element: two messages, one send.
+        assert_eq!(b.messages.len(), 2);
+        assert!(b.bytes.len() < MAX_BATCH);
+        let twice: Vec<ElementOp> = ops.iter().chain(&ops).cloned().collect();
+        assert!(encode("calico", &twice, 1).unwrap().bytes.len() > MAX_BATCH);
         let total: usize = b.messages.iter().map(|m| m.elements.len()).sum();
         assert_eq!(total, 5000);
         for (_, _, _, payload) in &messages(&b.bytes)[1..=b.messages.len()] {
