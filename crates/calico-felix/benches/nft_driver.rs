@@ -26,7 +26,6 @@
 #![allow(clippy::unwrap_used)] // a benchmark: a panic is the failure report
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
 
 use calico_dataplane_model::*;
 use calico_felix::policy::{NftDriver, NftMetrics, PolicyDataplane, PolicyManager, SyncAction};
@@ -34,105 +33,7 @@ use calico_netlink::testing::{TestNetns, require_root};
 use calico_nft::{Element, ElementOp, NftConfig, Ruleset, Verdict, compile, render_elements};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-const ENDPOINTS: usize = 200;
-const SETS: usize = 2_000;
-/// Policies per endpoint and direction.
-const PER_EP: usize = 50;
-
-fn pid(i: usize) -> PolicyId {
-    PolicyId {
-        tier: "default".into(),
-        kind: PolicyKind::NetworkPolicy,
-        namespace: format!("ns{}", i % 100),
-        name: format!("policy-{i}"),
-    }
-}
-
-fn set_id(i: usize) -> String {
-    format!("s:bench-{i:05}")
-}
-
-fn model(policies: usize) -> DataplaneModel {
-    let mut m = DataplaneModel::default();
-    for i in 0..SETS {
-        let members = (0..10u8)
-            .map(|j| {
-                IpSetMember::Address(IpAddr::V4(Ipv4Addr::new(
-                    10,
-                    (i / 250) as u8,
-                    (i % 250) as u8,
-                    j + 1,
-                )))
-            })
-            .collect();
-        m.ip_sets.insert(
-            set_id(i),
-            IpSet {
-                kind: Some(IpSetKind::Addresses),
-                members,
-            },
-        );
-    }
-    for i in 0..policies {
-        let port = 80 + (i % 100) as u16;
-        let mut allow = Rule::any(RuleAction::Allow);
-        allow.protocol = Some(6);
-        allow.src.ip_sets = vec![set_id(i % SETS)];
-        allow.dst.ports = vec![PortRange {
-            first: port,
-            last: port,
-        }];
-        let mut deny = Rule::any(RuleAction::Deny);
-        deny.src.nets = vec![format!("192.168.{}.0/24", i % 256).parse().unwrap()];
-        let mut egress = Rule::any(RuleAction::Allow);
-        egress.dst.ip_sets = vec![set_id((i * 7) % SETS)];
-        m.policies.insert(
-            pid(i),
-            Policy {
-                namespace: format!("ns{}", i % 100),
-                inbound: vec![allow, deny],
-                outbound: vec![egress],
-                ..Policy::default()
-            },
-        );
-    }
-    m.profiles.insert(
-        "kns.ns".into(),
-        Profile {
-            inbound: vec![Rule::any(RuleAction::Allow)],
-            outbound: vec![Rule::any(RuleAction::Allow)],
-        },
-    );
-    for e in 0..ENDPOINTS {
-        let pols: Vec<PolicyId> = (0..PER_EP)
-            .map(|k| pid((e * PER_EP + k) % policies))
-            .collect();
-        m.workload_endpoints.insert(
-            WorkloadEndpointId {
-                orchestrator_id: "k8s".into(),
-                workload_id: format!("ns/pod-{e}"),
-                endpoint_id: "eth0".into(),
-            },
-            WorkloadEndpoint {
-                interface_name: format!("cali{e:011x}"),
-                profile_ids: vec!["kns.ns".into()],
-                ipv4_nets: vec![
-                    format!("10.200.{}.{}/32", e / 250, e % 250)
-                        .parse()
-                        .unwrap(),
-                ],
-                tiers: vec![TierInfo {
-                    name: "default".into(),
-                    default_action: TierDefaultAction::Deny,
-                    ingress_policies: pols.clone(),
-                    egress_policies: pols,
-                }],
-                ..WorkloadEndpoint::default()
-            },
-        );
-    }
-    m
-}
+use calico_nft::synthetic::{ENDPOINTS, model, policy_id as pid, set_id};
 
 fn compiled(m: &DataplaneModel) -> Ruleset {
     compile(m, &NftConfig::default()).unwrap()

@@ -14,103 +14,11 @@ use calico_nft::{NftConfig, compile, diff, recompile};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const POLICIES: usize = 10_000;
-const ENDPOINTS: usize = 200;
-const SETS: usize = 2_000;
-/// Policies per endpoint and direction.
-const PER_EP: usize = 50;
 
-fn pid(i: usize) -> PolicyId {
-    PolicyId {
-        tier: "default".into(),
-        kind: PolicyKind::NetworkPolicy,
-        namespace: format!("ns{}", i % 100),
-        name: format!("policy-{i}"),
-    }
-}
-
-fn set_id(i: usize) -> String {
-    format!("s:bench-set-{i:05}")
-}
+use calico_nft::synthetic::{policy_id as pid, set_id};
 
 fn model() -> DataplaneModel {
-    let mut m = DataplaneModel::default();
-    for i in 0..SETS {
-        let members = (0..10)
-            .map(|j| {
-                IpSetMember::Address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
-                    10,
-                    (i / 250) as u8,
-                    (i % 250) as u8,
-                    j as u8 + 1,
-                )))
-            })
-            .collect();
-        m.ip_sets.insert(
-            set_id(i),
-            IpSet {
-                kind: Some(IpSetKind::Addresses),
-                members,
-            },
-        );
-    }
-    for i in 0..POLICIES {
-        let mut allow = Rule::any(RuleAction::Allow);
-        allow.protocol = Some(6);
-        allow.src.ip_sets = vec![set_id(i % SETS)];
-        allow.dst.ports = vec![PortRange {
-            first: 80 + (i % 100) as u16,
-            last: 80 + (i % 100) as u16,
-        }];
-        let mut deny = Rule::any(RuleAction::Deny);
-        deny.src.nets = vec![format!("192.168.{}.0/24", i % 256).parse().unwrap()];
-        let mut egress = Rule::any(RuleAction::Allow);
-        egress.dst.ip_sets = vec![set_id((i * 7) % SETS)];
-        m.policies.insert(
-            pid(i),
-            Policy {
-                namespace: format!("ns{}", i % 100),
-                inbound: vec![allow, deny],
-                outbound: vec![egress],
-                ..Policy::default()
-            },
-        );
-    }
-    m.profiles.insert(
-        "kns.ns".into(),
-        Profile {
-            inbound: vec![Rule::any(RuleAction::Allow)],
-            outbound: vec![Rule::any(RuleAction::Allow)],
-        },
-    );
-    for e in 0..ENDPOINTS {
-        let pols: Vec<PolicyId> = (0..PER_EP)
-            .map(|k| pid((e * PER_EP + k) % POLICIES))
-            .collect();
-        m.workload_endpoints.insert(
-            WorkloadEndpointId {
-                orchestrator_id: "k8s".into(),
-                workload_id: format!("ns/pod-{e}"),
-                endpoint_id: "eth0".into(),
-            },
-            WorkloadEndpoint {
-                interface_name: format!("cali{e:011x}"),
-                profile_ids: vec!["kns.ns".into()],
-                ipv4_nets: vec![
-                    format!("10.200.{}.{}/32", e / 250, e % 250)
-                        .parse()
-                        .unwrap(),
-                ],
-                tiers: vec![TierInfo {
-                    name: "default".into(),
-                    default_action: TierDefaultAction::Deny,
-                    ingress_policies: pols.clone(),
-                    egress_policies: pols,
-                }],
-                ..WorkloadEndpoint::default()
-            },
-        );
-    }
-    m
+    calico_nft::synthetic::model(POLICIES)
 }
 
 fn bench(c: &mut Criterion) {

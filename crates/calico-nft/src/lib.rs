@@ -51,6 +51,7 @@ mod names;
 mod rules;
 mod ruleset;
 mod shape;
+pub mod synthetic;
 
 pub use compile::{FAILSAFE_IN, FAILSAFE_OUT, compile};
 pub use diff::diff;
