@@ -41,6 +41,7 @@
 //! the datastore or Calico's v3 API types; its only input is the dataplane model. Running `nft`
 //! is the job of the driver in calico-felix.
 
+pub mod bytecode;
 mod compile;
 mod diff;
 mod elements;
