@@ -357,3 +357,18 @@ pub enum NamedSetKind {
     /// `type inet_proto . inet_service;`.
     ProtoPort,
 }
+
+impl NamedSetKind {
+    /// The declaration as [`crate::compile`] writes it (`type ipv4_addr; flags interval;`).
+    pub fn spec(self) -> String {
+        let addr = |f: u8| if f == 6 { "ipv6_addr" } else { "ipv4_addr" };
+        match self {
+            NamedSetKind::Addr(f) => format!("type {};", addr(f)),
+            NamedSetKind::Net(f) => format!("type {}; flags interval;", addr(f)),
+            NamedSetKind::AddrProtoPort(f) => {
+                format!("type {} . inet_proto . inet_service;", addr(f))
+            }
+            NamedSetKind::ProtoPort => "type inet_proto . inet_service;".to_string(),
+        }
+    }
+}

@@ -177,7 +177,7 @@ pub(crate) fn diff_into(
 }
 
 /// One name of a merge join: only in the old ruleset, only in the new one, or in both.
-enum Pair<'a, V> {
+pub(crate) enum Pair<'a, V> {
     Old(&'a str, &'a V),
     New(&'a str, &'a V),
     Both(&'a str, &'a V, &'a V),
@@ -185,7 +185,7 @@ enum Pair<'a, V> {
 
 /// Walks two name-sorted maps together. Objects equal in both are skipped early when
 /// possible, so the result holds mostly what changed.
-fn join<'a, V: PartialEq>(
+pub(crate) fn join<'a, V: PartialEq>(
     old: &'a BTreeMap<String, V>,
     new: &'a BTreeMap<String, V>,
 ) -> Vec<Pair<'a, V>> {
@@ -266,7 +266,7 @@ fn map_add<'a>(
 
 /// Pushes set `name`'s element deletions, then additions, onto `ops`; `false` (and nothing
 /// pushed) when its declaration or one of the elements cannot be typed.
-fn extract_set(
+pub(crate) fn extract_set(
     ops: &mut Vec<ElementOp>,
     name: &str,
     old: &BTreeSet<String>,
@@ -298,7 +298,7 @@ fn extract_set(
 
 /// [`extract_set`] for a verdict map: entries removed or changed are deleted, then entries
 /// added or changed are added.
-fn extract_map(
+pub(crate) fn extract_map(
     ops: &mut Vec<ElementOp>,
     name: &str,
     old: &BTreeMap<String, String>,

@@ -49,6 +49,7 @@ mod error;
 mod incremental;
 pub mod marks;
 mod names;
+mod plan;
 mod rule_code;
 mod rules;
 mod ruleset;
@@ -61,6 +62,7 @@ pub use elements::{Element, ElementOp, NftChange, Verdict, diff_ops, render_elem
 pub use error::NftError;
 pub use incremental::recompile;
 pub use names::{MAX_NAME_LEN, length_limited};
+pub use plan::{PlanError, diff_plan};
 pub use rule_code::{RuleCodeError, anon_set_debug, rule_code};
 pub use ruleset::{Ruleset, RulesetCounts};
 pub use shape::TableShape;

@@ -7,7 +7,11 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use calico_nft::{NftConfig, RulesetCounts, TableShape, compile, diff, diff_ops, render_elements};
+use calico_nft::bytecode::TableOp;
+use calico_nft::{
+    NftConfig, Ruleset, RulesetCounts, TableShape, compile, diff, diff_ops, diff_plan,
+    render_elements, rule_code,
+};
 use common::{in_netns, models, sim};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -18,8 +22,77 @@ fn simulate(script: &str) -> BTreeMap<String, sim::Table> {
     tables
 }
 
+/// A plan as an nft script, one command per op (the simulator checks what it does). The
+/// text of the k-th rule added to a chain is the k-th rule of that chain in `new`; the op's
+/// expressions must be that rule's.
+fn render_plan(plan: &[TableOp], new: &Ruleset) -> String {
+    let mut out = String::new();
+    let mut next_rule: BTreeMap<&str, usize> = BTreeMap::new();
+    for op in plan {
+        match op {
+            TableOp::AddSet { name, kind } => {
+                out.push_str(&format!(
+                    "add set inet calico {name} {{ {} }}\n",
+                    kind.spec()
+                ));
+            }
+            TableOp::Element(e) => {
+                out.push_str(&render_elements("calico", std::slice::from_ref(e)))
+            }
+            TableOp::AddChain { name } => out.push_str(&format!("add chain inet calico {name}\n")),
+            TableOp::FlushChain { name } => {
+                out.push_str(&format!("flush chain inet calico {name}\n"));
+            }
+            TableOp::AddRule { chain, rule } => {
+                let k = next_rule.entry(chain.as_str()).or_insert(0);
+                let text = &new
+                    .chain_rules(chain)
+                    .expect("a rule of a chain of the new ruleset")[*k];
+                *k += 1;
+                assert_eq!(&rule_code(text).unwrap(), rule, "{chain}: {text}");
+                out.push_str(&format!("add rule inet calico {chain} {text}\n"));
+            }
+            TableOp::DeleteChain { name } => {
+                out.push_str(&format!("delete chain inet calico {name}\n"));
+            }
+            TableOp::DeleteSet { name } => {
+                out.push_str(&format!("delete set inet calico {name}\n"))
+            }
+        }
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// `diff_plan` is `diff` as data: rendered back to nft commands, it turns `a` into `b`;
+    /// a plan is refused only for what it cannot express (maps, base chains, declarations).
+    #[test]
+    fn diff_plan_turns_a_into_b(a in models::model(), b in models::model()) {
+        let cfg = NftConfig::default();
+        let ra = compile(&a, &cfg).unwrap();
+        let rb = compile(&b, &cfg).unwrap();
+        let d = diff(&ra, &rb);
+        match diff_plan(&ra, &rb) {
+            Ok(plan) => {
+                prop_assert_eq!(plan.is_empty(), d.is_empty());
+                let script = render_plan(&plan, &rb);
+                let mut tables = simulate(&ra.full_replace_script());
+                sim::run(&mut tables, &script).unwrap_or_else(|e| panic!("{e}\nplan:\n{script}"));
+                let want = simulate(&rb.full_replace_script());
+                prop_assert_eq!(&tables, &want, "plan:\n{}", script);
+            }
+            Err(e) => {
+                let why = e.to_string();
+                prop_assert!(
+                    why.contains("map ") || why.contains("base chain") || why.contains("declaration"),
+                    "refused: {}\ndiff:\n{}", why, d
+                );
+            }
+        }
+        prop_assert_eq!(diff_plan(&rb, &rb).unwrap(), vec![]);
+    }
 
     #[test]
     fn diff_turns_a_into_b(a in models::model(), b in models::model()) {
@@ -241,4 +314,44 @@ fn diff_ops_render_applies_in_the_kernel() {
         let listed = TableShape::from_nft_json(&out, "calico").unwrap();
         assert_eq!(listed, rb.shape(), "pair {i}, rendered:\n{d}");
     }
+}
+
+/// Most random changes have a plan (the proptest above would prove little otherwise): only
+/// host-endpoint changes touch base chains or maps that the plan refuses.
+#[test]
+fn most_random_changes_have_a_plan() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut ok, mut total, mut rules) = (0, 0, 0);
+    for _ in 0..200 {
+        let a = models::model().new_tree(&mut runner).unwrap().current();
+        let b = models::model().new_tree(&mut runner).unwrap().current();
+        let cfg = NftConfig::default();
+        let (ra, rb) = (compile(&a, &cfg).unwrap(), compile(&b, &cfg).unwrap());
+        total += 1;
+        if let Ok(plan) = diff_plan(&ra, &rb) {
+            ok += 1;
+            rules += plan
+                .iter()
+                .filter(|o| matches!(o, TableOp::AddRule { .. }))
+                .count();
+        }
+    }
+    eprintln!("{ok} of {total} random changes have a plan ({rules} rules added)");
+    assert!(ok * 2 >= total && rules > 0, "{ok} of {total}");
+}
+
+#[test]
+fn a_renamed_table_has_no_plan() {
+    let m = calico_nft::synthetic::model(2);
+    let a = compile(&m, &NftConfig::default()).unwrap();
+    let b = compile(
+        &m,
+        &NftConfig {
+            table: "other".into(),
+            ..NftConfig::default()
+        },
+    )
+    .unwrap();
+    let e = diff_plan(&a, &b).unwrap_err().to_string();
+    assert!(e.contains("calico -> other"), "{e}");
 }
