@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use calico_nft::bytecode::TableOp;
 use calico_nft::{ElementOp, TableShape};
 
 use super::{DataplaneError, PolicyDataplane};
@@ -209,6 +210,24 @@ impl PolicyDataplane for NftDriver {
             let batch = encode(table, ops, seq)?;
             let used = u32::try_from(batch.messages.len() + 2).unwrap_or(u32::MAX);
             send(socket, &batch, table, ops).map(|()| ((), used))
+        })
+    }
+
+    /// One nfnetlink batch of chain, rule, set and element messages straight to the kernel,
+    /// on the same kept socket as [`PolicyDataplane::apply_elements`]. A plan that cannot go
+    /// as one netlink send is refused with [`DataplaneError::NoNetlinkPath`] before anything
+    /// is sent; a refused batch changes nothing (the kernel aborts all of it) and the error
+    /// names the op.
+    fn apply_plan(&mut self, table: &str, ops: &[TableOp]) -> Result<(), DataplaneError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        use super::netlink_table::{OP, encode_plan, send_plan};
+        // Encoded (and validated) before the socket is taken: a refusal here keeps it.
+        let mut batch = encode_plan(table, ops, 1)?;
+        self.socket.with(self.netns.as_deref(), OP, |socket, seq| {
+            batch.renumber(seq);
+            send_plan(socket, &batch, table, ops).map(|()| ((), batch.seqs_used()))
         })
     }
 }

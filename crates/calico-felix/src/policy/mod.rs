@@ -28,11 +28,13 @@ mod generation;
 mod manager;
 mod metrics;
 mod netlink_elements;
+mod netlink_table;
 
 pub use driver::NftDriver;
 pub use manager::{PolicyManager, SyncAction};
 pub use metrics::NftMetrics;
 
+use calico_nft::bytecode::TableOp;
 use calico_nft::{ElementOp, TableShape};
 
 /// A failed nftables operation, with what the kernel or `nft` said.
@@ -73,6 +75,11 @@ pub enum DataplaneError {
         #[source]
         source: std::io::Error,
     },
+    /// This change cannot be sent over netlink (the dataplane has no netlink path, the batch
+    /// is larger than one netlink send, or the plan holds something the encoder does not
+    /// write); nothing was sent, and the same change as an nft script is the way to apply it.
+    #[error("no netlink path: {what}")]
+    NoNetlinkPath { what: String },
 }
 
 impl DataplaneError {
@@ -108,6 +115,17 @@ pub trait PolicyDataplane: Send + 'static {
         }
         self.apply(&calico_nft::render_elements(table, ops))
     }
+    /// Applies a change of `table` (chains, rules, sets, elements; `calico_nft::diff_plan`) as
+    /// one transaction over nf_tables netlink, without `nft` loading its cache of the whole
+    /// table first. The default has no netlink path and refuses with
+    /// [`DataplaneError::NoNetlinkPath`] (sending nothing): the caller applies the same change
+    /// as a script then. [`NftDriver`] sends it as one nfnetlink batch.
+    fn apply_plan(&mut self, table: &str, ops: &[TableOp]) -> Result<(), DataplaneError> {
+        let _ = ops;
+        Err(DataplaneError::NoNetlinkPath {
+            what: format!("this dataplane writes no netlink batches (table inet {table})"),
+        })
+    }
 }
 
 impl PolicyDataplane for Box<dyn PolicyDataplane> {
@@ -122,5 +140,8 @@ impl PolicyDataplane for Box<dyn PolicyDataplane> {
     }
     fn apply_elements(&mut self, table: &str, ops: &[ElementOp]) -> Result<(), DataplaneError> {
         (**self).apply_elements(table, ops)
+    }
+    fn apply_plan(&mut self, table: &str, ops: &[TableOp]) -> Result<(), DataplaneError> {
+        (**self).apply_plan(table, ops)
     }
 }

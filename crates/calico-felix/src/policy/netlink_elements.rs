@@ -27,36 +27,37 @@ use netlink_sys::Socket;
 
 use super::DataplaneError;
 
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
-const NFNL_MSG_BATCH_BEGIN: u16 = 16;
-const NFNL_MSG_BATCH_END: u16 = 17;
-const NFT_MSG_NEWSETELEM: u16 = 12;
+pub(super) const NFNL_SUBSYS_NFTABLES: u16 = 10;
+pub(super) const NFNL_MSG_BATCH_BEGIN: u16 = 16;
+pub(super) const NFNL_MSG_BATCH_END: u16 = 17;
+pub(super) const NFT_MSG_NEWSETELEM: u16 = 12;
 const NFT_MSG_DELSETELEM: u16 = 14;
-const NFPROTO_INET: u8 = 1;
+pub(super) const NFPROTO_INET: u8 = 1;
 
-const NLMSG_ERROR: u16 = 2;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_CREATE: u16 = 0x400;
-const NLM_F_CAPPED: u16 = 0x100;
-const NLM_F_ACK_TLVS: u16 = 0x200;
-const NLMSGERR_ATTR_MSG: u16 = 1;
-const NLMSGERR_ATTR_OFFS: u16 = 2;
+pub(super) const NLMSG_ERROR: u16 = 2;
+pub(super) const NLM_F_REQUEST: u16 = 0x1;
+pub(super) const NLM_F_ACK: u16 = 0x4;
+pub(super) const NLM_F_CREATE: u16 = 0x400;
+pub(super) const NLM_F_CAPPED: u16 = 0x100;
+pub(super) const NLM_F_ACK_TLVS: u16 = 0x200;
+pub(super) const NLMSGERR_ATTR_MSG: u16 = 1;
+pub(super) const NLMSGERR_ATTR_OFFS: u16 = 2;
 const NLA_F_NESTED: u16 = 0x8000;
-const NLA_TYPE_MASK: u16 = 0x3fff;
+pub(super) const NLA_TYPE_MASK: u16 = 0x3fff;
 
-const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
-const NFTA_SET_ELEM_LIST_SET: u16 = 2;
-const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
-const NFTA_LIST_ELEM: u16 = 1;
-const NFTA_SET_ELEM_KEY: u16 = 1;
+pub(super) const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
+pub(super) const NFTA_SET_ELEM_LIST_SET: u16 = 2;
+pub(super) const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
+pub(super) const NFTA_SET_ELEM_LIST_SET_ID: u16 = 4;
+pub(super) const NFTA_LIST_ELEM: u16 = 1;
+pub(super) const NFTA_SET_ELEM_KEY: u16 = 1;
 const NFTA_SET_ELEM_DATA: u16 = 2;
-const NFTA_SET_ELEM_FLAGS: u16 = 3;
-const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
-const NFTA_DATA_VALUE: u16 = 1;
-const NFTA_DATA_VERDICT: u16 = 2;
-const NFTA_VERDICT_CODE: u16 = 1;
-const NFTA_VERDICT_CHAIN: u16 = 2;
+pub(super) const NFTA_SET_ELEM_FLAGS: u16 = 3;
+pub(super) const NFT_SET_ELEM_INTERVAL_END: u32 = 1;
+pub(super) const NFTA_DATA_VALUE: u16 = 1;
+pub(super) const NFTA_DATA_VERDICT: u16 = 2;
+pub(super) const NFTA_VERDICT_CODE: u16 = 1;
+pub(super) const NFTA_VERDICT_CHAIN: u16 = 2;
 const NF_DROP: i32 = 0;
 const NF_ACCEPT: i32 = 1;
 const NFT_JUMP: i32 = -3;
@@ -89,20 +90,41 @@ pub(super) struct MessageInfo {
     pub elements: Vec<(Range<usize>, usize)>,
 }
 
-/// Appends attribute headers and payloads, patching nested lengths when they close.
-struct Writer {
-    buf: Vec<u8>,
+/// Appends netlink messages and attributes to one buffer, patching message and nested
+/// attribute lengths when they close. Shared by the element and the table batches.
+#[derive(Debug, Default)]
+pub(super) struct Writer {
+    pub(super) buf: Vec<u8>,
+    /// Set when a nested attribute outgrew the 16-bit length field: the bytes are wrong then
+    /// and must not be sent (the encoders check it before returning a batch).
+    pub(super) overflow: bool,
 }
 
 impl Writer {
-    fn attr(&mut self, kind: u16, payload: &[u8]) {
+    pub(super) fn attr(&mut self, kind: u16, payload: &[u8]) {
         let len = 4 + payload.len();
-        // Payloads here are at most a chain name (255 bytes) or 16 key bytes.
-        self.buf
-            .extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_ne_bytes());
+        self.put_len(len);
         self.buf.extend_from_slice(&kind.to_ne_bytes());
         self.buf.extend_from_slice(payload);
         self.pad();
+    }
+
+    /// A 32-bit attribute in network byte order (every nf_tables number is).
+    pub(super) fn attr_u32(&mut self, kind: u16, value: u32) {
+        self.attr(kind, &value.to_be_bytes());
+    }
+
+    /// A string attribute, NUL-terminated as nf_tables expects.
+    pub(super) fn attr_str(&mut self, kind: u16, value: &str) {
+        self.attr(kind, &nul_terminated(value));
+    }
+
+    fn put_len(&mut self, len: usize) {
+        let len = u16::try_from(len).unwrap_or_else(|_| {
+            self.overflow = true;
+            u16::MAX
+        });
+        self.buf.extend_from_slice(&len.to_ne_bytes());
     }
 
     fn pad(&mut self) {
@@ -111,7 +133,7 @@ impl Writer {
         }
     }
 
-    fn begin_nested(&mut self, kind: u16) -> usize {
+    pub(super) fn begin_nested(&mut self, kind: u16) -> usize {
         let at = self.buf.len();
         self.buf.extend_from_slice(&[0, 0]);
         self.buf
@@ -119,13 +141,23 @@ impl Writer {
         at
     }
 
-    fn end_nested(&mut self, at: usize) {
-        let len = u16::try_from(self.buf.len() - at).unwrap_or(u16::MAX);
+    pub(super) fn end_nested(&mut self, at: usize) {
+        let len = u16::try_from(self.buf.len() - at).unwrap_or_else(|_| {
+            self.overflow = true;
+            u16::MAX
+        });
         self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
     }
 
     /// nlmsghdr (length patched by `end_message`) + nfgenmsg.
-    fn begin_message(&mut self, kind: u16, flags: u16, seq: u32, family: u8, res_id: u16) -> usize {
+    pub(super) fn begin_message(
+        &mut self,
+        kind: u16,
+        flags: u16,
+        seq: u32,
+        family: u8,
+        res_id: u16,
+    ) -> usize {
         let at = self.buf.len();
         self.buf.extend_from_slice(&0u32.to_ne_bytes());
         self.buf.extend_from_slice(&kind.to_ne_bytes());
@@ -138,9 +170,34 @@ impl Writer {
         at
     }
 
-    fn end_message(&mut self, at: usize) {
+    /// An nf_tables message (`NFNL_SUBSYS_NFTABLES`) of family `inet`.
+    pub(super) fn begin_nft_message(&mut self, kind: u16, flags: u16, seq: u32) -> usize {
+        self.begin_message(
+            (NFNL_SUBSYS_NFTABLES << 8) | kind,
+            flags,
+            seq,
+            NFPROTO_INET,
+            0,
+        )
+    }
+
+    pub(super) fn end_message(&mut self, at: usize) {
         let len = u32::try_from(self.buf.len() - at).unwrap_or(u32::MAX);
         self.buf[at..at + 4].copy_from_slice(&len.to_ne_bytes());
+    }
+
+    /// `NFNL_MSG_BATCH_BEGIN` / `NFNL_MSG_BATCH_END` (family unspec, res_id the subsystem).
+    pub(super) fn batch_marker(&mut self, kind: u16, seq: u32) {
+        let at = self.begin_message(kind, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES);
+        self.end_message(at);
+    }
+
+    /// Asks for an acknowledgement of the message starting at `at`: the batch's last message,
+    /// whose reply ends the batch's replies (errors are reported for every failing message
+    /// anyway, before it).
+    pub(super) fn request_ack(&mut self, at: usize) {
+        let flags = u16::from_ne_bytes([self.buf[at + 6], self.buf[at + 7]]) | NLM_F_ACK;
+        self.buf[at + 6..at + 8].copy_from_slice(&flags.to_ne_bytes());
     }
 }
 
@@ -252,25 +309,23 @@ fn bad_op(op: &ElementOp, why: &str) -> DataplaneError {
     }
 }
 
-fn write_element(w: &mut Writer, e: &KernelElement) {
-    let elem = w.begin_nested(NFTA_LIST_ELEM);
+/// One kernel element as nft writes it: the list entry's attribute type counts up from 1
+/// within a message (`nft` numbers them; the kernel ignores the type), the interval-end flag
+/// before the key.
+fn write_element(w: &mut Writer, nest: u16, e: &KernelElement) {
+    let elem = w.begin_nested(nest);
+    if e.interval_end {
+        w.attr_u32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+    }
     let key = w.begin_nested(NFTA_SET_ELEM_KEY);
     w.attr(NFTA_DATA_VALUE, &e.key);
     w.end_nested(key);
-    if e.interval_end {
-        w.attr(
-            NFTA_SET_ELEM_FLAGS,
-            &NFT_SET_ELEM_INTERVAL_END.to_be_bytes(),
-        );
-    }
     if let Some((code, chain)) = &e.verdict {
         let data = w.begin_nested(NFTA_SET_ELEM_DATA);
         let verdict = w.begin_nested(NFTA_DATA_VERDICT);
         w.attr(NFTA_VERDICT_CODE, &code.to_be_bytes());
         if let Some(c) = chain {
-            let mut name = c.as_bytes().to_vec();
-            name.push(0);
-            w.attr(NFTA_VERDICT_CHAIN, &name);
+            w.attr_str(NFTA_VERDICT_CHAIN, c);
         }
         w.end_nested(verdict);
         w.end_nested(data);
@@ -278,10 +333,93 @@ fn write_element(w: &mut Writer, e: &KernelElement) {
     w.end_nested(elem);
 }
 
-fn nul_terminated(s: &str) -> Vec<u8> {
+pub(super) fn nul_terminated(s: &str) -> Vec<u8> {
     let mut v = s.as_bytes().to_vec();
     v.push(0);
     v
+}
+
+/// Whether `name` can name an nf_tables table, chain or set: 1 to `NFT_NAME_MAXLEN` - 1 bytes,
+/// no NUL (the kernel compares NUL-terminated strings).
+pub(super) fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= calico_nft::MAX_NAME_LEN && !name.contains('\0')
+}
+
+/// Element messages being appended to a batch: consecutive ops on one set with one verb share
+/// a message, split when its element list would outgrow a netlink attribute.
+#[derive(Debug, Default)]
+pub(super) struct ElementMessages {
+    /// The open message: its start, its elements attribute's start, elements written.
+    open: Option<(usize, usize, u16)>,
+}
+
+impl ElementMessages {
+    /// Appends `op` (numbered `index` in the caller's list, for error reports). A new message
+    /// takes the next sequence number from `seq` and is recorded in `messages`; `set_id` is the
+    /// set's `NFTA_SET_ID` when the same batch creates it (nft sends it then).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn push(
+        &mut self,
+        w: &mut Writer,
+        table: &str,
+        op: &ElementOp,
+        index: usize,
+        set_id: Option<u32>,
+        seq: &mut u32,
+        messages: &mut Vec<MessageInfo>,
+    ) -> Result<(), DataplaneError> {
+        let elements = kernel_elements(op)?;
+        let same = messages
+            .last()
+            .is_some_and(|m| m.set == op.set && m.add == op.add);
+        let full = self
+            .open
+            .is_some_and(|(_, list, _)| w.buf.len() - list > MAX_ELEMENTS_ATTR);
+        if !same || full || self.open.is_none() {
+            self.close(w);
+            *seq = seq.wrapping_add(1);
+            let (kind, flags) = if op.add {
+                (NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE)
+            } else {
+                (NFT_MSG_DELSETELEM, NLM_F_REQUEST)
+            };
+            let msg = w.begin_nft_message(kind, flags, *seq);
+            w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
+            w.attr_str(NFTA_SET_ELEM_LIST_SET, &op.set);
+            if let Some(id) = set_id {
+                w.attr_u32(NFTA_SET_ELEM_LIST_SET_ID, id);
+            }
+            let list = w.begin_nested(NFTA_SET_ELEM_LIST_ELEMENTS);
+            self.open = Some((msg, list, 0));
+            messages.push(MessageInfo {
+                seq: *seq,
+                set: op.set.clone(),
+                add: op.add,
+                elements: Vec::new(),
+            });
+        }
+        let Some((msg, _, count)) = self.open.as_mut() else {
+            return Ok(());
+        };
+        for e in &elements {
+            let start = w.buf.len() - *msg;
+            *count = count.wrapping_add(1);
+            write_element(w, (*count).max(NFTA_LIST_ELEM) & NLA_TYPE_MASK, e);
+            let end = w.buf.len() - *msg;
+            if let Some(m) = messages.last_mut() {
+                m.elements.push((start..end, index));
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the open message, if any; returns where it starts.
+    pub(super) fn close(&mut self, w: &mut Writer) -> Option<usize> {
+        let (msg, list, _) = self.open.take()?;
+        w.end_nested(list);
+        w.end_message(msg);
+        Some(msg)
+    }
 }
 
 /// Encodes `ops` as one batch starting at sequence number `seq`: one message per run of
@@ -290,7 +428,7 @@ fn nul_terminated(s: &str) -> Vec<u8> {
 /// are reported for every failing message anyway, before the last message's reply.
 pub(super) fn encode(table: &str, ops: &[ElementOp], seq: u32) -> Result<Batch, DataplaneError> {
     for name in std::iter::once(table).chain(ops.iter().map(|o| o.set.as_str())) {
-        if name.is_empty() || name.len() > calico_nft::MAX_NAME_LEN || name.contains('\0') {
+        if !valid_name(name) {
             return Err(DataplaneError::Netlink {
                 what: format!("{name:?} is not a valid nft table or set name"),
                 set: None,
@@ -299,79 +437,19 @@ pub(super) fn encode(table: &str, ops: &[ElementOp], seq: u32) -> Result<Batch, 
             });
         }
     }
-    let mut w = Writer { buf: Vec::new() };
+    let mut w = Writer::default();
     let mut next_seq = seq;
-    let begin = w.begin_message(
-        NFNL_MSG_BATCH_BEGIN,
-        NLM_F_REQUEST,
-        next_seq,
-        0,
-        NFNL_SUBSYS_NFTABLES,
-    );
-    w.end_message(begin);
+    w.batch_marker(NFNL_MSG_BATCH_BEGIN, next_seq);
     let mut messages: Vec<MessageInfo> = Vec::new();
-    let mut open: Option<(usize, usize)> = None; // (message start, elements attr start)
+    let mut run = ElementMessages::default();
     for (i, op) in ops.iter().enumerate() {
-        let elements = kernel_elements(op)?;
-        let same = messages
-            .last()
-            .is_some_and(|m| m.set == op.set && m.add == op.add);
-        let full = open.is_some_and(|(_, list)| w.buf.len() - list > MAX_ELEMENTS_ATTR);
-        if !same || full || open.is_none() {
-            if let Some((msg, list)) = open.take() {
-                w.end_nested(list);
-                w.end_message(msg);
-            }
-            next_seq = next_seq.wrapping_add(1);
-            let (kind, flags) = if op.add {
-                (NFT_MSG_NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE)
-            } else {
-                (NFT_MSG_DELSETELEM, NLM_F_REQUEST)
-            };
-            let msg = w.begin_message(
-                (NFNL_SUBSYS_NFTABLES << 8) | kind,
-                flags,
-                next_seq,
-                NFPROTO_INET,
-                0,
-            );
-            w.attr(NFTA_SET_ELEM_LIST_TABLE, &nul_terminated(table));
-            w.attr(NFTA_SET_ELEM_LIST_SET, &nul_terminated(&op.set));
-            let list = w.begin_nested(NFTA_SET_ELEM_LIST_ELEMENTS);
-            open = Some((msg, list));
-            messages.push(MessageInfo {
-                seq: next_seq,
-                set: op.set.clone(),
-                add: op.add,
-                elements: Vec::new(),
-            });
-        }
-        let Some((msg, _)) = open else { continue };
-        for e in &elements {
-            let start = w.buf.len() - msg;
-            write_element(&mut w, e);
-            let end = w.buf.len() - msg;
-            if let Some(m) = messages.last_mut() {
-                m.elements.push((start..end, i));
-            }
-        }
+        run.push(&mut w, table, op, i, None, &mut next_seq, &mut messages)?;
     }
-    if let Some((msg, list)) = open.take() {
-        w.end_nested(list);
-        w.end_message(msg);
-        // The last message asks for an ack: its reply ends the batch's replies.
-        let flags = u16::from_ne_bytes([w.buf[msg + 6], w.buf[msg + 7]]) | NLM_F_ACK;
-        w.buf[msg + 6..msg + 8].copy_from_slice(&flags.to_ne_bytes());
+    if let Some(last) = run.close(&mut w) {
+        w.request_ack(last);
     }
     next_seq = next_seq.wrapping_add(1);
-    let end = w.begin_message(
-        NFNL_MSG_BATCH_END,
-        NLM_F_REQUEST,
-        next_seq,
-        0,
-        NFNL_SUBSYS_NFTABLES,
-    );
-    w.end_message(end);
+    w.batch_marker(NFNL_MSG_BATCH_END, next_seq);
     Ok(Batch {
         bytes: w.buf,
         begin_seq: seq,
@@ -387,14 +465,40 @@ pub(super) fn send(
     table: &str,
     ops: &[ElementOp],
 ) -> Result<(), DataplaneError> {
+    send_batch(
+        socket,
+        &batch.bytes,
+        batch.begin_seq,
+        batch.messages.last().map(|m| m.seq),
+        OP,
+        |ack| describe(batch, ack, table, ops),
+    )
+}
+
+/// Sends the batch `bytes` (sequence numbers `begin_seq` up to `last`, the one message asking
+/// for an ack; `None`: nothing between begin and end) over `socket`, and reads the replies to
+/// it (replies to other sequence numbers are skipped). The first refusal, as `describe` names
+/// it, is the result; `command` names the exchange in I/O errors.
+pub(super) fn send_batch(
+    socket: &Socket,
+    bytes: &[u8],
+    begin_seq: u32,
+    last: Option<u32>,
+    command: &str,
+    mut describe: impl FnMut(&Ack) -> DataplaneError,
+) -> Result<(), DataplaneError> {
+    let io_err = |source: io::Error| DataplaneError::Io {
+        command: command.into(),
+        source,
+    };
     // Capped acks (no echo of our message) with the failing attribute's offset; a larger
     // receive buffer so the errors of a large failing batch are not dropped. Best effort:
     // without them errors still arrive, only less precise.
     let _ = socket.set_ext_ack(true);
     let _ = socket.set_cap_ack(true);
     let _ = socket.set_rx_buf_sz(1 << 20);
-    socket.send(&batch.bytes, 0).map_err(io_err)?;
-    let Some(last) = batch.messages.last().map(|m| m.seq) else {
+    socket.send(bytes, 0).map_err(io_err)?;
+    let Some(last) = last else {
         return Ok(());
     };
     let mut first_error: Option<DataplaneError> = None;
@@ -402,13 +506,13 @@ pub(super) fn send(
         let (reply, _) = socket.recv_from_full().map_err(io_err)?;
         for r in parse_acks(&reply)? {
             // Ours: between the batch begin and the last message (sequence numbers wrap).
-            if r.seq.wrapping_sub(batch.begin_seq) > last.wrapping_sub(batch.begin_seq) {
+            if r.seq.wrapping_sub(begin_seq) > last.wrapping_sub(begin_seq) {
                 continue;
             }
             if r.errno != 0 && first_error.is_none() {
-                first_error = Some(describe(batch, &r, table, ops));
+                first_error = Some(describe(&r));
             }
-            if r.seq == last || (r.seq == batch.begin_seq && r.errno != 0) {
+            if r.seq == last || (r.seq == begin_seq && r.errno != 0) {
                 return match first_error {
                     Some(e) => Err(e),
                     None => Ok(()),
@@ -419,13 +523,6 @@ pub(super) fn send(
 }
 
 pub(super) const OP: &str = "netlink nf_tables element batch";
-
-fn io_err(source: io::Error) -> DataplaneError {
-    DataplaneError::Io {
-        command: OP.into(),
-        source,
-    }
-}
 
 /// One `NLMSG_ERROR` reply: the sequence number it answers, the errno (0: ack), and the
 /// extended ack's offset and message when present.
@@ -510,23 +607,41 @@ pub(super) fn parse_acks(buf: &[u8]) -> Result<Vec<Ack>, DataplaneError> {
     Ok(out)
 }
 
+/// The kernel's extended-ack message, as a suffix for an error text.
+pub(super) fn kernel_says(ack: &Ack) -> String {
+    ack.message
+        .as_deref()
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default()
+}
+
 /// The error for a refused message, naming the set and (when the kernel pointed at it, or
 /// the message held only one) the element.
 fn describe(batch: &Batch, ack: &Ack, table: &str, ops: &[ElementOp]) -> DataplaneError {
-    let source = io::Error::from_raw_os_error(ack.errno);
-    let kernel = ack
-        .message
-        .as_deref()
-        .map(|m| format!(" ({m})"))
-        .unwrap_or_default();
-    let Some(msg) = batch.messages.iter().find(|m| m.seq == ack.seq) else {
-        return DataplaneError::Netlink {
-            what: format!("commit of the element batch for table inet {table}{kernel}"),
+    match batch.messages.iter().find(|m| m.seq == ack.seq) {
+        Some(msg) => describe_elements(msg, ack, table, |i| ops.get(i)),
+        None => DataplaneError::Netlink {
+            what: format!(
+                "commit of the element batch for table inet {table}{}",
+                kernel_says(ack)
+            ),
             set: None,
             element: None,
-            source,
-        };
-    };
+            source: io::Error::from_raw_os_error(ack.errno),
+        },
+    }
+}
+
+/// The error for the refused element message `msg`; `op_of` finds an op by the index its
+/// elements were pushed with.
+pub(super) fn describe_elements<'a>(
+    msg: &MessageInfo,
+    ack: &Ack,
+    table: &str,
+    op_of: impl Fn(usize) -> Option<&'a ElementOp>,
+) -> DataplaneError {
+    let source = io::Error::from_raw_os_error(ack.errno);
+    let kernel = kernel_says(ack);
     let pointed = ack.offset.and_then(|o| {
         msg.elements
             .iter()
@@ -548,7 +663,7 @@ fn describe(batch: &Batch, ack: &Ack, table: &str, ops: &[ElementOp]) -> Datapla
     } else {
         ("delete", "from")
     };
-    match pointed.or(only).and_then(|i| ops.get(i)) {
+    match pointed.or(only).and_then(op_of) {
         Some(op) => DataplaneError::Netlink {
             what: format!(
                 "{verb} element {{ {} }} {prep} set {} of table inet {table}{kernel}",
