@@ -645,8 +645,8 @@ impl<'a> Encoder<'a> {
             *n += 1;
             *n
         };
-        let label = format!("rule {n} added to chain {chain}");
-        let bad = |why: String| invalid(format!("add {label}: {why}"), None);
+        let label = format!("rule #{n} appended to chain {chain}");
+        let bad = |why: String| invalid(format!("append rule #{n} to chain {chain}: {why}"), None);
         if rule.exprs.is_empty() {
             return Err(bad("a rule has at least one expression".into()));
         }
@@ -732,7 +732,7 @@ impl<'a> Encoder<'a> {
             ranges.push(start..self.w.buf.len() - at);
         }
         self.w.end_nested(list);
-        self.end(at, i, format!("add {label}"), None);
+        self.end(at, i, format!("append rule #{n} to chain {chain}"), None);
         if let Some(m) = self.messages.last_mut() {
             m.exprs = ranges;
         }

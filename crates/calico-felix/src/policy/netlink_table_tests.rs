@@ -530,3 +530,300 @@ fn anonymous_set_user_data_follows_the_key_expressions() {
         hex("000402000000")
     );
 }
+
+fn rule(exprs: Vec<Expr>, anon_sets: Vec<AnonSet>) -> TableOp {
+    TableOp::AddRule {
+        chain: "c".into(),
+        rule: RuleCode { exprs, anon_sets },
+    }
+}
+
+fn encode_err(ops: &[TableOp]) -> DataplaneError {
+    encode_plan("t", ops, 1).unwrap_err()
+}
+
+fn invalid_input(err: &DataplaneError) -> bool {
+    matches!(err, DataplaneError::Netlink { source, .. }
+        if source.kind() == io::ErrorKind::InvalidInput)
+}
+
+#[test]
+fn malformed_plans_are_refused_naming_the_op_and_expression() {
+    let accept = || Expr::Verdict(VerdictCode::Accept);
+    let ipset = |elements| AnonSet {
+        key_type: 7,
+        key_len: 4,
+        concat: vec![],
+        interval: false,
+        elements,
+    };
+    let cases: Vec<(Vec<TableOp>, &str)> = vec![
+        (
+            vec![TableOp::AddChain { name: "".into() }],
+            "\"\" is not a valid nft chain name",
+        ),
+        (
+            vec![TableOp::DeleteSet {
+                name: "x".repeat(256),
+            }],
+            "not a valid nft set name",
+        ),
+        (
+            vec![rule(vec![meta(MetaKey::Mark, 5), accept()], vec![])],
+            "append rule #1 to chain c: expression 0 `[ meta load mark => reg 5 ]`: 5 is not a data register",
+        ),
+        (
+            vec![rule(vec![meta(MetaKey::Iifname, 23), accept()], vec![])],
+            "16 bytes do not fit register 23",
+        ),
+        (
+            vec![rule(vec![cmp(CmpOp::Eq, &[0; 17]), accept()], vec![])],
+            "data of 17 bytes",
+        ),
+        (
+            vec![rule(
+                vec![lookup(SetRef::Anonymous(1), false), accept()],
+                vec![ipset(vec![key(&[1, 2, 3, 4], false)])],
+            )],
+            "anonymous set 1 of a rule with 1",
+        ),
+        (
+            vec![rule(
+                vec![lookup(SetRef::Anonymous(0), false), accept()],
+                vec![ipset(vec![key(&[1, 2, 3], false)])],
+            )],
+            "anonymous set 0: element key of 3 bytes in a set of 4-byte keys",
+        ),
+        (
+            vec![rule(
+                vec![lookup(SetRef::Anonymous(0), false), accept()],
+                vec![ipset(vec![])],
+            )],
+            "anonymous set 0: an anonymous set has elements",
+        ),
+        (
+            vec![rule(
+                vec![accept()],
+                vec![ipset(vec![key(&[1, 2, 3, 4], false)])],
+            )],
+            "anonymous set 0 is not looked up",
+        ),
+        (
+            vec![rule(
+                vec![Expr::Verdict(VerdictCode::Jump("a\0b".into()))],
+                vec![],
+            )],
+            "is not a valid chain name",
+        ),
+        (
+            vec![rule(
+                vec![Expr::Log {
+                    prefix: "p".repeat(128),
+                    level: 6,
+                }],
+                vec![],
+            )],
+            "a log prefix is at most 127 bytes",
+        ),
+        (
+            vec![rule(
+                vec![Expr::MetaSet {
+                    key: MetaKey::L4proto,
+                    sreg: 1,
+                }],
+                vec![],
+            )],
+            "only the mark can be set",
+        ),
+        (
+            vec![rule(
+                vec![Expr::Lookup {
+                    sreg: 1,
+                    set: SetRef::Named("m".into()),
+                    dreg: Some(0),
+                    invert: true,
+                }],
+                vec![],
+            )],
+            "an inverted lookup has no destination",
+        ),
+        (vec![rule(vec![], vec![])], "at least one expression"),
+        (
+            vec![TableOp::AddSet {
+                name: "s".into(),
+                kind: NamedSetKind::Addr(5),
+            }],
+            "address family 5",
+        ),
+    ];
+    for (ops, expected) in cases {
+        let err = encode_err(&ops);
+        assert!(invalid_input(&err), "{err:?}");
+        assert!(
+            err.to_string().contains(expected),
+            "{err} lacks {expected:?}"
+        );
+    }
+    // The rule number counts the rules added to that chain (after a flush, from 1 again).
+    let ops = vec![
+        rule(vec![accept()], vec![]),
+        TableOp::FlushChain { name: "c".into() },
+        rule(vec![accept()], vec![]),
+        rule(vec![meta(MetaKey::Mark, 0), accept()], vec![]),
+    ];
+    assert!(
+        encode_err(&ops)
+            .to_string()
+            .contains("append rule #2 to chain c")
+    );
+}
+
+#[test]
+fn what_the_encoder_cannot_write_has_no_netlink_path() {
+    // Ranges of a concatenation need NFTA_SET_ELEM_KEY_END elements.
+    let concat_ranges = rule(
+        vec![
+            payload(PayloadBase::Network, 12, 4, 1),
+            payload(PayloadBase::Transport, 2, 2, 9),
+            lookup(SetRef::Anonymous(0), false),
+            Expr::Verdict(VerdictCode::Accept),
+        ],
+        vec![AnonSet {
+            key_type: (7 << 6) | 13,
+            key_len: 8,
+            concat: vec![4, 2],
+            interval: true,
+            elements: vec![key(&[10, 0, 0, 0, 0, 80, 0, 0], false)],
+        }],
+    );
+    let err = encode_err(&[concat_ranges]);
+    assert!(
+        matches!(&err, DataplaneError::NoNetlinkPath { what } if what.contains("key-end")),
+        "{err:?}"
+    );
+    // More than one netlink send holds.
+    let chains: Vec<TableOp> = (0..6000)
+        .map(|i| TableOp::AddChain {
+            name: format!("chain-{i}"),
+        })
+        .collect();
+    let err = encode_err(&chains);
+    assert!(
+        matches!(&err, DataplaneError::NoNetlinkPath { what } if what.contains("larger than one netlink send")),
+        "{err:?}"
+    );
+    assert!(encode_plan("t", &chains[..2000], 1).is_ok());
+}
+
+#[test]
+fn renumbering_equals_encoding_at_that_sequence_number() {
+    let mut b = encode_plan("t", &plan_b(), 1).unwrap();
+    let direct = encode_plan("t", &plan_b(), 0xffff_fff0).unwrap();
+    b.renumber(0xffff_fff0);
+    assert_eq!(b.bytes, direct.bytes);
+    assert_eq!(b.begin_seq, direct.begin_seq);
+    assert_eq!(b.last_seq, direct.last_seq);
+    assert_eq!(b.seqs_used(), 15);
+    let seqs = |p: &PlanBatch| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(&b), seqs(&direct));
+    // An empty plan: begin and end only, nothing to acknowledge.
+    let empty = encode_plan("t", &[], 5).unwrap();
+    assert_eq!(empty.last_seq, None);
+    assert_eq!(split(&empty.bytes).len(), 2);
+}
+
+#[test]
+fn only_sets_created_in_the_batch_are_looked_up_by_id() {
+    let ops = vec![
+        TableOp::AddSet {
+            name: "new".into(),
+            kind: NamedSetKind::Addr(4),
+        },
+        elem("new", "10.0.0.1"),
+        elem("old", "10.0.0.2"),
+        rule(
+            vec![
+                payload(PayloadBase::Network, 12, 4, 1),
+                lookup(SetRef::Named("new".into()), false),
+                lookup(SetRef::Named("old".into()), false),
+            ],
+            vec![],
+        ),
+    ];
+    let b = encode_plan("t", &ops, 0).unwrap();
+    let m = split(&b.bytes);
+    let id1 = [8u8, 0, NFTA_SET_ELEM_LIST_SET_ID as u8, 0, 0, 0, 0, 1];
+    let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(has(&m[2], &id1), "elements of the new set name its id");
+    assert!(!has(&m[3][20..], &[8, 0, 4, 0]), "the old set's have none");
+    let lookup_id = [8u8, 0, NFTA_LOOKUP_SET_ID as u8, 0, 0, 0, 0, 1];
+    let rule_msg = &m[4];
+    assert_eq!(
+        rule_msg
+            .windows(8)
+            .filter(|w| *w == lookup_id.as_slice())
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn refusals_name_the_op_the_rule_expression_and_the_element() {
+    let ops = plan_b();
+    let b = encode_plan("t", &ops, 100).unwrap();
+    // The ct state rule's message: the kernel points at its second expression (bitwise).
+    let m = b.messages.last().unwrap();
+    assert_eq!(m.op, 6);
+    let ack = |seq, offset| Ack {
+        seq,
+        errno: 22,
+        offset,
+        message: Some("bad".into()),
+    };
+    let err = describe(
+        &b,
+        &ack(m.seq, Some(m.exprs[1].start as u32 + 8)),
+        "t",
+        &ops,
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("append rule #6 to chain c (op 6 of the plan) in table inet t, expression 1 `[ bitwise reg 1 = ( reg 1 & 0x00000006 ) ^ 0x00000000 ]` (bad)"),
+        "{text}"
+    );
+    assert!(
+        matches!(&err, DataplaneError::Netlink { source, .. } if source.raw_os_error() == Some(22))
+    );
+    // An anonymous set of rule 2.
+    let anon = b
+        .messages
+        .iter()
+        .find(|m| m.what.starts_with("create anonymous set 1"))
+        .unwrap();
+    let err = describe(&b, &ack(anon.seq, None), "t", &ops);
+    assert!(
+        err.to_string()
+            .contains("create anonymous set 1 of rule #2 appended to chain c (op 2 of the plan)"),
+        "{err}"
+    );
+    // The named set, and the batch as a whole.
+    let err = describe(&b, &ack(101, None), "t", &ops);
+    assert!(
+        matches!(&err, DataplaneError::Netlink { set: Some(s), .. } if s == "s4"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("add set s4"), "{err}");
+    let err = describe(&b, &ack(100, None), "t", &ops);
+    assert!(err.to_string().contains("commit of the batch"), "{err}");
+    // Element messages name the element, as apply_elements does.
+    let plan = plan_a();
+    let b = encode_plan("t", &plan, 0).unwrap();
+    let em = &b.elements[0];
+    let second = em.elements[1].0.start as u32 + 4;
+    let err = describe(&b, &ack(em.seq, Some(second)), "t", &plan);
+    assert!(
+        matches!(&err, DataplaneError::Netlink { set: Some(s), element: Some(e), .. }
+            if s == "s4" && e == "10.0.0.2"),
+        "{err:?}"
+    );
+}
