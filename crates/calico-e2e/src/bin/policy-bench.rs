@@ -634,31 +634,46 @@ fn one_change(
     let t = Instant::now();
     let inc = calico_nft::recompile(&p.ruleset, p.graph.model(), &updates, cfg)?;
     let recompile = ms(t.elapsed());
-    // As calico-felix's PolicyManager syncs: the diff split into element changes and the
-    // rest; element-only changes go to the kernel as one nfnetlink batch, anything else is
-    // one nft transaction.
+    // As calico-felix's PolicyManager syncs: the diff as typed table operations; element-only
+    // changes go to the kernel as one nfnetlink batch of set elements, changes of chains and
+    // rules as one nfnetlink batch of table operations, what has no plan as one nft
+    // transaction.
     let t = Instant::now();
-    let change = calico_nft::diff_ops(&p.ruleset, &inc);
+    let plan = calico_nft::diff_plan(&p.ruleset, &inc);
     let diff_inc = ms(t.elapsed());
+    // For the record (the size of the change as an nft script), outside the timings.
+    let change = calico_nft::diff_ops(&p.ruleset, &inc);
     let script = change.render();
     // (`render()` orders element commands its own way, so compare the rulesets, not texts.)
     if inc != full {
         bail!("recompile and compile disagree on this change");
     }
-    if script_full.trim().is_empty() {
-        bail!("the change produced an empty nft diff");
-    }
-    if change.is_empty() {
+    if script_full.trim().is_empty() || change.is_empty() {
         bail!("the change produced an empty nft diff");
     }
     let t = Instant::now();
-    if change.elements_only() {
-        p.driver
-            .apply_elements(&change.table, &change.elements)
-            .context("applying the element changes over netlink")?;
-        t_out.via_netlink += 1;
-    } else {
-        p.driver.apply(&script).context("applying the diff")?;
+    match plan {
+        Ok(plan) => {
+            let elements: Option<Vec<calico_nft::ElementOp>> = plan
+                .iter()
+                .map(|op| match op {
+                    calico_nft::bytecode::TableOp::Element(e) => Some(e.clone()),
+                    _ => None,
+                })
+                .collect();
+            match elements {
+                Some(ops) => p
+                    .driver
+                    .apply_elements(inc.table(), &ops)
+                    .context("applying the element changes over netlink")?,
+                None => p
+                    .driver
+                    .apply_plan(inc.table(), &plan)
+                    .context("applying the table operations over netlink")?,
+            }
+            t_out.via_netlink += 1;
+        }
+        Err(_) => p.driver.apply(&script).context("applying the diff")?,
     }
     let apply = ms(t.elapsed());
     p.ruleset = inc;
@@ -1254,9 +1269,10 @@ fn main() -> Result<()> {
     }
     println!(
         "\n\"calico-node today\" = on_update + flush + model clone + full compile + diff + apply \
-         (its `program()`); \"incremental path\" = on_update + flush + recompile + diff_ops + apply; \
-         both apply as calico-felix's PolicyManager does (element-only changes as one nfnetlink \
-         batch, anything else as one nft transaction)."
+         (its `program()` before recompile); \"incremental path\" = on_update + flush + recompile + \
+         diff_plan + apply (what calico-node does); both apply as calico-felix's PolicyManager \
+         does (element changes as one nfnetlink batch of set elements, chain and rule changes \
+         as one nfnetlink batch of table operations, the rest as one nft transaction)."
     );
     for (name, t) in changes.iter().filter(|(_, t)| t.on_update.is_empty()) {
         println!("- {name} (nsenter + nft): {}", cell(&t.apply));

@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use calico_nft::{Ruleset, TableShape};
+use calico_nft::bytecode::TableOp;
+use calico_nft::{ElementOp, Ruleset, TableShape};
 
 use super::{DataplaneError, NftMetrics, PolicyDataplane};
 
@@ -23,10 +24,15 @@ pub enum SyncAction {
 /// Like Felix's nftables `Table` (`felix/nftables/table.go`): the first apply, and the first
 /// after any failure or detected drift, replaces the whole table in one transaction (`add
 /// table; delete table; <full table>`: the old rules stay in force until the commit, so there
-/// is no moment without policy); every other apply sends only `calico_nft::diff(applied,
-/// target)`. A failed transaction changes nothing in the kernel (nft batches are atomic), so
-/// `applied` stays what it was; the next sync still re-asserts the whole table, in case the
-/// failure came from the kernel's state rather than from the script.
+/// is no moment without policy); every other apply sends only the difference between
+/// `applied` and `target`, as one transaction: element changes alone through
+/// [`PolicyDataplane::apply_elements`], changes of chains and rules as one netlink batch of
+/// [`calico_nft::diff_plan`]'s operations through [`PolicyDataplane::apply_plan`] (neither
+/// runs `nft`, whose start-up loads the whole table), and what has no plan (a new map or base
+/// chain) or whose batch fails as `calico_nft::diff` through `nft`. A failed transaction
+/// changes nothing in the kernel (batches are atomic), so `applied` stays what it was; the
+/// next sync still re-asserts the whole table, in case the failure came from the kernel's
+/// state rather than from the change.
 pub struct PolicyManager<D: PolicyDataplane> {
     dataplane: D,
     applied: Option<Ruleset>,
@@ -95,22 +101,37 @@ impl<D: PolicyDataplane> PolicyManager<D> {
             return Ok(SyncAction::Nothing);
         };
         let (action, work) = match (&self.applied, self.in_sync) {
-            (Some(applied), true) => {
-                let change = calico_nft::diff_ops(applied, &target);
-                if change.is_empty() {
+            (Some(applied), true) => match calico_nft::diff_plan(applied, &target) {
+                Ok(plan) if plan.is_empty() => {
                     self.applied = Some(target);
                     return Ok(SyncAction::Nothing);
                 }
-                if change.elements_only() {
-                    // Set membership / map entries only: the dataplane's element path
-                    // (netlink for the real driver, no nft cache to load).
-                    (SyncAction::Diff, Work::Elements(change))
-                } else {
-                    // Anything else: ONE nft transaction carrying the element changes too,
-                    // never two commits that could leave half a change applied.
-                    (SyncAction::Diff, Work::Script(change.render()))
+                Ok(plan) => {
+                    let elements: Option<Vec<ElementOp>> = plan
+                        .iter()
+                        .map(|op| match op {
+                            TableOp::Element(e) => Some(e.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    match elements {
+                        // Set membership / map entries only: the dataplane's element path.
+                        Some(ops) => (SyncAction::Diff, Work::Elements(ops)),
+                        // Chains and rules too: one netlink batch (no nft cache to load).
+                        None => (SyncAction::Diff, Work::Plan(plan)),
+                    }
                 }
-            }
+                Err(why) => {
+                    // A change the plan cannot express (a new map or base chain): ONE nft
+                    // transaction carrying the element changes too.
+                    tracing::debug!(%why, "policy change goes through nft");
+                    self.metrics.plan_fallbacks.inc();
+                    (
+                        SyncAction::Diff,
+                        Work::Script(calico_nft::diff_ops(applied, &target).render()),
+                    )
+                }
+            },
             _ => (
                 SyncAction::FullReplace,
                 Work::Script(target.full_replace_script()),
@@ -120,11 +141,29 @@ impl<D: PolicyDataplane> PolicyManager<D> {
         let started = Instant::now();
         let result = match &work {
             Work::Script(script) => self.dataplane.apply(script),
-            Work::Elements(change) => {
+            Work::Elements(ops) => {
                 self.metrics.element_batches.inc();
-                self.dataplane
-                    .apply_elements(&change.table, &change.elements)
+                self.dataplane.apply_elements(target.table(), ops)
             }
+            Work::Plan(plan) => match self.dataplane.apply_plan(target.table(), plan) {
+                Ok(()) => {
+                    self.metrics.plan_batches.inc();
+                    Ok(())
+                }
+                Err(e) => {
+                    // The batch was atomic: nothing of it applied. The same change as one nft
+                    // transaction still lands (and if the kernel refuses that too, it is
+                    // reported like any failed transaction).
+                    self.metrics.plan_fallbacks.inc();
+                    tracing::warn!(error = %e, "netlink batch of the policy change failed; applying it with nft");
+                    match &self.applied {
+                        Some(applied) => self
+                            .dataplane
+                            .apply(&calico_nft::diff_ops(applied, &target).render()),
+                        None => Err(e),
+                    }
+                }
+            },
         };
         self.metrics
             .apply_seconds
@@ -221,10 +260,12 @@ impl<D: PolicyDataplane> PolicyManager<D> {
     }
 }
 
-/// What one sync sends: an nft script, or element changes only.
+/// What one sync sends: an nft script, element changes only, or a netlink batch of table
+/// operations.
 enum Work {
     Script(String),
-    Elements(calico_nft::NftChange),
+    Elements(Vec<ElementOp>),
+    Plan(Vec<TableOp>),
 }
 
 /// A one-line summary of a table shape for logs.
@@ -269,9 +310,26 @@ mod tests {
         generation: Option<u32>,
         bump: u32,
         generation_error: bool,
+        /// Netlink batches of table operations applied, and how many of the next fail.
+        plans: Vec<Vec<TableOp>>,
+        fail_plans: usize,
     }
 
     impl PolicyDataplane for Fake {
+        fn apply_plan(&mut self, _table: &str, ops: &[TableOp]) -> Result<(), DataplaneError> {
+            if self.fail_plans > 0 {
+                self.fail_plans -= 1;
+                return Err(DataplaneError::Netlink {
+                    what: "add rule to chain pi-x: jump to a missing chain".into(),
+                    set: None,
+                    element: None,
+                    source: std::io::Error::from_raw_os_error(2),
+                });
+            }
+            self.plans.push(ops.to_vec());
+            self.generation = self.generation.map(|g| g + self.bump.max(1));
+            Ok(())
+        }
         fn apply(&mut self, script: &str) -> Result<(), DataplaneError> {
             if self.fail > 0 {
                 self.fail -= 1;
@@ -404,24 +462,56 @@ mod tests {
             Some(&calico_nft::diff(&a, &b))
         );
 
-        // Membership and a rule change together: one script holding both.
-        let mut model_c = model(&["10.0.0.3"]);
-        if let Some(p) = model_c.profiles.get_mut("kns.default") {
-            p.inbound.insert(0, Rule::any(RuleAction::Deny));
-        }
-        let c = compile(&model_c, &NftConfig::default()).unwrap();
+        // Membership and a rule change together: one netlink batch holding both.
+        let c = ruleset_with_deny(&["10.0.0.3"]);
         let change = calico_nft::diff_ops(&b, &c);
         assert!(!change.elements_only() && !change.elements.is_empty());
         m.set_target(c.clone());
         assert_eq!(m.sync().unwrap(), SyncAction::Diff);
         assert_eq!(metrics.element_batches.get(), 1, "not an element batch");
-        let sent = m.dataplane().scripts.last().unwrap();
-        assert_eq!(sent, &change.render());
+        assert_eq!(metrics.plan_batches.get(), 1);
+        assert_eq!(m.dataplane().scripts.len(), 2, "no nft script");
+        let plan = m.dataplane().plans.last().unwrap();
+        assert_eq!(plan, &calico_nft::diff_plan(&b, &c).unwrap());
+        assert!(plan.iter().any(|op| matches!(op, TableOp::Element(_))));
         assert!(
-            sent.contains("10.0.0.3") && sent.contains("flush chain"),
-            "{sent}"
+            plan.iter()
+                .any(|op| matches!(op, TableOp::FlushChain { .. }))
         );
         assert_eq!(m.applied(), Some(&c));
+    }
+
+    /// Profile `kns.default` with a deny rule first.
+    fn ruleset_with_deny(members: &[&str]) -> Ruleset {
+        let mut model_c = model(members);
+        if let Some(p) = model_c.profiles.get_mut("kns.default") {
+            p.inbound.insert(0, Rule::any(RuleAction::Deny));
+        }
+        compile(&model_c, &NftConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn a_failed_plan_batch_falls_back_to_one_nft_script() {
+        let (a, b) = (ruleset(&["10.0.0.1"]), ruleset_with_deny(&["10.0.0.2"]));
+        let metrics = NftMetrics::default();
+        let mut m = PolicyManager::new(Fake::default(), metrics.clone());
+        m.set_target(a.clone());
+        m.sync().unwrap();
+        m.dataplane_mut().fail_plans = 1;
+        m.set_target(b.clone());
+        assert_eq!(m.sync().unwrap(), SyncAction::Diff);
+        assert_eq!(metrics.plan_fallbacks.get(), 1);
+        assert_eq!(metrics.plan_batches.get(), 0);
+        assert!(m.dataplane().plans.is_empty());
+        assert_eq!(
+            m.dataplane().scripts.last(),
+            Some(&calico_nft::diff_ops(&a, &b).render())
+        );
+        assert_eq!(m.applied(), Some(&b));
+        assert!(
+            m.in_sync(),
+            "the fallback landed: the next change is a diff again"
+        );
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub struct NftMetrics {
     /// `felix_nft_element_batches_total`: changes sent as set-element netlink batches (no
     /// `nft` process; see `PolicyDataplane::apply_elements`). Not a Felix series.
     pub element_batches: Counter,
+    /// `felix_nft_plan_batches_total`: changes of chains and rules sent as one nf_tables
+    /// netlink batch (`calico_nft::diff_plan`; no `nft` process). Not a Felix series.
+    pub plan_batches: Counter,
+    /// `felix_nft_plan_fallbacks_total`: changes that had to go through `nft` instead: no
+    /// plan for them (a new map or base chain), the batch too large, or the batch refused.
+    pub plan_fallbacks: Counter,
     /// `felix_nft_chains`: chains in the table last programmed.
     pub chains: Gauge,
     /// `felix_nft_rules`: rules over all chains of that table.
@@ -44,6 +50,8 @@ impl Default for NftMetrics {
             resyncs: Counter::default(),
             errors: Counter::default(),
             element_batches: Counter::default(),
+            plan_batches: Counter::default(),
+            plan_fallbacks: Counter::default(),
             chains: Gauge::default(),
             rules: Gauge::default(),
             sets: Gauge::default(),
@@ -61,21 +69,35 @@ impl NftMetrics {
             "Time in seconds of each nft transaction that programs the policy table.",
             m.apply_seconds.clone(),
         );
-        registry.register(
-            "felix_nft_resyncs",
-            "Number of full re-applies of the policy table after drift was detected.",
-            m.resyncs.clone(),
-        );
-        registry.register(
-            "felix_nft_errors",
-            "Number of nft errors when writing or listing rules.",
-            m.errors.clone(),
-        );
-        registry.register(
-            "felix_nft_element_batches",
-            "Number of policy table changes applied as set-element batches over netlink.",
-            m.element_batches.clone(),
-        );
+        for (name, help, counter) in [
+            (
+                "felix_nft_resyncs",
+                "Number of full re-applies of the policy table after drift was detected.",
+                &m.resyncs,
+            ),
+            (
+                "felix_nft_errors",
+                "Number of nft errors when writing or listing rules.",
+                &m.errors,
+            ),
+            (
+                "felix_nft_element_batches",
+                "Number of policy table changes applied as set-element batches over netlink.",
+                &m.element_batches,
+            ),
+            (
+                "felix_nft_plan_batches",
+                "Number of policy table changes of chains and rules applied as netlink batches.",
+                &m.plan_batches,
+            ),
+            (
+                "felix_nft_plan_fallbacks",
+                "Number of policy table changes applied through nft because no netlink batch could carry them.",
+                &m.plan_fallbacks,
+            ),
+        ] {
+            registry.register(name, help, counter.clone());
+        }
         for (name, help, gauge) in [
             (
                 "felix_nft_chains",
@@ -115,6 +137,8 @@ mod tests {
         let m = NftMetrics::register(&mut r);
         m.errors.inc();
         m.element_batches.inc();
+        m.plan_batches.inc();
+        m.plan_fallbacks.inc();
         m.resyncs.inc();
         m.resyncs.inc();
         m.chains.set(7);
@@ -127,6 +151,8 @@ mod tests {
         for line in [
             "felix_nft_errors_total 1",
             "felix_nft_element_batches_total 1",
+            "felix_nft_plan_batches_total 1",
+            "felix_nft_plan_fallbacks_total 1",
             "felix_nft_resyncs_total 2",
             "felix_nft_chains 7",
             "felix_nft_rules 42",
