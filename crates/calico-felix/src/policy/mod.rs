@@ -14,7 +14,10 @@
 //! frequent changes by far) skip `nft`: [`PolicyDataplane::apply_elements`] on [`NftDriver`]
 //! sends them as one nfnetlink batch of set-element messages, which the kernel commits
 //! atomically like a script, without `nft` first loading its cache of the whole table
-//! (~100 ms at 10k policies). Any other change stays one `nft` transaction that carries its
+//! (~100 ms at 10k policies). Chain, rule and set changes go the same way when the manager
+//! has them as a plan (`calico_nft::diff_plan`): [`PolicyDataplane::apply_plan`] on
+//! [`NftDriver`] encodes the plan as the messages nft itself would send (`netlink_table`), in
+//! one batch. Whatever has no netlink path stays one `nft` transaction that carries its
 //! element changes too (`calico_nft::diff_ops`).
 //!
 //! This module never builds rules itself (that is `calico-nft`'s job). `nft` runs in another
@@ -64,9 +67,10 @@ pub enum DataplaneError {
     /// `nft -j list ...` printed something that is not the listing we expect.
     #[error("unreadable listing from `{command}`: {detail}")]
     Listing { command: String, detail: String },
-    /// The kernel refused an nf_tables netlink batch of set elements (so none of it was
-    /// applied), or the batch could not be encoded. `what` names the operation, set and
-    /// element; `source` carries the kernel's errno.
+    /// The kernel refused an nf_tables netlink batch (elements, or a table plan) so none of
+    /// it was applied, or the batch was malformed and not sent (`source` of kind
+    /// `InvalidInput`). `what` names the operation (set and element, or chain and rule, and
+    /// the expression the kernel pointed at); `source` carries the kernel's errno.
     #[error("netlink nf_tables: {what}: {source}")]
     Netlink {
         what: String,
