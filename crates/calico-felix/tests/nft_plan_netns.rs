@@ -876,7 +876,7 @@ fn a_refused_plan_names_the_op_and_changes_nothing() {
         err.to_string().contains("not a valid nft chain name"),
         "{err}"
     );
-    let many: Vec<TableOp> = (0..20_000)
+    let many: Vec<TableOp> = (0..100_000)
         .map(|i| TableOp::AddChain {
             name: format!("c{i}"),
         })

@@ -158,6 +158,15 @@ fn finish(out: std::io::Result<Output>, written: std::io::Result<()>) -> std::io
     Ok(out)
 }
 
+impl NftDriver {
+    /// The largest batch the kept socket takes in one send (opening it if need be).
+    fn send_limit(&mut self, op: &str) -> Result<usize, DataplaneError> {
+        self.socket.with(self.netns.as_deref(), op, |socket, _| {
+            Ok((super::generation::send_limit(socket), 0))
+        })
+    }
+}
+
 impl PolicyDataplane for NftDriver {
     fn apply(&mut self, script: &str) -> Result<(), DataplaneError> {
         if script.trim().is_empty() {
@@ -202,8 +211,9 @@ impl PolicyDataplane for NftDriver {
         if ops.is_empty() {
             return Ok(());
         }
-        use super::netlink_elements::{MAX_BATCH, OP, encode, send};
-        if encode(table, ops, 1)?.bytes.len() > MAX_BATCH {
+        use super::netlink_elements::{OP, encode, send};
+        let limit = self.send_limit(OP)?;
+        if encode(table, ops, 1)?.bytes.len() > limit {
             return self.apply(&calico_nft::render_elements(table, ops));
         }
         self.socket.with(self.netns.as_deref(), OP, |socket, seq| {
@@ -225,6 +235,15 @@ impl PolicyDataplane for NftDriver {
         use super::netlink_table::{OP, encode_plan, send_plan};
         // Encoded (and validated) before the socket is taken: a refusal here keeps it.
         let mut batch = encode_plan(table, ops, 1)?;
+        let limit = self.send_limit(OP)?;
+        if batch.len() > limit {
+            return Err(DataplaneError::NoNetlinkPath {
+                what: format!(
+                    "a batch of {} bytes is larger than one netlink send on this socket ({limit})",
+                    batch.len()
+                ),
+            });
+        }
         self.socket.with(self.netns.as_deref(), OP, |socket, seq| {
             batch.renumber(seq);
             send_plan(socket, &batch, table, ops).map(|()| ((), batch.seqs_used()))

@@ -81,6 +81,16 @@ impl SharedSocket {
     }
 }
 
+/// The send buffer asked for: batches up to about this size go in one send.
+const SEND_BUFFER: usize = 4 << 20;
+
+/// The largest batch `socket` takes in one send: `netlink_sendmsg` refuses a message longer
+/// than the send buffer less 32 bytes (`EMSGSIZE`).
+pub(super) fn send_limit(socket: &Socket) -> usize {
+    nix::sys::socket::getsockopt(socket, nix::sys::socket::sockopt::SndBuf)
+        .map_or(super::netlink_elements::MAX_BATCH, |b| b.saturating_sub(32))
+}
+
 /// A netfilter netlink socket connected to the kernel, in the namespace at `netns` (the
 /// caller's own when `None`); errors name `command`.
 pub(super) fn socket_in(netns: Option<&Path>, command: &str) -> Result<Socket, DataplaneError> {
@@ -92,6 +102,16 @@ pub(super) fn socket_in(netns: Option<&Path>, command: &str) -> Result<Socket, D
         let mut socket = Socket::new(NETLINK_NETFILTER).map_err(err)?;
         socket.bind_auto().map_err(err)?;
         socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
+        // A batch is committed only if it arrives in one send, which the socket's send
+        // buffer bounds (`net.core.wmem_default`, 208 KiB). A new pod's chains at 10k
+        // policies take ~170 KiB, so ask for more; with CAP_NET_ADMIN the buffer may exceed
+        // `wmem_max` (SO_SNDBUFFORCE). Without it the default stays and larger changes go
+        // through `nft` ([`send_limit`]).
+        let _ = nix::sys::socket::setsockopt(
+            &socket,
+            nix::sys::socket::sockopt::SndBufForce,
+            &SEND_BUFFER,
+        );
         Ok(socket)
     };
     match netns {

@@ -68,10 +68,14 @@ const IFNAMSIZ: usize = 16;
 /// Bytes of element attributes per message: the elements list is one netlink attribute,
 /// whose length field is 16 bits.
 const MAX_ELEMENTS_ATTR: usize = 60 * 1024;
-/// Largest batch sent over netlink. One `send` must hold the whole batch (the kernel commits
-/// what one skb carries) and fit the socket's send buffer (`net.core.wmem_default`, 208 KiB
-/// by default); larger changes go through `nft`, whose cost is then dominated by the data.
+/// Largest batch sent over netlink when the socket cannot tell its send buffer. One `send`
+/// must hold the whole batch (the kernel commits what one skb carries) and fit the socket's
+/// send buffer (`net.core.wmem_default`, 208 KiB by default; the driver raises it and asks
+/// the socket, `generation::send_limit`); larger changes go through `nft`, whose cost is then
+/// dominated by the data.
 pub(super) const MAX_BATCH: usize = 128 * 1024;
+/// Largest batch encoded at all (the send buffer the driver asks for).
+pub(super) const MAX_ENCODED_BATCH: usize = 4 << 20;
 
 /// One encoded batch and what each of its messages carries, to name a refused element.
 #[derive(Debug)]

@@ -49,7 +49,7 @@ use netlink_sys::Socket;
 
 use super::DataplaneError;
 use super::netlink_elements::{
-    Ack, ElementMessages, MAX_BATCH, MessageInfo, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END,
+    Ack, ElementMessages, MAX_ENCODED_BATCH, MessageInfo, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END,
     NFT_MSG_NEWSETELEM, NFT_SET_ELEM_INTERVAL_END, NFTA_DATA_VALUE, NFTA_DATA_VERDICT,
     NFTA_LIST_ELEM, NFTA_SET_ELEM_FLAGS, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS,
     NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_SET_ID, NFTA_SET_ELEM_LIST_TABLE,
@@ -228,6 +228,11 @@ impl PlanBatch {
         for m in &mut self.messages {
             m.seq = m.seq.wrapping_add(shift);
         }
+    }
+
+    /// Bytes of the batch.
+    pub(super) fn len(&self) -> usize {
+        self.bytes.len()
     }
 
     /// Sequence numbers the batch uses (begin, messages, end).
@@ -1090,10 +1095,10 @@ pub(super) fn encode_plan(
                 .into(),
         });
     }
-    if e.w.buf.len() > MAX_BATCH {
+    if e.w.buf.len() > MAX_ENCODED_BATCH {
         return Err(DataplaneError::NoNetlinkPath {
             what: format!(
-                "a batch of {} bytes is larger than one netlink send ({MAX_BATCH})",
+                "a batch of {} bytes is larger than one netlink send ({MAX_ENCODED_BATCH})",
                 e.w.buf.len()
             ),
         });

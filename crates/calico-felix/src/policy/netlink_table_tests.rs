@@ -702,7 +702,7 @@ fn what_the_encoder_cannot_write_has_no_netlink_path() {
         "{err:?}"
     );
     // More than one netlink send holds.
-    let chains: Vec<TableOp> = (0..6000)
+    let chains: Vec<TableOp> = (0..100_000)
         .map(|i| TableOp::AddChain {
             name: format!("chain-{i}"),
         })
