@@ -199,7 +199,7 @@ pub enum Expr {
     /// `notrack`.
     Notrack,
     /// `fib saddr . mark . iif oif => reg <dreg>` (the RPF check): `NFTA_FIB_FLAGS` =
-    /// `NFTA_FIB_F_SADDR | NFTA_FIB_F_MARK | NFTA_FIB_F_IIF` (0x1 | 0x10 | 0x4),
+    /// `NFTA_FIB_F_SADDR | NFTA_FIB_F_MARK | NFTA_FIB_F_IIF` (0x1 | 0x4 | 0x8 = 0x0d),
     /// `NFTA_FIB_RESULT` = `NFT_FIB_RESULT_OIF` (1).
     FibSaddrMarkIifOif { dreg: u32 },
 }

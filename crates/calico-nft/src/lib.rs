@@ -36,6 +36,10 @@
 //! [`diff_ops`] computes the same change split into typed set/map element changes
 //! ([`ElementOp`]: what a driver can send as nf_tables set-element messages without `nft`) and
 //! the remaining script; [`NftChange::render`] puts both back into one transaction.
+//! [`diff_plan`] goes further: the whole change as typed table operations
+//! ([`bytecode::TableOp`]), with every rule compiled by [`rule_code`] into the nf_tables
+//! expressions nft itself would generate ([`bytecode::Expr`]), so a driver can send chain and
+//! rule changes as netlink messages too.
 //!
 //! It is pure: no I/O, no processes, no netlink. It must not depend on the calculation graph,
 //! the datastore or Calico's v3 API types; its only input is the dataplane model. Running `nft`

@@ -20,10 +20,11 @@
 //!   (goal < 20 ms).
 //! - **(c) pod-to-pod TCP** through a "node" namespace wired like Calico (host-side veths
 //!   `cali…`, /32 routes, static neighbours for 169.254.1.1): bulk throughput and ping-pong
-//!   round-trip latency through three node namespaces wired alike — no table, the 10k-policy
-//!   table left by (b), and a conntrack-only table (what the established fast path costs on
-//!   its own) — visited in rotating order round after round, so machine noise hits all
-//!   alike (goal ≥ 95 % of no-policy throughput).
+//!   round-trip latency through four node namespaces wired alike — no table, the 10k-policy
+//!   table left by (b), a conntrack-only table (what the established fast path costs on its
+//!   own), and the same cluster's table without the generated policies (only the one that
+//!   allows the flow) — visited in rotating order round after round, so machine noise hits
+//!   all alike (goal ≥ 95 % of no-policy throughput).
 //!
 //! Everything happens in network namespaces this program creates and deletes
 //! (`calico_netlink::testing::TestNetns`); the root namespace is never touched. Unlike the
@@ -766,6 +767,66 @@ fn incremental(
         }
         out.push((name, t));
     }
+    // The same probes over netlink (what the manager sends): an empty chain commits without
+    // the kernel's table validation; any rule (every rule has a verdict or a mark, whose
+    // expressions the kernel validates) makes the commit walk every chain reachable from the
+    // table's base chains (`nf_tables_validate`), so this is the floor of any rule change.
+    use calico_nft::bytecode::TableOp;
+    let chain = "pbench-probe".to_string();
+    let accept = calico_nft::rule_code("accept")?;
+    // (names of the add and undo rows, ops to add, ops to undo)
+    type Probe = ((&'static str, &'static str), Vec<TableOp>, Vec<TableOp>);
+    let netlink_probes: [Probe; 2] = [
+        (
+            (
+                "one empty chain added, on the big table, over netlink",
+                "that chain removed, over netlink",
+            ),
+            vec![TableOp::AddChain {
+                name: chain.clone(),
+            }],
+            vec![TableOp::DeleteChain {
+                name: chain.clone(),
+            }],
+        ),
+        (
+            (
+                "one chain with one accept rule added, on the big table, over netlink (the kernel's \
+                 floor for any rule change: its commit validates the table)",
+                "that chain flushed and removed, over netlink",
+            ),
+            vec![
+                TableOp::AddChain {
+                    name: chain.clone(),
+                },
+                TableOp::AddRule {
+                    chain: chain.clone(),
+                    rule: accept,
+                },
+            ],
+            vec![
+                TableOp::FlushChain {
+                    name: chain.clone(),
+                },
+                TableOp::DeleteChain { name: chain },
+            ],
+        ),
+    ];
+    for (name, add, undo) in netlink_probes {
+        // Adding and removing cost differently here (removing rules needs no validation).
+        let (mut t_add, mut t_undo) = (ChangeTimes::default(), ChangeTimes::default());
+        for _ in 0..5 {
+            for (ops, t) in [(&add, &mut t_add), (&undo, &mut t_undo)] {
+                let s = Instant::now();
+                p.driver
+                    .apply_plan(&table, ops)
+                    .with_context(|| format!("probe {}", name.0))?;
+                t.apply.push(ms(s.elapsed()));
+            }
+        }
+        out.push((name.0, t_add));
+        out.push((name.1, t_undo));
+    }
     // A default-tier NetworkPolicy that selects local endpoints: one port changes.
     let edited = 3;
     let mut t = ChangeTimes::default();
@@ -1098,7 +1159,7 @@ impl Variant {
 /// order, so machine noise and drift hit all three alike, and no table is reloaded between
 /// rounds.
 fn traffic(node: TestNetns, policies: usize, args: &Args) -> Result<TrafficResult> {
-    progress("(c) wiring two pods behind each of three node namespaces");
+    progress("(c) wiring two pods behind each of four node namespaces");
     let plain = Variant::new("no table".into(), TestNetns::new("pbench-n0")?, false)?;
     let with = Variant::new(format!("{policies}-policy table"), node, true)?;
     let ct_ns = TestNetns::new("pbench-nc")?;
@@ -1106,7 +1167,22 @@ fn traffic(node: TestNetns, policies: usize, args: &Args) -> Result<TrafficResul
         .apply(&ct_only_script("calico"))
         .context("loading the conntrack-only table")?;
     let ct = Variant::new("conntrack only (no policy)".into(), ct_ns, false)?;
-    let variants = [plain, with, ct];
+    // The same cluster with none of the generated policies: only the one that allows the
+    // flow (so the probe port is still blocked). Against this, the 10k-policy table shows
+    // what the policies themselves cost per packet.
+    progress("(c) compiling the same cluster without the generated policies");
+    let (one_graph, _, _) = build_graph(&cluster(0, args.endpoints))?;
+    let one = calico_nft::compile(one_graph.model(), &NftConfig::default())?;
+    let one_ns = TestNetns::new("pbench-n1")?;
+    NftDriver::new("calico", Some(one_ns.path()))
+        .apply(&one.full_replace_script())
+        .context("loading the one-policy table")?;
+    let one = Variant::new(
+        "1-policy table (same cluster, only the policy allowing the flow)".into(),
+        one_ns,
+        true,
+    )?;
+    let variants = [plain, with, ct, one];
     let mut rows: Vec<TrafficRow> = variants.iter().map(|_| TrafficRow::default()).collect();
     for round in 0..args.rounds {
         for k in 0..variants.len() {
@@ -1242,7 +1318,7 @@ fn main() -> Result<()> {
         args.changes
     );
     println!(
-        "| change | on_update | flush | model clone | full compile | diff (full) | recompile | diff_ops | apply | applied by | diff size | **calico-node today** | **incremental path** |"
+        "| change | on_update | flush | model clone | full compile | diff (full) | recompile | diff_plan | apply | applied by | diff size | **full recompile** | **incremental path** |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let cell = |v: &[f64]| {
@@ -1276,14 +1352,18 @@ fn main() -> Result<()> {
         );
     }
     println!(
-        "\n\"calico-node today\" = on_update + flush + model clone + full compile + diff + apply \
-         (its `program()` before recompile); \"incremental path\" = on_update + flush + recompile + \
+        "\n\"full recompile\" = on_update + flush + model clone + full compile + diff + apply \
+         (what calico-node did before `0ebb97d`); \"incremental path\" = on_update + flush + recompile + \
          diff_plan + apply (what calico-node does); both apply as calico-felix's PolicyManager \
          does (element changes as one nfnetlink batch of set elements, chain and rule changes \
          as one nfnetlink batch of table operations, the rest as one nft transaction)."
     );
     for (name, t) in changes.iter().filter(|(_, t)| t.on_update.is_empty()) {
-        println!("- {name} (nsenter + nft): {}", cell(&t.apply));
+        if name.contains("over netlink") {
+            println!("- {name}: {}", cell(&t.apply));
+        } else {
+            println!("- {name} (nsenter + nft): {}", cell(&t.apply));
+        }
     }
     if let Some(tr) = traffic_result {
         println!(
@@ -1313,16 +1393,31 @@ fn main() -> Result<()> {
             );
             sorted.push(s);
         }
-        let paired = |v: usize| {
+        let paired_to = |v: usize, base: usize| {
             let r: Vec<f64> = tr.rows[v]
                 .1
                 .gbps
                 .iter()
-                .zip(&tr.rows[0].1.gbps)
+                .zip(&tr.rows[base].1.gbps)
                 .map(|(w, n)| 100.0 * w / n)
                 .collect();
             median(&r)
         };
+        let paired = |v: usize| paired_to(v, 0);
+        let mean = |v: usize| {
+            let g = &tr.rows[v].1.gbps;
+            g.iter().sum::<f64>() / g.len().max(1) as f64
+        };
+        println!(
+            "\nThe 10k policies themselves, against the same cluster's table with only the policy \
+             that allows the flow: **{:.1} %** (ratio of medians), {:.1} % (ratio of means), \
+             {:.1} % (median of same-round ratios); RTT p50 {:.2}×, p99 {:.2}×.",
+            100.0 * median(&tr.rows[1].1.gbps) / median(&tr.rows[3].1.gbps),
+            100.0 * mean(1) / mean(3),
+            paired_to(1, 3),
+            percentile(&sorted[1], 0.5) / percentile(&sorted[3], 0.5),
+            percentile(&sorted[1], 0.99) / percentile(&sorted[3], 0.99),
+        );
         println!(
             "\nThroughput, median of the per-round ratios to \"no table\" (same round): policy table **{:.1} %**, \
              conntrack only {:.1} %. RTT with the policy table / without: p50 {:.2}×, p99 {:.2}× \

@@ -22,9 +22,10 @@
 //!
 //! This module never builds rules itself (that is `calico-nft`'s job). `nft` runs in another
 //! network namespace through `nsenter --net=<path> nft ...` (the workspace forbids `unsafe`,
-//! so no `setns` between fork and exec); the one netlink request it sends itself (the ruleset
-//! generation) goes through a socket opened on `calico_netlink::NetNs::run`'s helper thread,
-//! so the caller's thread never changes namespace.
+//! so no `setns` between fork and exec); what it sends itself over netlink (the ruleset
+//! generation, element and plan batches) goes through one kept socket opened on
+//! `calico_netlink::NetNs::run`'s helper thread, so the caller's thread never changes
+//! namespace.
 
 mod driver;
 mod generation;
