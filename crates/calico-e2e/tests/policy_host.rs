@@ -451,3 +451,56 @@ fn failsafe_ports_from_the_datastore() {
         assert!(stored.contains("\"port\": 81"), "{stored}");
     });
 }
+
+/// An all-interfaces host endpoint (`interfaceName: "*"`, Felix's wildcard endpoint: the
+/// fallback of the host-endpoint dispatch for every interface without an endpoint of its
+/// own): node1's own traffic on any interface is policed like with an endpoint on `eth0`
+/// (default deny, failsafes open), workload traffic keeps its own policy (`cali*` interfaces
+/// go to the workload chains first, as in Felix's `filterInputChain`), and a policy selecting
+/// the wildcard endpoint by label opens TCP 80.
+#[test]
+fn all_interfaces_host_endpoint() {
+    if !require_root() {
+        return;
+    }
+    let hc = HostPolicyCluster::start().unwrap();
+    let (a1, b2) = (pod_on(&hc, "node1"), pod_on(&hc, "node2"));
+    let wildcard = "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n\
+        metadata:\n  name: node1-all\n  labels: {role: any-iface, host: node1}\n\
+        spec:\n  node: node1\n  interfaceName: \"*\"\n  expectedIPs: [10.200.0.1]\n";
+    apply(
+        &hc,
+        "all-interfaces host endpoint without policy",
+        wildcard,
+        |m| {
+            assert!(
+                reached(m, "node2", "node1", Proto::Tcp, 22),
+                "failsafe tcp:22"
+            );
+            assert!(!reached(m, "node2", "node1", Proto::Tcp, 80));
+            assert!(!reached(m, "node1", "node2", Proto::Tcp, 80));
+            assert!(!reached(m, "node2", "node1", Proto::Icmp, 0));
+            // Workload traffic is not host traffic.
+            assert!(reached(m, &b2, &a1, Proto::Tcp, 80));
+            assert!(reached(m, &a1, &b2, Proto::Udp, 81));
+        },
+    );
+    let allow80 = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n\
+        metadata: {name: any-iface-allow-80}\n\
+        spec:\n  selector: role == 'any-iface'\n  types: [Ingress]\n\
+        \x20 ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [80]}\n";
+    apply(
+        &hc,
+        "all-interfaces host endpoint allows TCP 80 in",
+        allow80,
+        |m| {
+            assert!(reached(m, "node2", "node1", Proto::Tcp, 80));
+            assert!(!reached(m, "node2", "node1", Proto::Tcp, 81));
+            assert!(!reached(m, "node1", "node2", Proto::Tcp, 80));
+        },
+    );
+    delete(&hc, allow80);
+    delete(&hc, wildcard);
+    hc.wait_for_expected("all-interfaces host endpoint deleted", CONVERGE)
+        .unwrap();
+}

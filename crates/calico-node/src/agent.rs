@@ -187,6 +187,8 @@ pub async fn run(
     for w in &policy_warnings {
         tracing::warn!("{w}");
     }
+    // FelixConfiguration changes apply while the agent runs (Felix restarts itself for them).
+    let policy_settings = policy_settings.with_live_config(cfg.felix.spec.clone());
     let policy = crate::policy::PolicyAgent::new(policy_settings, store.clone(), &mut registry);
     let mut policy_status = policy.status();
     let policy_health = health.register("felix-policy", true, true, None);

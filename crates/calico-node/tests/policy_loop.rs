@@ -181,3 +181,99 @@ fn felix_settings_map_to_the_compiler() {
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert_eq!(s.refresh, Duration::from_secs(90));
 }
+
+/// FelixConfiguration changes reach the table while the loop runs (Felix restarts itself for
+/// them): the global `default` changes the inbound failsafe ports, then the node's own
+/// `node.node1` overrides them, and the environment layer wins over both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn felix_configuration_changes_apply_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Datastore> =
+        Arc::new(EmbeddedDatastore::open(dir.path().join("store.db")).unwrap());
+    let client = Client::new(store.clone());
+    client.ensure_initialized("v3.30.0", "test").await.unwrap();
+    apply(&client, WEP).await;
+
+    let (settings, _) =
+        settings_from_felix("node1", None, &["cali".to_string()], &Default::default());
+    // The environment sets the outbound failsafes only.
+    let env: calico_api::felixconfig::FelixConfigurationSpec = serde_json::from_value(
+        serde_json::json!({"failsafeOutboundHostPorts": [{"protocol": "UDP", "port": 53}]}),
+    )
+    .unwrap();
+    let rec = Recorder::default();
+    let mut registry = Registry::default();
+    let agent = PolicyAgent::with_dataplane(
+        settings.with_live_config(env),
+        store.clone(),
+        &mut registry,
+        Box::new(rec.clone()),
+    );
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(agent.run(shutdown.clone()));
+    // The environment's outbound failsafes are in force from the start (the start-up
+    // settings given here had Felix's defaults).
+    wait_until(&rec, "the first table", |s| !s.is_empty()).await;
+    let out_set = |script: &str| -> Option<String> {
+        script
+            .lines()
+            .find(|l| l.contains("set failsafe-out "))
+            .map(str::to_string)
+    };
+    let first = rec.scripts.lock().unwrap()[0].clone();
+    let out = out_set(&first).expect("a failsafe-out set");
+    assert!(
+        out.contains("udp . 53") && !out.contains("tcp . 179"),
+        "{out}"
+    );
+
+    apply(
+        &client,
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: default}\n\
+         spec: {failsafeInboundHostPorts: [{protocol: TCP, port: 2222}], failsafeOutboundHostPorts: [{protocol: TCP, port: 9}]}\n",
+    )
+    .await;
+    wait_until(&rec, "the global failsafe change", |s| {
+        s.last().is_some_and(|l| l.contains("tcp . 2222"))
+    })
+    .await;
+    let last = rec.scripts.lock().unwrap().last().unwrap().clone();
+    assert!(!last.contains("tcp . 9"), "the environment wins:\n{last}");
+
+    apply(
+        &client,
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: node.node1}\n\
+         spec: {failsafeInboundHostPorts: [{protocol: TCP, port: 3333}]}\n",
+    )
+    .await;
+    wait_until(&rec, "the node's failsafe override", |s| {
+        s.last().is_some_and(|l| {
+            l.contains("tcp . 3333")
+                && !l.contains("add element inet calico failsafe-in { tcp . 2222")
+        })
+    })
+    .await;
+    // Another node's configuration changes nothing here.
+    let n = rec.scripts.lock().unwrap().len();
+    apply(
+        &client,
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: node.node2}\n\
+         spec: {failsafeInboundHostPorts: [{protocol: TCP, port: 4444}]}\n",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rec.scripts.lock().unwrap().len(), n);
+
+    // Deleting the node's layer brings back the global one.
+    client
+        .delete("FelixConfiguration", "", "node.node1", None)
+        .await
+        .unwrap();
+    wait_until(&rec, "the global layer again", |s| {
+        s.len() > n && s.last().is_some_and(|l| l.contains("tcp . 2222"))
+    })
+    .await;
+
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+}

@@ -46,7 +46,39 @@ pub struct PolicySettings {
     pub debounce: Duration,
     /// The ruleset's settings (interface prefixes, failsafe ports, endpoint-to-host action).
     pub nft: NftConfig,
+    /// The environment's layer of Felix's configuration (`FELIX_*`), when the loop follows
+    /// the datastore's FelixConfigurations (`default` and `node.<name>`) while it runs:
+    /// Felix restarts itself when they change; this loop re-derives its settings and
+    /// reprograms the table instead. `None`: the settings stay as given.
+    pub live_config: Option<FelixConfigurationSpec>,
 }
+
+impl PolicySettings {
+    /// Follow the datastore's FelixConfigurations, layered under `env` as at start-up.
+    pub fn with_live_config(mut self, env: FelixConfigurationSpec) -> PolicySettings {
+        self.live_config = Some(env);
+        self
+    }
+}
+
+/// The two datastore layers of Felix's configuration this node reads.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct FelixLayers {
+    /// `node.<node name>`.
+    node: Option<FelixConfigurationSpec>,
+    /// `default`.
+    global: Option<FelixConfigurationSpec>,
+}
+
+/// What the settings derived from Felix's configuration decide at run time.
+#[derive(Debug, Clone, PartialEq)]
+struct LiveSettings {
+    nft: NftConfig,
+    refresh: Duration,
+}
+
+/// Where FelixConfigurations are stored (`<root>felixconfigurations/<name>`).
+const FELIX_CONFIG_PREFIX: &str = "/calico/resources/v3/projectcalico.org/felixconfigurations/";
 
 /// Health of the policy loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +224,70 @@ impl PolicyAgent {
         }
     }
 
+    /// Tracks the FelixConfigurations this node reads (`default`, `node.<name>`) when the
+    /// settings follow the datastore. A value that does not decode keeps the previous layer
+    /// (logged and counted, like any bad resource).
+    fn felix_layer(
+        &self,
+        layers: &mut FelixLayers,
+        kv: &calico_datastore::KeyValue,
+        deleted: bool,
+    ) {
+        if self.settings.live_config.is_none() {
+            return;
+        }
+        let Some(name) = kv.key.strip_prefix(FELIX_CONFIG_PREFIX) else {
+            return;
+        };
+        let slot = if name == "default" {
+            &mut layers.global
+        } else if name.strip_prefix("node.") == Some(self.settings.node_name.as_str()) {
+            &mut layers.node
+        } else {
+            return;
+        };
+        if deleted {
+            *slot = None;
+            return;
+        }
+        let Some(kind) = calico_api::kinds::kind_info("FelixConfiguration") else {
+            return;
+        };
+        match calico_client::codec::decode_stored(kind, kv) {
+            Ok(calico_api::Resource::FelixConfiguration(fc)) => *slot = Some(fc.spec),
+            Ok(other) => {
+                tracing::warn!(key = %kv.key, kind = other.kind(), "policy: unexpected kind under the FelixConfiguration key; ignored")
+            }
+            Err(e) => {
+                self.metrics.bad_resources.inc();
+                tracing::warn!(key = %kv.key, error = %e, "policy: undecodable FelixConfiguration; its previous state stays in force");
+            }
+        }
+    }
+
+    /// The settings Felix's layered configuration gives now; `None` when the settings do not
+    /// follow the datastore.
+    fn live_settings(&self, layers: &FelixLayers) -> Option<LiveSettings> {
+        let env = self.settings.live_config.as_ref()?;
+        let merged = merge_policy_spec(env, layers.node.as_ref(), layers.global.as_ref());
+        let (s, warnings) = settings_from_felix(
+            &self.settings.node_name,
+            self.settings.netns.clone(),
+            &self.settings.nft.iface_prefixes,
+            &merged,
+        );
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        Some(LiveSettings {
+            nft: NftConfig {
+                table: self.settings.nft.table.clone(),
+                ..s.nft
+            },
+            refresh: s.refresh,
+        })
+    }
+
     /// Feeds a batch to the graph at once (each endpoint's tiers are then recomputed once
     /// per batch, not once per policy).
     fn feed(&self, graph: &mut CalcGraph, batch: Vec<(ResourceKey, Option<calico_api::Resource>)>) {
@@ -205,6 +301,22 @@ impl PolicyAgent {
     async fn session(&self) -> Result<String, PolicyError> {
         let mut graph = CalcGraph::new(&self.settings.node_name);
         let listed = self.store.list(calico_client::keys::RESOURCES_ROOT).await?;
+        let mut layers = FelixLayers::default();
+        for kv in &listed.kvs {
+            self.felix_layer(&mut layers, kv, false);
+        }
+        let mut live = LiveSettings {
+            nft: self.settings.nft.clone(),
+            refresh: self.settings.refresh,
+        };
+        if let Some(next) = self.live_settings(&layers) {
+            if next != live {
+                tracing::info!(
+                    "policy: Felix configuration differs from the one read at start-up; using the datastore's"
+                );
+            }
+            live = next;
+        }
         let batch = listed
             .kvs
             .iter()
@@ -220,8 +332,8 @@ impl PolicyAgent {
             .await?;
         // A new session (a new graph) compiles from scratch.
         let mut fresh = true;
-        let mut ok = self.program(&mut graph, &mut fresh).await?;
-        let mut next_refresh = Instant::now() + self.settings.refresh;
+        let mut ok = self.program(&mut graph, &mut fresh, &live.nft).await?;
+        let mut next_refresh = Instant::now() + live.refresh;
         loop {
             let wake = if ok {
                 next_refresh
@@ -230,12 +342,16 @@ impl PolicyAgent {
             };
             let mut changed = false;
             let mut pending = Vec::new();
+            let layers_before = layers.clone();
             tokio::select! {
                 batch = watch.next() => {
                     match batch {
                         None => return Ok("watch ended".into()),
                         Some(Err(e)) => return Ok(format!("watch failed: {e}")),
                         Some(Ok(events)) => {
+                            for ev in &events {
+                                self.felix_layer(&mut layers, &ev.kv, ev.kind == EventKind::Delete);
+                            }
                             pending.extend(events.iter().filter_map(|ev| {
                                 self.decode(&ev.kv, ev.kind == EventKind::Delete)
                             }));
@@ -247,6 +363,9 @@ impl PolicyAgent {
                     loop {
                         match watch.next().now_or_never() {
                             Some(Some(Ok(events))) => {
+                                for ev in &events {
+                                    self.felix_layer(&mut layers, &ev.kv, ev.kind == EventKind::Delete);
+                                }
                                 pending.extend(events.iter().filter_map(|ev| {
                                     self.decode(&ev.kv, ev.kind == EventKind::Delete)
                                 }));
@@ -267,11 +386,28 @@ impl PolicyAgent {
             if !pending.is_empty() {
                 self.feed(&mut graph, pending);
             }
+            if layers != layers_before
+                && let Some(next) = self.live_settings(&layers)
+                && next != live
+            {
+                tracing::info!(
+                    "policy: Felix configuration changed; reprogramming the policy table"
+                );
+                if next.nft != live.nft {
+                    // Base chains and failsafes change: compile everything anew.
+                    fresh = true;
+                    changed = true;
+                }
+                if next.refresh != live.refresh {
+                    next_refresh = Instant::now() + next.refresh;
+                }
+                live = next;
+            }
             if changed || !ok {
-                ok = self.program(&mut graph, &mut fresh).await?;
+                ok = self.program(&mut graph, &mut fresh, &live.nft).await?;
             }
             if Instant::now() >= next_refresh {
-                next_refresh = Instant::now() + self.settings.refresh;
+                next_refresh = Instant::now() + live.refresh;
                 ok = self.check_drift().await? && ok;
             }
         }
@@ -282,11 +418,15 @@ impl PolicyAgent {
     /// so only what the flushed updates touch is re-rendered (`calico_nft::recompile`);
     /// `fresh` forces a compile from scratch. `Ok(false)`: compiling or the transaction failed
     /// (the previous table stays in force) and will be retried.
-    async fn program(&self, graph: &mut CalcGraph, fresh: &mut bool) -> Result<bool, PolicyError> {
+    async fn program(
+        &self,
+        graph: &mut CalcGraph,
+        fresh: &mut bool,
+        cfg: &NftConfig,
+    ) -> Result<bool, PolicyError> {
         let updates = graph.flush();
         self.metrics.calc_updates.inc_by(updates.len() as u64);
         let started = Instant::now();
-        let cfg = &self.settings.nft;
         // Everything in place: no copy of a model or ruleset that can hold 10k policies.
         // calico-node's runtime is multi-threaded, so other tasks move to other workers
         // while this one compiles and waits for `nft`.
@@ -452,6 +592,7 @@ pub fn settings_from_felix(
             retry: Duration::from_secs(1),
             debounce: Duration::from_millis(20),
             nft,
+            live_config: None,
         },
         warnings,
     )
