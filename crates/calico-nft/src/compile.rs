@@ -327,7 +327,16 @@ pub(crate) fn put_host_endpoints(rs: &mut Ruleset, model: &DataplaneModel) -> Re
         }
     }
     let mut wildcard: BTreeMap<&'static str, String> = BTreeMap::new();
+    // One host endpoint governs an interface: of several naming the same interface (or
+    // several all-interfaces ones), the alphabetically first id wins and the others stay
+    // inactive until it goes (Felix's `resolveHostEndpoints`,
+    // `felix/dataplane/linux/endpoint_mgr.go`). `host_endpoints` is sorted by id.
+    let mut claimed: BTreeSet<&str> = BTreeSet::new();
     for (name, ep) in &model.host_endpoints {
+        let iface = ep.interface_name.as_str();
+        if !iface.is_empty() && !claimed.insert(iface) {
+            continue;
+        }
         add_host_endpoint(rs, model, name, ep, &mut wildcard)?;
     }
     for d in ALL_DISPATCH {

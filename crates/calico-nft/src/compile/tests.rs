@@ -410,3 +410,56 @@ fn rpf_check_and_spoofing_exemptions() {
         ]
     );
 }
+
+#[test]
+fn one_host_endpoint_per_interface_the_alphabetically_first() {
+    let mut m = DataplaneModel::default();
+    m.policies.insert(
+        pid("p"),
+        Policy {
+            inbound: vec![Rule::any(RuleAction::Allow)],
+            ..Policy::default()
+        },
+    );
+    for (name, iface, with_policy) in [
+        ("b-eth0", "eth0", false),
+        ("a-eth0", "eth0", true),
+        ("z-all", "*", false),
+        ("y-all", "*", true),
+    ] {
+        m.host_endpoints.insert(
+            name.into(),
+            HostEndpoint {
+                interface_name: iface.into(),
+                tiers: if with_policy {
+                    vec![tier(&["p"], &[], TierDefaultAction::Deny)]
+                } else {
+                    vec![]
+                },
+                ..HostEndpoint::default()
+            },
+        );
+    }
+    // Two endpoints on one interface are not an error (that would stop all policy on the
+    // node): the first by name governs it, as in Felix.
+    let rs = compile(&m, &cfg()).unwrap();
+    let uses_p = |chain: &str| {
+        rs.chain_rules(chain)
+            .unwrap()
+            .iter()
+            .any(|r| r.contains("jump pi-default/gnp/p"))
+    };
+    assert!(uses_p("th-eth0"), "a-eth0 governs eth0");
+    assert!(uses_p("th-any-interface-wildcard"), "y-all is the wildcard");
+    assert_eq!(rs.map_entries("from-hep").unwrap().len(), 1);
+    // The winner goes: the other one takes over.
+    m.host_endpoints.remove("a-eth0");
+    let rs = compile(&m, &cfg()).unwrap();
+    assert!(
+        !rs.chain_rules("th-eth0")
+            .unwrap()
+            .iter()
+            .any(|r| r.contains("jump pi-")),
+        "b-eth0 (no policy) governs eth0 now"
+    );
+}
