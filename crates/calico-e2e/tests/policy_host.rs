@@ -504,3 +504,54 @@ fn all_interfaces_host_endpoint() {
     hc.wait_for_expected("all-interfaces host endpoint deleted", CONVERGE)
         .unwrap();
 }
+
+/// A failsafe entry with a `net` opens its port to that net only (Felix's
+/// `failsafeInChain`: `-s <net>`), and a FelixConfiguration change reaches running agents
+/// (Felix restarts itself for it; ours reprograms the table in place).
+#[test]
+fn failsafe_port_for_one_net_applies_without_a_restart() {
+    if !require_root() {
+        return;
+    }
+    let mut hc = HostPolicyCluster::start().unwrap();
+    let b2 = pod_on(&hc, "node2");
+    apply(&hc, "host endpoint without policy", HEP_NODE1, |m| {
+        assert!(!reached(m, "node2", "node1", Proto::Tcp, 81));
+    });
+    calicoctl(
+        &hc.pc.store(),
+        &[
+            "patch",
+            "felixconfiguration",
+            "default",
+            "-p",
+            r#"{"spec": {"failsafeInboundHostPorts": [{"protocol": "TCP", "port": 22}, {"protocol": "TCP", "port": 179}, {"protocol": "TCP", "port": 81, "net": "10.200.0.2/32"}]}}"#,
+        ],
+    )
+    .unwrap();
+    let open = |port: u16, net: Option<&str>| ProtoPort {
+        protocol: 6,
+        port,
+        net: net.map(|n| n.parse().unwrap()),
+    };
+    hc.config.failsafe_inbound = vec![
+        open(22, None),
+        open(179, None),
+        open(81, Some("10.200.0.2/32")),
+    ];
+    let m = hc
+        .wait_for_expected("failsafe tcp:81 from node2's address only", CONVERGE)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\nnode1's table:\n{}",
+                hc.nft_table(0).unwrap_or_default()
+            )
+        });
+    assert!(reached(&m, "node2", "node1", Proto::Tcp, 81));
+    assert!(
+        !reached(&m, &b2, "node1", Proto::Tcp, 81),
+        "node2's pod is not in the net"
+    );
+    assert!(reached(&m, "node2", "node1", Proto::Tcp, 22));
+    assert!(mesh_established(&hc), "tcp:179 still open");
+}

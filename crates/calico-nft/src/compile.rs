@@ -134,6 +134,8 @@ struct Endpoint<'a> {
     workload: bool,
     tiers: &'a [TierInfo],
     profiles: &'a [String],
+    /// The compiler settings (failsafe entries with nets).
+    config: &'a NftConfig,
 }
 
 /// Compiles `model` into the table described in the module docs. Errors name the model
@@ -280,6 +282,7 @@ pub(crate) fn add_workload(
                 workload: true,
                 tiers: &ep.tiers,
                 profiles: &ep.profile_ids,
+                config: &rs.config,
             },
         )?;
         chains.push((d, chain, rules));
@@ -435,6 +438,7 @@ fn add_host_endpoint(
                 workload: false,
                 tiers,
                 profiles: &ep.profile_ids,
+                config: &rs.config,
             },
         )?;
         if iface == "*" {
@@ -637,6 +641,33 @@ fn endpoint_rules(model: &DataplaneModel, ep: &Endpoint<'_>) -> Result<Vec<Strin
         rules.push(format!("meta l4proto . th dport @{fwd} accept"));
         if ep.stage == Stage::Untracked {
             rules.push(format!("meta l4proto . th sport @{rev} accept"));
+        }
+        // Entries with a net: the remote end must be in it (the source of inbound
+        // connections, the destination of outbound ones), one rule each, of its family.
+        let cfg = ep.config;
+        let (fwd_nets, rev_nets) = if ep.ingress {
+            (&cfg.failsafe_inbound_nets, &cfg.failsafe_outbound_nets)
+        } else {
+            (&cfg.failsafe_outbound_nets, &cfg.failsafe_inbound_nets)
+        };
+        let remote = if ep.ingress { "saddr" } else { "daddr" };
+        let mut with_net = |entries: &[(u8, u16, IpNet)], port: &str| {
+            for (proto, p, net) in entries {
+                let ip = if matches!(net, IpNet::V4(_)) {
+                    "ip"
+                } else {
+                    "ip6"
+                };
+                rules.push(format!(
+                    "{ip} {remote} {} meta l4proto {} th {port} {p} accept",
+                    net_text(&net.trunc()),
+                    proto_name(*proto)
+                ));
+            }
+        };
+        with_net(fwd_nets, "dport");
+        if ep.stage == Stage::Untracked {
+            with_net(rev_nets, "sport");
         }
     }
     if ep.workload && !ep.ingress {

@@ -96,6 +96,11 @@ pub struct NftConfig {
     /// (protocol number, port) always accepted from host endpoints
     /// (`FailsafeOutboundHostPorts`).
     pub failsafe_outbound: Vec<(u8, u16)>,
+    /// Inbound failsafe entries with a `net`: accepted only from that source net
+    /// (`FailsafeInboundHostPorts` entries with `net`, Felix's `failsafeInChain`).
+    pub failsafe_inbound_nets: Vec<(u8, u16, ipnet::IpNet)>,
+    /// Outbound failsafe entries with a `net`: accepted only towards that destination net.
+    pub failsafe_outbound_nets: Vec<(u8, u16, ipnet::IpNet)>,
     /// `DefaultEndpointToHostAction`.
     pub endpoint_to_host_action: EndpointToHostAction,
     /// `LogPrefix` of Log rules.
@@ -119,6 +124,8 @@ impl Default for NftConfig {
             iface_prefixes: vec!["cali".into()],
             failsafe_inbound: inbound,
             failsafe_outbound: outbound,
+            failsafe_inbound_nets: Vec::new(),
+            failsafe_outbound_nets: Vec::new(),
             endpoint_to_host_action: EndpointToHostAction::Drop,
             log_prefix: "calico-packet".into(),
         }

@@ -157,7 +157,12 @@ fn felix_settings_map_to_the_compiler() {
     }))
     .unwrap();
     let (s, warnings) = settings_from_felix("n1", None, &["cali".into()], &spec);
-    assert_eq!(s.nft.failsafe_inbound, vec![(6, 22), (17, 68)]);
+    // An entry with a net is open to that net only.
+    assert_eq!(s.nft.failsafe_inbound, vec![(6, 22)]);
+    assert_eq!(
+        s.nft.failsafe_inbound_nets,
+        vec![(17, 68, "10.0.0.0/8".parse().unwrap())]
+    );
     assert!(s.nft.failsafe_outbound.is_empty());
     assert_eq!(
         s.nft.endpoint_to_host_action,
@@ -165,11 +170,10 @@ fn felix_settings_map_to_the_compiler() {
     );
     assert_eq!(s.nft.log_prefix, "mine");
     assert_eq!(s.refresh, Duration::from_secs(30));
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].contains("10.0.0.0/8"));
+    assert!(warnings.is_empty(), "{warnings:?}");
 
     let spec: calico_api::felixconfig::FelixConfigurationSpec = serde_json::from_value(
-        serde_json::json!({"defaultEndpointToHostAction": "Explode", "failsafeInboundHostPorts": [{"protocol": "gre", "port": 1}]}),
+        serde_json::json!({"defaultEndpointToHostAction": "Explode", "failsafeInboundHostPorts": [{"protocol": "gre", "port": 1}, {"protocol": "TCP", "port": 2, "net": "10.0.0.0/33"}, {"protocol": "TCP", "port": 3, "net": "fd00::7"}]}),
     )
     .unwrap();
     let (s, warnings) = settings_from_felix("n1", None, &["cali".into()], &spec);
@@ -178,7 +182,15 @@ fn felix_settings_map_to_the_compiler() {
         calico_nft::EndpointToHostAction::Drop
     );
     assert!(s.nft.failsafe_inbound.is_empty());
-    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(
+        s.nft.failsafe_inbound_nets,
+        vec![(6, 3, "fd00::7/128".parse().unwrap())]
+    );
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("10.0.0.0/33")),
+        "{warnings:?}"
+    );
     assert_eq!(s.refresh, Duration::from_secs(90));
 }
 

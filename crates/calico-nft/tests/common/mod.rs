@@ -32,6 +32,11 @@ pub struct GoldenModel {
     pub host_endpoints: BTreeMap<String, HostEndpoint>,
     #[serde(default)]
     pub endpoint_to_host_action: Option<String>,
+    /// Failsafe entries with a net: `[protocol number, port, net]`.
+    #[serde(default)]
+    pub failsafe_inbound_nets: Vec<(u8, u16, ipnet::IpNet)>,
+    #[serde(default)]
+    pub failsafe_outbound_nets: Vec<(u8, u16, ipnet::IpNet)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +80,8 @@ impl GoldenModel {
             Some("Return") => cfg.endpoint_to_host_action = EndpointToHostAction::Return,
             Some(other) => panic!("unknown endpointToHostAction {other}"),
         }
+        cfg.failsafe_inbound_nets = self.failsafe_inbound_nets.clone();
+        cfg.failsafe_outbound_nets = self.failsafe_outbound_nets.clone();
         cfg
     }
 }

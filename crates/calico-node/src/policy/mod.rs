@@ -516,11 +516,14 @@ pub fn settings_from_felix(
         iface_prefixes: iface_prefixes.to_vec(),
         ..NftConfig::default()
     };
+    // Entries without a net go to the failsafe sets; entries with one become rules for that
+    // net (Felix's `failsafeInChain` / `failsafeOutChain`).
+    type Entries = (Vec<(u8, u16)>, Vec<(u8, u16, ipnet::IpNet)>);
     let mut ports = |list: &Option<Vec<calico_api::felixconfig::ProtoPort>>,
                      field: &str|
-     -> Option<Vec<(u8, u16)>> {
+     -> Option<Entries> {
         let list = list.as_ref()?;
-        let mut out = Vec::new();
+        let mut out: Entries = (Vec::new(), Vec::new());
         for p in list {
             // `ProtoPort.protocol` defaults to TCP (`felix/config/param_types.go`).
             let proto = match p.protocol.to_ascii_lowercase().as_str() {
@@ -535,29 +538,39 @@ pub fn settings_from_felix(
                     continue;
                 }
             };
-            if !p.net.is_empty() {
-                // Failsafes exist so operators cannot lock themselves out: keep the port
-                // open for every source rather than dropping the entry.
-                warnings.push(format!(
-                    "{field}: the net {} of port {} is not supported by the nftables dataplane yet; the port is open to all addresses",
-                    p.net, p.port
-                ));
+            if p.net.is_empty() {
+                out.0.push((proto, p.port));
+                continue;
             }
-            out.push((proto, p.port));
+            // A CIDR or a single address (`cnet.ParseCIDROrIP`); Felix skips what does not
+            // parse.
+            let net = p
+                .net
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| p.net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match net {
+                Ok(net) => out.1.push((proto, p.port, net.trunc())),
+                Err(_) => warnings.push(format!(
+                    "{field}: net {:?} of port {} is not a CIDR or an IP address; entry ignored",
+                    p.net, p.port
+                )),
+            }
         }
         Some(out)
     };
-    if let Some(v) = ports(
+    if let Some((v, nets)) = ports(
         &spec.failsafe_inbound_host_ports,
         "FailsafeInboundHostPorts",
     ) {
         nft.failsafe_inbound = v;
+        nft.failsafe_inbound_nets = nets;
     }
-    if let Some(v) = ports(
+    if let Some((v, nets)) = ports(
         &spec.failsafe_outbound_host_ports,
         "FailsafeOutboundHostPorts",
     ) {
         nft.failsafe_outbound = v;
+        nft.failsafe_outbound_nets = nets;
     }
     nft.endpoint_to_host_action = match spec
         .default_endpoint_to_host_action
