@@ -555,3 +555,32 @@ fn failsafe_port_for_one_net_applies_without_a_restart() {
     assert!(reached(&m, "node2", "node1", Proto::Tcp, 22));
     assert!(mesh_established(&hc), "tcp:179 still open");
 }
+
+/// A host endpoint without an interface name governs the interface holding one of its
+/// expected IPs (Felix's `resolveHostEndpoints`): here node1's fabric interface, found by its
+/// address 10.200.0.1, policed exactly like an endpoint naming `eth0`.
+#[test]
+fn host_endpoint_found_by_its_expected_ip() {
+    if !require_root() {
+        return;
+    }
+    let hc = HostPolicyCluster::start().unwrap();
+    let (a1, b2) = (pod_on(&hc, "node1"), pod_on(&hc, "node2"));
+    let by_ip = "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n\
+        metadata:\n  name: node1-by-ip\n  labels: {role: fabric, host: node1}\n\
+        spec:\n  node: node1\n  expectedIPs: [10.200.0.1]\n";
+    apply(&hc, "host endpoint found by its expected IP", by_ip, |m| {
+        assert!(
+            reached(m, "node2", "node1", Proto::Tcp, 22),
+            "failsafe tcp:22"
+        );
+        assert!(!reached(m, "node2", "node1", Proto::Tcp, 80));
+        assert!(!reached(m, "node1", "node2", Proto::Tcp, 80));
+        assert!(reached(m, &b2, &a1, Proto::Tcp, 80));
+    });
+    let table = hc.nft_table(0).unwrap();
+    assert!(table.contains("th-eth0"), "{table}");
+    delete(&hc, by_ip);
+    hc.wait_for_expected("host endpoint deleted", CONVERGE)
+        .unwrap();
+}

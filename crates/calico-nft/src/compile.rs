@@ -330,17 +330,43 @@ pub(crate) fn put_host_endpoints(rs: &mut Ruleset, model: &DataplaneModel) -> Re
         }
     }
     let mut wildcard: BTreeMap<&'static str, String> = BTreeMap::new();
-    // One host endpoint governs an interface: of several naming the same interface (or
-    // several all-interfaces ones), the alphabetically first id wins and the others stay
-    // inactive until it goes (Felix's `resolveHostEndpoints`,
-    // `felix/dataplane/linux/endpoint_mgr.go`). `host_endpoints` is sorted by id.
-    let mut claimed: BTreeSet<&str> = BTreeSet::new();
+    // One host endpoint governs an interface: of several matching it (by name, or, without a
+    // name, by one of their expected IPs being on it), the alphabetically first id wins and
+    // the others stay inactive until it goes; likewise for all-interfaces ones (Felix's
+    // `resolveHostEndpoints`, `felix/dataplane/linux/endpoint_mgr.go`). `host_endpoints` is
+    // sorted by id, so the first to claim an interface is the winner.
+    let mut governs: BTreeMap<String, &str> = BTreeMap::new();
+    let config = rs.config.clone();
     for (name, ep) in &model.host_endpoints {
-        let iface = ep.interface_name.as_str();
-        if !iface.is_empty() && !claimed.insert(iface) {
-            continue;
+        match ep.interface_name.as_str() {
+            "" => {
+                let Some(ifaces) = &config.host_interfaces else {
+                    continue;
+                };
+                let wanted: Vec<&std::net::IpAddr> = ep
+                    .expected_ipv4_addrs
+                    .iter()
+                    .chain(&ep.expected_ipv6_addrs)
+                    .collect();
+                for (iface, addrs) in ifaces {
+                    let workload = config
+                        .iface_prefixes
+                        .iter()
+                        .any(|p| iface.starts_with(p.as_str()));
+                    if !workload && wanted.iter().any(|a| addrs.contains(a)) {
+                        governs.entry(iface.clone()).or_insert(name);
+                    }
+                }
+            }
+            iface => {
+                governs.entry(iface.to_string()).or_insert(name);
+            }
         }
-        add_host_endpoint(rs, model, name, ep, &mut wildcard)?;
+    }
+    for (iface, name) in &governs {
+        if let Some(ep) = model.host_endpoints.get(*name) {
+            add_host_endpoint(rs, model, name, ep, iface, &mut wildcard)?;
+        }
     }
     for d in ALL_DISPATCH {
         let mut rules = vec![format!("{} vmap @{}", d.key, d.map)];
@@ -363,19 +389,17 @@ pub(crate) fn put_host_endpoints(rs: &mut Ruleset, model: &DataplaneModel) -> Re
     Ok(())
 }
 
+/// Programs host endpoint `name` on interface `iface` (its own `interfaceName`, `*`, or the
+/// interface its expected IPs resolved to).
 fn add_host_endpoint(
     rs: &mut Ruleset,
     model: &DataplaneModel,
     name: &str,
     ep: &HostEndpoint,
+    iface: &str,
     wildcard: &mut BTreeMap<&'static str, String>,
 ) -> Result<(), NftError> {
     let owner = format!("host endpoint {name}");
-    let iface = ep.interface_name.as_str();
-    if iface.is_empty() {
-        // Felix only programs host endpoints it can attach to an interface.
-        return Ok(());
-    }
     let suffix = if iface == "*" {
         ALL_INTERFACES
     } else {

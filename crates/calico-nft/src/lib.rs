@@ -45,6 +45,8 @@
 //! the datastore or Calico's v3 API types; its only input is the dataplane model. Running `nft`
 //! is the job of the driver in calico-felix.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 pub mod bytecode;
 mod compile;
 mod diff;
@@ -101,6 +103,10 @@ pub struct NftConfig {
     pub failsafe_inbound_nets: Vec<(u8, u16, ipnet::IpNet)>,
     /// Outbound failsafe entries with a `net`: accepted only towards that destination net.
     pub failsafe_outbound_nets: Vec<(u8, u16, ipnet::IpNet)>,
+    /// The host's interfaces and their addresses, when known: host endpoints without an
+    /// interface name govern the interfaces holding one of their expected IPs (Felix's
+    /// `resolveHostEndpoints`). `None`: such host endpoints are not programmed.
+    pub host_interfaces: Option<BTreeMap<String, BTreeSet<std::net::IpAddr>>>,
     /// `DefaultEndpointToHostAction`.
     pub endpoint_to_host_action: EndpointToHostAction,
     /// `LogPrefix` of Log rules.
@@ -126,6 +132,7 @@ impl Default for NftConfig {
             failsafe_outbound: outbound,
             failsafe_inbound_nets: Vec::new(),
             failsafe_outbound_nets: Vec::new(),
+            host_interfaces: None,
             endpoint_to_host_action: EndpointToHostAction::Drop,
             log_prefix: "calico-packet".into(),
         }

@@ -415,7 +415,22 @@ impl HostPolicyCluster {
         let mut heps = Vec::new();
         for h in items {
             let iface = h["spec"]["interfaceName"].as_str().unwrap_or_default();
-            if iface == FABRIC_IFACE || iface == "*" {
+            let node = h["spec"]["node"].as_str().unwrap_or_default();
+            // Without an interface name, an endpoint governs the interface holding one of its
+            // expected IPs: the fabric interface when it names the node's address.
+            let node_addr = self
+                .pc
+                .cluster
+                .nodes
+                .iter()
+                .find(|n| n.name == node)
+                .and_then(|n| node_ip(n).ok())
+                .map(|a| a.to_string());
+            let on_fabric_by_ip = iface.is_empty()
+                && h["spec"]["expectedIPs"]
+                    .as_array()
+                    .is_some_and(|ips| ips.iter().any(|ip| ip.as_str() == node_addr.as_deref()));
+            if iface == FABRIC_IFACE || iface == "*" || on_fabric_by_ip {
                 heps.push(FabricEndpoint {
                     name: h["metadata"]["name"]
                         .as_str()

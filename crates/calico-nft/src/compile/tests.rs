@@ -463,3 +463,90 @@ fn one_host_endpoint_per_interface_the_alphabetically_first() {
         "b-eth0 (no policy) governs eth0 now"
     );
 }
+
+#[test]
+fn host_endpoints_without_a_name_govern_the_interfaces_holding_their_ips() {
+    let mut m = DataplaneModel::default();
+    m.policies.insert(
+        pid("p"),
+        Policy {
+            inbound: vec![Rule::any(RuleAction::Allow)],
+            ..Policy::default()
+        },
+    );
+    let by_ip = |ip: &str, with_policy: bool| HostEndpoint {
+        expected_ipv4_addrs: vec![ip.parse().unwrap()],
+        tiers: if with_policy {
+            vec![tier(&["p"], &[], TierDefaultAction::Deny)]
+        } else {
+            vec![]
+        },
+        ..HostEndpoint::default()
+    };
+    m.host_endpoints
+        .insert("b-by-ip".into(), by_ip("10.0.0.1", true));
+    // Expects an address that a workload interface holds: workload interfaces are never
+    // host endpoints.
+    m.host_endpoints
+        .insert("c-pod".into(), by_ip("10.65.0.9", false));
+    let mut c = cfg();
+    // Unknown interfaces: nothing to govern.
+    assert!(
+        compile(&m, &c)
+            .unwrap()
+            .map_entries("from-hep")
+            .unwrap()
+            .is_empty()
+    );
+    let ifaces = |pairs: &[(&str, &str)]| {
+        let mut out: BTreeMap<String, BTreeSet<std::net::IpAddr>> = BTreeMap::new();
+        for (i, a) in pairs {
+            out.entry(i.to_string())
+                .or_default()
+                .insert(a.parse().unwrap());
+        }
+        Some(out)
+    };
+    c.host_interfaces = ifaces(&[
+        ("eth0", "10.0.0.1"),
+        ("eth1", "192.168.0.1"),
+        ("cali123", "10.65.0.9"),
+        ("lo", "127.0.0.1"),
+    ]);
+    let rs = compile(&m, &c).unwrap();
+    let entries = rs.map_entries("from-hep").unwrap();
+    assert_eq!(
+        entries,
+        vec![("eth0".to_string(), "goto th-eth0".to_string())]
+    );
+    assert!(
+        rs.chain_rules("th-eth0")
+            .unwrap()
+            .iter()
+            .any(|r| r.contains("jump pi-default/gnp/p"))
+    );
+    // An explicitly named endpoint that sorts first takes the interface over.
+    m.host_endpoints.insert(
+        "a-named".into(),
+        HostEndpoint {
+            interface_name: "eth0".into(),
+            ..HostEndpoint::default()
+        },
+    );
+    let rs = compile(&m, &c).unwrap();
+    assert!(
+        !rs.chain_rules("th-eth0")
+            .unwrap()
+            .iter()
+            .any(|r| r.contains("jump pi-")),
+        "a-named (no policy) governs eth0"
+    );
+    // The address moves to another interface: so does the endpoint.
+    m.host_endpoints.remove("a-named");
+    c.host_interfaces = ifaces(&[("eth0", "10.0.0.2"), ("eth1", "10.0.0.1")]);
+    let rs = compile(&m, &c).unwrap();
+    assert_eq!(
+        rs.map_entries("from-hep").unwrap(),
+        vec![("eth1".to_string(), "goto th-eth1".to_string())]
+    );
+}

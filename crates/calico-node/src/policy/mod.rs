@@ -224,6 +224,35 @@ impl PolicyAgent {
         }
     }
 
+    /// Whether a local host endpoint waits to be resolved by its expected IPs.
+    fn needs_host_interfaces(&self, graph: &CalcGraph) -> bool {
+        graph
+            .model()
+            .host_endpoints
+            .values()
+            .any(|h| h.interface_name.is_empty())
+    }
+
+    /// The host's interfaces and addresses; `Some(empty)` when they cannot be read (logged;
+    /// such host endpoints then govern nothing until the next poll).
+    async fn read_host_interfaces(
+        &self,
+    ) -> Option<std::collections::BTreeMap<String, std::collections::BTreeSet<std::net::IpAddr>>>
+    {
+        let netns = self.settings.netns.clone();
+        match tokio::task::spawn_blocking(move || host_interfaces(netns.as_deref())).await {
+            Ok(Ok(m)) => Some(m),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "policy: cannot list the host's interfaces for host endpoints without an interface name");
+                Some(Default::default())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "policy: interface listing task failed");
+                Some(Default::default())
+            }
+        }
+    }
+
     /// Tracks the FelixConfigurations this node reads (`default`, `node.<name>`) when the
     /// settings follow the datastore. A value that does not decode keeps the previous layer
     /// (logged and counted, like any bad resource).
@@ -334,12 +363,16 @@ impl PolicyAgent {
         let mut fresh = true;
         let mut ok = self.program(&mut graph, &mut fresh, &live.nft).await?;
         let mut next_refresh = Instant::now() + live.refresh;
+        let mut next_iface_poll = Instant::now() + HOST_IFACE_POLL;
         loop {
-            let wake = if ok {
+            let mut wake = if ok {
                 next_refresh
             } else {
                 (Instant::now() + self.settings.retry).min(next_refresh)
             };
+            if live.nft.host_interfaces.is_some() {
+                wake = wake.min(next_iface_poll);
+            }
             let mut changed = false;
             let mut pending = Vec::new();
             let layers_before = layers.clone();
@@ -387,8 +420,11 @@ impl PolicyAgent {
                 self.feed(&mut graph, pending);
             }
             if layers != layers_before
-                && let Some(next) = self.live_settings(&layers)
-                && next != live
+                && let Some(mut next) = self.live_settings(&layers)
+                && {
+                    next.nft.host_interfaces = live.nft.host_interfaces.clone();
+                    next != live
+                }
             {
                 tracing::info!(
                     "policy: Felix configuration changed; reprogramming the policy table"
@@ -405,6 +441,25 @@ impl PolicyAgent {
             }
             if changed || !ok {
                 ok = self.program(&mut graph, &mut fresh, &live.nft).await?;
+            }
+            // Host endpoints without an interface name follow their expected IPs around the
+            // host's interfaces (Felix's interface monitor; here a poll while any exists). The
+            // graph's model is current only after `program` flushed it.
+            let want_ifaces = self.needs_host_interfaces(&graph);
+            if want_ifaces != live.nft.host_interfaces.is_some()
+                || (want_ifaces && Instant::now() >= next_iface_poll)
+            {
+                next_iface_poll = Instant::now() + HOST_IFACE_POLL;
+                let ifaces = if want_ifaces {
+                    self.read_host_interfaces().await
+                } else {
+                    None
+                };
+                if ifaces != live.nft.host_interfaces {
+                    live.nft.host_interfaces = ifaces;
+                    fresh = true;
+                    ok = self.program(&mut graph, &mut fresh, &live.nft).await?;
+                }
             }
             if Instant::now() >= next_refresh {
                 next_refresh = Instant::now() + live.refresh;
@@ -499,6 +554,38 @@ impl PolicyAgent {
             }
         }
     }
+}
+
+/// How often the host's interfaces are read while a host endpoint without an interface name
+/// waits to be resolved by its expected IPs.
+const HOST_IFACE_POLL: Duration = Duration::from_secs(5);
+
+/// The interfaces of the namespace at `netns` (the agent's own when `None`) with their
+/// addresses, for resolving host endpoints by their expected IPs.
+fn host_interfaces(
+    netns: Option<&std::path::Path>,
+) -> Result<std::collections::BTreeMap<String, std::collections::BTreeSet<std::net::IpAddr>>, String>
+{
+    use calico_netlink::{NetNs, RouteSocket};
+    let ns = match netns {
+        Some(p) => NetNs::open(p),
+        None => NetNs::current(),
+    }
+    .map_err(|e| e.to_string())?;
+    let socket = RouteSocket::open_in(&ns).map_err(|e| e.to_string())?;
+    let links = socket.links().map_err(|e| e.to_string())?;
+    let addrs = socket.addresses(None).map_err(|e| e.to_string())?;
+    let mut out: std::collections::BTreeMap<String, std::collections::BTreeSet<std::net::IpAddr>> =
+        links
+            .iter()
+            .map(|l| (l.name.clone(), Default::default()))
+            .collect();
+    for a in addrs {
+        if let Some(l) = links.iter().find(|l| l.index == a.index) {
+            out.entry(l.name.clone()).or_default().insert(a.addr.addr());
+        }
+    }
+    Ok(out)
 }
 
 /// The policy loop's settings from Felix's configuration (env `FELIX_*` merged into a
