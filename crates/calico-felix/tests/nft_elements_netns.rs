@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used)] // a test: a panic is the failure report
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use calico_dataplane_model::{
     DataplaneModel, IpSet, IpSetKind, IpSetMember, Profile, Rule, RuleAction, WorkloadEndpoint,
@@ -18,25 +17,8 @@ use calico_dataplane_model::{
 use calico_felix::policy::{
     DataplaneError, NftDriver, NftMetrics, PolicyDataplane, PolicyManager, SyncAction,
 };
-use calico_netlink::testing::{TestNetns, require_root};
+use calico_netlink::testing::{TestNetns, require_root_and_nft};
 use calico_nft::{Element, ElementOp, NftConfig, Verdict, compile, render_elements};
-
-fn require_root_and_nft() -> bool {
-    if !require_root() {
-        return false;
-    }
-    match Command::new("nft").arg("--version").output() {
-        Ok(out) if out.status.success() => true,
-        other => {
-            let why = format!("nft is not usable here: {other:?}");
-            if std::env::var("CALICO_REQUIRE_ROOT").as_deref() == Ok("1") {
-                panic!("CALICO_REQUIRE_ROOT=1 but this nft test cannot run: {why}");
-            }
-            eprintln!("skipping nft netns test: {why}");
-            false
-        }
-    }
-}
 
 const TABLE: &str = "table inet calico {
 \tset a4-x { type ipv4_addr; }

@@ -12,7 +12,6 @@
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
 use std::time::Duration;
 
 use calico_dataplane_model::{
@@ -22,28 +21,10 @@ use calico_dataplane_model::{
 use calico_felix::policy::{
     DataplaneError, NftDriver, NftMetrics, PolicyDataplane, PolicyManager, SyncAction,
 };
-use calico_netlink::testing::{TestNetns, require_root};
+use calico_netlink::testing::{TestNetns, require_root_and_nft};
 use calico_netlink::workload::{WorkloadSpec, setup_workload};
 use calico_netlink::{IpNet, RTPROT_BOOT, Route, RouteSocket, VethSpec, sysctl};
 use calico_nft::{NftConfig, Ruleset, compile};
-
-/// Root, `ip` and `nft` available; see the module docs for what happens otherwise.
-fn require_root_and_nft() -> bool {
-    if !require_root() {
-        return false;
-    }
-    match Command::new("nft").arg("--version").output() {
-        Ok(out) if out.status.success() => true,
-        other => {
-            let why = format!("nft is not usable here: {other:?}");
-            if std::env::var("CALICO_REQUIRE_ROOT").as_deref() == Ok("1") {
-                panic!("CALICO_REQUIRE_ROOT=1 but this nft test cannot run: {why}");
-            }
-            eprintln!("skipping nft netns test: {why}");
-            false
-        }
-    }
-}
 
 /// `nft <args>` inside the test namespace (the test's own tampering, not the driver's).
 fn nft(ns: &TestNetns, args: &str) -> String {

@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::process::Command;
 
 use calico_dataplane_model::{
     DataplaneModel, IcmpMatch, IpSet, IpSetKind, IpSetMember, Policy, PolicyId, PolicyKind,
@@ -21,27 +20,10 @@ use calico_dataplane_model::{
     WorkloadEndpointId,
 };
 use calico_felix::policy::{NftDriver, NftMetrics, PolicyDataplane, PolicyManager, SyncAction};
-use calico_netlink::testing::{TestNetns, require_root};
+use calico_netlink::testing::{TestNetns, require_root_and_nft};
 use calico_nft::{NftConfig, compile};
 use ipnet::IpNet;
 use serde_json::Value;
-
-fn require_root_and_nft() -> bool {
-    if !require_root() {
-        return false;
-    }
-    match Command::new("nft").arg("--version").output() {
-        Ok(out) if out.status.success() => true,
-        other => {
-            let why = format!("nft is not usable here: {other:?}");
-            if std::env::var("CALICO_REQUIRE_ROOT").as_deref() == Ok("1") {
-                panic!("CALICO_REQUIRE_ROOT=1 but this nft test cannot run: {why}");
-            }
-            eprintln!("skipping nft netns test: {why}");
-            false
-        }
-    }
-}
 
 /// A small deterministic generator (64-bit LCG): failures reproduce from the seed.
 struct Rng(u64);

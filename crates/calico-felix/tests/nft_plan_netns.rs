@@ -15,32 +15,13 @@
 
 #![allow(clippy::unwrap_used)] // a test: a panic is the failure report
 
-use std::process::Command;
-
 use calico_felix::policy::{DataplaneError, NftDriver, PolicyDataplane};
-use calico_netlink::testing::{TestNetns, require_root};
+use calico_netlink::testing::{TestNetns, require_root_and_nft};
 use calico_nft::bytecode::{
     AnonElement, AnonSet, CmpOp, Expr, MetaKey, NamedSetKind, PayloadBase, RuleCode, SetRef,
     TableOp, VerdictCode,
 };
 use calico_nft::{Element, ElementOp, Verdict};
-
-fn require_root_and_nft() -> bool {
-    if !require_root() {
-        return false;
-    }
-    match Command::new("nft").arg("--version").output() {
-        Ok(out) if out.status.success() => true,
-        other => {
-            let why = format!("nft is not usable here: {other:?}");
-            if std::env::var("CALICO_REQUIRE_ROOT").as_deref() == Ok("1") {
-                panic!("CALICO_REQUIRE_ROOT=1 but this nft test cannot run: {why}");
-            }
-            eprintln!("skipping nft netns test: {why}");
-            false
-        }
-    }
-}
 
 /// The table before the plan: a set and a chain the plan deletes, a chain it flushes and
 /// refills, the dispatch map, and a base chain (which jumps nowhere, so `main`'s `notrack`

@@ -29,6 +29,24 @@ pub fn require_root() -> bool {
     }
 }
 
+/// [`require_root`], and `nft` (nftables) runs: for tests that program nftables in their
+/// own network namespaces. Skips or fails (`CALICO_REQUIRE_ROOT=1`) like [`require_root`].
+pub fn require_root_and_nft() -> bool {
+    if !require_root() {
+        return false;
+    }
+    let reason = match Command::new("nft").arg("--version").output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!("`nft --version` failed with {}", out.status)),
+        Err(e) => Some(format!("nftables' `nft` is not available: {e}")),
+    };
+    let strict = std::env::var("CALICO_REQUIRE_ROOT").as_deref() == Ok("1");
+    match decide(reason, strict) {
+        Ok(can_run) => can_run,
+        Err(message) => panic!("{message}"),
+    }
+}
+
 /// The policy of [`require_root`], separated from the environment so it can be tested:
 /// `Ok(true)` = run, `Ok(false)` = skip (after a note on stderr), `Err` = the caller must panic.
 fn decide(reason: Option<String>, strict: bool) -> Result<bool, String> {
