@@ -36,6 +36,7 @@ pub mod nodestatus;
 
 // Policy kinds (policies, tiers, network sets, endpoints, profiles) and their shared types.
 pub mod hostendpoint;
+pub mod k8s;
 pub mod networkset;
 pub mod numorstring;
 pub mod policy;

@@ -8,8 +8,6 @@
 //! the port conversion (`port[:endPort]` must parse as a Calico port or range). The CRD adds the
 //! `stagedAction` enum/default and at most two `policyTypes`. Calico applies no other defaults.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{FieldErrors, FieldPath};
@@ -55,123 +53,10 @@ pub struct StagedKubernetesNetworkPolicySpec {
     pub policy_types: Vec<String>,
 }
 
-/// Kubernetes `metav1.LabelSelector`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LabelSelector {
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
-    pub match_labels: BTreeMap<String, String>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub match_expressions: Vec<LabelSelectorRequirement>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LabelSelectorRequirement {
-    pub key: String,
-    /// In, NotIn, Exists, DoesNotExist.
-    pub operator: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub values: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NetworkPolicyIngressRule {
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub ports: Vec<NetworkPolicyPort>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub from: Vec<NetworkPolicyPeer>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NetworkPolicyEgressRule {
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub ports: Vec<NetworkPolicyPort>,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub to: Vec<NetworkPolicyPeer>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NetworkPolicyPeer {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_selector: Option<LabelSelector>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace_selector: Option<LabelSelector>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_block: Option<IpBlock>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IpBlock {
-    pub cidr: String,
-    #[serde(
-        default,
-        deserialize_with = "crate::netutil::null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub except: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NetworkPolicyPort {
-    /// TCP (the default), UDP or SCTP.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<IntOrString>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_port: Option<i32>,
-}
-
-/// Kubernetes `intstr.IntOrString`: a JSON number or string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum IntOrString {
-    Int(i32),
-    Str(String),
-}
-
-impl std::fmt::Display for IntOrString {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IntOrString::Int(i) => write!(f, "{i}"),
-            IntOrString::Str(s) => f.write_str(s),
-        }
-    }
-}
+pub use crate::k8s::{
+    IntOrString, IpBlock, LabelSelector, LabelSelectorRequirement, NetworkPolicyEgressRule,
+    NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+};
 
 impl NetworkPolicyPort {
     /// Calico `k8sPortToCalico`: `port` or `port:endPort` parsed as a Calico port; `None` when

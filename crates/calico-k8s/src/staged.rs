@@ -21,10 +21,6 @@ pub enum StagedConversionError {
     Conversion(#[from] ConversionError),
     #[error("{0}")]
     Rules(#[from] PolicyConversionError),
-    /// The staged spec does not have the Kubernetes shape (cannot happen for a value decoded
-    /// from YAML/JSON; reported rather than assumed).
-    #[error("staged policy spec is not a Kubernetes NetworkPolicy spec: {0}")]
-    Shape(String),
 }
 
 /// The converted staged policy: the action to stage and the Calico policy it would enforce.
@@ -41,13 +37,13 @@ pub struct StagedConversion {
 pub fn staged_to_enforced(
     staged: &StagedKubernetesNetworkPolicy,
 ) -> Result<(Option<StagedAction>, NetworkPolicy), StagedConversionError> {
-    let mut spec = serde_json::to_value(&staged.spec)
-        .map_err(|e| StagedConversionError::Shape(e.to_string()))?;
-    if let Some(m) = spec.as_object_mut() {
-        m.remove("stagedAction");
-    }
-    let spec: NetworkPolicySpec =
-        serde_json::from_value(spec).map_err(|e| StagedConversionError::Shape(e.to_string()))?;
+    // The staged spec is the Kubernetes spec plus `stagedAction` (`calico_api::k8s` shapes).
+    let spec = NetworkPolicySpec {
+        pod_selector: staged.spec.pod_selector.clone(),
+        ingress: staged.spec.ingress.clone(),
+        egress: staged.spec.egress.clone(),
+        policy_types: staged.spec.policy_types.clone(),
+    };
     let mut metadata = staged.metadata.clone();
     metadata.resource_version.clear();
     metadata.uid.clear();
