@@ -8,12 +8,6 @@
 
 #![allow(clippy::unwrap_used)] // a test: a panic is the failure report
 
-use std::collections::BTreeSet;
-
-use calico_dataplane_model::{
-    DataplaneModel, IpSet, IpSetKind, IpSetMember, Profile, Rule, RuleAction, WorkloadEndpoint,
-    WorkloadEndpointId,
-};
 use calico_felix::policy::{
     DataplaneError, NftDriver, NftMetrics, PolicyDataplane, PolicyManager, SyncAction,
 };
@@ -348,40 +342,11 @@ fn libc_enoent() -> i32 {
 
 /// One workload with an allow-from-set profile and an IP set holding `members`.
 fn ruleset(members: &[&str]) -> calico_nft::Ruleset {
-    let mut m = DataplaneModel::default();
-    m.ip_sets.insert(
-        "s:clients".into(),
-        IpSet {
-            kind: Some(IpSetKind::Addresses),
-            members: members
-                .iter()
-                .map(|a| IpSetMember::Address(a.parse().unwrap()))
-                .collect::<BTreeSet<_>>(),
-        },
-    );
-    let mut from_clients = Rule::any(RuleAction::Allow);
-    from_clients.src.ip_sets = vec!["s:clients".into()];
-    m.profiles.insert(
-        "kns.default".into(),
-        Profile {
-            inbound: vec![from_clients],
-            outbound: vec![Rule::any(RuleAction::Allow)],
-        },
-    );
-    m.workload_endpoints.insert(
-        WorkloadEndpointId {
-            orchestrator_id: "k8s".into(),
-            workload_id: "default/pod".into(),
-            endpoint_id: "eth0".into(),
-        },
-        WorkloadEndpoint {
-            interface_name: "cali1".into(),
-            profile_ids: vec!["kns.default".into()],
-            ipv4_nets: vec!["10.65.0.1/32".parse().unwrap()],
-            ..WorkloadEndpoint::default()
-        },
-    );
-    compile(&m, &NftConfig::default()).unwrap()
+    compile(
+        &calico_nft::synthetic::one_workload(members),
+        &NftConfig::default(),
+    )
+    .unwrap()
 }
 
 #[test]

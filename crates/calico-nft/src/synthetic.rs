@@ -4,6 +4,9 @@
 //! to an IP set), [`SETS`] address sets of 10 members, [`ENDPOINTS`] local workloads each
 //! selected by [`PER_EP`] policies per direction in tier `default`, and one allow-all profile.
 //! At 10k policies: about 20k chains, 93k rules, 4k sets.
+//!
+//! [`one_workload`] is the smallest model with a set whose members matter: what tests of set
+//! membership changes (the element fast path) program.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -126,6 +129,52 @@ pub fn model(policies: usize) -> DataplaneModel {
             },
         );
     }
+    m
+}
+
+/// One workload (`cali1`, 10.65.0.1, `k8s` `default/pod`) whose profile `kns.default` allows
+/// inbound traffic from IP set `s:clients` (holding `members`, addresses of either family) and
+/// all outbound traffic.
+///
+/// # Panics
+/// When a member is not an IP address (a test's literal).
+#[allow(clippy::expect_used)]
+pub fn one_workload(members: &[&str]) -> DataplaneModel {
+    let mut m = DataplaneModel::default();
+    m.ip_sets.insert(
+        "s:clients".into(),
+        IpSet {
+            kind: Some(IpSetKind::Addresses),
+            members: members
+                .iter()
+                .map(|a| IpSetMember::Address(a.parse().expect("an IP address")))
+                .collect(),
+        },
+    );
+    let mut from_clients = Rule::any(RuleAction::Allow);
+    from_clients.src.ip_sets = vec!["s:clients".into()];
+    m.profiles.insert(
+        "kns.default".into(),
+        Profile {
+            inbound: vec![from_clients],
+            outbound: vec![Rule::any(RuleAction::Allow)],
+        },
+    );
+    m.workload_endpoints.insert(
+        WorkloadEndpointId {
+            orchestrator_id: "k8s".into(),
+            workload_id: "default/pod".into(),
+            endpoint_id: "eth0".into(),
+        },
+        WorkloadEndpoint {
+            interface_name: "cali1".into(),
+            profile_ids: vec!["kns.default".into()],
+            ipv4_nets: vec![IpNet::V4(
+                Ipv4Net::new(Ipv4Addr::new(10, 65, 0, 1), 32).unwrap_or_default(),
+            )],
+            ..WorkloadEndpoint::default()
+        },
+    );
     m
 }
 

@@ -286,12 +286,7 @@ fn describe(shape: Option<&TableShape>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
-    use calico_dataplane_model::{
-        DataplaneModel, IpSet, IpSetKind, IpSetMember, Profile, Rule, RuleAction, WorkloadEndpoint,
-        WorkloadEndpointId,
-    };
+    use calico_dataplane_model::{DataplaneModel, Rule, RuleAction};
     use calico_nft::{NftConfig, compile};
 
     use super::*;
@@ -370,40 +365,7 @@ mod tests {
     }
 
     fn model(members: &[&str]) -> DataplaneModel {
-        let mut m = DataplaneModel::default();
-        m.ip_sets.insert(
-            "s:clients".into(),
-            IpSet {
-                kind: Some(IpSetKind::Addresses),
-                members: members
-                    .iter()
-                    .map(|a| IpSetMember::Address(a.parse().unwrap()))
-                    .collect::<BTreeSet<_>>(),
-            },
-        );
-        let mut from_clients = Rule::any(RuleAction::Allow);
-        from_clients.src.ip_sets = vec!["s:clients".into()];
-        m.profiles.insert(
-            "kns.default".into(),
-            Profile {
-                inbound: vec![from_clients],
-                outbound: vec![Rule::any(RuleAction::Allow)],
-            },
-        );
-        m.workload_endpoints.insert(
-            WorkloadEndpointId {
-                orchestrator_id: "k8s".into(),
-                workload_id: "default/pod".into(),
-                endpoint_id: "eth0".into(),
-            },
-            WorkloadEndpoint {
-                interface_name: "cali1".into(),
-                profile_ids: vec!["kns.default".into()],
-                ipv4_nets: vec!["10.65.0.1/32".parse().unwrap()],
-                ..WorkloadEndpoint::default()
-            },
-        );
-        m
+        calico_nft::synthetic::one_workload(members)
     }
 
     fn manager() -> PolicyManager<Fake> {
