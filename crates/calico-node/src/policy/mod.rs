@@ -346,11 +346,20 @@ impl PolicyAgent {
             }
             live = next;
         }
-        let batch = listed
+        let batch: Vec<(ResourceKey, Option<calico_api::Resource>)> = listed
             .kvs
             .iter()
             .filter_map(|kv| self.decode(kv, false))
             .collect();
+        // A resync must not program this node's host endpoints found by their expected IPs
+        // as absent for a moment: read the interfaces before the first compile.
+        let unnamed_hep = batch.iter().any(|(_, r)| {
+            matches!(r, Some(calico_api::Resource::HostEndpoint(h))
+                if h.spec.node == self.settings.node_name && h.spec.interface_name.is_empty())
+        });
+        if unnamed_hep {
+            live.nft.host_interfaces = self.read_host_interfaces().await;
+        }
         self.feed(&mut graph, batch);
         let mut watch = self
             .store
