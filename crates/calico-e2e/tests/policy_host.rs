@@ -52,13 +52,17 @@ fn pod_on(hc: &HostPolicyCluster, node: &str) -> String {
 /// Applies `yaml`, waits for the expected matrix, runs `check` on it. The resources stay.
 fn apply(hc: &HostPolicyCluster, name: &str, yaml: &str, check: impl FnOnce(&Matrix)) {
     calicoctl_apply(&hc.pc.store(), yaml).unwrap_or_else(|e| panic!("{name}: apply: {e}"));
-    let m = hc.wait_for_expected(name, CONVERGE).unwrap_or_else(|e| {
+    check(&expected(hc, name));
+}
+
+/// Waits for the expected matrix; a timeout shows node1's table.
+fn expected(hc: &HostPolicyCluster, name: &str) -> Matrix {
+    hc.wait_for_expected(name, CONVERGE).unwrap_or_else(|e| {
         panic!(
             "{e}\nnode1's table:\n{}",
             hc.nft_table(0).unwrap_or_default()
         )
-    });
-    check(&m);
+    })
 }
 
 /// Deletes `yaml`'s resources, last document first.
@@ -391,14 +395,7 @@ fn check_failsafe_override(configure: impl FnOnce(&mut HostPolicyCluster)) {
             net: None,
         })
         .to_vec();
-    let m = hc
-        .wait_for_expected("failsafe inbound ports tcp:81,tcp:179", CONVERGE)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\nnode1's table:\n{}",
-                hc.nft_table(0).unwrap_or_default()
-            )
-        });
+    let m = expected(&hc, "failsafe inbound ports tcp:81,tcp:179");
     assert!(!reached(&m, "node2", "node1", Proto::Tcp, 22));
     assert!(reached(&m, "node2", "node1", Proto::Tcp, 81));
     wait_for(
@@ -539,14 +536,7 @@ fn failsafe_port_for_one_net_applies_without_a_restart() {
         open(179, None),
         open(81, Some("10.200.0.2/32")),
     ];
-    let m = hc
-        .wait_for_expected("failsafe tcp:81 from node2's address only", CONVERGE)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\nnode1's table:\n{}",
-                hc.nft_table(0).unwrap_or_default()
-            )
-        });
+    let m = expected(&hc, "failsafe tcp:81 from node2's address only");
     assert!(reached(&m, "node2", "node1", Proto::Tcp, 81));
     assert!(
         !reached(&m, &b2, "node1", Proto::Tcp, 81),
