@@ -86,7 +86,7 @@ fn bench(c: &mut Criterion) {
     let mut driver = NftDriver::new("calico", Some(ns.path()));
     let full = base.full_replace_script();
     driver.apply(&full).unwrap();
-    assert_eq!(driver.list_table().unwrap(), Some(shape));
+    assert_eq!(driver.list_table("calico").unwrap(), Some(shape));
 
     let mut g = c.benchmark_group(format!(
         "nft_driver_{policies}_policies_{ENDPOINTS}_endpoints"
@@ -153,9 +153,9 @@ fn bench(c: &mut Criterion) {
             driver.apply(black_box(&del_nft)).unwrap();
         })
     });
-    assert_eq!(driver.list_table().unwrap(), Some(base.shape()));
+    assert_eq!(driver.list_table("calico").unwrap(), Some(base.shape()));
     g.bench_function("list_table_shape", |b| {
-        b.iter(|| driver.list_table().unwrap())
+        b.iter(|| driver.list_table("calico").unwrap())
     });
     // What the agent pays per change: diff + one transaction (ruleset compile excluded); a
     // membership change takes the netlink element path.

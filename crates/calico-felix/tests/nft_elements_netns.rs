@@ -363,7 +363,10 @@ fn the_manager_sends_membership_changes_over_netlink() {
     m.set_target(b.clone());
     assert_eq!(m.sync().unwrap(), SyncAction::Diff);
     assert_eq!(metrics.element_batches.get(), 1);
-    assert_eq!(m.dataplane_mut().list_table().unwrap(), Some(b.shape()));
+    assert_eq!(
+        m.dataplane_mut().list_table("calico").unwrap(),
+        Some(b.shape())
+    );
     let text = ns
         .exec(&["nft", "list", "set", "inet", "calico", "a4-s/clients"])
         .unwrap();
@@ -375,12 +378,15 @@ fn the_manager_sends_membership_changes_over_netlink() {
     m.set_target(a.clone());
     assert_eq!(m.sync().unwrap(), SyncAction::Diff);
     assert_eq!(metrics.element_batches.get(), 2);
-    assert_eq!(m.dataplane_mut().list_table().unwrap(), Some(a.shape()));
+    assert_eq!(
+        m.dataplane_mut().list_table("calico").unwrap(),
+        Some(a.shape())
+    );
 }
 
 /// Element counts of `set` as the kernel lists them.
 fn count(d: &mut NftDriver, set: &str) -> usize {
-    d.list_table().unwrap().unwrap().sets[set]
+    d.list_table("calico").unwrap().unwrap().sets[set]
 }
 
 #[test]

@@ -145,14 +145,18 @@ fn apply_list_and_repair_drift() {
     }
     let node = TestNetns::new("felix-nft").unwrap();
     let mut m = manager(&node);
-    assert_eq!(m.dataplane_mut().list_table().unwrap(), None, "fresh netns");
+    assert_eq!(
+        m.dataplane_mut().list_table("calico").unwrap(),
+        None,
+        "fresh netns"
+    );
     // Nothing programmed yet: nothing to compare, nothing to do.
     assert!(!m.check_drift().unwrap());
 
     let first = ruleset(&model(&["10.65.0.1"]));
     m.set_target(first.clone());
     assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
-    let listed = m.dataplane_mut().list_table().unwrap().unwrap();
+    let listed = m.dataplane_mut().list_table("calico").unwrap().unwrap();
     assert_eq!(listed, first.shape(), "kernel listing vs compiled shape");
     assert!(listed.chains.len() >= 3, "{listed:?}");
     assert!(nft(&node, "list table inet calico").contains("10.65.0.1"));
@@ -168,7 +172,7 @@ fn apply_list_and_repair_drift() {
     m.set_target(second.clone());
     assert_eq!(m.sync().unwrap(), SyncAction::Diff);
     assert_eq!(
-        m.dataplane_mut().list_table().unwrap().unwrap(),
+        m.dataplane_mut().list_table("calico").unwrap().unwrap(),
         second.shape()
     );
     assert!(nft(&node, "list table inet calico").contains("10.65.0.7"));
@@ -177,13 +181,13 @@ fn apply_list_and_repair_drift() {
     // Drift 1: someone flushes the table (chains stay, every rule goes).
     nft(&node, "flush table inet calico");
     assert_ne!(
-        m.dataplane_mut().list_table().unwrap().unwrap(),
+        m.dataplane_mut().list_table("calico").unwrap().unwrap(),
         second.shape()
     );
     assert!(m.check_drift().unwrap(), "flushed table is drift");
     assert_eq!(m.resyncs(), 1);
     assert_eq!(
-        m.dataplane_mut().list_table().unwrap().unwrap(),
+        m.dataplane_mut().list_table("calico").unwrap().unwrap(),
         second.shape(),
         "repaired"
     );
@@ -191,11 +195,11 @@ fn apply_list_and_repair_drift() {
 
     // Drift 2: the table is deleted outright.
     nft(&node, "delete table inet calico");
-    assert_eq!(m.dataplane_mut().list_table().unwrap(), None);
+    assert_eq!(m.dataplane_mut().list_table("calico").unwrap(), None);
     assert!(m.check_drift().unwrap());
     assert_eq!(m.resyncs(), 2);
     assert_eq!(
-        m.dataplane_mut().list_table().unwrap().unwrap(),
+        m.dataplane_mut().list_table("calico").unwrap().unwrap(),
         second.shape()
     );
 
@@ -227,7 +231,7 @@ fn apply_list_and_repair_drift() {
     m.set_target(first.clone());
     assert_eq!(m.sync().unwrap(), SyncAction::Diff);
     assert_eq!(
-        m.dataplane_mut().list_table().unwrap().unwrap(),
+        m.dataplane_mut().list_table("calico").unwrap().unwrap(),
         first.shape()
     );
 }
@@ -266,7 +270,7 @@ fn a_bad_script_fails_with_nfts_message_and_changes_nothing() {
         .unwrap_err();
     assert!(err.nft_stderr().unwrap().contains("no-such-set"), "{err}");
     assert_eq!(nft(&node, "list table inet calico"), before, "atomic");
-    assert_eq!(d.list_table().unwrap().unwrap(), good.shape());
+    assert_eq!(d.list_table("calico").unwrap().unwrap(), good.shape());
     assert!(
         !m.check_drift().unwrap(),
         "the failed scripts left no trace"
@@ -291,9 +295,12 @@ impl PolicyDataplane for Counting {
     fn apply(&mut self, script: &str) -> Result<(), DataplaneError> {
         self.inner.apply(script)
     }
-    fn list_table(&mut self) -> Result<Option<calico_nft::TableShape>, DataplaneError> {
+    fn list_table(
+        &mut self,
+        table: &str,
+    ) -> Result<Option<calico_nft::TableShape>, DataplaneError> {
         self.lists += 1;
-        self.inner.list_table()
+        self.inner.list_table(table)
     }
     fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
         self.inner.generation()
@@ -338,7 +345,10 @@ fn drift_checks_list_only_after_foreign_commits() {
         .unwrap();
     assert!(m.check_drift().unwrap());
     assert_eq!((m.dataplane().lists, m.resyncs()), (2, 1));
-    assert_eq!(m.dataplane_mut().list_table().unwrap(), Some(rs.shape()));
+    assert_eq!(
+        m.dataplane_mut().list_table("calico").unwrap(),
+        Some(rs.shape())
+    );
     assert!(!m.check_drift().unwrap());
     assert_eq!(m.dataplane().lists, 3, "only the explicit listing above");
 }

@@ -144,36 +144,110 @@ struct Endpoint<'a> {
 /// Profiles an endpoint names but the model lacks are skipped (Calico allows them: such an
 /// endpoint falls through to "no profile matched" and drops).
 pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<Ruleset, NftError> {
+    compile_scoped(model, cfg, &Scope::whole(cfg))
+}
+
+/// What one table of a sharded layout holds ([`crate::PolicyTables`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TableRole {
+    /// Everything in one table (the layout described in the module docs).
+    Whole,
+    /// Host endpoints, the raw and pre-DNAT stages, the fail-closed drop of unknown workload
+    /// interfaces and `DefaultEndpointToHostAction`; workload interfaces are map entries
+    /// that `return` (their policy is in a shard table).
+    Main,
+    /// The workload endpoints of one shard with the policies, profiles and IP sets they
+    /// use, behind their own `forward` and `input` base chains.
+    Shard(u16),
+}
+
+/// The part of a model one table is compiled from: its role, its name, and (for the tables
+/// of a sharded layout) the policies, profiles and IP sets it holds.
+pub(crate) struct Scope<'a> {
+    pub role: TableRole,
+    pub table: String,
+    pub members: Option<&'a crate::tables::Members>,
+}
+
+impl Scope<'_> {
+    pub(crate) fn whole(cfg: &NftConfig) -> Scope<'static> {
+        Scope {
+            role: TableRole::Whole,
+            table: cfg.table.clone(),
+            members: None,
+        }
+    }
+
+    pub(crate) fn has_set(&self, id: &IpSetId) -> bool {
+        self.members.is_none_or(|m| m.sets.contains(id))
+    }
+
+    pub(crate) fn has_policy(&self, id: &calico_dataplane_model::PolicyId) -> bool {
+        self.members.is_none_or(|m| m.policies.contains(id))
+    }
+
+    pub(crate) fn has_profile(&self, name: &str) -> bool {
+        self.members.is_none_or(|m| m.profiles.contains(name))
+    }
+
+    pub(crate) fn has_workload(&self, id: &WorkloadEndpointId, cfg: &NftConfig) -> bool {
+        match self.role {
+            TableRole::Whole | TableRole::Main => true,
+            TableRole::Shard(k) => crate::tables::shard_of(id, cfg.shards) == k,
+        }
+    }
+}
+
+/// [`compile`] of the part of `model` that `scope` names, as the table of its role.
+pub(crate) fn compile_scoped(
+    model: &DataplaneModel,
+    cfg: &NftConfig,
+    scope: &Scope<'_>,
+) -> Result<Ruleset, NftError> {
     cfg.validate()?;
     let mut rs = Ruleset::new(cfg);
+    rs.table = scope.table.clone();
+    rs.role = scope.role;
+    let shard = matches!(scope.role, TableRole::Shard(_));
 
     for (id, set) in &model.ip_sets {
-        put_ip_set(&mut rs, id, set)?;
+        if scope.has_set(id) {
+            put_ip_set(&mut rs, id, set)?;
+        }
     }
-    for (name, ports) in [
-        (FAILSAFE_IN, &cfg.failsafe_inbound),
-        (FAILSAFE_OUT, &cfg.failsafe_outbound),
-    ] {
-        rs.sets.insert(
-            name.to_string(),
-            Arc::new(NftSet {
-                spec: "type inet_proto . inet_service;".into(),
-                elements: ports
-                    .iter()
-                    .map(|(p, port)| format!("{} . {port}", proto_name(*p)))
-                    .collect(),
-            }),
-        );
+    if !shard {
+        for (name, ports) in [
+            (FAILSAFE_IN, &cfg.failsafe_inbound),
+            (FAILSAFE_OUT, &cfg.failsafe_outbound),
+        ] {
+            rs.sets.insert(
+                name.to_string(),
+                Arc::new(NftSet {
+                    spec: "type inet_proto . inet_service;".into(),
+                    elements: ports
+                        .iter()
+                        .map(|(p, port)| format!("{} . {port}", proto_name(*p)))
+                        .collect(),
+                }),
+            );
+        }
     }
     for (id, p) in &model.policies {
-        put_policy(&mut rs, id, p)?;
+        if scope.has_policy(id) {
+            put_policy(&mut rs, id, p)?;
+        }
     }
     for (name, p) in &model.profiles {
-        put_profile(&mut rs, name, p)?;
+        if scope.has_profile(name) {
+            put_profile(&mut rs, name, p)?;
+        }
     }
 
     // Maps start empty; endpoints fill them.
     for d in ALL_DISPATCH {
+        if shard && !d.map.ends_with("-wl") {
+            continue;
+        }
         rs.maps.insert(
             d.map.to_string(),
             Arc::new(NftMap {
@@ -183,12 +257,18 @@ pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<Ruleset, NftEr
         );
     }
     for (id, ep) in &model.workload_endpoints {
-        add_workload(&mut rs, model, id, ep)?;
+        if scope.has_workload(id, cfg) {
+            add_workload(&mut rs, model, id, ep)?;
+        }
     }
 
-    put_host_endpoints(&mut rs, model)?;
-    add_chain(&mut rs, RPF_SKIP.to_string(), rpf_skip_rules(model))?;
-    base_chains(&mut rs, cfg)?;
+    if shard {
+        shard_chains(&mut rs)?;
+    } else {
+        put_host_endpoints(&mut rs, model)?;
+        add_chain(&mut rs, RPF_SKIP.to_string(), rpf_skip_rules(model))?;
+        base_chains(&mut rs, cfg)?;
+    }
     Ok(rs)
 }
 
@@ -260,7 +340,9 @@ pub(crate) fn put_profile(
     Ok(())
 }
 
-/// Adds workload endpoint `id`: chains `fw-`/`tw-<iface>` and the dispatch map entries.
+/// Adds workload endpoint `id`: chains `fw-`/`tw-<iface>` and the dispatch map entries. In
+/// the main table of a sharded layout only the map entries, which `return` (the endpoint's
+/// policy is its shard's business; the entry keeps its interface from the fail-closed drop).
 pub(crate) fn add_workload(
     rs: &mut Ruleset,
     model: &DataplaneModel,
@@ -270,6 +352,13 @@ pub(crate) fn add_workload(
     let owner = format!("workload endpoint {id}");
     let iface = &ep.interface_name;
     check_iface(iface, &owner)?;
+    if rs.role == TableRole::Main {
+        for d in [&FROM_WL, &TO_WL] {
+            add_entry(rs, d, iface, "return", &owner)?;
+        }
+        rs.wep_ifaces.insert(id.clone(), iface.clone());
+        return Ok(());
+    }
     let mut chains = Vec::with_capacity(2);
     for (ingress, prefix, d) in [(false, "fw-", &FROM_WL), (true, "tw-", &TO_WL)] {
         let chain = names::endpoint_chain(prefix, iface);
@@ -289,7 +378,7 @@ pub(crate) fn add_workload(
     }
     // Map entries first: a second endpoint on the interface is reported as such.
     for (d, chain, _) in &chains {
-        add_entry(rs, d, iface, chain, &owner)?;
+        add_entry(rs, d, iface, &format!("goto {chain}"), &owner)?;
     }
     for (_, chain, rules) in chains {
         add_chain(rs, chain, rules)?;
@@ -473,7 +562,7 @@ fn add_host_endpoint(
                 });
             }
         } else {
-            add_entry(rs, d, iface, &chain, &owner)?;
+            add_entry(rs, d, iface, &format!("goto {chain}"), &owner)?;
         }
         rs.hep_chains.insert(chain.clone());
         add_chain(rs, chain, rules)?;
@@ -532,7 +621,7 @@ fn add_entry(
     rs: &mut Ruleset,
     d: &Dispatch,
     iface: &str,
-    chain: &str,
+    verdict: &str,
     owner: &str,
 ) -> Result<(), NftError> {
     let map = rs.maps.entry(d.map.to_string()).or_insert_with(|| {
@@ -548,9 +637,7 @@ fn add_entry(
             iface: iface.to_string(),
         });
     }
-    Arc::make_mut(map)
-        .elements
-        .insert(key, format!("goto {chain}"));
+    Arc::make_mut(map).elements.insert(key, verdict.to_string());
     Ok(())
 }
 
@@ -818,7 +905,7 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
         "wl-to-host",
         None,
         vec![
-            "icmpv6 type { 130, 131, 132, 133, 135, 136 } accept".to_string(),
+            format!("{ICMPV6_ROUTER} accept"),
             format!("jump {}", FROM_WL.chain),
             to_host.to_string(),
         ],
@@ -851,6 +938,62 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
     add("output", base("output", "filter"), output)?;
     Ok(())
 }
+
+/// A shard table's chains: dispatch without the fail-closed drop (an interface of another
+/// shard is not this table's business; the main table drops unknown ones) and the `forward`
+/// and `input` base chains. They hook after the main table (priority filter + 10), so the
+/// main table's stages that read the accept mark of the raw and pre-DNAT stages run first;
+/// every table only drops or lets the packet go on, so a packet passes when every table lets
+/// it (for traffic between two local workloads: the source's egress policy, in its shard,
+/// and the destination's ingress policy, in its own).
+fn shard_chains(rs: &mut Ruleset) -> Result<(), NftError> {
+    for d in [&FROM_WL, &TO_WL] {
+        add_chain(
+            rs,
+            d.chain.to_string(),
+            vec![format!("{} vmap @{}", d.key, d.map)],
+        )?;
+    }
+    let est = "ct state established,related accept".to_string();
+    let base = |hook: &str| {
+        Some(format!(
+            "type filter hook {hook} priority filter + 10; policy accept;"
+        ))
+    };
+    for (name, spec, rules) in [
+        (
+            "forward",
+            base("forward"),
+            vec![
+                est.clone(),
+                format!("jump {}", FROM_WL.chain),
+                format!("jump {}", TO_WL.chain),
+            ],
+        ),
+        (
+            // Workload → host: the workload's egress policy; the main table's `wl-to-host`
+            // applies DefaultEndpointToHostAction. IPv6 router duties are exempt as there.
+            "input",
+            base("input"),
+            vec![
+                est,
+                format!("{ICMPV6_ROUTER} accept"),
+                format!("jump {}", FROM_WL.chain),
+            ],
+        ),
+    ] {
+        if rs.chains.contains_key(name) {
+            return Err(NftError::NameClash(name.to_string()));
+        }
+        rs.chains
+            .insert(name.to_string(), Arc::new(NftChain { base: spec, rules }));
+    }
+    Ok(())
+}
+
+/// IPv6 multicast listener query/report/done, router and neighbour solicitation and
+/// neighbour advertisement (felix/rules/static.go ICMPv6Filter).
+const ICMPV6_ROUTER: &str = "icmpv6 type { 130, 131, 132, 133, 135, 136 }";
 
 #[cfg(test)]
 mod tests;

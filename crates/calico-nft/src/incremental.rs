@@ -19,11 +19,12 @@ use std::collections::BTreeSet;
 use calico_dataplane_model::{DataplaneModel, IpSetId, ModelUpdate, PolicyId, WorkloadEndpointId};
 
 use crate::compile::{
-    RPF_SKIP, add_workload, put_chain, put_host_endpoints, put_ip_set, put_policy, put_profile,
-    remove_ip_set, remove_workload, rpf_skip_rules, set_type_of,
+    RPF_SKIP, Scope, TableRole, add_workload, compile_scoped, put_chain, put_host_endpoints,
+    put_ip_set, put_policy, put_profile, remove_ip_set, remove_workload, rpf_skip_rules,
+    set_type_of,
 };
 use crate::names;
-use crate::{NftConfig, NftError, Ruleset, compile};
+use crate::{NftConfig, NftError, Ruleset};
 
 /// The ruleset for `model`, which is the model `prev` was compiled from with `updates`
 /// applied (as [`DataplaneModel::apply`] does). Equal to `compile(model, cfg)`, and errors
@@ -35,48 +36,76 @@ pub fn recompile(
     updates: &[ModelUpdate],
     cfg: &NftConfig,
 ) -> Result<Ruleset, NftError> {
-    if prev.config != *cfg {
-        return compile(model, cfg);
-    }
-    let mut heps_changed = false;
-    let mut sets: BTreeSet<&IpSetId> = BTreeSet::new();
-    let mut policies: BTreeSet<&PolicyId> = BTreeSet::new();
-    let mut profiles: BTreeSet<&str> = BTreeSet::new();
-    let mut weps: BTreeSet<&WorkloadEndpointId> = BTreeSet::new();
-    for u in updates {
-        match u {
-            ModelUpdate::IpSetUpdate { id, .. }
-            | ModelUpdate::IpSetDelta { id, .. }
-            | ModelUpdate::IpSetRemove { id } => {
-                sets.insert(id);
-            }
-            ModelUpdate::ActivePolicyUpdate { id, .. } | ModelUpdate::ActivePolicyRemove { id } => {
-                policies.insert(id);
-            }
-            ModelUpdate::ActiveProfileUpdate { name, .. }
-            | ModelUpdate::ActiveProfileRemove { name } => {
-                profiles.insert(name);
-            }
-            ModelUpdate::WorkloadEndpointUpdate { id, .. }
-            | ModelUpdate::WorkloadEndpointRemove { id } => {
-                weps.insert(id);
-            }
-            ModelUpdate::HostEndpointUpdate { .. } | ModelUpdate::HostEndpointRemove { .. } => {
-                heps_changed = true;
+    recompile_scoped(prev, model, &Touched::of(updates), cfg, &Scope::whole(cfg))
+}
+
+/// The model objects a batch of updates named.
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    pub sets: BTreeSet<IpSetId>,
+    pub policies: BTreeSet<PolicyId>,
+    pub profiles: BTreeSet<String>,
+    pub weps: BTreeSet<WorkloadEndpointId>,
+    pub heps: bool,
+}
+
+impl Touched {
+    pub(crate) fn of(updates: &[ModelUpdate]) -> Touched {
+        let mut t = Touched::default();
+        for u in updates {
+            match u {
+                ModelUpdate::IpSetUpdate { id, .. }
+                | ModelUpdate::IpSetDelta { id, .. }
+                | ModelUpdate::IpSetRemove { id } => {
+                    t.sets.insert(id.clone());
+                }
+                ModelUpdate::ActivePolicyUpdate { id, .. }
+                | ModelUpdate::ActivePolicyRemove { id } => {
+                    t.policies.insert(id.clone());
+                }
+                ModelUpdate::ActiveProfileUpdate { name, .. }
+                | ModelUpdate::ActiveProfileRemove { name } => {
+                    t.profiles.insert(name.clone());
+                }
+                ModelUpdate::WorkloadEndpointUpdate { id, .. }
+                | ModelUpdate::WorkloadEndpointRemove { id } => {
+                    t.weps.insert(id.clone());
+                }
+                ModelUpdate::HostEndpointUpdate { .. } | ModelUpdate::HostEndpointRemove { .. } => {
+                    t.heps = true;
+                }
             }
         }
+        t
     }
+}
+
+/// [`recompile`] of one table of a layout: objects `touched` names are re-rendered when the
+/// model has them and `scope` includes them, removed otherwise.
+pub(crate) fn recompile_scoped(
+    prev: &Ruleset,
+    model: &DataplaneModel,
+    touched: &Touched,
+    cfg: &NftConfig,
+    scope: &Scope<'_>,
+) -> Result<Ruleset, NftError> {
+    if prev.config != *cfg || prev.role != scope.role || prev.table != scope.table {
+        return compile_scoped(model, cfg, scope);
+    }
+    let shard = matches!(scope.role, TableRole::Shard(_));
+    let mut heps_changed = touched.heps && !shard;
+    let mut weps: BTreeSet<&WorkloadEndpointId> = touched.weps.iter().collect();
 
     let mut rs = prev.clone();
 
     // IP sets first: policies re-rendered below reference them by type-specific names.
     let mut removed_sets: Vec<&IpSetId> = Vec::new();
-    for id in &sets {
-        match model.ip_sets.get(*id) {
+    for id in &touched.sets {
+        match model.ip_sets.get(id).filter(|_| scope.has_set(id)) {
             Some(set) => {
                 let ty = set_type_of(id, set)?;
-                if rs.set_types.get(*id).is_some_and(|old| *old != ty) {
-                    return compile(model, cfg);
+                if rs.set_types.get(id).is_some_and(|old| *old != ty) {
+                    return compile_scoped(model, cfg, scope);
                 }
                 put_ip_set(&mut rs, id, set)?;
             }
@@ -88,8 +117,8 @@ pub fn recompile(
     }
 
     let mut removed_policies: Vec<&PolicyId> = Vec::new();
-    for id in &policies {
-        match model.policies.get(*id) {
+    for id in &touched.policies {
+        match model.policies.get(id).filter(|_| scope.has_policy(id)) {
             Some(p) => put_policy(&mut rs, id, p)?,
             None => {
                 rs.chains.remove(&names::policy_chain(true, id));
@@ -100,20 +129,22 @@ pub fn recompile(
     }
 
     // A profile appearing or disappearing changes the endpoints that list it.
-    for name in &profiles {
+    for name in &touched.profiles {
         let existed = rs.chains.contains_key(&names::profile_chain(true, name));
-        match model.profiles.get(*name) {
+        let wanted = model.profiles.get(name).filter(|_| scope.has_profile(name));
+        match wanted {
             Some(p) => put_profile(&mut rs, name, p)?,
             None => {
                 rs.chains.remove(&names::profile_chain(true, name));
                 rs.chains.remove(&names::profile_chain(false, name));
             }
         }
-        if existed != model.profiles.contains_key(*name) {
-            if model
-                .host_endpoints
-                .values()
-                .any(|h| h.profile_ids.iter().any(|p| p == name))
+        if existed != wanted.is_some() {
+            if !shard
+                && model
+                    .host_endpoints
+                    .values()
+                    .any(|h| h.profile_ids.iter().any(|p| p == name))
             {
                 heps_changed = true;
             }
@@ -121,7 +152,9 @@ pub fn recompile(
                 model
                     .workload_endpoints
                     .iter()
-                    .filter(|(_, ep)| ep.profile_ids.iter().any(|p| p == name))
+                    .filter(|(id, ep)| {
+                        ep.profile_ids.iter().any(|p| p == name) && scope.has_workload(id, cfg)
+                    })
                     .map(|(id, _)| id),
             );
         }
@@ -132,14 +165,18 @@ pub fn recompile(
         remove_workload(&mut rs, id);
     }
     for id in &weps {
-        if let Some(ep) = model.workload_endpoints.get(*id) {
+        if let Some(ep) = model
+            .workload_endpoints
+            .get(*id)
+            .filter(|_| scope.has_workload(id, cfg))
+        {
             add_workload(&mut rs, model, id, ep)?;
         }
     }
     if heps_changed {
         put_host_endpoints(&mut rs, model)?;
     }
-    if !weps.is_empty() {
+    if !weps.is_empty() && !shard {
         // Small (only endpoints with allowSpoofedSourcePrefixes) and cheap to rebuild.
         put_chain(&mut rs, RPF_SKIP.to_string(), rpf_skip_rules(model));
     }
@@ -150,30 +187,45 @@ pub fn recompile(
         let gone: BTreeSet<&IpSetId> = removed_sets.into_iter().collect();
         let dangling = model
             .policies
-            .values()
-            .flat_map(|p| p.ip_set_ids())
-            .chain(model.profiles.values().flat_map(|p| p.ip_set_ids()))
+            .iter()
+            .filter(|(id, _)| scope.has_policy(id))
+            .flat_map(|(_, p)| p.ip_set_ids())
+            .chain(
+                model
+                    .profiles
+                    .iter()
+                    .filter(|(name, _)| scope.has_profile(name))
+                    .flat_map(|(_, p)| p.ip_set_ids()),
+            )
             .any(|s| gone.contains(s));
         if dangling {
-            return compile(model, cfg);
+            return compile_scoped(model, cfg, scope);
         }
     }
     if !removed_policies.is_empty() {
         let gone: BTreeSet<&PolicyId> = removed_policies.into_iter().collect();
-        let wep_tiers = model.workload_endpoints.values().flat_map(|ep| &ep.tiers);
-        let hep_tiers = model.host_endpoints.values().flat_map(|ep| {
-            ep.tiers
-                .iter()
-                .chain(&ep.forward_tiers)
-                .chain(&ep.untracked_tiers)
-                .chain(&ep.pre_dnat_tiers)
-        });
+        let wep_tiers = model
+            .workload_endpoints
+            .iter()
+            .filter(|(id, _)| rs.role != TableRole::Main && scope.has_workload(id, cfg))
+            .flat_map(|(_, ep)| &ep.tiers);
+        let hep_tiers = model
+            .host_endpoints
+            .values()
+            .filter(|_| !shard)
+            .flat_map(|ep| {
+                ep.tiers
+                    .iter()
+                    .chain(&ep.forward_tiers)
+                    .chain(&ep.untracked_tiers)
+                    .chain(&ep.pre_dnat_tiers)
+            });
         let dangling = wep_tiers
             .chain(hep_tiers)
             .flat_map(|t| t.ingress_policies.iter().chain(&t.egress_policies))
             .any(|p| gone.contains(p));
         if dangling {
-            return compile(model, cfg);
+            return compile_scoped(model, cfg, scope);
         }
     }
     Ok(rs)

@@ -61,6 +61,7 @@ mod rules;
 mod ruleset;
 mod shape;
 pub mod synthetic;
+mod tables;
 
 pub use compile::{FAILSAFE_IN, FAILSAFE_OUT, compile};
 pub use diff::diff;
@@ -72,6 +73,7 @@ pub use plan::{PlanError, diff_plan};
 pub use rule_code::{RuleCodeError, anon_set_debug, rule_code};
 pub use ruleset::{Ruleset, RulesetCounts};
 pub use shape::TableShape;
+pub use tables::{MAX_SHARDS, PolicyTables, TablePlan, shard_of, shard_table};
 
 /// What happens to traffic from a workload to its own host once the workload's egress policy
 /// allowed it (Felix `DefaultEndpointToHostAction`).
@@ -111,6 +113,10 @@ pub struct NftConfig {
     pub endpoint_to_host_action: EndpointToHostAction,
     /// `LogPrefix` of Log rules.
     pub log_prefix: String,
+    /// How many shard tables workload policy is spread over ([`PolicyTables`]); 0: one
+    /// table. Not a Felix setting: it exists because the kernel validates a whole table at
+    /// every commit that adds a rule.
+    pub shards: u16,
 }
 
 impl Default for NftConfig {
@@ -135,6 +141,7 @@ impl Default for NftConfig {
             host_interfaces: None,
             endpoint_to_host_action: EndpointToHostAction::Drop,
             log_prefix: "calico-packet".into(),
+            shards: 0,
         }
     }
 }
@@ -154,6 +161,18 @@ impl NftConfig {
             return Err(bad(
                 "table",
                 &format!("{t:?} is not a valid nft table name"),
+            ));
+        }
+        if self.shards > MAX_SHARDS {
+            return Err(bad(
+                "shards",
+                &format!("{} is more than {MAX_SHARDS}", self.shards),
+            ));
+        }
+        if self.shards > 0 && t.len() + 3 > MAX_NAME_LEN {
+            return Err(bad(
+                "table",
+                &format!("{t:?} leaves no room for the shard suffix (-NN)"),
             ));
         }
         if self.iface_prefixes.is_empty() {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use calico_dataplane_model::{IpSetId, WorkloadEndpointId};
 
+use crate::compile::TableRole;
 use crate::names::SetType;
 use crate::{NftConfig, TableShape};
 
@@ -55,6 +56,8 @@ pub struct Ruleset {
     pub(crate) wep_ifaces: BTreeMap<WorkloadEndpointId, String>,
     /// Chains of host endpoints (rebuilt together when one changes).
     pub(crate) hep_chains: BTreeSet<String>,
+    /// Which table of the layout this is.
+    pub(crate) role: TableRole,
 }
 
 impl Ruleset {
@@ -68,6 +71,7 @@ impl Ruleset {
             set_types: BTreeMap::new(),
             wep_ifaces: BTreeMap::new(),
             hep_chains: BTreeSet::new(),
+            role: TableRole::Whole,
         }
     }
 

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use calico_dataplane_model::{DataplaneModel, ModelUpdate};
-use calico_nft::{NftConfig, compile, diff, recompile};
+use calico_nft::{NftConfig, PolicyTables, compile, diff, recompile};
 use common::models;
 use proptest::prelude::*;
 
@@ -137,4 +137,80 @@ fn removed_set_still_referenced_is_an_error() {
     m.apply(&u).unwrap();
     let err = recompile(&rs, &m, &[u], &cfg).unwrap_err();
     assert_eq!(err, compile(&m, &cfg).unwrap_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The sharded layout: `PolicyTables::recompile` equals `PolicyTables::compile`, batch
+    /// and one update at a time, and the one transaction between two layouts
+    /// (`PolicyTables::plan` when no table comes or goes) turns the old tables into the new.
+    #[test]
+    fn sharded_recompile_equals_compile(
+        a in models::model(),
+        b in models::model(),
+        shards in 1u16..5,
+    ) {
+        let cfg = NftConfig { shards, ..NftConfig::default() };
+        let ups = updates(&a, &b);
+        let ta = PolicyTables::compile(&a, &cfg).unwrap();
+        let full = PolicyTables::compile(&b, &cfg).unwrap();
+        let inc = ta.recompile(&b, &ups, &cfg).unwrap();
+        prop_assert!(inc == full, "batch recompile differs:\n{}\nvs\n{}", inc.render(), full.render());
+        prop_assert_eq!(inc.script(&full), "");
+        let mut t = ta;
+        let mut m = a;
+        for u in &ups {
+            m.apply(u).unwrap();
+            match (t.recompile(&m, std::slice::from_ref(u), &cfg), PolicyTables::compile(&m, &cfg)) {
+                (Ok(next), Ok(want)) => {
+                    prop_assert!(next == want, "after {:?}:\n{}\nvs\n{}", u, next.render(), want.render());
+                    t = next;
+                }
+                (Err(_), Err(_)) => {
+                    t = PolicyTables::compile(&m, &cfg).unwrap_or(t);
+                }
+                (got, want) => prop_assert!(false, "after {:?}: recompile {:?}, compile {:?}", u, got.err(), want.err()),
+            }
+        }
+    }
+
+    /// Every workload endpoint's chains are in exactly one table, its shard's, with the same
+    /// rules as in the one-table layout; the main table has its interface as a `return`
+    /// entry; every policy, profile and set a shard's rules use is declared in that shard.
+    #[test]
+    fn shards_hold_what_their_endpoints_use(m in models::model(), shards in 1u16..5) {
+        let whole = compile(&m, &NftConfig::default()).unwrap();
+        let cfg = NftConfig { shards, ..NftConfig::default() };
+        let t = PolicyTables::compile(&m, &cfg).unwrap();
+        for (id, ep) in &m.workload_endpoints {
+            let home = t.workload_table(id);
+            prop_assert_eq!(home.table(), calico_nft::shard_table("calico", calico_nft::shard_of(id, shards)));
+            for prefix in ["fw-", "tw-"] {
+                let chain = format!("{prefix}{}", ep.interface_name);
+                prop_assert_eq!(home.chain_rules(&chain), whole.chain_rules(&chain));
+                for rule in home.chain_rules(&chain).unwrap_or_default() {
+                    if let Some(target) = rule.split("jump ").nth(1) {
+                        prop_assert_eq!(home.chain_rules(target), whole.chain_rules(target), "{}", target);
+                    }
+                }
+                for other in t.tables().filter(|r| r.table() != home.table()) {
+                    prop_assert!(other.chain_rules(&chain).is_none());
+                }
+            }
+            let entries = t.main().map_entries("from-wl").unwrap();
+            prop_assert!(entries.contains(&(ep.interface_name.clone(), "return".to_string())));
+        }
+        for r in t.tables().skip(1) {
+            for chain in r.chain_names() {
+                for rule in r.chain_rules(chain).unwrap_or_default() {
+                    for word in rule.split_whitespace() {
+                        if let Some(set) = word.strip_prefix('@') {
+                            prop_assert!(r.set_names().any(|s| s == set) || r.map_entries(set).is_some(), "{} uses {}", r.table(), set);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

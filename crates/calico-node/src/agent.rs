@@ -188,7 +188,8 @@ pub async fn run(
         tracing::warn!("{w}");
     }
     // FelixConfiguration changes apply while the agent runs (Felix restarts itself for them).
-    let policy_settings = policy_settings.with_live_config(cfg.felix.spec.clone());
+    let mut policy_settings = policy_settings.with_live_config(cfg.felix.spec.clone());
+    policy_settings.nft.shards = cfg.nft_shards;
     let policy = crate::policy::PolicyAgent::new(policy_settings, store.clone(), &mut registry);
     let mut policy_status = policy.status();
     let policy_health = health.register("felix-policy", true, true, None);

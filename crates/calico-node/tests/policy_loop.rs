@@ -33,7 +33,7 @@ impl PolicyDataplane for Recorder {
         self.scripts.lock().unwrap().push(script.to_string());
         Ok(())
     }
-    fn list_table(&mut self) -> Result<Option<TableShape>, DataplaneError> {
+    fn list_table(&mut self, _table: &str) -> Result<Option<TableShape>, DataplaneError> {
         Ok(None)
     }
 }

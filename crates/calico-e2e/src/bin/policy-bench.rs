@@ -539,7 +539,7 @@ fn full_pipeline(
         let t = Instant::now();
         driver.apply(&script).context("applying the full ruleset")?;
         apply.push(ms(t.elapsed()));
-        let shape = driver.list_table()?;
+        let shape = driver.list_table("calico")?;
         if shape.as_ref() != Some(&ruleset.shape()) {
             bail!("the applied table does not have the compiled shape");
         }

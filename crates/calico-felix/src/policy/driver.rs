@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use calico_nft::bytecode::TableOp;
-use calico_nft::{ElementOp, TableShape};
+use calico_nft::{ElementOp, TablePlan, TableShape};
 
 use super::{DataplaneError, PolicyDataplane};
 
@@ -125,7 +125,7 @@ impl NftDriver {
     }
 
     /// Whether `table inet <table>` exists, from `nft -j list tables`.
-    fn table_exists(&self) -> Result<bool, DataplaneError> {
+    fn table_exists(&self, table: &str) -> Result<bool, DataplaneError> {
         let args = ["-j", "list", "tables"];
         let out = self.run(&args, None)?;
         let listing = |detail: String| DataplaneError::Listing {
@@ -141,7 +141,7 @@ impl NftDriver {
         Ok(items.iter().any(|item| {
             item.get("table").is_some_and(|t| {
                 t.get("family").and_then(|f| f.as_str()) == Some("inet")
-                    && t.get("name").and_then(|n| n.as_str()) == Some(self.table.as_str())
+                    && t.get("name").and_then(|n| n.as_str()) == Some(table)
             })
         }))
     }
@@ -175,12 +175,12 @@ impl PolicyDataplane for NftDriver {
         self.run(&["-f", "-"], Some(script)).map(|_| ())
     }
 
-    fn list_table(&mut self) -> Result<Option<TableShape>, DataplaneError> {
-        let args = ["-j", "list", "table", "inet", self.table.as_str()];
+    fn list_table(&mut self, table: &str) -> Result<Option<TableShape>, DataplaneError> {
+        let args = ["-j", "list", "table", "inet", table];
         match self.run(&args, None) {
             Ok(out) => {
                 let text = String::from_utf8_lossy(&out);
-                TableShape::from_nft_json(&text, &self.table)
+                TableShape::from_nft_json(&text, table)
                     .map(Some)
                     .map_err(|e| DataplaneError::Listing {
                         command: format!("nft {}", args.join(" ")),
@@ -189,7 +189,7 @@ impl PolicyDataplane for NftDriver {
             }
             // nft reports a missing table as a failure ("No such file or directory"); ask for
             // the table list rather than match on the message, which is not a stable interface.
-            Err(e @ DataplaneError::Failed { .. }) => match self.table_exists() {
+            Err(e @ DataplaneError::Failed { .. }) => match self.table_exists(table) {
                 Ok(false) => Ok(None),
                 Ok(true) | Err(_) => Err(e),
             },
@@ -229,12 +229,27 @@ impl PolicyDataplane for NftDriver {
     /// is sent; a refused batch changes nothing (the kernel aborts all of it) and the error
     /// names the op.
     fn apply_plan(&mut self, table: &str, ops: &[TableOp]) -> Result<(), DataplaneError> {
-        if ops.is_empty() {
+        self.send_plans(&[(table, ops)])
+    }
+
+    fn apply_plans(&mut self, plans: &[TablePlan]) -> Result<(), DataplaneError> {
+        let plans: Vec<(&str, &[TableOp])> = plans
+            .iter()
+            .map(|p| (p.table.as_str(), p.ops.as_slice()))
+            .collect();
+        self.send_plans(&plans)
+    }
+}
+
+impl NftDriver {
+    /// One nfnetlink batch of table operations for one or more tables (one transaction).
+    fn send_plans(&mut self, plans: &[(&str, &[TableOp])]) -> Result<(), DataplaneError> {
+        if plans.iter().all(|(_, ops)| ops.is_empty()) {
             return Ok(());
         }
-        use super::netlink_table::{OP, encode_plan, send_plan};
+        use super::netlink_table::{OP, encode_plans, send_plans};
         // Encoded (and validated) before the socket is taken: a refusal here keeps it.
-        let mut batch = encode_plan(table, ops, 1)?;
+        let mut batch = encode_plans(plans, 1)?;
         let limit = self.send_limit(OP)?;
         if batch.len() > limit {
             return Err(DataplaneError::NoNetlinkPath {
@@ -246,7 +261,7 @@ impl PolicyDataplane for NftDriver {
         }
         self.socket.with(self.netns.as_deref(), OP, |socket, seq| {
             batch.renumber(seq);
-            send_plan(socket, &batch, table, ops).map(|()| ((), batch.seqs_used()))
+            send_plans(socket, &batch, plans).map(|()| ((), batch.seqs_used()))
         })
     }
 }

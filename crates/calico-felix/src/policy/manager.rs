@@ -2,8 +2,10 @@
 
 use std::time::Instant;
 
+use std::collections::BTreeMap;
+
 use calico_nft::bytecode::TableOp;
-use calico_nft::{ElementOp, Ruleset, TableShape};
+use calico_nft::{ElementOp, PolicyTables, TablePlan, TableShape};
 
 use super::{DataplaneError, NftMetrics, PolicyDataplane};
 
@@ -35,8 +37,8 @@ pub enum SyncAction {
 /// state rather than from the change.
 pub struct PolicyManager<D: PolicyDataplane> {
     dataplane: D,
-    applied: Option<Ruleset>,
-    target: Option<Ruleset>,
+    applied: Option<PolicyTables>,
+    target: Option<PolicyTables>,
     /// `false`: the kernel's table may differ from `applied`; the next sync is a full replace.
     in_sync: bool,
     resyncs: u64,
@@ -62,17 +64,18 @@ impl<D: PolicyDataplane> PolicyManager<D> {
         }
     }
 
-    /// The ruleset the next [`PolicyManager::sync`] programs.
-    pub fn set_target(&mut self, ruleset: Ruleset) {
-        self.target = Some(ruleset);
+    /// The tables the next [`PolicyManager::sync`] programs (a [`calico_nft::Ruleset`] is
+    /// the layout of one table).
+    pub fn set_target(&mut self, tables: impl Into<PolicyTables>) {
+        self.target = Some(tables.into());
     }
 
-    pub fn target(&self) -> Option<&Ruleset> {
+    pub fn target(&self) -> Option<&PolicyTables> {
         self.target.as_ref()
     }
 
-    /// The ruleset the kernel held after the last successful apply.
-    pub fn applied(&self) -> Option<&Ruleset> {
+    /// The tables the kernel held after the last successful apply.
+    pub fn applied(&self) -> Option<&PolicyTables> {
         self.applied.as_ref()
     }
 
@@ -101,35 +104,43 @@ impl<D: PolicyDataplane> PolicyManager<D> {
             return Ok(SyncAction::Nothing);
         };
         let (action, work) = match (&self.applied, self.in_sync) {
-            (Some(applied), true) => match calico_nft::diff_plan(applied, &target) {
-                Ok(plan) if plan.is_empty() => {
+            (Some(applied), true) => match applied.plan(&target) {
+                Ok(plans) if plans.is_empty() => {
                     self.applied = Some(target);
                     return Ok(SyncAction::Nothing);
                 }
-                Ok(plan) => {
-                    let elements: Option<Vec<ElementOp>> = plan
-                        .iter()
-                        .map(|op| match op {
-                            TableOp::Element(e) => Some(e.clone()),
-                            _ => None,
-                        })
-                        .collect();
-                    match elements {
-                        // Set membership / map entries only: the dataplane's element path.
-                        Some(ops) => (SyncAction::Diff, Work::Elements(ops)),
-                        // Chains and rules too: one netlink batch (no nft cache to load).
-                        None => (SyncAction::Diff, Work::Plan(plan)),
+                Ok(mut plans) => {
+                    let elements: Option<Vec<ElementOp>> = match plans.as_slice() {
+                        [one] => one
+                            .ops
+                            .iter()
+                            .map(|op| match op {
+                                TableOp::Element(e) => Some(e.clone()),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => None,
+                    };
+                    match (elements, plans.pop()) {
+                        // Set membership / map entries of one table only: the dataplane's
+                        // element path.
+                        (Some(ops), Some(one)) => {
+                            (SyncAction::Diff, Work::Elements(one.table, ops))
+                        }
+                        // Chains and rules too, or several tables: one netlink batch (no nft
+                        // cache to load).
+                        (_, last) => {
+                            plans.extend(last);
+                            (SyncAction::Diff, Work::Plan(plans))
+                        }
                     }
                 }
                 Err(why) => {
-                    // A change the plan cannot express (a new map or base chain): ONE nft
-                    // transaction carrying the element changes too.
+                    // A change the plan cannot express (a new map, base chain or shard
+                    // table): ONE nft transaction carrying the element changes too.
                     tracing::debug!(%why, "policy change goes through nft");
                     self.metrics.plan_fallbacks.inc();
-                    (
-                        SyncAction::Diff,
-                        Work::Script(calico_nft::diff_ops(applied, &target).render()),
-                    )
+                    (SyncAction::Diff, Work::Script(applied.script(&target)))
                 }
             },
             _ => (
@@ -141,11 +152,11 @@ impl<D: PolicyDataplane> PolicyManager<D> {
         let started = Instant::now();
         let result = match &work {
             Work::Script(script) => self.dataplane.apply(script),
-            Work::Elements(ops) => {
+            Work::Elements(table, ops) => {
                 self.metrics.element_batches.inc();
-                self.dataplane.apply_elements(target.table(), ops)
+                self.dataplane.apply_elements(table, ops)
             }
-            Work::Plan(plan) => match self.dataplane.apply_plan(target.table(), plan) {
+            Work::Plan(plans) => match self.dataplane.apply_plans(plans) {
                 Ok(()) => {
                     self.metrics.plan_batches.inc();
                     Ok(())
@@ -157,9 +168,7 @@ impl<D: PolicyDataplane> PolicyManager<D> {
                     self.metrics.plan_fallbacks.inc();
                     tracing::warn!(error = %e, "netlink batch of the policy change failed; applying it with nft");
                     match &self.applied {
-                        Some(applied) => self
-                            .dataplane
-                            .apply(&calico_nft::diff_ops(applied, &target).render()),
+                        Some(applied) => self.dataplane.apply(&applied.script(&target)),
                         None => Err(e),
                     }
                 }
@@ -211,11 +220,24 @@ impl<D: PolicyDataplane> PolicyManager<D> {
             // Nobody committed anything in this namespace since the kernel held `applied`.
             return Ok(false);
         }
-        let expected = self.applied.as_ref().map(Ruleset::shape);
-        let listed = self.dataplane.list_table().inspect_err(|_| {
-            self.metrics.errors.inc();
-        })?;
-        let drift = listed != expected;
+        let expected = self
+            .applied
+            .as_ref()
+            .map(PolicyTables::shapes)
+            .unwrap_or_default();
+        let mut listed = BTreeMap::new();
+        for table in expected.keys() {
+            let shape = self.dataplane.list_table(table).inspect_err(|_| {
+                self.metrics.errors.inc();
+            })?;
+            listed.insert(table.clone(), shape);
+        }
+        let differs: Vec<&String> = expected
+            .iter()
+            .filter(|(name, shape)| listed.get(*name) != Some(&Some((*shape).clone())))
+            .map(|(name, _)| name)
+            .collect();
+        let drift = !differs.is_empty();
         if !drift && self.in_sync {
             // The listing is of generation `before` only if nothing was committed meanwhile.
             let after = self.generation();
@@ -225,11 +247,14 @@ impl<D: PolicyDataplane> PolicyManager<D> {
             self.resyncs += 1;
             self.metrics.resyncs.inc();
             self.in_sync = false;
-            tracing::warn!(
-                expected = %describe(expected.as_ref()),
-                found = %describe(listed.as_ref()),
-                "policy table drifted from what was programmed; re-applying it in full"
-            );
+            for name in differs {
+                tracing::warn!(
+                    table = %name,
+                    expected = %describe(expected.get(name)),
+                    found = %describe(listed.get(name).and_then(Option::as_ref)),
+                    "policy table drifted from what was programmed; re-applying it in full"
+                );
+            }
             if self.target.is_none() {
                 self.target = self.applied.clone();
             }
@@ -264,8 +289,8 @@ impl<D: PolicyDataplane> PolicyManager<D> {
 /// operations.
 enum Work {
     Script(String),
-    Elements(Vec<ElementOp>),
-    Plan(Vec<TableOp>),
+    Elements(String, Vec<ElementOp>),
+    Plan(Vec<TablePlan>),
 }
 
 /// A one-line summary of a table shape for logs.
@@ -287,7 +312,7 @@ fn describe(shape: Option<&TableShape>) -> String {
 #[cfg(test)]
 mod tests {
     use calico_dataplane_model::{DataplaneModel, Rule, RuleAction};
-    use calico_nft::{NftConfig, compile};
+    use calico_nft::{NftConfig, Ruleset, compile};
 
     use super::*;
 
@@ -338,7 +363,7 @@ mod tests {
             self.generation = self.generation.map(|g| g + self.bump.max(1));
             Ok(())
         }
-        fn list_table(&mut self) -> Result<Option<TableShape>, DataplaneError> {
+        fn list_table(&mut self, _table: &str) -> Result<Option<TableShape>, DataplaneError> {
             self.lists += 1;
             if self.list_error {
                 return Err(DataplaneError::Listing {
@@ -360,6 +385,11 @@ mod tests {
     }
 
     /// One workload (`cali1`) with an allow-all profile and an IP set holding `members`.
+    /// What a full replace of the one-table layout `r` sends.
+    fn full(r: &Ruleset) -> String {
+        PolicyTables::from(r.clone()).full_replace_script()
+    }
+
     fn ruleset(members: &[&str]) -> Ruleset {
         compile(&model(members), &NftConfig::default()).unwrap()
     }
@@ -381,8 +411,8 @@ mod tests {
 
         m.set_target(a.clone());
         assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
-        assert_eq!(m.dataplane().scripts, [a.full_replace_script()]);
-        assert_eq!(m.applied(), Some(&a));
+        assert_eq!(m.dataplane().scripts, [full(&a)]);
+        assert_eq!(m.applied().map(calico_nft::PolicyTables::main), Some(&a));
         assert!(m.target().is_none() && m.in_sync());
 
         // The same target again: the diff is empty and nothing runs.
@@ -396,10 +426,10 @@ mod tests {
         assert_eq!(sent, &calico_nft::diff(&a, &b));
         assert!(sent.contains("10.0.0.2"), "{sent}");
         assert!(
-            sent.len() < b.full_replace_script().len() / 2,
+            sent.len() < full(&b).len() / 2,
             "a one-element change is not a full table:\n{sent}"
         );
-        assert_eq!(m.applied(), Some(&b));
+        assert_eq!(m.applied().map(calico_nft::PolicyTables::main), Some(&b));
     }
 
     #[test]
@@ -440,7 +470,7 @@ mod tests {
             plan.iter()
                 .any(|op| matches!(op, TableOp::FlushChain { .. }))
         );
-        assert_eq!(m.applied(), Some(&c));
+        assert_eq!(m.applied().map(calico_nft::PolicyTables::main), Some(&c));
     }
 
     /// Profile `kns.default` with a deny rule first.
@@ -467,9 +497,9 @@ mod tests {
         assert!(m.dataplane().plans.is_empty());
         assert_eq!(
             m.dataplane().scripts.last(),
-            Some(&calico_nft::diff_ops(&a, &b).render())
+            Some(&PolicyTables::from(a.clone()).script(&PolicyTables::from(b.clone())))
         );
-        assert_eq!(m.applied(), Some(&b));
+        assert_eq!(m.applied().map(calico_nft::PolicyTables::main), Some(&b));
         assert!(
             m.in_sync(),
             "the fallback landed: the next change is a diff again"
@@ -512,15 +542,23 @@ mod tests {
             Some("Error: Could not process rule: No such file or directory")
         );
         assert_eq!(metrics.errors.get(), 1);
-        assert_eq!(m.applied(), Some(&a), "the kernel still holds a");
-        assert_eq!(m.target(), Some(&b), "b is still wanted");
+        assert_eq!(
+            m.applied().map(calico_nft::PolicyTables::main),
+            Some(&a),
+            "the kernel still holds a"
+        );
+        assert_eq!(
+            m.target().map(calico_nft::PolicyTables::main),
+            Some(&b),
+            "b is still wanted"
+        );
         assert!(!m.in_sync());
 
         // The retry (with a newer target meanwhile) re-asserts the whole table.
         m.set_target(c.clone());
         assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
-        assert_eq!(m.dataplane().scripts.last(), Some(&c.full_replace_script()));
-        assert_eq!(m.applied(), Some(&c));
+        assert_eq!(m.dataplane().scripts.last(), Some(&full(&c)));
+        assert_eq!(m.applied().map(calico_nft::PolicyTables::main), Some(&c));
         assert!(m.in_sync());
     }
 
@@ -533,7 +571,7 @@ mod tests {
         assert!(m.sync().is_err());
         assert_eq!(m.applied(), None);
         assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
-        assert_eq!(m.dataplane().scripts, [a.full_replace_script()]);
+        assert_eq!(m.dataplane().scripts, [full(&a)]);
     }
 
     #[test]
@@ -573,14 +611,14 @@ mod tests {
             assert_eq!(m.resyncs(), before + 1, "{label}");
             assert_eq!(
                 m.dataplane().scripts.last(),
-                Some(&a.full_replace_script()),
+                Some(&full(&a)),
                 "{label}: repaired with the whole table"
             );
             assert!(m.in_sync());
         }
         assert_eq!(metrics.resyncs.get(), 3);
         assert_eq!(m.dataplane().scripts.len(), 4);
-        assert_eq!(m.applied(), Some(&a));
+        assert_eq!(m.applied().map(calico_nft::PolicyTables::main), Some(&a));
     }
 
     #[test]
@@ -592,8 +630,8 @@ mod tests {
         m.set_target(b.clone());
         m.dataplane_mut().listing = None;
         assert!(m.check_drift().unwrap());
-        assert_eq!(m.dataplane().scripts.last(), Some(&b.full_replace_script()));
-        assert_eq!(m.applied(), Some(&b));
+        assert_eq!(m.dataplane().scripts.last(), Some(&full(&b)));
+        assert_eq!(m.applied().map(calico_nft::PolicyTables::main), Some(&b));
         assert!(m.target().is_none());
     }
 
@@ -637,7 +675,7 @@ mod tests {
         m.set_target(a.clone());
         assert!(m.sync().is_err());
         assert!(!m.check_drift().unwrap());
-        assert_eq!(m.dataplane().scripts, [a.full_replace_script()]);
+        assert_eq!(m.dataplane().scripts, [full(&a)]);
         assert_eq!(m.resyncs(), 0);
     }
 
@@ -711,7 +749,7 @@ mod tests {
         // Not in sync: the check re-applies in full without trusting the generation.
         m.dataplane_mut().listing = Some(a.shape());
         assert!(!m.check_drift().unwrap());
-        assert_eq!(m.dataplane().scripts.last(), Some(&b.full_replace_script()));
+        assert_eq!(m.dataplane().scripts.last(), Some(&full(&b)));
         assert_eq!(m.dataplane().lists, 1);
     }
 

@@ -39,7 +39,7 @@ pub use manager::{PolicyManager, SyncAction};
 pub use metrics::NftMetrics;
 
 use calico_nft::bytecode::TableOp;
-use calico_nft::{ElementOp, TableShape};
+use calico_nft::{ElementOp, TablePlan, TableShape};
 
 /// A failed nftables operation, with what the kernel or `nft` said.
 #[derive(Debug, thiserror::Error)]
@@ -102,9 +102,9 @@ impl DataplaneError {
 pub trait PolicyDataplane: Send + 'static {
     /// Runs one nft script as one transaction: either all of it takes effect or none.
     fn apply(&mut self, script: &str) -> Result<(), DataplaneError>;
-    /// The shape (chains with rule counts, sets and maps with element counts) of the managed
-    /// table; `None` when the table does not exist.
-    fn list_table(&mut self) -> Result<Option<TableShape>, DataplaneError>;
+    /// The shape (chains with rule counts, sets and maps with element counts) of table
+    /// `inet <table>`; `None` when the table does not exist.
+    fn list_table(&mut self, table: &str) -> Result<Option<TableShape>, DataplaneError>;
     /// The namespace's nftables ruleset generation, which the kernel bumps on every committed
     /// transaction of anyone (`NFT_MSG_GETGEN`). `None` (the default): this dataplane cannot
     /// tell, and every drift check lists the table.
@@ -131,14 +131,29 @@ pub trait PolicyDataplane: Send + 'static {
             what: format!("this dataplane writes no netlink batches (table inet {table})"),
         })
     }
+    /// [`PolicyDataplane::apply_plan`] for changes of several tables, as one transaction.
+    /// The default sends a one-table change through `apply_plan` and refuses more with
+    /// [`DataplaneError::NoNetlinkPath`] (sending nothing); [`NftDriver`] sends one batch.
+    fn apply_plans(&mut self, plans: &[TablePlan]) -> Result<(), DataplaneError> {
+        match plans {
+            [] => Ok(()),
+            [one] => self.apply_plan(&one.table, &one.ops),
+            _ => Err(DataplaneError::NoNetlinkPath {
+                what: format!(
+                    "this dataplane writes no batches over several tables ({})",
+                    plans.len()
+                ),
+            }),
+        }
+    }
 }
 
 impl PolicyDataplane for Box<dyn PolicyDataplane> {
     fn apply(&mut self, script: &str) -> Result<(), DataplaneError> {
         (**self).apply(script)
     }
-    fn list_table(&mut self) -> Result<Option<TableShape>, DataplaneError> {
-        (**self).list_table()
+    fn list_table(&mut self, table: &str) -> Result<Option<TableShape>, DataplaneError> {
+        (**self).list_table(table)
     }
     fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
         (**self).generation()
@@ -148,5 +163,8 @@ impl PolicyDataplane for Box<dyn PolicyDataplane> {
     }
     fn apply_plan(&mut self, table: &str, ops: &[TableOp]) -> Result<(), DataplaneError> {
         (**self).apply_plan(table, ops)
+    }
+    fn apply_plans(&mut self, plans: &[TablePlan]) -> Result<(), DataplaneError> {
+        (**self).apply_plans(plans)
     }
 }

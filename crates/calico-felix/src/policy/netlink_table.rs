@@ -1053,19 +1053,23 @@ fn validate_exprs(rule: &RuleCode, named: &HashMap<&str, (u32, u32)>) -> Result<
 /// with invalid names or expressions ([`DataplaneError::Netlink`] with `InvalidInput`, naming
 /// the op) and one that cannot go as one netlink send or holds what this encoder does not
 /// write ([`DataplaneError::NoNetlinkPath`]).
+#[cfg(test)]
 pub(super) fn encode_plan(
     table: &str,
     ops: &[TableOp],
     seq: u32,
 ) -> Result<PlanBatch, DataplaneError> {
-    if !valid_name(table) {
-        return Err(invalid(
-            format!("{table:?} is not a valid nft table name"),
-            None,
-        ));
-    }
+    encode_plans(&[(table, ops)], seq)
+}
+
+/// [`encode_plan`] for several tables in one batch (one transaction): each table's ops in
+/// turn. Ops are numbered across the tables, in this order, in errors.
+pub(super) fn encode_plans<'a>(
+    plans: &[(&'a str, &'a [TableOp])],
+    seq: u32,
+) -> Result<PlanBatch, DataplaneError> {
     let mut e = Encoder {
-        table,
+        table: "",
         w: Writer::default(),
         seq,
         next_set_id: 1,
@@ -1077,8 +1081,26 @@ pub(super) fn encode_plan(
         rules_per_chain: HashMap::new(),
     };
     e.w.batch_marker(NFNL_MSG_BATCH_BEGIN, seq);
-    for (i, op) in ops.iter().enumerate() {
-        e.op(i, op)?;
+    let mut first = 0;
+    for (table, ops) in plans {
+        if !valid_name(table) {
+            return Err(invalid(
+                format!("{table:?} is not a valid nft table name"),
+                None,
+            ));
+        }
+        // Names (sets created in this batch, rules per chain) are per table, and an element
+        // message belongs to one table.
+        if let Some(at) = e.run.close(&mut e.w) {
+            e.last = Some(at);
+        }
+        e.named.clear();
+        e.rules_per_chain.clear();
+        e.table = table;
+        for (i, op) in ops.iter().enumerate() {
+            e.op(first + i, op)?;
+        }
+        first += ops.len();
     }
     if let Some(at) = e.run.close(&mut e.w) {
         e.last = Some(at);
@@ -1112,26 +1134,53 @@ pub(super) fn encode_plan(
     })
 }
 
+/// The op numbered `i` across `plans` ([`encode_plans`]), with its table.
+fn op_at<'a>(plans: &[(&'a str, &'a [TableOp])], mut i: usize) -> Option<(&'a str, &'a TableOp)> {
+    for (table, ops) in plans {
+        match ops.get(i) {
+            Some(op) => return Some((table, op)),
+            None => i -= ops.len(),
+        }
+    }
+    None
+}
+
 /// The error for a refused message of `batch`: the op, and for a rule the expression the
 /// kernel pointed at; element messages name the set and element as `apply_elements` does.
+#[cfg(test)]
 fn describe(batch: &PlanBatch, ack: &Ack, table: &str, ops: &[TableOp]) -> DataplaneError {
+    describe_in(batch, ack, &[(table, ops)])
+}
+
+fn describe_in(batch: &PlanBatch, ack: &Ack, plans: &[(&str, &[TableOp])]) -> DataplaneError {
     let source = io::Error::from_raw_os_error(ack.errno);
     if let Some(m) = batch.elements.iter().find(|m| m.seq == ack.seq) {
-        return describe_elements(m, ack, table, |i| match ops.get(i) {
-            Some(TableOp::Element(e)) => Some(e),
+        let table = m
+            .elements
+            .first()
+            .and_then(|(_, i)| op_at(plans, *i))
+            .map_or("", |(t, _)| t);
+        return describe_elements(m, ack, table, |i| match op_at(plans, i) {
+            Some((_, TableOp::Element(e))) => Some(e),
             _ => None,
         });
     }
     let kernel = kernel_says(ack);
+    let tables = plans
+        .iter()
+        .map(|(t, _)| *t)
+        .collect::<Vec<_>>()
+        .join(", inet ");
     let Some(m) = batch.messages.iter().find(|m| m.seq == ack.seq) else {
         return DataplaneError::Netlink {
-            what: format!("commit of the batch for table inet {table}{kernel}"),
+            what: format!("commit of the batch for table inet {tables}{kernel}"),
             set: None,
             element: None,
             source,
         };
     };
-    let pointed = match (ops.get(m.op), ack.offset) {
+    let (table, op) = op_at(plans, m.op).map_or(("", None), |(t, op)| (t, Some(op)));
+    let pointed = match (op, ack.offset) {
         (Some(TableOp::AddRule { rule, .. }), Some(off)) => m
             .exprs
             .iter()
@@ -1151,13 +1200,12 @@ fn describe(batch: &PlanBatch, ack: &Ack, table: &str, ops: &[TableOp]) -> Datap
     }
 }
 
-/// Sends `batch` (encoded from `ops` for `table`) over `socket` and reads the kernel's
-/// replies; the first refusal names its op.
-pub(super) fn send_plan(
+/// Sends `batch` (encoded from `plans` by [`encode_plans`]) over `socket` and reads the
+/// kernel's replies; the first refusal names its op.
+pub(super) fn send_plans(
     socket: &Socket,
     batch: &PlanBatch,
-    table: &str,
-    ops: &[TableOp],
+    plans: &[(&str, &[TableOp])],
 ) -> Result<(), DataplaneError> {
     send_batch(
         socket,
@@ -1165,7 +1213,7 @@ pub(super) fn send_plan(
         batch.begin_seq,
         batch.last_seq,
         OP,
-        |ack| describe(batch, ack, table, ops),
+        |ack| describe_in(batch, ack, plans),
     )
 }
 

@@ -349,7 +349,8 @@ pub mod models {
                         (
                             WorkloadEndpointId {
                                 orchestrator_id: "k8s".into(),
-                                workload_id: format!("ns/pod{i}"),
+                                // Three namespaces, so that sharded layouts have several shards.
+                                workload_id: format!("ns{}/pod{i}", i % 3),
                                 endpoint_id: "eth0".into(),
                             },
                             WorkloadEndpoint {

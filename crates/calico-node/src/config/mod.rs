@@ -129,6 +129,11 @@ pub enum NetworkingBackend {
     None,
 }
 
+/// Shard tables of the policy dataplane unless `CALICO_NFT_SHARDS` says otherwise: enough
+/// that a node's namespaces rarely share one (a change validates only its own table), few
+/// enough that the base chains every packet passes stay cheap.
+pub const DEFAULT_NFT_SHARDS: u16 = 16;
+
 /// Everything calico-node reads at start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeConfig {
@@ -174,6 +179,10 @@ pub struct NodeConfig {
     /// `CALICO_ROUTER_ID`: the BGP router id (`hash`, or an IPv4 address); unset = the
     /// node's IPv4 address.
     pub router_id: Option<String>,
+    /// `CALICO_NFT_SHARDS` (ours, default [`DEFAULT_NFT_SHARDS`], 0 to
+    /// `calico_nft::MAX_SHARDS`): how many shard tables workload policy is spread over, by
+    /// namespace (`calico_nft::PolicyTables`); 0 puts everything in table `calico`.
+    pub nft_shards: u16,
     /// `CALICO_BGP_STATUS_SOCKET` (ours, default `/var/run/calico/bgp.ctl`, where Calico has
     /// `bird.ctl`): the speaker's status for `calicoctl node status` and `-bird-ready`.
     pub bgp_status_socket: PathBuf,
@@ -307,6 +316,19 @@ impl NodeConfig {
                 "must be an IPv4 address or `hash`",
             ));
         }
+        let nft_shards = match var("CALICO_NFT_SHARDS") {
+            None => DEFAULT_NFT_SHARDS,
+            Some(raw) => match raw.trim().parse::<u16>() {
+                Ok(n) if n <= calico_nft::MAX_SHARDS => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "CALICO_NFT_SHARDS",
+                        &raw,
+                        format!("must be a number from 0 to {}", calico_nft::MAX_SHARDS),
+                    ));
+                }
+            },
+        };
         let bgp_secrets_dir = var("CALICO_BGP_SECRETS_DIR")
             .map_or_else(|| PathBuf::from("/etc/calico/bgp-secrets"), PathBuf::from);
 
@@ -326,6 +348,7 @@ impl NodeConfig {
         Ok(NodeConfig {
             bgp_status_socket,
             router_id,
+            nft_shards,
             bgp_secrets_dir,
             autodetect_poll_interval,
             node_name,

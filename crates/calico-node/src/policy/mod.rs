@@ -311,6 +311,7 @@ impl PolicyAgent {
         Some(LiveSettings {
             nft: NftConfig {
                 table: self.settings.nft.table.clone(),
+                shards: self.settings.nft.shards,
                 ..s.nft
             },
             refresh: s.refresh,
@@ -505,10 +506,10 @@ impl PolicyAgent {
                     if updates.is_empty() {
                         None
                     } else {
-                        Some(calico_nft::recompile(prev, graph.model(), &updates, cfg))
+                        Some(prev.recompile(graph.model(), &updates, cfg))
                     }
                 }
-                _ => Some(calico_nft::compile(graph.model(), cfg)),
+                _ => Some(calico_nft::PolicyTables::compile(graph.model(), cfg)),
             };
             match next {
                 None => {}

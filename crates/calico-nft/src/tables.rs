@@ -1,0 +1,499 @@
+//! [`PolicyTables`]: the policy dataplane as several tables, so that a change validates only
+//! the tables it touches.
+//!
+//! Why: at the commit of any batch that adds a rule (or a jump in a verdict map) the kernel
+//! validates the whole table the rule is in, walking every chain reachable from its base
+//! chains (`nf_tables_validate`; since Linux 6.4 the state is per table). In one table of
+//! 10k policies × 200 endpoints that walk costs ~87 ms on every policy edit or new pod,
+//! whatever the size of the change. Split into tables, a change pays for its own table only.
+//!
+//! Layout with `NftConfig::shards` = N > 0:
+//! * the **main** table (`NftConfig::table`, `calico`): host endpoints, the raw and pre-DNAT
+//!   stages, failsafes, RPF, `DefaultEndpointToHostAction` and the fail-closed drop of
+//!   unknown workload interfaces. Known workload interfaces are map entries that `return`.
+//! * **shard** tables `calico-00` … (one per shard that has local endpoints): the workload
+//!   endpoints of namespaces that hash to the shard ([`shard_of`]), with the policies,
+//!   profiles and IP sets they use, behind their own `forward` and `input` base chains.
+//!
+//! The namespace is the unit because Calico's namespaced policies, `kns.`/`ksa.` profiles and
+//! Kubernetes NetworkPolicies only ever select endpoints of their own namespace: each of them
+//! lives in exactly one shard, and so does every change to it, to a pod, or to a pod's labels.
+//! Global policies and sets used in several shards are copied into each (a change to one is
+//! applied to every copy, in the same transaction). Each table only drops or lets packets go
+//! on, so a packet passes when all tables let it: the same verdict as one table.
+//!
+//! With `shards` = 0 it is the one table of [`crate::compile`] (role "whole").
+//!
+//! Every change is still one transaction: [`PolicyTables::plan`] and
+//! [`PolicyTables::script`] cover all tables at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use calico_dataplane_model::{
+    DataplaneModel, IpSetId, ModelUpdate, PolicyId, TierInfo, WorkloadEndpointId,
+};
+
+use crate::bytecode::TableOp;
+use crate::compile::{Scope, TableRole, compile_scoped};
+use crate::incremental::{Touched, recompile_scoped};
+use crate::{NftConfig, NftError, PlanError, Ruleset, RulesetCounts, TableShape, diff, diff_plan};
+
+/// The most shards a layout may have (`NftConfig::shards`); table names carry two digits.
+pub const MAX_SHARDS: u16 = 64;
+
+/// The shard of workload endpoint `id` among `shards` (> 0): FNV-1a of its namespace (the
+/// part of a Kubernetes workload id before `/`; the whole workload id otherwise), so that
+/// it is the same in every process and release.
+pub fn shard_of(id: &WorkloadEndpointId, shards: u16) -> u16 {
+    let ns = id
+        .workload_id
+        .split_once('/')
+        .map_or(id.workload_id.as_str(), |(ns, _)| ns);
+    let mut h: u32 = 0x811c_9dc5;
+    for b in ns.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    u16::try_from(h % u32::from(shards.max(1))).unwrap_or(0)
+}
+
+/// The name of shard table `k` of main table `table`.
+pub fn shard_table(table: &str, k: u16) -> String {
+    format!("{table}-{k:02}")
+}
+
+/// What one table of a sharded layout holds besides its endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Members {
+    pub policies: BTreeSet<PolicyId>,
+    pub profiles: BTreeSet<String>,
+    pub sets: BTreeSet<IpSetId>,
+}
+
+impl Members {
+    /// The policies and profiles `tiers` / `profiles` name, and the IP sets of those the
+    /// model has.
+    fn add(&mut self, model: &DataplaneModel, tiers: &[&[TierInfo]], profiles: &[String]) {
+        for t in tiers.iter().flat_map(|t| t.iter()) {
+            for id in t.ingress_policies.iter().chain(&t.egress_policies) {
+                if self.policies.insert(id.clone())
+                    && let Some(p) = model.policies.get(id)
+                {
+                    self.sets.extend(p.ip_set_ids().cloned());
+                }
+            }
+        }
+        for name in profiles {
+            if self.profiles.insert(name.clone())
+                && let Some(p) = model.profiles.get(name)
+            {
+                self.sets.extend(p.ip_set_ids().cloned());
+            }
+        }
+    }
+
+    /// What the main table needs: the host endpoints' policies and profiles.
+    fn of_main(model: &DataplaneModel) -> Members {
+        let mut m = Members::default();
+        for ep in model.host_endpoints.values() {
+            m.add(
+                model,
+                &[
+                    &ep.tiers,
+                    &ep.forward_tiers,
+                    &ep.untracked_tiers,
+                    &ep.pre_dnat_tiers,
+                ],
+                &ep.profile_ids,
+            );
+        }
+        m
+    }
+
+    /// What shard `k` needs: its workload endpoints' policies and profiles, `None` when it
+    /// has no endpoint (then it has no table).
+    fn of_shard(model: &DataplaneModel, cfg: &NftConfig, k: u16) -> Option<Members> {
+        let mut m = Members::default();
+        let mut any = false;
+        for (id, ep) in &model.workload_endpoints {
+            if shard_of(id, cfg.shards) == k {
+                any = true;
+                m.add(model, &[&ep.tiers], &ep.profile_ids);
+            }
+        }
+        any.then_some(m)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Table {
+    ruleset: Ruleset,
+    /// `None` for the one table of an unsharded layout (it holds everything).
+    members: Option<Members>,
+}
+
+/// The compiled policy dataplane: one table, or a main table and shard tables (see the
+/// module docs). Build it with [`PolicyTables::compile`], update it with
+/// [`PolicyTables::recompile`], apply the difference between two with
+/// [`PolicyTables::plan`] (netlink) or [`PolicyTables::script`] (nft), or all of it with
+/// [`PolicyTables::full_replace_script`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyTables {
+    config: NftConfig,
+    main: Table,
+    shards: BTreeMap<u16, Table>,
+}
+
+/// One table's part of a change ([`PolicyTables::plan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TablePlan {
+    /// The table (family inet).
+    pub table: String,
+    pub ops: Vec<TableOp>,
+}
+
+impl From<Ruleset> for PolicyTables {
+    /// The layout of one table (`shards` = 0), e.g. a ruleset built by [`crate::compile`].
+    fn from(ruleset: Ruleset) -> PolicyTables {
+        let mut config = ruleset.config.clone();
+        config.shards = 0;
+        PolicyTables {
+            config,
+            main: Table {
+                ruleset,
+                members: None,
+            },
+            shards: BTreeMap::new(),
+        }
+    }
+}
+
+impl PolicyTables {
+    /// Compiles `model` into the layout `cfg.shards` asks for. Errors as [`crate::compile`].
+    pub fn compile(model: &DataplaneModel, cfg: &NftConfig) -> Result<PolicyTables, NftError> {
+        cfg.validate()?;
+        if cfg.shards == 0 {
+            let mut t = PolicyTables::from(crate::compile(model, cfg)?);
+            t.config = cfg.clone();
+            return Ok(t);
+        }
+        let main_members = Members::of_main(model);
+        let main = Table {
+            ruleset: compile_scoped(model, cfg, &main_scope(cfg, &main_members))?,
+            members: Some(main_members),
+        };
+        let mut shards = BTreeMap::new();
+        for k in shards_with_endpoints(model, cfg) {
+            if let Some(members) = Members::of_shard(model, cfg, k) {
+                let ruleset = compile_scoped(model, cfg, &shard_scope(cfg, k, &members))?;
+                shards.insert(
+                    k,
+                    Table {
+                        ruleset,
+                        members: Some(members),
+                    },
+                );
+            }
+        }
+        Ok(PolicyTables {
+            config: cfg.clone(),
+            main,
+            shards,
+        })
+    }
+
+    /// The tables for `model`, which is the model `self` was compiled from with `updates`
+    /// applied. Equal to [`PolicyTables::compile`]; only the tables the updates concern are
+    /// re-rendered, each only in the objects they name (`crate::recompile`).
+    pub fn recompile(
+        &self,
+        model: &DataplaneModel,
+        updates: &[ModelUpdate],
+        cfg: &NftConfig,
+    ) -> Result<PolicyTables, NftError> {
+        if self.config != *cfg {
+            return PolicyTables::compile(model, cfg);
+        }
+        let touched = Touched::of(updates);
+        if cfg.shards == 0 {
+            let ruleset =
+                recompile_scoped(&self.main.ruleset, model, &touched, cfg, &Scope::whole(cfg))?;
+            return Ok(PolicyTables {
+                config: cfg.clone(),
+                main: Table {
+                    ruleset,
+                    members: None,
+                },
+                shards: BTreeMap::new(),
+            });
+        }
+        let mut next = self.clone();
+
+        // Main: host endpoints, workload interfaces (map entries, RPF), and the objects the
+        // host endpoints use.
+        let main_members = if touched.heps
+            || touched.policies.iter().any(|p| self.main_has_policy(p))
+            || touched.profiles.iter().any(|p| self.main_has_profile(p))
+        {
+            Members::of_main(model)
+        } else {
+            self.main.members.clone().unwrap_or_default()
+        };
+        let old_main = self.main.members.clone().unwrap_or_default();
+        let main_touched = touched_for(&touched, &old_main, &main_members, None, cfg);
+        if !main_touched.is_empty() {
+            next.main = Table {
+                ruleset: recompile_scoped(
+                    &self.main.ruleset,
+                    model,
+                    &main_touched,
+                    cfg,
+                    &main_scope(cfg, &main_members),
+                )?,
+                members: Some(main_members),
+            };
+        }
+
+        // Shards: the ones holding a touched object, and the ones of touched endpoints.
+        let mut affected: BTreeSet<u16> = touched
+            .weps
+            .iter()
+            .map(|id| shard_of(id, cfg.shards))
+            .collect();
+        for (k, t) in &self.shards {
+            let Some(m) = &t.members else { continue };
+            if touched.policies.iter().any(|p| m.policies.contains(p))
+                || touched.profiles.iter().any(|p| m.profiles.contains(p))
+                || touched.sets.iter().any(|s| m.sets.contains(s))
+            {
+                affected.insert(*k);
+            }
+        }
+        for k in affected {
+            let Some(members) = Members::of_shard(model, cfg, k) else {
+                next.shards.remove(&k);
+                continue;
+            };
+            let scope = shard_scope(cfg, k, &members);
+            let ruleset = match self.shards.get(&k) {
+                Some(prev) => {
+                    let old = prev.members.clone().unwrap_or_default();
+                    let t = touched_for(&touched, &old, &members, Some(k), cfg);
+                    recompile_scoped(&prev.ruleset, model, &t, cfg, &scope)?
+                }
+                None => compile_scoped(model, cfg, &scope)?,
+            };
+            next.shards.insert(
+                k,
+                Table {
+                    ruleset,
+                    members: Some(members),
+                },
+            );
+        }
+        Ok(next)
+    }
+
+    fn main_has_policy(&self, id: &PolicyId) -> bool {
+        self.main
+            .members
+            .as_ref()
+            .is_some_and(|m| m.policies.contains(id))
+    }
+
+    fn main_has_profile(&self, name: &str) -> bool {
+        self.main
+            .members
+            .as_ref()
+            .is_some_and(|m| m.profiles.contains(name))
+    }
+
+    /// The settings the tables were compiled with.
+    pub fn config(&self) -> &NftConfig {
+        &self.config
+    }
+
+    /// The main table (with `shards` = 0 the only one).
+    pub fn main(&self) -> &Ruleset {
+        &self.main.ruleset
+    }
+
+    /// Every table: the main one first, then the shards in order.
+    pub fn tables(&self) -> impl Iterator<Item = &Ruleset> {
+        std::iter::once(&self.main.ruleset).chain(self.shards.values().map(|t| &t.ruleset))
+    }
+
+    /// The table named `name`.
+    pub fn table(&self, name: &str) -> Option<&Ruleset> {
+        self.tables().find(|r| r.table() == name)
+    }
+
+    /// The table holding workload endpoint `id`'s chains.
+    pub fn workload_table(&self, id: &WorkloadEndpointId) -> &Ruleset {
+        if self.config.shards == 0 {
+            return &self.main.ruleset;
+        }
+        self.shards
+            .get(&shard_of(id, self.config.shards))
+            .map_or(&self.main.ruleset, |t| &t.ruleset)
+    }
+
+    /// Totals over all tables.
+    pub fn counts(&self) -> RulesetCounts {
+        let mut c = RulesetCounts::default();
+        for r in self.tables() {
+            let t = r.counts();
+            c.chains += t.chains;
+            c.rules += t.rules;
+            c.sets += t.sets;
+            c.maps += t.maps;
+        }
+        c
+    }
+
+    /// Each table's shape, by table name: what listing them reads back once applied.
+    pub fn shapes(&self) -> BTreeMap<String, TableShape> {
+        self.tables()
+            .map(|r| (r.table().to_string(), r.shape()))
+            .collect()
+    }
+
+    /// Every table as one nft script block after another.
+    pub fn render(&self) -> String {
+        self.tables().map(Ruleset::render).collect()
+    }
+
+    /// One nft transaction that replaces whatever the kernel holds of these tables with them
+    /// (each table: `add table`, `delete table`, the table), and deletes every shard table
+    /// of this main table that is not part of them (up to [`MAX_SHARDS`]), so that no stale
+    /// shard can keep dropping traffic.
+    pub fn full_replace_script(&self) -> String {
+        let mut out = String::new();
+        for r in self.tables() {
+            out.push_str(&r.full_replace_script());
+        }
+        for k in 0..MAX_SHARDS {
+            if !self.shards.contains_key(&k) {
+                let name = shard_table(&self.config.table, k);
+                let _ = writeln!(out, "add table inet {name}\ndelete table inet {name}");
+            }
+        }
+        out
+    }
+
+    /// The change from `self` to `target` as netlink table operations, per table, in one
+    /// batch. A table created or removed (the first or last endpoint of a shard) has no plan
+    /// ([`PlanError::Unsupported`]); [`PolicyTables::script`] covers it.
+    pub fn plan(&self, target: &PolicyTables) -> Result<Vec<TablePlan>, PlanError> {
+        let mut out = Vec::new();
+        let names = |t: &PolicyTables| -> Vec<String> {
+            t.tables().map(|r| r.table().to_string()).collect()
+        };
+        if names(self) != names(target) {
+            return Err(PlanError::Unsupported {
+                what: "a shard table".into(),
+            });
+        }
+        for (old, new) in self.tables().zip(target.tables()) {
+            let ops = diff_plan(old, new)?;
+            if !ops.is_empty() {
+                out.push(TablePlan {
+                    table: new.table().to_string(),
+                    ops,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The change from `self` to `target` as one nft script (one transaction): the
+    /// [`crate::diff`] of each table both have, new tables whole, removed ones deleted.
+    pub fn script(&self, target: &PolicyTables) -> String {
+        let mut out = String::new();
+        for old in self.tables() {
+            if target.table(old.table()).is_none() {
+                let _ = writeln!(out, "delete table inet {}", old.table());
+            }
+        }
+        for new in target.tables() {
+            match self.table(new.table()) {
+                Some(old) => out.push_str(&diff(old, new)),
+                None => {
+                    let _ = writeln!(out, "add table inet {}", new.table());
+                    out.push_str(&new.render());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn main_scope<'a>(cfg: &NftConfig, members: &'a Members) -> Scope<'a> {
+    Scope {
+        role: TableRole::Main,
+        table: cfg.table.clone(),
+        members: Some(members),
+    }
+}
+
+fn shard_scope<'a>(cfg: &NftConfig, k: u16, members: &'a Members) -> Scope<'a> {
+    Scope {
+        role: TableRole::Shard(k),
+        table: shard_table(&cfg.table, k),
+        members: Some(members),
+    }
+}
+
+fn shards_with_endpoints(model: &DataplaneModel, cfg: &NftConfig) -> BTreeSet<u16> {
+    model
+        .workload_endpoints
+        .keys()
+        .map(|id| shard_of(id, cfg.shards))
+        .collect()
+}
+
+/// What one table must re-render: the touched objects it had or has, plus every object that
+/// joined or left it. `shard`: only that shard's endpoints; `None` (main): all of them.
+fn touched_for(
+    all: &Touched,
+    old: &Members,
+    new: &Members,
+    shard: Option<u16>,
+    cfg: &NftConfig,
+) -> Touched {
+    fn pick<T: Ord + Clone>(
+        touched: &BTreeSet<T>,
+        old: &BTreeSet<T>,
+        new: &BTreeSet<T>,
+    ) -> BTreeSet<T> {
+        let mut out: BTreeSet<T> = touched
+            .iter()
+            .filter(|x| old.contains(*x) || new.contains(*x))
+            .cloned()
+            .collect();
+        out.extend(old.symmetric_difference(new).cloned());
+        out
+    }
+    Touched {
+        sets: pick(&all.sets, &old.sets, &new.sets),
+        policies: pick(&all.policies, &old.policies, &new.policies),
+        profiles: pick(&all.profiles, &old.profiles, &new.profiles),
+        weps: all
+            .weps
+            .iter()
+            .filter(|id| shard.is_none_or(|k| shard_of(id, cfg.shards) == k))
+            .cloned()
+            .collect(),
+        heps: all.heps && shard.is_none(),
+    }
+}
+
+impl Touched {
+    fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+            && self.policies.is_empty()
+            && self.profiles.is_empty()
+            && self.weps.is_empty()
+            && !self.heps
+    }
+}
