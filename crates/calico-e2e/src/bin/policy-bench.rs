@@ -49,7 +49,7 @@ use calico_api::Resource;
 use calico_calc::{CalcGraph, ResourceKey};
 use calico_felix::policy::{DataplaneError, NftDriver, PolicyDataplane};
 use calico_netlink::testing::TestNetns;
-use calico_nft::{NftConfig, Ruleset};
+use calico_nft::{NftConfig, PolicyTables};
 use serde_json::{Value, json};
 
 /// The node whose endpoints are local.
@@ -68,7 +68,12 @@ const RR_PORT: u16 = 5202;
 /// A port the bench policy does NOT allow: proves the table is in the path.
 const PROBE_PORT: u16 = 5299;
 
+#[derive(Clone)]
 struct Args {
+    /// `NftConfig::shards` (calico-node's `CALICO_NFT_SHARDS`).
+    shards: u16,
+    /// Also run (b) with everything in one table.
+    compare_one_table: bool,
     sizes: Vec<usize>,
     endpoints: usize,
     reps: usize,
@@ -84,6 +89,8 @@ struct Args {
 
 fn parse_args() -> Result<Args> {
     let mut a = Args {
+        shards: 16,
+        compare_one_table: true,
         sizes: vec![1000, 10_000],
         endpoints: 200,
         reps: 1,
@@ -124,10 +131,12 @@ fn parse_args() -> Result<Args> {
             "--rtts" => a.rtts = val("--rtts")?.parse()?,
             "--skip-one-by-one" => a.one_by_one = false,
             "--skip-traffic" => a.traffic = false,
+            "--shards" => a.shards = val("--shards")?.parse()?,
+            "--skip-one-table" => a.compare_one_table = false,
             "--dump-dir" => a.dump = Some(val("--dump-dir")?.into()),
             "-h" | "--help" => {
                 println!(
-                    "usage: policy-bench [--quick] [--sizes 1000,10000] [--endpoints 200] \
+                    "usage: policy-bench [--quick] [--shards 16] [--skip-one-table] [--sizes 1000,10000] [--endpoints 200] \
                      [--reps 1] [--changes 7] [--rounds 4] [--secs 3] [--rtts 10000] \
                      [--skip-one-by-one] [--skip-traffic] [--dump-dir DIR]"
                 );
@@ -475,7 +484,7 @@ fn build_graph(resources: &[Resource]) -> Result<(CalcGraph, Duration, Duration)
 
 struct Programmed {
     graph: CalcGraph,
-    ruleset: Ruleset,
+    ruleset: PolicyTables,
     /// The namespace holding the applied table, and its driver.
     netns: TestNetns,
     driver: NftDriver,
@@ -507,7 +516,7 @@ fn full_pipeline(
         calc.push(ms(c));
         flush.push(ms(f));
         let t = Instant::now();
-        let ruleset = calico_nft::compile(graph.model(), cfg)?;
+        let ruleset = PolicyTables::compile(graph.model(), cfg)?;
         compile.push(ms(t.elapsed()));
         let t = Instant::now();
         let script = ruleset.full_replace_script();
@@ -515,10 +524,11 @@ fn full_pipeline(
         script_len = script.len();
         let m = graph.model();
         model_desc = format!(
-            "{} pol, {} sets, {} chains",
+            "{} pol, {} sets, {} chains in {} table(s)",
             m.policies.len(),
             m.ip_sets.len(),
-            ruleset.chain_names().count()
+            ruleset.counts().chains,
+            ruleset.tables().count()
         );
 
         // Ours and the floor, each in a fresh namespace, in alternating order (a deleted
@@ -539,9 +549,10 @@ fn full_pipeline(
         let t = Instant::now();
         driver.apply(&script).context("applying the full ruleset")?;
         apply.push(ms(t.elapsed()));
-        let shape = driver.list_table("calico")?;
-        if shape.as_ref() != Some(&ruleset.shape()) {
-            bail!("the applied table does not have the compiled shape");
+        for (table, shape) in ruleset.shapes() {
+            if driver.list_table(&table)?.as_ref() != Some(&shape) {
+                bail!("the applied table {table} does not have the compiled shape");
+            }
         }
         if !floor_first {
             let floor_ns = TestNetns::new("pbench-f")?;
@@ -605,6 +616,8 @@ struct ChangeTimes {
     last_script: String,
     /// Changes that went to the kernel as element-only netlink batches (no nft process).
     via_netlink: usize,
+    /// Tables each change touched.
+    tables: Vec<f64>,
 }
 
 fn one_change(
@@ -628,48 +641,52 @@ fn one_change(
     let model = p.graph.model().clone();
     let clone = ms(t.elapsed());
     let t = Instant::now();
-    let full = calico_nft::compile(&model, cfg)?;
+    let full = PolicyTables::compile(&model, cfg)?;
     let compile = ms(t.elapsed());
     let t = Instant::now();
-    let script_full = calico_nft::diff(&p.ruleset, &full);
+    let script_full = p.ruleset.script(&full);
     let diff_full = ms(t.elapsed());
     // The incremental path.
     let t = Instant::now();
-    let inc = calico_nft::recompile(&p.ruleset, p.graph.model(), &updates, cfg)?;
+    let inc = p.ruleset.recompile(p.graph.model(), &updates, cfg)?;
     let recompile = ms(t.elapsed());
     // As calico-felix's PolicyManager syncs: the diff as typed table operations; element-only
     // changes go to the kernel as one nfnetlink batch of set elements, changes of chains and
     // rules as one nfnetlink batch of table operations, what has no plan as one nft
     // transaction.
     let t = Instant::now();
-    let plan = calico_nft::diff_plan(&p.ruleset, &inc);
+    let plan = p.ruleset.plan(&inc);
     let diff_inc = ms(t.elapsed());
     // For the record (the size of the change as an nft script), outside the timings.
-    let change = calico_nft::diff_ops(&p.ruleset, &inc);
-    let script = change.render();
+    let script = p.ruleset.script(&inc);
     // (`render()` orders element commands its own way, so compare the rulesets, not texts.)
     if inc != full {
         bail!("recompile and compile disagree on this change");
     }
-    if script_full.trim().is_empty() || change.is_empty() {
+    if script_full.trim().is_empty() || script.trim().is_empty() {
         bail!("the change produced an empty nft diff");
     }
     let t = Instant::now();
     match plan {
-        Ok(plan) => {
-            let elements: Option<Vec<calico_nft::ElementOp>> = plan
-                .iter()
-                .map(|op| match op {
-                    calico_nft::bytecode::TableOp::Element(e) => Some(e.clone()),
-                    _ => None,
-                })
-                .collect();
+        Ok(plans) => {
+            let elements: Option<Vec<calico_nft::ElementOp>> = match plans.as_slice() {
+                [one] => one
+                    .ops
+                    .iter()
+                    .map(|op| match op {
+                        calico_nft::bytecode::TableOp::Element(e) => Some(e.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => None,
+            };
+            t_out.tables.push(plans.len() as f64);
             match elements {
                 Some(ops) => p
                     .driver
-                    .apply_elements(inc.table(), &ops)
+                    .apply_elements(&plans[0].table, &ops)
                     .context("applying the element changes over netlink")?,
-                None => match p.driver.apply_plan(inc.table(), &plan) {
+                None => match p.driver.apply_plans(&plans) {
                     Ok(()) => {}
                     // As the manager does: a batch no netlink send takes goes through nft.
                     Err(DataplaneError::NoNetlinkPath { what }) => {
@@ -715,7 +732,14 @@ fn incremental(
     // namespace (process start-up: nsenter + nft) and on the big table (what nft does with
     // the table before applying anything).
     progress("(b) fixed cost of one nft transaction");
-    let noop = format!("add table inet {}\n", p.ruleset.table());
+    // With shards, the probes run on the largest table (a change pays for its own table).
+    let largest = p
+        .ruleset
+        .tables()
+        .max_by_key(|r| r.counts().rules)
+        .context("no table")?;
+    let table = largest.table().to_string();
+    let noop = format!("add table inet {table}\n");
     let empty_ns = TestNetns::new("pbench-e")?;
     let mut empty = NftDriver::new("calico", Some(empty_ns.path()));
     let mut t = ChangeTimes::default();
@@ -728,9 +752,7 @@ fn incremental(
     out.push(("no-op transaction, empty namespace", t));
     // On the big table: each probe is undone by the next one, so the table stays equal to
     // the applied ruleset for the changes below.
-    let table = p.ruleset.table().to_string();
-    let set = p
-        .ruleset
+    let set = largest
         .set_names()
         .find(|n| n.starts_with("a4-"))
         .context("no IPv4 address set in the ruleset")?
@@ -836,6 +858,16 @@ fn incremental(
         one_change(p, cfg, policy(edited, shift), &mut t)?;
     }
     out.push(("policy edit (one rule's port)", t));
+
+    // A security-tier GlobalNetworkPolicy (`env == ...`): it selects endpoints of every
+    // namespace, so with shards it is copied into every shard table and an edit touches all.
+    let mut t = ChangeTimes::default();
+    for k in 0..args.changes {
+        progress(format!("(b) global policy edit {}/{}", k + 1, args.changes));
+        let shift = if k % 2 == 0 { 1 } else { 0 };
+        one_change(p, cfg, policy(0, shift), &mut t)?;
+    }
+    out.push(("global policy edit (used in every namespace)", t));
 
     let mut t = ChangeTimes::default();
     for k in 0..args.changes {
@@ -1158,7 +1190,12 @@ impl Variant {
 /// (`node`, where (b) left it), one with a conntrack-only table. Rounds visit them in rotating
 /// order, so machine noise and drift hit all three alike, and no table is reloaded between
 /// rounds.
-fn traffic(node: TestNetns, policies: usize, args: &Args) -> Result<TrafficResult> {
+fn traffic(
+    node: TestNetns,
+    policies: usize,
+    args: &Args,
+    cfg: &NftConfig,
+) -> Result<TrafficResult> {
     progress("(c) wiring two pods behind each of four node namespaces");
     let plain = Variant::new("no table".into(), TestNetns::new("pbench-n0")?, false)?;
     let with = Variant::new(format!("{policies}-policy table"), node, true)?;
@@ -1172,7 +1209,7 @@ fn traffic(node: TestNetns, policies: usize, args: &Args) -> Result<TrafficResul
     // what the policies themselves cost per packet.
     progress("(c) compiling the same cluster without the generated policies");
     let (one_graph, _, _) = build_graph(&cluster(0, args.endpoints))?;
-    let one = calico_nft::compile(one_graph.model(), &NftConfig::default())?;
+    let one = PolicyTables::compile(one_graph.model(), cfg)?;
     let one_ns = TestNetns::new("pbench-n1")?;
     NftDriver::new("calico", Some(one_ns.path()))
         .apply(&one.full_replace_script())
@@ -1223,6 +1260,59 @@ fn traffic(node: TestNetns, policies: usize, args: &Args) -> Result<TrafficResul
 
 // ---------------------------------------------------------------------------------------------
 
+fn cell(v: &[f64]) -> String {
+    let max = v.iter().copied().fold(f64::NAN, f64::max);
+    format!("{:.2} ({:.1})", median(v), max)
+}
+
+/// One (b) table: the changes, then the probes.
+fn print_changes(title: &str, changes: &[(&'static str, ChangeTimes)]) {
+    println!("\n{title}\n");
+    println!(
+        "| change | on_update | flush | model clone | full compile | diff (full) | recompile | diff_plan | apply | applied by | tables | diff size | **full recompile** | **incremental path** |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (name, t) in changes {
+        if t.on_update.is_empty() {
+            continue;
+        }
+        println!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} B | **{}** | **{}** |",
+            cell(&t.on_update),
+            cell(&t.flush),
+            cell(&t.clone),
+            cell(&t.compile),
+            cell(&t.diff_full),
+            cell(&t.recompile),
+            cell(&t.diff_inc),
+            cell(&t.apply),
+            if t.via_netlink == t.apply.len() {
+                "netlink".to_string()
+            } else if t.via_netlink == 0 {
+                "nft".to_string()
+            } else {
+                format!("netlink {}/{}", t.via_netlink, t.apply.len())
+            },
+            if t.tables.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{:.0}", median(&t.tables))
+            },
+            median(&t.script_bytes),
+            cell(&t.node_total),
+            cell(&t.inc_total)
+        );
+    }
+    println!();
+    for (name, t) in changes.iter().filter(|(_, t)| t.on_update.is_empty()) {
+        if name.contains("over netlink") {
+            println!("- {name}: {}", cell(&t.apply));
+        } else {
+            println!("- {name} (nsenter + nft): {}", cell(&t.apply));
+        }
+    }
+}
+
 fn main() -> Result<()> {
     let args = parse_args()?;
     if !nix::unistd::geteuid().is_root() {
@@ -1230,7 +1320,10 @@ fn main() -> Result<()> {
     }
     let started = Instant::now();
     let load_before = load_average();
-    let cfg = NftConfig::default();
+    let cfg = NftConfig {
+        shards: args.shards,
+        ..NftConfig::default()
+    };
     let tmp = tempfile::tempdir()?;
     let mut rows = Vec::new();
     let mut largest: Option<Programmed> = None;
@@ -1247,6 +1340,21 @@ fn main() -> Result<()> {
     }
     let mut prog = largest.context("no size ran")?;
     let changes = incremental(&mut prog, &args, &cfg)?;
+    // The same changes on the same cluster in one table (`shards` 0), side by side.
+    let one_table = if args.shards > 0 && args.compare_one_table {
+        let cfg0 = NftConfig::default();
+        let n = sizes.last().copied().unwrap_or_default();
+        progress(format!("(b) the same at {n} policies in one table"));
+        let once = Args {
+            reps: 1,
+            one_by_one: false,
+            ..args.clone()
+        };
+        let (_, mut prog0) = full_pipeline(n, args.endpoints, &once, &cfg0, tmp.path())?;
+        Some(incremental(&mut prog0, &args, &cfg0)?)
+    } else {
+        None
+    };
     let big = prog.graph.model().policies.len();
     let largest_size = sizes.last().copied().unwrap_or_default();
     if let Some(d) = &args.dump {
@@ -1257,7 +1365,7 @@ fn main() -> Result<()> {
         }
     }
     let traffic_result = if args.traffic {
-        Some(traffic(prog.netns, largest_size, &args)?)
+        Some(traffic(prog.netns, largest_size, &args, &cfg)?)
     } else {
         None
     };
@@ -1313,58 +1421,44 @@ fn main() -> Result<()> {
             }
         }
     }
-    println!(
-        "\n### (b) one change at {largest_size} policies ({big} active on the node; median over {} changes, ms; max in brackets)\n",
-        args.changes
-    );
-    println!(
-        "| change | on_update | flush | model clone | full compile | diff (full) | recompile | diff_plan | apply | applied by | diff size | **full recompile** | **incremental path** |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let cell = |v: &[f64]| {
-        let max = v.iter().copied().fold(f64::NAN, f64::max);
-        format!("{:.2} ({:.1})", median(v), max)
+    let layout = if args.shards == 0 {
+        "one table".to_string()
+    } else {
+        format!("{} shard tables + main, by namespace", args.shards)
     };
-    for (name, t) in &changes {
-        if t.on_update.is_empty() {
-            continue;
-        }
-        println!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} B | **{}** | **{}** |",
-            cell(&t.on_update),
-            cell(&t.flush),
-            cell(&t.clone),
-            cell(&t.compile),
-            cell(&t.diff_full),
-            cell(&t.recompile),
-            cell(&t.diff_inc),
-            cell(&t.apply),
-            if t.via_netlink == t.apply.len() {
-                "netlink".to_string()
-            } else if t.via_netlink == 0 {
-                "nft".to_string()
-            } else {
-                format!("netlink {}/{}", t.via_netlink, t.apply.len())
-            },
-            median(&t.script_bytes),
-            cell(&t.node_total),
-            cell(&t.inc_total)
+    print_changes(
+        &format!(
+            "### (b) one change at {largest_size} policies ({big} active on the node; {layout}; median over {} changes, ms; max in brackets)",
+            args.changes
+        ),
+        &changes,
+    );
+    if let Some(one) = &one_table {
+        print_changes(
+            &format!(
+                "### (b′) the same changes, same run, everything in one table (`CALICO_NFT_SHARDS=0`; median over {} changes, ms)",
+                args.changes
+            ),
+            one,
         );
+        println!("\nRatio sharded / one table (incremental path, medians):\n");
+        for ((name, t), (_, t0)) in changes.iter().zip(one) {
+            if !t.on_update.is_empty() {
+                println!(
+                    "- {name}: {:.2}×",
+                    median(&t.inc_total) / median(&t0.inc_total)
+                );
+            }
+        }
     }
     println!(
         "\n\"full recompile\" = on_update + flush + model clone + full compile + diff + apply \
          (what calico-node did before `0ebb97d`); \"incremental path\" = on_update + flush + recompile + \
          diff_plan + apply (what calico-node does); both apply as calico-felix's PolicyManager \
-         does (element changes as one nfnetlink batch of set elements, chain and rule changes \
-         as one nfnetlink batch of table operations, the rest as one nft transaction)."
+         does (element changes of one table as one nfnetlink batch of set elements, chain and \
+         rule changes as one nfnetlink batch of table operations over all tables concerned, \
+         the rest as one nft transaction)."
     );
-    for (name, t) in changes.iter().filter(|(_, t)| t.on_update.is_empty()) {
-        if name.contains("over netlink") {
-            println!("- {name}: {}", cell(&t.apply));
-        } else {
-            println!("- {name} (nsenter + nft): {}", cell(&t.apply));
-        }
-    }
     if let Some(tr) = traffic_result {
         println!(
             "\n### (c) pod → pod TCP through a node namespace, {} rounds visiting the variants in rotating order, {:.0} s bulk + {} ping-pongs each\n",
