@@ -217,7 +217,7 @@ fn run_case(seed: u64) -> Result<usize, String> {
     } else {
         None
     };
-    let mut script = ruleset.full_replace_script();
+    let mut script = ruleset.full_replace_scripts().concat();
     if let Some(st) = &stages {
         script = format!(
             "(reached through an earlier table and a diff; the final table is)\n{script}\n\
@@ -251,7 +251,11 @@ fn run_case(seed: u64) -> Result<usize, String> {
         )));
     }
     match &stages {
-        None => nft_load(&topo.node, &ruleset.full_replace_script()).map_err(&report)?,
+        None => {
+            for table in ruleset.full_replace_scripts() {
+                nft_load(&topo.node, &table).map_err(&report)?;
+            }
+        }
         Some(st) => {
             nft_load(&topo.node, &st.first).map_err(&report)?;
             if !st.diff.trim().is_empty() {

@@ -519,9 +519,9 @@ fn full_pipeline(
         let ruleset = PolicyTables::compile(graph.model(), cfg)?;
         compile.push(ms(t.elapsed()));
         let t = Instant::now();
-        let script = ruleset.full_replace_script();
+        let scripts = ruleset.full_replace_scripts();
         render.push(ms(t.elapsed()));
-        script_len = script.len();
+        script_len = scripts.iter().map(String::len).sum();
         let m = graph.model();
         model_desc = format!(
             "{} pol, {} sets, {} chains in {} table(s)",
@@ -533,21 +533,36 @@ fn full_pipeline(
 
         // Ours and the floor, each in a fresh namespace, in alternating order (a deleted
         // namespace's table is torn down in the background and slows whatever runs next).
-        let file = tmp.join(format!("ruleset-{policies}.nft"));
-        std::fs::write(&file, ruleset.render()).context("writing the rendered ruleset")?;
-        if let Some(d) = &args.dump {
-            std::fs::create_dir_all(d)?;
-            std::fs::copy(&file, d.join(format!("ruleset-{policies}.nft")))?;
+        // The floor loads each table with its own `nft -f`, as the full replace does (one
+        // batch for all tables costs the kernel the square of its size).
+        let mut files = Vec::new();
+        for r in ruleset.tables() {
+            let file = tmp.join(format!("ruleset-{policies}-{}.nft", r.table()));
+            std::fs::write(&file, r.render()).context("writing the rendered ruleset")?;
+            if let Some(d) = &args.dump {
+                std::fs::create_dir_all(d)?;
+                std::fs::copy(&file, d.join(file.file_name().unwrap_or_default()))?;
+            }
+            files.push(file);
         }
+        let floor_of = |files: &[std::path::PathBuf]| -> Result<f64> {
+            let floor_ns = TestNetns::new("pbench-f")?;
+            let mut total = 0.0;
+            for f in files {
+                total += ms(nft_file(&floor_ns.path(), f)?);
+            }
+            Ok(total)
+        };
         let floor_first = rep % 2 == 1;
         if floor_first {
-            let floor_ns = TestNetns::new("pbench-f")?;
-            floor.push(ms(nft_file(&floor_ns.path(), &file)?));
+            floor.push(floor_of(&files)?);
         }
         let ns = TestNetns::new("pbench-a")?;
         let mut driver = NftDriver::new("calico", Some(ns.path()));
         let t = Instant::now();
-        driver.apply(&script).context("applying the full ruleset")?;
+        for script in &scripts {
+            driver.apply(script).context("applying the full ruleset")?;
+        }
         apply.push(ms(t.elapsed()));
         for (table, shape) in ruleset.shapes() {
             if driver.list_table(&table)?.as_ref() != Some(&shape) {
@@ -555,8 +570,7 @@ fn full_pipeline(
             }
         }
         if !floor_first {
-            let floor_ns = TestNetns::new("pbench-f")?;
-            floor.push(ms(nft_file(&floor_ns.path(), &file)?));
+            floor.push(floor_of(&files)?);
         }
         kept = Some(Programmed {
             graph,
@@ -1212,7 +1226,7 @@ fn traffic(
     let one = PolicyTables::compile(one_graph.model(), cfg)?;
     let one_ns = TestNetns::new("pbench-n1")?;
     NftDriver::new("calico", Some(one_ns.path()))
-        .apply(&one.full_replace_script())
+        .apply(&one.full_replace_scripts().concat())
         .context("loading the one-policy table")?;
     let one = Variant::new(
         "1-policy table (same cluster, only the policy allowing the flow)".into(),

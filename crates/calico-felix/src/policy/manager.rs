@@ -145,13 +145,16 @@ impl<D: PolicyDataplane> PolicyManager<D> {
             },
             _ => (
                 SyncAction::FullReplace,
-                Work::Script(target.full_replace_script()),
+                Work::Scripts(target.full_replace_scripts()),
             ),
         };
         let before = self.generation();
         let started = Instant::now();
         let result = match &work {
             Work::Script(script) => self.dataplane.apply(script),
+            // One transaction per table, in order; the first failure stops (the tables
+            // swapped so far are whole and valid, and the next sync replaces all again).
+            Work::Scripts(scripts) => scripts.iter().try_for_each(|s| self.dataplane.apply(s)),
             Work::Elements(table, ops) => {
                 self.metrics.element_batches.inc();
                 self.dataplane.apply_elements(table, ops)
@@ -289,6 +292,7 @@ impl<D: PolicyDataplane> PolicyManager<D> {
 /// operations.
 enum Work {
     Script(String),
+    Scripts(Vec<String>),
     Elements(String, Vec<ElementOp>),
     Plan(Vec<TablePlan>),
 }
@@ -387,7 +391,9 @@ mod tests {
     /// One workload (`cali1`) with an allow-all profile and an IP set holding `members`.
     /// What a full replace of the one-table layout `r` sends.
     fn full(r: &Ruleset) -> String {
-        PolicyTables::from(r.clone()).full_replace_script()
+        let mut scripts = PolicyTables::from(r.clone()).full_replace_scripts();
+        assert_eq!(scripts.len(), 1, "one table: one transaction");
+        scripts.remove(0)
     }
 
     fn ruleset(members: &[&str]) -> Ruleset {
