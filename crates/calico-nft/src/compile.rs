@@ -25,7 +25,8 @@
 //! when it set the accept mark; end-of-tier drop when the tier's default action is Deny (not
 //! in the raw and pre-DNAT stages); then profiles (normal stage only), then drop.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use calico_dataplane_model::{
@@ -167,6 +168,17 @@ pub(crate) struct Scope<'a> {
     pub role: TableRole,
     pub table: String,
     pub members: Option<&'a crate::tables::Members>,
+    /// Objects already rendered for another table of the same layout in this pass.
+    pub shared: Option<&'a RefCell<Shared>>,
+}
+
+/// Nft sets and policy / profile chains rendered once per pass and shared (`Arc`) by every
+/// table that holds them: a global policy or an IP set used in many shards is formatted once.
+#[derive(Default)]
+pub(crate) struct Shared {
+    sets: HashMap<IpSetId, (SetType, Arc<NftSet>, Arc<NftSet>)>,
+    policies: HashMap<calico_dataplane_model::PolicyId, (Arc<NftChain>, Arc<NftChain>)>,
+    profiles: HashMap<String, (Arc<NftChain>, Arc<NftChain>)>,
 }
 
 impl Scope<'_> {
@@ -175,6 +187,7 @@ impl Scope<'_> {
             role: TableRole::Whole,
             table: cfg.table.clone(),
             members: None,
+            shared: None,
         }
     }
 
@@ -212,7 +225,7 @@ pub(crate) fn compile_scoped(
 
     for (id, set) in &model.ip_sets {
         if scope.has_set(id) {
-            put_ip_set(&mut rs, id, set)?;
+            put_ip_set(&mut rs, id, set, scope.shared)?;
         }
     }
     if !shard {
@@ -234,12 +247,12 @@ pub(crate) fn compile_scoped(
     }
     for (id, p) in &model.policies {
         if scope.has_policy(id) {
-            put_policy(&mut rs, id, p)?;
+            put_policy(&mut rs, id, p, scope.shared)?;
         }
     }
     for (name, p) in &model.profiles {
         if scope.has_profile(name) {
-            put_profile(&mut rs, name, p)?;
+            put_profile(&mut rs, name, p, scope.shared)?;
         }
     }
 
@@ -274,7 +287,12 @@ pub(crate) fn compile_scoped(
 
 /// Creates or replaces the two nft sets (one per family) of IP set `id`. Its type must not
 /// change while rules reference it (the caller recompiles those rules then).
-pub(crate) fn put_ip_set(rs: &mut Ruleset, id: &IpSetId, set: &IpSet) -> Result<(), NftError> {
+pub(crate) fn put_ip_set(
+    rs: &mut Ruleset,
+    id: &IpSetId,
+    set: &IpSet,
+    shared: Option<&RefCell<Shared>>,
+) -> Result<(), NftError> {
     let ty = set_type_of(id, set)?;
     if let Some(old) = rs.set_types.insert(id.clone(), ty)
         && old != ty
@@ -283,15 +301,27 @@ pub(crate) fn put_ip_set(rs: &mut Ruleset, id: &IpSetId, set: &IpSet) -> Result<
             rs.sets.remove(&names::ip_set(id, old, fam));
         }
     }
-    for fam in [4u8, 6] {
-        rs.sets.insert(
-            names::ip_set(id, ty, fam),
-            Arc::new(NftSet {
-                spec: ty.spec(fam),
-                elements: set_elements(set, ty, fam),
-            }),
-        );
-    }
+    let cached = shared.and_then(|s| s.borrow().sets.get(id).cloned());
+    let (v4, v6) = match cached {
+        Some((t, v4, v6)) if t == ty => (v4, v6),
+        _ => {
+            let make = |fam: u8| {
+                Arc::new(NftSet {
+                    spec: ty.spec(fam),
+                    elements: set_elements(set, ty, fam),
+                })
+            };
+            let (v4, v6) = (make(4), make(6));
+            if let Some(s) = shared {
+                s.borrow_mut()
+                    .sets
+                    .insert(id.clone(), (ty, v4.clone(), v6.clone()));
+            }
+            (v4, v6)
+        }
+    };
+    rs.sets.insert(names::ip_set(id, ty, 4), v4);
+    rs.sets.insert(names::ip_set(id, ty, 6), v6);
     Ok(())
 }
 
@@ -309,7 +339,13 @@ pub(crate) fn put_policy(
     rs: &mut Ruleset,
     id: &calico_dataplane_model::PolicyId,
     p: &calico_dataplane_model::Policy,
+    shared: Option<&RefCell<Shared>>,
 ) -> Result<(), NftError> {
+    if let Some((i, o)) = shared.and_then(|s| s.borrow().policies.get(id).cloned()) {
+        rs.chains.insert(names::policy_chain(true, id), i);
+        rs.chains.insert(names::policy_chain(false, id), o);
+        return Ok(());
+    }
     let owner = format!("policy {id}");
     let env = RuleEnv {
         set_types: &rs.set_types,
@@ -317,9 +353,19 @@ pub(crate) fn put_policy(
     };
     let inbound = render_rules(&p.inbound, &env, &format!("{owner} inbound"))?;
     let outbound = render_rules(&p.outbound, &env, &format!("{owner} outbound"))?;
-    put_chain(rs, names::policy_chain(true, id), inbound);
-    put_chain(rs, names::policy_chain(false, id), outbound);
+    let (i, o) = (chain_of(inbound), chain_of(outbound));
+    if let Some(s) = shared {
+        s.borrow_mut()
+            .policies
+            .insert(id.clone(), (i.clone(), o.clone()));
+    }
+    rs.chains.insert(names::policy_chain(true, id), i);
+    rs.chains.insert(names::policy_chain(false, id), o);
     Ok(())
+}
+
+fn chain_of(rules: Vec<String>) -> Arc<NftChain> {
+    Arc::new(NftChain { base: None, rules })
 }
 
 /// Creates or replaces profile `name`'s chains `pri-…` and `pro-…`.
@@ -327,7 +373,13 @@ pub(crate) fn put_profile(
     rs: &mut Ruleset,
     name: &str,
     p: &calico_dataplane_model::Profile,
+    shared: Option<&RefCell<Shared>>,
 ) -> Result<(), NftError> {
+    if let Some((i, o)) = shared.and_then(|s| s.borrow().profiles.get(name).cloned()) {
+        rs.chains.insert(names::profile_chain(true, name), i);
+        rs.chains.insert(names::profile_chain(false, name), o);
+        return Ok(());
+    }
     let owner = format!("profile {name}");
     let env = RuleEnv {
         set_types: &rs.set_types,
@@ -335,8 +387,14 @@ pub(crate) fn put_profile(
     };
     let inbound = render_rules(&p.inbound, &env, &format!("{owner} inbound"))?;
     let outbound = render_rules(&p.outbound, &env, &format!("{owner} outbound"))?;
-    put_chain(rs, names::profile_chain(true, name), inbound);
-    put_chain(rs, names::profile_chain(false, name), outbound);
+    let (i, o) = (chain_of(inbound), chain_of(outbound));
+    if let Some(s) = shared {
+        s.borrow_mut()
+            .profiles
+            .insert(name.to_string(), (i.clone(), o.clone()));
+    }
+    rs.chains.insert(names::profile_chain(true, name), i);
+    rs.chains.insert(names::profile_chain(false, name), o);
     Ok(())
 }
 

@@ -107,7 +107,7 @@ pub(crate) fn recompile_scoped(
                 if rs.set_types.get(id).is_some_and(|old| *old != ty) {
                     return compile_scoped(model, cfg, scope);
                 }
-                put_ip_set(&mut rs, id, set)?;
+                put_ip_set(&mut rs, id, set, scope.shared)?;
             }
             None => {
                 remove_ip_set(&mut rs, id);
@@ -119,7 +119,7 @@ pub(crate) fn recompile_scoped(
     let mut removed_policies: Vec<&PolicyId> = Vec::new();
     for id in &touched.policies {
         match model.policies.get(id).filter(|_| scope.has_policy(id)) {
-            Some(p) => put_policy(&mut rs, id, p)?,
+            Some(p) => put_policy(&mut rs, id, p, scope.shared)?,
             None => {
                 rs.chains.remove(&names::policy_chain(true, id));
                 rs.chains.remove(&names::policy_chain(false, id));
@@ -133,7 +133,7 @@ pub(crate) fn recompile_scoped(
         let existed = rs.chains.contains_key(&names::profile_chain(true, name));
         let wanted = model.profiles.get(name).filter(|_| scope.has_profile(name));
         match wanted {
-            Some(p) => put_profile(&mut rs, name, p)?,
+            Some(p) => put_profile(&mut rs, name, p, scope.shared)?,
             None => {
                 rs.chains.remove(&names::profile_chain(true, name));
                 rs.chains.remove(&names::profile_chain(false, name));

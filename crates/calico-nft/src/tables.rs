@@ -27,6 +27,7 @@
 //! Every change is still one transaction: [`PolicyTables::plan`] and
 //! [`PolicyTables::script`] cover all tables at once.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -36,7 +37,7 @@ use calico_dataplane_model::{
 };
 
 use crate::bytecode::TableOp;
-use crate::compile::{Scope, TableRole, compile_scoped};
+use crate::compile::{Scope, Shared, TableRole, compile_scoped};
 use crate::incremental::{Touched, recompile_scoped};
 use crate::{NftConfig, NftError, PlanError, Ruleset, RulesetCounts, TableShape, diff, diff_plan};
 
@@ -71,31 +72,57 @@ pub(crate) struct Members {
     pub sets: BTreeSet<IpSetId>,
 }
 
-impl Members {
+/// [`Members`] by reference, to compare with the previous ones before copying anything.
+#[derive(Default)]
+struct MemberRefs<'m> {
+    policies: BTreeSet<&'m PolicyId>,
+    profiles: BTreeSet<&'m str>,
+    sets: BTreeSet<&'m IpSetId>,
+}
+
+impl<'m> MemberRefs<'m> {
     /// The policies and profiles `tiers` / `profiles` name, and the IP sets of those the
     /// model has.
-    fn add(&mut self, model: &DataplaneModel, tiers: &[&[TierInfo]], profiles: &[String]) {
+    fn add(&mut self, model: &'m DataplaneModel, tiers: &[&'m [TierInfo]], profiles: &'m [String]) {
         for t in tiers.iter().flat_map(|t| t.iter()) {
             for id in t.ingress_policies.iter().chain(&t.egress_policies) {
-                if self.policies.insert(id.clone())
+                if self.policies.insert(id)
                     && let Some(p) = model.policies.get(id)
                 {
-                    self.sets.extend(p.ip_set_ids().cloned());
+                    self.sets.extend(p.ip_set_ids());
                 }
             }
         }
         for name in profiles {
-            if self.profiles.insert(name.clone())
+            if self.profiles.insert(name)
                 && let Some(p) = model.profiles.get(name)
             {
-                self.sets.extend(p.ip_set_ids().cloned());
+                self.sets.extend(p.ip_set_ids());
             }
         }
     }
 
+    /// `old` when it holds exactly these, else a new [`Members`].
+    fn into_members(self, old: Option<&Arc<Members>>) -> Arc<Members> {
+        if let Some(old) = old
+            && old.policies.iter().eq(self.policies.iter().copied())
+            && old.profiles.iter().map(String::as_str).eq(self.profiles.iter().copied())
+            && old.sets.iter().eq(self.sets.iter().copied())
+        {
+            return old.clone();
+        }
+        Arc::new(Members {
+            policies: self.policies.into_iter().cloned().collect(),
+            profiles: self.profiles.into_iter().map(str::to_string).collect(),
+            sets: self.sets.into_iter().cloned().collect(),
+        })
+    }
+}
+
+impl Members {
     /// What the main table needs: the host endpoints' policies and profiles.
-    fn of_main(model: &DataplaneModel) -> Members {
-        let mut m = Members::default();
+    fn of_main(model: &DataplaneModel, old: Option<&Arc<Members>>) -> Arc<Members> {
+        let mut m = MemberRefs::default();
         for ep in model.host_endpoints.values() {
             m.add(
                 model,
@@ -108,13 +135,18 @@ impl Members {
                 &ep.profile_ids,
             );
         }
-        m
+        m.into_members(old)
     }
 
     /// What shard `k` needs: its workload endpoints' policies and profiles, `None` when it
     /// has no endpoint (then it has no table).
-    fn of_shard(model: &DataplaneModel, cfg: &NftConfig, k: u16) -> Option<Members> {
-        let mut m = Members::default();
+    fn of_shard(
+        model: &DataplaneModel,
+        cfg: &NftConfig,
+        k: u16,
+        old: Option<&Arc<Members>>,
+    ) -> Option<Arc<Members>> {
+        let mut m = MemberRefs::default();
         let mut any = false;
         for (id, ep) in &model.workload_endpoints {
             if shard_of(id, cfg.shards) == k {
@@ -122,7 +154,31 @@ impl Members {
                 m.add(model, &[&ep.tiers], &ep.profile_ids);
             }
         }
-        any.then_some(m)
+        any.then(|| m.into_members(old))
+    }
+
+    /// `self` after the policies or profiles it holds changed (their IP sets may have):
+    /// which policies and profiles a table holds follows its endpoints only.
+    fn with_new_sets(self: &Arc<Members>, model: &DataplaneModel) -> Arc<Members> {
+        let policies = self
+            .policies
+            .iter()
+            .filter_map(|id| model.policies.get(id))
+            .flat_map(|p| p.ip_set_ids());
+        let profiles = self
+            .profiles
+            .iter()
+            .filter_map(|n| model.profiles.get(n))
+            .flat_map(|p| p.ip_set_ids());
+        let sets: BTreeSet<&IpSetId> = policies.chain(profiles).collect();
+        if self.sets.iter().eq(sets.iter().copied()) {
+            return self.clone();
+        }
+        Arc::new(Members {
+            policies: self.policies.clone(),
+            profiles: self.profiles.clone(),
+            sets: sets.into_iter().cloned().collect(),
+        })
     }
 }
 
@@ -180,20 +236,21 @@ impl PolicyTables {
             t.config = cfg.clone();
             return Ok(t);
         }
-        let main_members = Members::of_main(model);
+        let shared = RefCell::new(Shared::default());
+        let main_members = Members::of_main(model, None);
         let main = Arc::new(Table {
-            ruleset: compile_scoped(model, cfg, &main_scope(cfg, &main_members))?,
-            members: Some(Arc::new(main_members)),
+            ruleset: compile_scoped(model, cfg, &main_scope(cfg, &main_members, &shared))?,
+            members: Some(main_members),
         });
         let mut shards = BTreeMap::new();
         for k in shards_with_endpoints(model, cfg) {
-            if let Some(members) = Members::of_shard(model, cfg, k) {
-                let ruleset = compile_scoped(model, cfg, &shard_scope(cfg, k, &members))?;
+            if let Some(members) = Members::of_shard(model, cfg, k, None) {
+                let ruleset = compile_scoped(model, cfg, &shard_scope(cfg, k, &members, &shared))?;
                 shards.insert(
                     k,
                     Arc::new(Table {
                         ruleset,
-                        members: Some(Arc::new(members)),
+                        members: Some(members),
                     }),
                 );
             }
@@ -232,21 +289,17 @@ impl PolicyTables {
         }
         let mut next = self.clone();
         let empty = Arc::new(Members::default());
+        let shared = RefCell::new(Shared::default());
 
         // Main: host endpoints, workload interfaces (map entries, RPF), and the objects the
         // host endpoints use.
         let old_main = self.main.members.clone().unwrap_or_else(|| empty.clone());
-        let main_members = if touched.heps
-            || touched
-                .policies
-                .iter()
-                .any(|p| old_main.policies.contains(p))
-            || touched
-                .profiles
-                .iter()
-                .any(|p| old_main.profiles.contains(p))
+        let main_members = if touched.heps {
+            Members::of_main(model, Some(&old_main))
+        } else if touched.policies.iter().any(|p| old_main.policies.contains(p))
+            || touched.profiles.iter().any(|p| old_main.profiles.contains(p))
         {
-            Arc::new(Members::of_main(model))
+            old_main.with_new_sets(model)
         } else {
             old_main.clone()
         };
@@ -258,7 +311,7 @@ impl PolicyTables {
                     model,
                     &main_touched,
                     cfg,
-                    &main_scope(cfg, &main_members),
+                    &main_scope(cfg, &main_members, &shared),
                 )?,
                 members: Some(main_members),
             });
@@ -267,18 +320,19 @@ impl PolicyTables {
         // Shards: the ones of touched endpoints, and the ones holding a touched object. What
         // a shard holds changes only with its endpoints or with the policies and profiles it
         // uses (their IP sets); new members of an IP set change no shard's holdings.
-        let mut regroup: BTreeSet<u16> = touched
+        let regroup: BTreeSet<u16> = touched
             .weps
             .iter()
             .map(|id| shard_of(id, cfg.shards))
             .collect();
+        let mut resets = BTreeSet::new();
         let mut affected = regroup.clone();
         for (k, t) in &self.shards {
             let Some(m) = &t.members else { continue };
             if touched.policies.iter().any(|p| m.policies.contains(p))
                 || touched.profiles.iter().any(|p| m.profiles.contains(p))
             {
-                regroup.insert(*k);
+                resets.insert(*k);
                 affected.insert(*k);
             } else if touched.sets.iter().any(|s| m.sets.contains(s)) {
                 affected.insert(*k);
@@ -286,17 +340,19 @@ impl PolicyTables {
         }
         for k in affected {
             let prev = self.shards.get(&k);
-            let members = match prev.and_then(|t| t.members.clone()) {
+            let old = prev.and_then(|t| t.members.clone());
+            let members = match old {
+                Some(m) if !regroup.contains(&k) && resets.contains(&k) => m.with_new_sets(model),
                 Some(m) if !regroup.contains(&k) => m,
-                _ => match Members::of_shard(model, cfg, k) {
-                    Some(m) => Arc::new(m),
+                _ => match Members::of_shard(model, cfg, k, old.as_ref()) {
+                    Some(m) => m,
                     None => {
                         next.shards.remove(&k);
                         continue;
                     }
                 },
             };
-            let scope = shard_scope(cfg, k, &members);
+            let scope = shard_scope(cfg, k, &members, &shared);
             let ruleset = match prev {
                 Some(prev) => {
                     let old = prev.members.clone().unwrap_or_else(|| empty.clone());
@@ -447,19 +503,30 @@ impl PolicyTables {
     }
 }
 
-fn main_scope<'a>(cfg: &NftConfig, members: &'a Members) -> Scope<'a> {
+fn main_scope<'a>(
+    cfg: &NftConfig,
+    members: &'a Members,
+    shared: &'a RefCell<Shared>,
+) -> Scope<'a> {
     Scope {
         role: TableRole::Main,
         table: cfg.table.clone(),
         members: Some(members),
+        shared: Some(shared),
     }
 }
 
-fn shard_scope<'a>(cfg: &NftConfig, k: u16, members: &'a Members) -> Scope<'a> {
+fn shard_scope<'a>(
+    cfg: &NftConfig,
+    k: u16,
+    members: &'a Members,
+    shared: &'a RefCell<Shared>,
+) -> Scope<'a> {
     Scope {
         role: TableRole::Shard(k),
         table: shard_table(&cfg.table, k),
         members: Some(members),
+        shared: Some(shared),
     }
 }
 
