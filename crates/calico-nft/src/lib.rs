@@ -6,7 +6,10 @@
 //!
 //! The table layout (base chains, verdict-map dispatch, endpoint / policy / profile chains,
 //! per-family hash sets) is described in [`compile`]'s module and follows Felix's
-//! `felix/rules` renderer; rule matching follows `felix/rules/policy.go`.
+//! `felix/rules` renderer; rule matching follows `felix/rules/policy.go`. [`PolicyTables`]
+//! spreads the same layout over a main table and shard tables by namespace
+//! (`NftConfig::shards`), because the kernel re-validates a whole table at every commit that
+//! adds a rule: a change then pays for its own table only.
 //!
 //! ```
 //! use calico_dataplane_model::*;

@@ -106,7 +106,11 @@ impl<'m> MemberRefs<'m> {
     fn into_members(self, old: Option<&Arc<Members>>) -> Arc<Members> {
         if let Some(old) = old
             && old.policies.iter().eq(self.policies.iter().copied())
-            && old.profiles.iter().map(String::as_str).eq(self.profiles.iter().copied())
+            && old
+                .profiles
+                .iter()
+                .map(String::as_str)
+                .eq(self.profiles.iter().copied())
             && old.sets.iter().eq(self.sets.iter().copied())
         {
             return old.clone();
@@ -296,8 +300,14 @@ impl PolicyTables {
         let old_main = self.main.members.clone().unwrap_or_else(|| empty.clone());
         let main_members = if touched.heps {
             Members::of_main(model, Some(&old_main))
-        } else if touched.policies.iter().any(|p| old_main.policies.contains(p))
-            || touched.profiles.iter().any(|p| old_main.profiles.contains(p))
+        } else if touched
+            .policies
+            .iter()
+            .any(|p| old_main.policies.contains(p))
+            || touched
+                .profiles
+                .iter()
+                .any(|p| old_main.profiles.contains(p))
         {
             old_main.with_new_sets(model)
         } else {
@@ -503,11 +513,7 @@ impl PolicyTables {
     }
 }
 
-fn main_scope<'a>(
-    cfg: &NftConfig,
-    members: &'a Members,
-    shared: &'a RefCell<Shared>,
-) -> Scope<'a> {
+fn main_scope<'a>(cfg: &NftConfig, members: &'a Members, shared: &'a RefCell<Shared>) -> Scope<'a> {
     Scope {
         role: TableRole::Main,
         table: cfg.table.clone(),
