@@ -21,7 +21,7 @@ use calico_dataplane_model::{
 };
 use calico_felix::policy::{NftDriver, NftMetrics, PolicyDataplane, PolicyManager, SyncAction};
 use calico_netlink::testing::{TestNetns, require_root_and_nft};
-use calico_nft::{NftConfig, compile};
+use calico_nft::{NftConfig, PolicyTables};
 use ipnet::IpNet;
 use serde_json::Value;
 
@@ -219,7 +219,8 @@ fn policy(rng: &mut Rng) -> Policy {
 fn endpoint_id(e: usize) -> WorkloadEndpointId {
     WorkloadEndpointId {
         orchestrator_id: "k8s".into(),
-        workload_id: format!("ns/pod-{e}"),
+        // Three namespaces: with shards, endpoints land in several tables.
+        workload_id: format!("ns{}/pod-{e}", e % 3),
         endpoint_id: "eth0".into(),
     }
 }
@@ -369,9 +370,9 @@ fn mutate(rng: &mut Rng, m: &mut DataplaneModel, next: &mut usize) -> &'static s
 
 /// `nft -j list table` with handles dropped, set and map elements sorted, and rules grouped
 /// by chain in order.
-fn normalized(ns: &TestNetns) -> BTreeMap<String, Value> {
+fn normalized(ns: &TestNetns, table: &str) -> BTreeMap<String, Value> {
     let out = ns
-        .exec(&["nft", "-j", "list", "table", "inet", "calico"])
+        .exec(&["nft", "-j", "list", "table", "inet", table])
         .unwrap();
     let v: Value = serde_json::from_str(&out).unwrap();
     let mut objects = BTreeMap::new();
@@ -420,6 +421,19 @@ fn first_difference(a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>) ->
 
 #[test]
 fn random_policy_changes_over_netlink_list_the_same_as_through_nft() {
+    run(0);
+}
+
+/// The same with workload policy spread over shard tables by namespace
+/// (`calico_nft::PolicyTables`): each change is one netlink batch over all the tables it
+/// concerns, and every table lists as through nft. A shard table that appears or goes (its
+/// first or last endpoint) is the one change that goes through nft.
+#[test]
+fn sharded_policy_changes_over_netlink_list_the_same_as_through_nft() {
+    run(3);
+}
+
+fn run(shards: u16) {
     if !require_root_and_nft() {
         return;
     }
@@ -432,62 +446,91 @@ fn random_policy_changes_over_netlink_list_the_same_as_through_nft() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20261123);
     let mut rng = Rng(seed);
-    let cfg = NftConfig::default();
+    let cfg = NftConfig {
+        shards,
+        ..NftConfig::default()
+    };
     let ns = TestNetns::new("felix-plan").unwrap();
     let metrics = NftMetrics::default();
     let mut manager =
         PolicyManager::new(NftDriver::new("calico", Some(ns.path())), metrics.clone());
     let mut model = initial(&mut rng);
-    manager.set_target(compile(&model, &cfg).unwrap());
+    manager.set_target(PolicyTables::compile(&model, &cfg).unwrap());
     assert_eq!(manager.sync().unwrap(), SyncAction::FullReplace);
     let mut next = 0;
     let mut plans = 0;
     let mut compared_rules = 0;
+    let mut multi_table = 0;
     for step in 0..steps {
         let what = mutate(&mut rng, &mut model, &mut next);
-        let target = compile(&model, &cfg).unwrap();
+        let target = PolicyTables::compile(&model, &cfg).unwrap();
+        let tables = |t: &PolicyTables| -> Vec<String> {
+            t.tables().map(|r| r.table().to_string()).collect()
+        };
+        let same_tables = manager
+            .applied()
+            .is_some_and(|a| tables(a) == tables(&target));
+        if let Some(applied) = manager.applied()
+            && let Ok(p) = applied.plan(&target)
+            && p.len() > 1
+        {
+            multi_table += 1;
+        }
         manager.set_target(target.clone());
         let before = metrics.plan_batches.get() + metrics.element_batches.get();
+        let fallbacks = metrics.plan_fallbacks.get();
         let action = manager.sync().unwrap();
         if action == SyncAction::Nothing {
             continue;
         }
         assert_eq!(action, SyncAction::Diff, "step {step} ({what})");
-        assert_eq!(
-            metrics.plan_fallbacks.get(),
-            0,
-            "step {step} ({what}) went through nft"
-        );
-        assert_eq!(
-            metrics.plan_batches.get() + metrics.element_batches.get(),
-            before + 1,
-            "step {step} ({what}): one netlink batch"
-        );
+        if same_tables {
+            assert_eq!(
+                metrics.plan_fallbacks.get(),
+                fallbacks,
+                "step {step} ({what}) went through nft"
+            );
+            assert_eq!(
+                metrics.plan_batches.get() + metrics.element_batches.get(),
+                before + 1,
+                "step {step} ({what}): one netlink batch"
+            );
+        }
         plans = metrics.plan_batches.get();
         // The same ruleset through nft, in a namespace of its own.
         let reference = TestNetns::new("felix-plan-ref").unwrap();
         let mut via_nft = NftDriver::new("calico", Some(reference.path()));
-        via_nft.apply(&target.full_replace_script()).unwrap();
-        let (got, want) = (normalized(&ns), normalized(&reference));
-        let rules: usize = got
-            .iter()
-            .filter(|(k, _)| k.starts_with("rules of "))
-            .map(|(_, v)| v.as_array().map_or(0, Vec::len))
-            .sum();
-        assert!(rules > 50, "step {step}: only {rules} rules listed");
-        compared_rules += rules;
-        assert!(
-            got == want,
-            "step {step} ({what}, seed {seed}): the tables differ; first difference in {}",
-            first_difference(&got, &want)
-        );
+        for script in target.full_replace_scripts() {
+            via_nft.apply(&script).unwrap();
+        }
+        for table in tables(&target) {
+            let (got, want) = (normalized(&ns, &table), normalized(&reference, &table));
+            let rules: usize = got
+                .iter()
+                .filter(|(k, _)| k.starts_with("rules of "))
+                .map(|(_, v)| v.as_array().map_or(0, Vec::len))
+                .sum();
+            compared_rules += rules;
+            assert!(
+                got == want,
+                "step {step} ({what}, seed {seed}, {shards} shards): table {table} differs; first difference in {}",
+                first_difference(&got, &want)
+            );
+        }
     }
     eprintln!(
-        "{steps} steps: {plans} plan batches, {} element batches, {compared_rules} rules compared",
+        "{shards} shards, {steps} steps: {plans} plan batches ({multi_table} over several tables), {} element batches, {compared_rules} rules compared",
         metrics.element_batches.get()
+    );
+    assert!(
+        compared_rules > 50 * steps,
+        "only {compared_rules} rules compared in {steps} steps"
     );
     assert!(
         plans >= (steps as u64) / 2,
         "only {plans} of {steps} steps were plan batches"
     );
+    if shards > 0 {
+        assert!(multi_table > 0, "no change spanned several tables");
+    }
 }
