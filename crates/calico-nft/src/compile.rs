@@ -177,8 +177,8 @@ pub(crate) struct Scope<'a> {
 #[derive(Default)]
 pub(crate) struct Shared {
     sets: HashMap<IpSetId, (SetType, Arc<NftSet>, Arc<NftSet>)>,
-    policies: HashMap<calico_dataplane_model::PolicyId, (Arc<NftChain>, Arc<NftChain>)>,
-    profiles: HashMap<String, (Arc<NftChain>, Arc<NftChain>)>,
+    /// A policy's or profile's two chains, by the inbound one's name (`pi-…`, `pri-…`).
+    chains: HashMap<String, (Arc<NftChain>, Arc<NftChain>)>,
 }
 
 impl Scope<'_> {
@@ -341,31 +341,17 @@ pub(crate) fn put_policy(
     p: &calico_dataplane_model::Policy,
     shared: Option<&RefCell<Shared>>,
 ) -> Result<(), NftError> {
-    if let Some((i, o)) = shared.and_then(|s| s.borrow().policies.get(id).cloned()) {
-        rs.chains.insert(names::policy_chain(true, id), i);
-        rs.chains.insert(names::policy_chain(false, id), o);
-        return Ok(());
-    }
-    let owner = format!("policy {id}");
-    let env = RuleEnv {
-        set_types: &rs.set_types,
-        log_prefix: &rs.config.log_prefix,
-    };
-    let inbound = render_rules(&p.inbound, &env, &format!("{owner} inbound"))?;
-    let outbound = render_rules(&p.outbound, &env, &format!("{owner} outbound"))?;
-    let (i, o) = (chain_of(inbound), chain_of(outbound));
-    if let Some(s) = shared {
-        s.borrow_mut()
-            .policies
-            .insert(id.clone(), (i.clone(), o.clone()));
-    }
-    rs.chains.insert(names::policy_chain(true, id), i);
-    rs.chains.insert(names::policy_chain(false, id), o);
-    Ok(())
-}
-
-fn chain_of(rules: Vec<String>) -> Arc<NftChain> {
-    Arc::new(NftChain { base: None, rules })
+    let names = (
+        names::policy_chain(true, id),
+        names::policy_chain(false, id),
+    );
+    put_rule_chains(
+        rs,
+        &format!("policy {id}"),
+        names,
+        (&p.inbound, &p.outbound),
+        shared,
+    )
 }
 
 /// Creates or replaces profile `name`'s chains `pri-…` and `pro-…`.
@@ -375,26 +361,52 @@ pub(crate) fn put_profile(
     p: &calico_dataplane_model::Profile,
     shared: Option<&RefCell<Shared>>,
 ) -> Result<(), NftError> {
-    if let Some((i, o)) = shared.and_then(|s| s.borrow().profiles.get(name).cloned()) {
-        rs.chains.insert(names::profile_chain(true, name), i);
-        rs.chains.insert(names::profile_chain(false, name), o);
-        return Ok(());
-    }
-    let owner = format!("profile {name}");
-    let env = RuleEnv {
-        set_types: &rs.set_types,
-        log_prefix: &rs.config.log_prefix,
+    let names = (
+        names::profile_chain(true, name),
+        names::profile_chain(false, name),
+    );
+    put_rule_chains(
+        rs,
+        &format!("profile {name}"),
+        names,
+        (&p.inbound, &p.outbound),
+        shared,
+    )
+}
+
+/// Renders an object's inbound and outbound rules into its two chains `names`, or takes them
+/// from `shared` when another table of this pass rendered them already.
+fn put_rule_chains(
+    rs: &mut Ruleset,
+    owner: &str,
+    names: (String, String),
+    (inbound, outbound): (
+        &[calico_dataplane_model::Rule],
+        &[calico_dataplane_model::Rule],
+    ),
+    shared: Option<&RefCell<Shared>>,
+) -> Result<(), NftError> {
+    let cached = shared.and_then(|s| s.borrow().chains.get(&names.0).cloned());
+    let (i, o) = match cached {
+        Some(pair) => pair,
+        None => {
+            let env = RuleEnv {
+                set_types: &rs.set_types,
+                log_prefix: &rs.config.log_prefix,
+            };
+            let chain = |rules, dir: &str| -> Result<Arc<NftChain>, NftError> {
+                let rules = render_rules(rules, &env, &format!("{owner} {dir}"))?;
+                Ok(Arc::new(NftChain { base: None, rules }))
+            };
+            let pair = (chain(inbound, "inbound")?, chain(outbound, "outbound")?);
+            if let Some(s) = shared {
+                s.borrow_mut().chains.insert(names.0.clone(), pair.clone());
+            }
+            pair
+        }
     };
-    let inbound = render_rules(&p.inbound, &env, &format!("{owner} inbound"))?;
-    let outbound = render_rules(&p.outbound, &env, &format!("{owner} outbound"))?;
-    let (i, o) = (chain_of(inbound), chain_of(outbound));
-    if let Some(s) = shared {
-        s.borrow_mut()
-            .profiles
-            .insert(name.to_string(), (i.clone(), o.clone()));
-    }
-    rs.chains.insert(names::profile_chain(true, name), i);
-    rs.chains.insert(names::profile_chain(false, name), o);
+    rs.chains.insert(names.0, i);
+    rs.chains.insert(names.1, o);
     Ok(())
 }
 
