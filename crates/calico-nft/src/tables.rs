@@ -354,6 +354,16 @@ impl PolicyTables {
             let members = match old {
                 Some(m) if !regroup.contains(&k) && resets.contains(&k) => m.with_new_sets(model),
                 Some(m) if !regroup.contains(&k) => m,
+                // Only new endpoints whose policies and profiles the shard holds already
+                // (a pod added next to its siblings): nothing joins or leaves.
+                Some(m)
+                    if !resets.contains(&k)
+                        && prev.is_some_and(|t| {
+                            only_held_new_endpoints(&touched, t, &m, model, cfg, k)
+                        }) =>
+                {
+                    m
+                }
                 _ => match Members::of_shard(model, cfg, k, old.as_ref()) {
                     Some(m) => m,
                     None => {
@@ -511,6 +521,34 @@ impl PolicyTables {
         }
         out
     }
+}
+
+/// Whether every touched endpoint of shard `k` is new to `table` (it had no chains there) and
+/// names only policies and profiles `held` already has: then the shard holds the same.
+fn only_held_new_endpoints(
+    touched: &Touched,
+    table: &Table,
+    held: &Members,
+    model: &DataplaneModel,
+    cfg: &NftConfig,
+    k: u16,
+) -> bool {
+    touched
+        .weps
+        .iter()
+        .filter(|id| shard_of(id, cfg.shards) == k)
+        .all(|id| {
+            let Some(ep) = model.workload_endpoints.get(id) else {
+                return false;
+            };
+            !table.ruleset.wep_ifaces.contains_key(id)
+                && ep
+                    .tiers
+                    .iter()
+                    .flat_map(|t| t.ingress_policies.iter().chain(&t.egress_policies))
+                    .all(|p| held.policies.contains(p))
+                && ep.profile_ids.iter().all(|p| held.profiles.contains(p))
+        })
 }
 
 fn main_scope<'a>(cfg: &NftConfig, members: &'a Members, shared: &'a RefCell<Shared>) -> Scope<'a> {
