@@ -66,12 +66,11 @@ fn workload_chains_tiers_and_profiles() {
         [
             "meta mark set meta mark & 0xfffcffff",
             "meta mark set meta mark & 0xfffdffff",
-            "meta mark & 0x00020000 == 0 jump pi-default/gnp/p",
-            "meta mark & 0x00010000 != 0 return",
-            "meta mark & 0x00020000 == 0 drop",
-            "jump pri-kns.ns",
-            "meta mark & 0x00010000 != 0 return",
-            "drop",
+            // One rule per policy: skipped once a policy allowed or passed.
+            "meta mark & 0x00030000 == 0 jump pi-default/gnp/p",
+            "meta mark & 0x00030000 == 0 drop",
+            "meta mark & 0x00010000 == 0 jump pri-kns.ns",
+            "meta mark & 0x00010000 == 0 drop",
         ]
     );
     // Egress: no tier applies, VXLAN/IPIP dropped, profiles, drop.
@@ -81,9 +80,8 @@ fn workload_chains_tiers_and_profiles() {
             "meta mark set meta mark & 0xfffcffff",
             "meta l4proto udp th dport 4789 drop",
             "meta l4proto 4 drop",
-            "jump pro-kns.ns",
-            "meta mark & 0x00010000 != 0 return",
-            "drop",
+            "meta mark & 0x00010000 == 0 jump pro-kns.ns",
+            "meta mark & 0x00010000 == 0 drop",
         ]
     );
     assert_eq!(
@@ -114,8 +112,12 @@ fn pass_default_tier_has_no_end_of_tier_drop() {
     });
     let rs = compile(&m, &cfg()).unwrap();
     let rules = rs.chain_rules("tw-cali1").unwrap();
-    assert!(!rules.contains(&"meta mark & 0x00020000 == 0 drop".to_string()));
-    assert_eq!(rules.last().unwrap(), "drop", "no profile matched");
+    assert!(!rules.contains(&"meta mark & 0x00030000 == 0 drop".to_string()));
+    assert_eq!(
+        rules.last().unwrap(),
+        "meta mark & 0x00010000 == 0 drop",
+        "no profile matched"
+    );
 }
 
 #[test]
@@ -247,7 +249,7 @@ fn host_endpoint_stages() {
         [
             "meta mark set meta mark & 0xfffcffff",
             "meta l4proto . th dport @failsafe-in accept",
-            "drop"
+            "meta mark & 0x00010000 == 0 drop"
         ]
     );
     assert_eq!(
