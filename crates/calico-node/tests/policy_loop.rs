@@ -38,6 +38,16 @@ impl PolicyDataplane for Recorder {
     }
 }
 
+/// An initialized embedded store in `dir` holding [`WEP`], and a client of it.
+async fn store_with_wep(dir: &std::path::Path) -> (Arc<dyn Datastore>, Client) {
+    let store: Arc<dyn Datastore> =
+        Arc::new(EmbeddedDatastore::open(dir.join("store.db")).unwrap());
+    let client = Client::new(store.clone());
+    client.ensure_initialized("v3.30.0", "test").await.unwrap();
+    apply(&client, WEP).await;
+    (store, client)
+}
+
 async fn apply(client: &Client, yaml: &str) {
     for doc in calico_api::decode::decode_documents("test", yaml).unwrap() {
         client.apply(doc.resource).await.unwrap();
@@ -66,11 +76,7 @@ spec: {node: node1, orchestrator: k8s, pod: a, endpoint: eth0, interfaceName: ca
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_changes_reach_the_dataplane_and_bad_ones_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Datastore> =
-        Arc::new(EmbeddedDatastore::open(dir.path().join("store.db")).unwrap());
-    let client = Client::new(store.clone());
-    client.ensure_initialized("v3.30.0", "test").await.unwrap();
-    apply(&client, WEP).await;
+    let (store, client) = store_with_wep(dir.path()).await;
 
     let (settings, warnings) =
         settings_from_felix("node1", None, &["cali".to_string()], &Default::default());
@@ -200,11 +206,7 @@ fn felix_settings_map_to_the_compiler() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn felix_configuration_changes_apply_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Datastore> =
-        Arc::new(EmbeddedDatastore::open(dir.path().join("store.db")).unwrap());
-    let client = Client::new(store.clone());
-    client.ensure_initialized("v3.30.0", "test").await.unwrap();
-    apply(&client, WEP).await;
+    let (store, client) = store_with_wep(dir.path()).await;
 
     let (settings, _) =
         settings_from_felix("node1", None, &["cali".to_string()], &Default::default());

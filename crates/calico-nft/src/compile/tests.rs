@@ -34,7 +34,8 @@ fn tier(ingress: &[&str], egress: &[&str], default_action: TierDefaultAction) ->
     }
 }
 
-fn model_with_wep(ep: WorkloadEndpoint) -> DataplaneModel {
+/// A model with one active policy `p` that allows all inbound traffic.
+fn model_with_allow_p() -> DataplaneModel {
     let mut m = DataplaneModel::default();
     m.policies.insert(
         pid("p"),
@@ -43,6 +44,11 @@ fn model_with_wep(ep: WorkloadEndpoint) -> DataplaneModel {
             ..Policy::default()
         },
     );
+    m
+}
+
+fn model_with_wep(ep: WorkloadEndpoint) -> DataplaneModel {
+    let mut m = model_with_allow_p();
     m.workload_endpoints.insert(wep_id("a"), ep);
     m
 }
@@ -415,14 +421,7 @@ fn rpf_check_and_spoofing_exemptions() {
 
 #[test]
 fn one_host_endpoint_per_interface_the_alphabetically_first() {
-    let mut m = DataplaneModel::default();
-    m.policies.insert(
-        pid("p"),
-        Policy {
-            inbound: vec![Rule::any(RuleAction::Allow)],
-            ..Policy::default()
-        },
-    );
+    let mut m = model_with_allow_p();
     for (name, iface, with_policy) in [
         ("b-eth0", "eth0", false),
         ("a-eth0", "eth0", true),
@@ -468,14 +467,7 @@ fn one_host_endpoint_per_interface_the_alphabetically_first() {
 
 #[test]
 fn host_endpoints_without_a_name_govern_the_interfaces_holding_their_ips() {
-    let mut m = DataplaneModel::default();
-    m.policies.insert(
-        pid("p"),
-        Policy {
-            inbound: vec![Rule::any(RuleAction::Allow)],
-            ..Policy::default()
-        },
-    );
+    let mut m = model_with_allow_p();
     let by_ip = |ip: &str, with_policy: bool| HostEndpoint {
         expected_ipv4_addrs: vec![ip.parse().unwrap()],
         tiers: if with_policy {
