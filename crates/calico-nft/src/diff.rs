@@ -15,12 +15,12 @@
 //! the change, not the table. A change nft cannot make in place (a set's, map's or base
 //! chain's declaration, the table's name) falls back to a full replacement.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::elements::{ElementKind, ElementOp};
-use crate::ruleset::{Ruleset, join_into};
+use crate::ruleset::{Ruleset, SharedMap, join_into};
+use imbl::ordmap::DiffItem;
 
 /// The nft script (one transaction) that turns the table `old` describes into `new`; empty
 /// when they are equal.
@@ -183,46 +183,23 @@ pub(crate) enum Pair<'a, V> {
     Both(&'a str, &'a V, &'a V),
 }
 
-/// Walks two name-sorted maps together. Objects equal in both are skipped early when
-/// possible, so the result holds mostly what changed.
-pub(crate) fn join<'a, V: PartialEq>(
-    old: &'a BTreeMap<String, V>,
-    new: &'a BTreeMap<String, V>,
+/// What differs between two versions of a name-sorted map, in name order. Subtrees the two
+/// versions share (a recompile copies only the paths to what it changed) are skipped without
+/// being visited, so this follows the size of the change, not of the table.
+pub(crate) fn join<'a, V: PartialEq + Clone>(
+    old: &'a SharedMap<String, V>,
+    new: &'a SharedMap<String, V>,
 ) -> Vec<Pair<'a, V>> {
-    let mut out = Vec::new();
-    let mut a = old.iter().peekable();
-    let mut b = new.iter().peekable();
-    loop {
-        match (a.peek(), b.peek()) {
-            (None, None) => break,
-            (Some((k, v)), None) => {
-                out.push(Pair::Old(k.as_str(), *v));
-                a.next();
-            }
-            (None, Some((k, v))) => {
-                out.push(Pair::New(k.as_str(), *v));
-                b.next();
-            }
-            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
-                Ordering::Less => {
-                    out.push(Pair::Old(ka.as_str(), *va));
-                    a.next();
-                }
-                Ordering::Greater => {
-                    out.push(Pair::New(kb.as_str(), *vb));
-                    b.next();
-                }
-                Ordering::Equal => {
-                    if va != vb {
-                        out.push(Pair::Both(ka.as_str(), *va, *vb));
-                    }
-                    a.next();
-                    b.next();
-                }
-            },
-        }
-    }
-    out
+    old.diff(new)
+        .map(|d| match d {
+            DiffItem::Remove(k, v) => Pair::Old(k.as_str(), v),
+            DiffItem::Add(k, v) => Pair::New(k.as_str(), v),
+            DiffItem::Update {
+                old: (k, o),
+                new: (_, n),
+            } => Pair::Both(k.as_str(), o, n),
+        })
+        .collect()
 }
 
 /// `<verb> element inet <t> <name> { a, b }`, nothing when there are no elements.

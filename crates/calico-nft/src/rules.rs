@@ -15,7 +15,6 @@
 //! * Actions as `CombineMatchAndActionsForProtoRule`: Allow sets the accept mark and returns,
 //!   Pass sets the pass mark and returns, Deny drops, Log logs and continues.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use calico_dataplane_model::{IpSetId, PortRange, Rule, RuleAction, RuleSide};
@@ -28,7 +27,7 @@ use crate::names::{self, SetType};
 /// What rule rendering needs to know about the rest of the model.
 pub(crate) struct RuleEnv<'a> {
     /// Type of each IP set of the model (decides its nft set's name).
-    pub set_types: &'a BTreeMap<IpSetId, SetType>,
+    pub set_types: &'a crate::ruleset::SharedMap<IpSetId, SetType>,
     /// Felix `LogPrefix`.
     pub log_prefix: &'a str,
 }

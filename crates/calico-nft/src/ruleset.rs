@@ -37,6 +37,11 @@ pub(crate) struct NftChain {
     pub rules: Vec<String>,
 }
 
+/// Persistent ordered map (`imbl`): cloning is O(1) and the clones share structure, so a
+/// recompile that changes a few objects of a 10k-policy table copies only the paths to them,
+/// and [`imbl::OrdMap::diff`] skips the subtrees two versions share.
+pub(crate) type SharedMap<K, V> = imbl::OrdMap<K, V>;
+
 /// One compiled `inet` table. Build it with [`crate::compile`]; turn it into nft input with
 /// [`Ruleset::render`], [`Ruleset::full_replace_script`] or [`crate::diff`].
 ///
@@ -45,15 +50,15 @@ pub(crate) struct NftChain {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ruleset {
     pub(crate) table: String,
-    pub(crate) sets: BTreeMap<String, Arc<NftSet>>,
-    pub(crate) maps: BTreeMap<String, Arc<NftMap>>,
-    pub(crate) chains: BTreeMap<String, Arc<NftChain>>,
+    pub(crate) sets: SharedMap<String, Arc<NftSet>>,
+    pub(crate) maps: SharedMap<String, Arc<NftMap>>,
+    pub(crate) chains: SharedMap<String, Arc<NftChain>>,
     /// What it was compiled with, so [`crate::recompile`] can tell when to start over.
     pub(crate) config: NftConfig,
     /// Type of each model IP set (fixes its nft sets' names).
-    pub(crate) set_types: BTreeMap<IpSetId, SetType>,
+    pub(crate) set_types: SharedMap<IpSetId, SetType>,
     /// Interface of each workload endpoint (names its chains and map entries).
-    pub(crate) wep_ifaces: BTreeMap<WorkloadEndpointId, String>,
+    pub(crate) wep_ifaces: SharedMap<WorkloadEndpointId, String>,
     /// Chains of host endpoints (rebuilt together when one changes).
     pub(crate) hep_chains: BTreeSet<String>,
     /// Which table of the layout this is.
@@ -64,12 +69,12 @@ impl Ruleset {
     pub(crate) fn new(cfg: &NftConfig) -> Ruleset {
         Ruleset {
             table: cfg.table.clone(),
-            sets: BTreeMap::new(),
-            maps: BTreeMap::new(),
-            chains: BTreeMap::new(),
+            sets: SharedMap::new(),
+            maps: SharedMap::new(),
+            chains: SharedMap::new(),
             config: cfg.clone(),
-            set_types: BTreeMap::new(),
-            wep_ifaces: BTreeMap::new(),
+            set_types: SharedMap::new(),
+            wep_ifaces: SharedMap::new(),
             hep_chains: BTreeSet::new(),
             role: TableRole::Whole,
         }

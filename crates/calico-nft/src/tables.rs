@@ -595,19 +595,25 @@ fn touched_for(
         touched: &BTreeSet<T>,
         old: &BTreeSet<T>,
         new: &BTreeSet<T>,
+        same: bool,
     ) -> BTreeSet<T> {
         let mut out: BTreeSet<T> = touched
             .iter()
             .filter(|x| old.contains(*x) || new.contains(*x))
             .cloned()
             .collect();
-        out.extend(old.symmetric_difference(new).cloned());
+        if !same {
+            out.extend(old.symmetric_difference(new).cloned());
+        }
         out
     }
+    // Same holdings (the common case: one `Arc` kept by `into_members`): nothing joined
+    // or left, and walking two sets of thousands to find that out costs milliseconds.
+    let same = std::ptr::eq(old, new);
     Touched {
-        sets: pick(&all.sets, &old.sets, &new.sets),
-        policies: pick(&all.policies, &old.policies, &new.policies),
-        profiles: pick(&all.profiles, &old.profiles, &new.profiles),
+        sets: pick(&all.sets, &old.sets, &new.sets, same),
+        policies: pick(&all.policies, &old.policies, &new.policies, same),
+        profiles: pick(&all.profiles, &old.profiles, &new.profiles, same),
         weps: all
             .weps
             .iter()

@@ -85,6 +85,8 @@ struct Args {
     traffic: bool,
     /// Where to keep the rendered rulesets and the last diff of each change kind.
     dump: Option<std::path::PathBuf>,
+    /// `--pure N`: only our own part of each (b) change (no kernel, no root), N times each.
+    pure: Option<usize>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -101,6 +103,7 @@ fn parse_args() -> Result<Args> {
         one_by_one: true,
         traffic: true,
         dump: None,
+        pure: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -134,11 +137,12 @@ fn parse_args() -> Result<Args> {
             "--shards" => a.shards = val("--shards")?.parse()?,
             "--skip-one-table" => a.compare_one_table = false,
             "--dump-dir" => a.dump = Some(val("--dump-dir")?.into()),
+            "--pure" => a.pure = Some(val("--pure")?.parse()?),
             "-h" | "--help" => {
                 println!(
                     "usage: policy-bench [--quick] [--shards 16] [--skip-one-table] [--sizes 1000,10000] [--endpoints 200] \
                      [--reps 1] [--changes 7] [--rounds 4] [--secs 3] [--rtts 10000] \
-                     [--skip-one-by-one] [--skip-traffic] [--dump-dir DIR]"
+                     [--skip-one-by-one] [--skip-traffic] [--dump-dir DIR] [--pure N]"
                 );
                 std::process::exit(0);
             }
@@ -1327,8 +1331,88 @@ fn print_changes(title: &str, changes: &[(&'static str, ChangeTimes)]) {
     }
 }
 
+/// `--pure N`: the (b) changes at the largest size, N of each, without the kernel: the
+/// calculation graph, the recompile and the plan, which is what a profiler should look at.
+/// Needs no root.
+fn pure_changes(args: &Args, n: usize) -> Result<()> {
+    let size = args.sizes.iter().copied().max().unwrap_or_default();
+    let cfg = NftConfig {
+        shards: args.shards,
+        ..NftConfig::default()
+    };
+    progress(format!("(pure) {size} policies: building"));
+    let (mut graph, _, _) = build_graph(&cluster(size, args.endpoints))?;
+    let mut tables = PolicyTables::compile(graph.model(), &cfg)?;
+    type Change = (&'static str, Box<dyn Fn(usize) -> Resource>);
+    let eps = args.endpoints;
+    let kinds: Vec<Change> = vec![
+        ("policy edit", Box::new(|k| policy(3, (k % 2) as u16))),
+        (
+            "global policy edit",
+            Box::new(|k| policy(0, (k % 2) as u16)),
+        ),
+        (
+            "local endpoint added",
+            Box::new(move |k| endpoint(eps + 10 + k, None, 0)),
+        ),
+        (
+            "local endpoint label change",
+            Box::new(|k| endpoint(5, None, 1 - k % 2)),
+        ),
+        (
+            "remote endpoint added",
+            Box::new(move |k| endpoint(0, Some(eps * REMOTE_PER_LOCAL + 10 + k), 0)),
+        ),
+    ];
+    println!(
+        "### our part of one change at {size} policies, no kernel (median of {n}, ms; max in brackets)\n"
+    );
+    println!("| change | on_update | flush | recompile | plan | **total** |");
+    println!("|---|---|---|---|---|---|");
+    // POLICY_BENCH_PURE_ONLY=<part of a change's name>: only those (for a profiler).
+    let only = std::env::var("POLICY_BENCH_PURE_ONLY").unwrap_or_default();
+    for (name, change) in kinds
+        .iter()
+        .filter(|(name, _)| name.contains(only.as_str()))
+    {
+        let (mut on, mut fl, mut re, mut pl, mut tot) = (vec![], vec![], vec![], vec![], vec![]);
+        for k in 0..n {
+            let r = change(k);
+            let t = Instant::now();
+            graph.on_update(ResourceKey::of(&r), Some(r))?;
+            on.push(ms(t.elapsed()));
+            let t = Instant::now();
+            let updates = graph.flush();
+            fl.push(ms(t.elapsed()));
+            let t = Instant::now();
+            let next = tables.recompile(graph.model(), &updates, &cfg)?;
+            re.push(ms(t.elapsed()));
+            let t = Instant::now();
+            let plans = tables.plan(&next);
+            pl.push(ms(t.elapsed()));
+            if plans.is_err() {
+                bail!("{name}: no netlink plan for the change");
+            }
+            tables = next;
+            tot.push(on[k] + fl[k] + re[k] + pl[k]);
+        }
+        println!(
+            "| {name} | {} | {} | {} | {} | **{}** |",
+            cell(&on),
+            cell(&fl),
+            cell(&re),
+            cell(&pl),
+            cell(&tot)
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = parse_args()?;
+    if let Some(n) = args.pure {
+        return pure_changes(&args, n);
+    }
     if !nix::unistd::geteuid().is_root() {
         bail!("policy-bench needs root (it creates network namespaces)");
     }

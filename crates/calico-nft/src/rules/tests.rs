@@ -1,15 +1,13 @@
 //! One test per rule feature, asserting the exact nft text (felix/rules/policy.go semantics).
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-
 use calico_dataplane_model::{IcmpMatch, PortRange, Rule, RuleAction};
 
 use super::*;
 
 const ALLOW: &str = "meta mark set meta mark | 0x00010000 return";
 
-fn types() -> BTreeMap<IpSetId, SetType> {
+fn types() -> crate::ruleset::SharedMap<IpSetId, SetType> {
     [
         ("s:a".to_string(), SetType::Addr),
         ("s:b".to_string(), SetType::Addr),
