@@ -195,15 +195,15 @@ impl Scope<'_> {
     }
 
     pub(crate) fn has_set(&self, id: &IpSetId) -> bool {
-        self.members.is_none_or(|m| m.sets.contains(id))
+        self.members.is_none_or(|m| m.sets.contains_key(id))
     }
 
     pub(crate) fn has_policy(&self, id: &calico_dataplane_model::PolicyId) -> bool {
-        self.members.is_none_or(|m| m.policies.contains(id))
+        self.members.is_none_or(|m| m.policies.contains_key(id))
     }
 
     pub(crate) fn has_profile(&self, name: &str) -> bool {
-        self.members.is_none_or(|m| m.profiles.contains(name))
+        self.members.is_none_or(|m| m.profiles.contains_key(name))
     }
 
     pub(crate) fn has_workload(&self, id: &WorkloadEndpointId, cfg: &NftConfig) -> bool {

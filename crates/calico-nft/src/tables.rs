@@ -39,7 +39,9 @@ use calico_dataplane_model::{
 use crate::bytecode::TableOp;
 use crate::compile::{Scope, Shared, TableRole, compile_scoped};
 use crate::incremental::{Touched, recompile_scoped};
+use crate::ruleset::SharedMap;
 use crate::{NftConfig, NftError, PlanError, Ruleset, RulesetCounts, TableShape, diff, diff_plan};
+use imbl::ordmap::DiffItem;
 
 /// The most shards a layout may have (`NftConfig::shards`); table names carry two digits.
 pub const MAX_SHARDS: u16 = 64;
@@ -64,72 +66,170 @@ pub fn shard_table(table: &str, k: u16) -> String {
     format!("{table}-{k:02}")
 }
 
-/// What one table of a sharded layout holds besides its endpoints.
+/// A policy or profile a table holds: how many of its endpoints use it, and the IP sets it
+/// referenced when it was last compiled (so that a change to it moves only those counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Held {
+    users: u32,
+    sets: Arc<[IpSetId]>,
+}
+
+/// The policies and profiles one endpoint uses: what it adds to its table's holdings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Uses {
+    policies: Vec<PolicyId>,
+    profiles: Vec<String>,
+}
+
+impl Uses {
+    fn of(tiers: &[&[TierInfo]], profiles: &[String]) -> Uses {
+        let mut policies: Vec<PolicyId> = tiers
+            .iter()
+            .flat_map(|t| t.iter())
+            .flat_map(|t| t.ingress_policies.iter().chain(&t.egress_policies))
+            .cloned()
+            .collect();
+        policies.sort_unstable();
+        policies.dedup();
+        let mut profiles = profiles.to_vec();
+        profiles.sort_unstable();
+        profiles.dedup();
+        Uses { policies, profiles }
+    }
+}
+
+/// What one table of a sharded layout holds besides its endpoints, reference counted so that
+/// a change updates it in proportion to its own size: the policies and profiles its
+/// endpoints use (by number of users), the IP sets those use (by number of held policies
+/// and profiles), and (shards) each endpoint's [`Uses`]. Persistent maps: a new version
+/// shares all but what changed with the previous one, and two versions diff in proportion
+/// to their difference.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Members {
-    pub policies: BTreeSet<PolicyId>,
-    pub profiles: BTreeSet<String>,
-    pub sets: BTreeSet<IpSetId>,
+    pub policies: SharedMap<PolicyId, Held>,
+    pub profiles: SharedMap<String, Held>,
+    pub sets: SharedMap<IpSetId, u32>,
+    endpoints: SharedMap<WorkloadEndpointId, Arc<Uses>>,
 }
 
-/// [`Members`] by reference, to compare with the previous ones before copying anything.
-#[derive(Default)]
-struct MemberRefs<'m> {
-    policies: BTreeSet<&'m PolicyId>,
-    profiles: BTreeSet<&'m str>,
-    sets: BTreeSet<&'m IpSetId>,
+/// The IP sets of a model object (sorted, without repeats); none when the model lacks it.
+fn sets_of<'m>(sets: Option<impl Iterator<Item = &'m IpSetId>>) -> Arc<[IpSetId]> {
+    let mut v: Vec<IpSetId> = sets.into_iter().flatten().cloned().collect();
+    v.sort_unstable();
+    v.dedup();
+    v.into()
 }
 
-impl<'m> MemberRefs<'m> {
-    /// The policies and profiles `tiers` / `profiles` name, and the IP sets of those the
-    /// model has.
-    fn add(&mut self, model: &'m DataplaneModel, tiers: &[&'m [TierInfo]], profiles: &'m [String]) {
-        for t in tiers.iter().flat_map(|t| t.iter()) {
-            for id in t.ingress_policies.iter().chain(&t.egress_policies) {
-                if self.policies.insert(id)
-                    && let Some(p) = model.policies.get(id)
-                {
-                    self.sets.extend(p.ip_set_ids());
-                }
-            }
-        }
-        for name in profiles {
-            if self.profiles.insert(name)
-                && let Some(p) = model.profiles.get(name)
-            {
-                self.sets.extend(p.ip_set_ids());
-            }
-        }
-    }
+fn policy_sets(model: &DataplaneModel, id: &PolicyId) -> Arc<[IpSetId]> {
+    sets_of(model.policies.get(id).map(|p| p.ip_set_ids()))
+}
 
-    /// `old` when it holds exactly these, else a new [`Members`].
-    fn into_members(self, old: Option<&Arc<Members>>) -> Arc<Members> {
-        if let Some(old) = old
-            && old.policies.iter().eq(self.policies.iter().copied())
-            && old
-                .profiles
-                .iter()
-                .map(String::as_str)
-                .eq(self.profiles.iter().copied())
-            && old.sets.iter().eq(self.sets.iter().copied())
-        {
-            return old.clone();
-        }
-        Arc::new(Members {
-            policies: self.policies.into_iter().cloned().collect(),
-            profiles: self.profiles.into_iter().map(str::to_string).collect(),
-            sets: self.sets.into_iter().cloned().collect(),
-        })
-    }
+fn profile_sets(model: &DataplaneModel, name: &str) -> Arc<[IpSetId]> {
+    sets_of(model.profiles.get(name).map(|p| p.ip_set_ids()))
 }
 
 impl Members {
-    /// What the main table needs: the host endpoints' policies and profiles.
-    fn of_main(model: &DataplaneModel, old: Option<&Arc<Members>>) -> Arc<Members> {
-        let mut m = MemberRefs::default();
+    fn hold_sets(&mut self, sets: &[IpSetId]) {
+        for s in sets {
+            *self.sets.entry(s.clone()).or_insert(0) += 1;
+        }
+    }
+
+    fn release_sets(&mut self, sets: &[IpSetId]) {
+        for s in sets {
+            if let Some(n) = self.sets.get_mut(s) {
+                *n -= 1;
+                if *n == 0 {
+                    self.sets.remove(s);
+                }
+            }
+        }
+    }
+
+    /// One more endpoint uses `uses`; objects new to the table bring their model IP sets.
+    fn add_uses(&mut self, model: &DataplaneModel, uses: &Uses) {
+        for id in &uses.policies {
+            if let Some(h) = self.policies.get_mut(id) {
+                h.users += 1;
+            } else {
+                let sets = policy_sets(model, id);
+                self.hold_sets(&sets);
+                self.policies.insert(id.clone(), Held { users: 1, sets });
+            }
+        }
+        for name in &uses.profiles {
+            if let Some(h) = self.profiles.get_mut(name) {
+                h.users += 1;
+            } else {
+                let sets = profile_sets(model, name);
+                self.hold_sets(&sets);
+                self.profiles.insert(name.clone(), Held { users: 1, sets });
+            }
+        }
+    }
+
+    /// One endpoint less uses `uses`; objects nobody uses any more leave with their sets.
+    fn remove_uses(&mut self, uses: &Uses) {
+        for id in &uses.policies {
+            let Some(h) = self.policies.get_mut(id) else {
+                continue;
+            };
+            h.users -= 1;
+            if h.users == 0
+                && let Some(h) = self.policies.remove(id)
+            {
+                self.release_sets(&h.sets);
+            }
+        }
+        for name in &uses.profiles {
+            let Some(h) = self.profiles.get_mut(name) else {
+                continue;
+            };
+            h.users -= 1;
+            if h.users == 0
+                && let Some(h) = self.profiles.remove(name)
+            {
+                self.release_sets(&h.sets);
+            }
+        }
+    }
+
+    /// A held policy changed in the model: its IP sets may have.
+    fn refresh_policy(&mut self, model: &DataplaneModel, id: &PolicyId) {
+        let Some(old) = self.policies.get(id).map(|h| h.sets.clone()) else {
+            return;
+        };
+        let new = policy_sets(model, id);
+        if new != old {
+            self.hold_sets(&new);
+            self.release_sets(&old);
+            if let Some(h) = self.policies.get_mut(id) {
+                h.sets = new;
+            }
+        }
+    }
+
+    /// A held profile changed in the model: its IP sets may have.
+    fn refresh_profile(&mut self, model: &DataplaneModel, name: &str) {
+        let Some(old) = self.profiles.get(name).map(|h| h.sets.clone()) else {
+            return;
+        };
+        let new = profile_sets(model, name);
+        if new != old {
+            self.hold_sets(&new);
+            self.release_sets(&old);
+            if let Some(h) = self.profiles.get_mut(name) {
+                h.sets = new;
+            }
+        }
+    }
+
+    /// What the main table needs: the host endpoints' policies and profiles (few: counted
+    /// afresh at every change that concerns them).
+    fn of_main(model: &DataplaneModel) -> Members {
+        let mut m = Members::default();
         for ep in model.host_endpoints.values() {
-            m.add(
-                model,
+            let uses = Uses::of(
                 &[
                     &ep.tiers,
                     &ep.forward_tiers,
@@ -138,51 +238,61 @@ impl Members {
                 ],
                 &ep.profile_ids,
             );
+            m.add_uses(model, &uses);
         }
-        m.into_members(old)
+        m
     }
 
     /// What shard `k` needs: its workload endpoints' policies and profiles, `None` when it
     /// has no endpoint (then it has no table).
-    fn of_shard(
-        model: &DataplaneModel,
-        cfg: &NftConfig,
-        k: u16,
-        old: Option<&Arc<Members>>,
-    ) -> Option<Arc<Members>> {
-        let mut m = MemberRefs::default();
-        let mut any = false;
+    fn of_shard(model: &DataplaneModel, cfg: &NftConfig, k: u16) -> Option<Members> {
+        let mut m = Members::default();
         for (id, ep) in &model.workload_endpoints {
             if shard_of(id, cfg.shards) == k {
-                any = true;
-                m.add(model, &[&ep.tiers], &ep.profile_ids);
+                let uses = Uses::of(&[&ep.tiers], &ep.profile_ids);
+                m.add_uses(model, &uses);
+                m.endpoints.insert(id.clone(), Arc::new(uses));
             }
         }
-        any.then(|| m.into_members(old))
+        (!m.endpoints.is_empty()).then_some(m)
     }
 
-    /// `self` after the policies or profiles it holds changed (their IP sets may have):
-    /// which policies and profiles a table holds follows its endpoints only.
-    fn with_new_sets(self: &Arc<Members>, model: &DataplaneModel) -> Arc<Members> {
-        let policies = self
-            .policies
-            .iter()
-            .filter_map(|id| model.policies.get(id))
-            .flat_map(|p| p.ip_set_ids());
-        let profiles = self
-            .profiles
-            .iter()
-            .filter_map(|n| model.profiles.get(n))
-            .flat_map(|p| p.ip_set_ids());
-        let sets: BTreeSet<&IpSetId> = policies.chain(profiles).collect();
-        if self.sets.iter().eq(sets.iter().copied()) {
-            return self.clone();
+    /// Shard holdings after `touched`: the touched endpoints' old uses out, the touched
+    /// policies' and profiles' IP sets refreshed, the touched endpoints' new uses in. `None`
+    /// when the shard has no endpoint left.
+    fn updated_shard(
+        &self,
+        model: &DataplaneModel,
+        touched: &Touched,
+        cfg: &NftConfig,
+        k: u16,
+    ) -> Option<Members> {
+        let mut m = self.clone();
+        let mine = || {
+            touched
+                .weps
+                .iter()
+                .filter(|id| shard_of(id, cfg.shards) == k)
+        };
+        for id in mine() {
+            if let Some(uses) = m.endpoints.remove(id) {
+                m.remove_uses(&uses);
+            }
         }
-        Arc::new(Members {
-            policies: self.policies.clone(),
-            profiles: self.profiles.clone(),
-            sets: sets.into_iter().cloned().collect(),
-        })
+        for id in &touched.policies {
+            m.refresh_policy(model, id);
+        }
+        for name in &touched.profiles {
+            m.refresh_profile(model, name);
+        }
+        for id in mine() {
+            if let Some(ep) = model.workload_endpoints.get(id) {
+                let uses = Uses::of(&[&ep.tiers], &ep.profile_ids);
+                m.add_uses(model, &uses);
+                m.endpoints.insert(id.clone(), Arc::new(uses));
+            }
+        }
+        (!m.endpoints.is_empty()).then_some(m)
     }
 }
 
@@ -241,14 +351,14 @@ impl PolicyTables {
             return Ok(t);
         }
         let shared = RefCell::new(Shared::default());
-        let main_members = Members::of_main(model, None);
+        let main_members = Arc::new(Members::of_main(model));
         let main = Arc::new(Table {
             ruleset: compile_scoped(model, cfg, &main_scope(cfg, &main_members, &shared))?,
             members: Some(main_members),
         });
         let mut shards = BTreeMap::new();
         for k in shards_with_endpoints(model, cfg) {
-            if let Some(members) = Members::of_shard(model, cfg, k, None) {
+            if let Some(members) = Members::of_shard(model, cfg, k).map(Arc::new) {
                 let ruleset = compile_scoped(model, cfg, &shard_scope(cfg, k, &members, &shared))?;
                 shards.insert(
                     k,
@@ -298,18 +408,17 @@ impl PolicyTables {
         // Main: host endpoints, workload interfaces (map entries, RPF), and the objects the
         // host endpoints use.
         let old_main = self.main.members.clone().unwrap_or_else(|| empty.clone());
-        let main_members = if touched.heps {
-            Members::of_main(model, Some(&old_main))
-        } else if touched
-            .policies
-            .iter()
-            .any(|p| old_main.policies.contains(p))
+        let main_members = if touched.heps
+            || touched
+                .policies
+                .iter()
+                .any(|p| old_main.policies.contains_key(p))
             || touched
                 .profiles
                 .iter()
-                .any(|p| old_main.profiles.contains(p))
+                .any(|p| old_main.profiles.contains_key(p))
         {
-            old_main.with_new_sets(model)
+            Arc::new(Members::of_main(model))
         } else {
             old_main.clone()
         };
@@ -327,55 +436,38 @@ impl PolicyTables {
             });
         }
 
-        // Shards: the ones of touched endpoints, and the ones holding a touched object. What
-        // a shard holds changes only with its endpoints or with the policies and profiles it
-        // uses (their IP sets); new members of an IP set change no shard's holdings.
-        let regroup: BTreeSet<u16> = touched
+        // Shards: the ones of touched endpoints, and the ones holding a touched object.
+        let mut affected: BTreeSet<u16> = touched
             .weps
             .iter()
             .map(|id| shard_of(id, cfg.shards))
             .collect();
-        let mut resets = BTreeSet::new();
-        let mut affected = regroup.clone();
         for (k, t) in &self.shards {
             let Some(m) = &t.members else { continue };
-            if touched.policies.iter().any(|p| m.policies.contains(p))
-                || touched.profiles.iter().any(|p| m.profiles.contains(p))
+            if touched.policies.iter().any(|p| m.policies.contains_key(p))
+                || touched.profiles.iter().any(|p| m.profiles.contains_key(p))
+                || touched.sets.iter().any(|s| m.sets.contains_key(s))
             {
-                resets.insert(*k);
-                affected.insert(*k);
-            } else if touched.sets.iter().any(|s| m.sets.contains(s)) {
                 affected.insert(*k);
             }
         }
         for k in affected {
             let prev = self.shards.get(&k);
-            let old = prev.and_then(|t| t.members.clone());
-            let members = match old {
-                Some(m) if !regroup.contains(&k) && resets.contains(&k) => m.with_new_sets(model),
-                Some(m) if !regroup.contains(&k) => m,
-                // Only new endpoints whose policies and profiles the shard holds already
-                // (a pod added next to its siblings): nothing joins or leaves.
-                Some(m)
-                    if !resets.contains(&k)
-                        && prev.is_some_and(|t| {
-                            only_held_new_endpoints(&touched, t, &m, model, cfg, k)
-                        }) =>
-                {
-                    m
-                }
-                _ => match Members::of_shard(model, cfg, k, old.as_ref()) {
-                    Some(m) => m,
-                    None => {
-                        next.shards.remove(&k);
-                        continue;
-                    }
-                },
+            let old = prev
+                .and_then(|t| t.members.clone())
+                .unwrap_or_else(|| empty.clone());
+            let Some(members) = old.updated_shard(model, &touched, cfg, k) else {
+                next.shards.remove(&k);
+                continue;
+            };
+            let members = if members == *old {
+                old.clone()
+            } else {
+                Arc::new(members)
             };
             let scope = shard_scope(cfg, k, &members, &shared);
             let ruleset = match prev {
                 Some(prev) => {
-                    let old = prev.members.clone().unwrap_or_else(|| empty.clone());
                     let t = touched_for(&touched, &old, &members, Some(k), cfg);
                     recompile_scoped(&prev.ruleset, model, &t, cfg, &scope)?
                 }
@@ -523,34 +615,6 @@ impl PolicyTables {
     }
 }
 
-/// Whether every touched endpoint of shard `k` is new to `table` (it had no chains there) and
-/// names only policies and profiles `held` already has: then the shard holds the same.
-fn only_held_new_endpoints(
-    touched: &Touched,
-    table: &Table,
-    held: &Members,
-    model: &DataplaneModel,
-    cfg: &NftConfig,
-    k: u16,
-) -> bool {
-    touched
-        .weps
-        .iter()
-        .filter(|id| shard_of(id, cfg.shards) == k)
-        .all(|id| {
-            let Some(ep) = model.workload_endpoints.get(id) else {
-                return false;
-            };
-            !table.ruleset.wep_ifaces.contains_key(id)
-                && ep
-                    .tiers
-                    .iter()
-                    .flat_map(|t| t.ingress_policies.iter().chain(&t.egress_policies))
-                    .all(|p| held.policies.contains(p))
-                && ep.profile_ids.iter().all(|p| held.profiles.contains(p))
-        })
-}
-
 fn main_scope<'a>(cfg: &NftConfig, members: &'a Members, shared: &'a RefCell<Shared>) -> Scope<'a> {
     Scope {
         role: TableRole::Main,
@@ -591,29 +655,28 @@ fn touched_for(
     shard: Option<u16>,
     cfg: &NftConfig,
 ) -> Touched {
-    fn pick<T: Ord + Clone>(
+    /// The touched keys either version holds, and the keys only one of them holds (found by
+    /// diffing the two versions, which share all but what changed).
+    fn pick<T: Ord + Clone, V: Clone + PartialEq>(
         touched: &BTreeSet<T>,
-        old: &BTreeSet<T>,
-        new: &BTreeSet<T>,
-        same: bool,
+        old: &SharedMap<T, V>,
+        new: &SharedMap<T, V>,
     ) -> BTreeSet<T> {
         let mut out: BTreeSet<T> = touched
             .iter()
-            .filter(|x| old.contains(*x) || new.contains(*x))
+            .filter(|x| old.contains_key(*x) || new.contains_key(*x))
             .cloned()
             .collect();
-        if !same {
-            out.extend(old.symmetric_difference(new).cloned());
-        }
+        out.extend(old.diff(new).filter_map(|d| match d {
+            DiffItem::Add(k, _) | DiffItem::Remove(k, _) => Some(k.clone()),
+            DiffItem::Update { .. } => None,
+        }));
         out
     }
-    // Same holdings (the common case: one `Arc` kept by `into_members`): nothing joined
-    // or left, and walking two sets of thousands to find that out costs milliseconds.
-    let same = std::ptr::eq(old, new);
     Touched {
-        sets: pick(&all.sets, &old.sets, &new.sets, same),
-        policies: pick(&all.policies, &old.policies, &new.policies, same),
-        profiles: pick(&all.profiles, &old.profiles, &new.profiles, same),
+        sets: pick(&all.sets, &old.sets, &new.sets),
+        policies: pick(&all.policies, &old.policies, &new.policies),
+        profiles: pick(&all.profiles, &old.profiles, &new.profiles),
         weps: all
             .weps
             .iter()
