@@ -111,7 +111,12 @@ pub(crate) fn recompile_scoped(
             }
             None => {
                 remove_ip_set(&mut rs, id);
-                removed_sets.push(id);
+                // Left the scope while in the model: nothing the scope holds uses it (a
+                // table holds every set of the policies and profiles it holds), so only a
+                // set gone from the model can leave a dangling reference.
+                if !model.ip_sets.contains_key(id) {
+                    removed_sets.push(id);
+                }
             }
         }
     }
@@ -123,7 +128,10 @@ pub(crate) fn recompile_scoped(
             None => {
                 rs.chains.remove(&names::policy_chain(true, id));
                 rs.chains.remove(&names::policy_chain(false, id));
-                removed_policies.push(id);
+                // As for sets: a policy that only left the scope has no user in it.
+                if !model.policies.contains_key(id) {
+                    removed_policies.push(id);
+                }
             }
         }
     }
