@@ -818,7 +818,37 @@ fn incremental(
     let accept = calico_nft::rule_code("accept")?;
     // (names of the add and undo rows, ops to add, ops to undo)
     type Probe = ((&'static str, &'static str), Vec<TableOp>, Vec<TableOp>);
-    let netlink_probes: [Probe; 2] = [
+    // What a label change does to a shard besides its endpoint chains: policies of the pod
+    // alone come and go (40 chains of a few rules each).
+    let (mut add40, mut del40) = (Vec::new(), Vec::new());
+    let rule = calico_nft::rule_code(
+        "meta l4proto tcp th dport 80 meta mark set meta mark | 0x00010000 return",
+    )?;
+    for c in 0..40 {
+        let name = format!("pbench-probe-{c}");
+        add40.push(TableOp::AddChain { name: name.clone() });
+        for _ in 0..3 {
+            add40.push(TableOp::AddRule {
+                chain: name.clone(),
+                rule: rule.clone(),
+            });
+        }
+        del40.push(TableOp::FlushChain { name: name.clone() });
+    }
+    for c in 0..40 {
+        del40.push(TableOp::DeleteChain {
+            name: format!("pbench-probe-{c}"),
+        });
+    }
+    let netlink_probes: [Probe; 3] = [
+        (
+            (
+                "40 chains of 3 rules added, on the big table, over netlink",
+                "those chains flushed and removed, over netlink",
+            ),
+            add40,
+            del40,
+        ),
         (
             (
                 "one empty chain added, on the big table, over netlink",
