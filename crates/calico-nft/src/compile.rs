@@ -324,7 +324,10 @@ pub(crate) fn put_ip_set(
         }
     };
     rs.sets.insert(names::ip_set(id, ty, 4), v4);
-    rs.sets.insert(names::ip_set(id, ty, 6), v6);
+    // Without IPv6 support no rule references the IPv6 set (see `NftConfig::ipv6`).
+    if rs.config.ipv6 {
+        rs.sets.insert(names::ip_set(id, ty, 6), v6);
+    }
     Ok(())
 }
 
@@ -396,6 +399,7 @@ fn put_rule_chains(
             let env = RuleEnv {
                 set_types: &rs.set_types,
                 log_prefix: &rs.config.log_prefix,
+                ipv6: rs.config.ipv6,
             };
             let chain = |rules, dir: &str| -> Result<Arc<NftChain>, NftError> {
                 let rules = render_rules(rules, &env, &format!("{owner} {dir}"))?;

@@ -116,6 +116,12 @@ pub struct NftConfig {
     pub endpoint_to_host_action: EndpointToHostAction,
     /// `LogPrefix` of Log rules.
     pub log_prefix: String,
+    /// `IPv6Support` (true). Without it no IPv6 is programmed, as in Felix: rules that match
+    /// addresses (nets, selectors, named ports, ICMP) are rendered for IPv4 only and IP sets
+    /// get no IPv6 nft set. IPv6 packets then meet only the rules that match no address, so
+    /// no address match lets one through. Halves the rules of selector-heavy policies on
+    /// IPv4-only clusters (Calico's manifests set `FELIX_IPV6SUPPORT=false` there).
+    pub ipv6: bool,
     /// How many shard tables workload policy is spread over ([`PolicyTables`]); 0: one
     /// table. Not a Felix setting: it exists because the kernel validates a whole table at
     /// every commit that adds a rule.
@@ -144,6 +150,7 @@ impl Default for NftConfig {
             host_interfaces: None,
             endpoint_to_host_action: EndpointToHostAction::Drop,
             log_prefix: "calico-packet".into(),
+            ipv6: true,
             shards: 0,
         }
     }

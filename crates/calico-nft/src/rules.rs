@@ -30,6 +30,9 @@ pub(crate) struct RuleEnv<'a> {
     pub set_types: &'a crate::ruleset::SharedMap<IpSetId, SetType>,
     /// Felix `LogPrefix`.
     pub log_prefix: &'a str,
+    /// Felix `IPv6Support`: without it, rules that match addresses are rendered for IPv4
+    /// only.
+    pub ipv6: bool,
 }
 
 /// nft's name for an IP protocol number, or the number.
@@ -87,7 +90,7 @@ pub(crate) fn render_rule(
         return render_for_family(r, None, env, owner, out);
     }
     for fam in [4u8, 6] {
-        if r.ip_version.is_some_and(|v| v != fam) {
+        if r.ip_version.is_some_and(|v| v != fam) || (fam == 6 && !env.ipv6) {
             continue;
         }
         render_for_family(r, Some(fam), env, owner, out)?;

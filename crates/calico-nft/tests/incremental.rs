@@ -150,8 +150,9 @@ proptest! {
         a in models::model(),
         b in models::model(),
         shards in 1u16..5,
+        ipv6 in any::<bool>(),
     ) {
-        let cfg = NftConfig { shards, ..NftConfig::default() };
+        let cfg = NftConfig { shards, ipv6, ..NftConfig::default() };
         let ups = updates(&a, &b);
         let ta = PolicyTables::compile(&a, &cfg).unwrap();
         let full = PolicyTables::compile(&b, &cfg).unwrap();

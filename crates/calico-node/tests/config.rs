@@ -367,6 +367,7 @@ fn felix_overrides() {
         serde_json::json!({
             "logSeverityScreen": "Debug",
             "iptablesRefreshInterval": "20s",
+            "ipv6Support": false,
             "bpfEnabled": false,
             "bpfLogLevel": ""
         })

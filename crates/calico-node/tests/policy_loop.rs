@@ -177,6 +177,12 @@ fn felix_settings_map_to_the_compiler() {
     assert_eq!(s.nft.log_prefix, "mine");
     assert_eq!(s.refresh, Duration::from_secs(30));
     assert!(warnings.is_empty(), "{warnings:?}");
+    // IPv6Support: true unless configured off.
+    assert!(s.nft.ipv6);
+    let spec: calico_api::felixconfig::FelixConfigurationSpec =
+        serde_json::from_value(serde_json::json!({"ipv6Support": false})).unwrap();
+    let (s, _) = settings_from_felix("n1", None, &["cali".into()], &spec);
+    assert!(!s.nft.ipv6);
 
     let spec: calico_api::felixconfig::FelixConfigurationSpec = serde_json::from_value(
         serde_json::json!({"defaultEndpointToHostAction": "Explode", "failsafeInboundHostPorts": [{"protocol": "gre", "port": 1}, {"protocol": "TCP", "port": 2, "net": "10.0.0.0/33"}, {"protocol": "TCP", "port": 3, "net": "fd00::7"}]}),

@@ -34,7 +34,9 @@
 //! Run as root: `cargo build --release -p calico-e2e --bin policy-bench &&
 //! target/release/policy-bench` (`--quick`, `--sizes 1000,10000`, `--endpoints N`,
 //! `--reps N`, `--changes N`, `--rounds N`, `--secs S`, `--rtts N`, `--skip-one-by-one`,
-//! `--skip-traffic`, `--dump-dir DIR` keeps the rendered rulesets and the last diffs).
+//! `--skip-traffic`, `--dump-dir DIR` keeps the rendered rulesets and the last diffs, `--pure N`
+//! times only our part of each (b) change without the kernel, `--ipv4-only` compiles as with
+//! `FELIX_IPV6SUPPORT=false`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -87,6 +89,8 @@ struct Args {
     dump: Option<std::path::PathBuf>,
     /// `--pure N`: only our own part of each (b) change (no kernel, no root), N times each.
     pure: Option<usize>,
+    /// `--ipv4-only`: compile as with `FELIX_IPV6SUPPORT=false` (`NftConfig::ipv6`).
+    ipv4_only: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -104,6 +108,7 @@ fn parse_args() -> Result<Args> {
         traffic: true,
         dump: None,
         pure: None,
+        ipv4_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -138,11 +143,12 @@ fn parse_args() -> Result<Args> {
             "--skip-one-table" => a.compare_one_table = false,
             "--dump-dir" => a.dump = Some(val("--dump-dir")?.into()),
             "--pure" => a.pure = Some(val("--pure")?.parse()?),
+            "--ipv4-only" => a.ipv4_only = true,
             "-h" | "--help" => {
                 println!(
                     "usage: policy-bench [--quick] [--shards 16] [--skip-one-table] [--sizes 1000,10000] [--endpoints 200] \
                      [--reps 1] [--changes 7] [--rounds 4] [--secs 3] [--rtts 10000] \
-                     [--skip-one-by-one] [--skip-traffic] [--dump-dir DIR] [--pure N]"
+                     [--skip-one-by-one] [--skip-traffic] [--dump-dir DIR] [--pure N] [--ipv4-only]"
                 );
                 std::process::exit(0);
             }
@@ -1370,6 +1376,7 @@ fn pure_changes(args: &Args, n: usize) -> Result<()> {
     let size = args.sizes.iter().copied().max().unwrap_or_default();
     let cfg = NftConfig {
         shards: args.shards,
+        ipv6: !args.ipv4_only,
         ..NftConfig::default()
     };
     progress(format!("(pure) {size} policies: building"));
@@ -1452,6 +1459,7 @@ fn main() -> Result<()> {
     let load_before = load_average();
     let cfg = NftConfig {
         shards: args.shards,
+        ipv6: !args.ipv4_only,
         ..NftConfig::default()
     };
     let tmp = tempfile::tempdir()?;
@@ -1472,7 +1480,10 @@ fn main() -> Result<()> {
     let changes = incremental(&mut prog, &args, &cfg)?;
     // The same changes on the same cluster in one table (`shards` 0), side by side.
     let one_table = if args.shards > 0 && args.compare_one_table {
-        let cfg0 = NftConfig::default();
+        let cfg0 = NftConfig {
+            ipv6: !args.ipv4_only,
+            ..NftConfig::default()
+        };
         let n = sizes.last().copied().unwrap_or_default();
         progress(format!("(b) the same at {n} policies in one table"));
         let once = Args {

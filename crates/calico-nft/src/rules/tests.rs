@@ -20,10 +20,15 @@ fn types() -> crate::ruleset::SharedMap<IpSetId, SetType> {
 }
 
 fn render(r: &Rule) -> Vec<String> {
+    render_with_ipv6(r, true)
+}
+
+fn render_with_ipv6(r: &Rule, ipv6: bool) -> Vec<String> {
     let t = types();
     let env = RuleEnv {
         set_types: &t,
         log_prefix: "calico-packet",
+        ipv6,
     };
     let mut out = vec![];
     render_rule(r, &env, "test", &mut out).unwrap();
@@ -35,6 +40,7 @@ fn render_err(r: &Rule) -> NftError {
     let env = RuleEnv {
         set_types: &t,
         log_prefix: "calico-packet",
+        ipv6: true,
     };
     render_rule(r, &env, "policy x rule 0", &mut vec![]).unwrap_err()
 }
@@ -164,6 +170,30 @@ fn selector_sets_are_anded_and_negated_per_family() {
             "ip6 saddr @a6-s/a ip6 saddr @n6-s/net ip6 daddr != @a6-s/b drop",
         ]
     );
+}
+
+/// `IPv6Support` false (Felix programs no IPv6): address matches for IPv4 only; a rule that
+/// matches no address still matches both families; a rule only for IPv6 renders nothing.
+#[test]
+fn without_ipv6_support_address_rules_are_ipv4_only() {
+    let mut r = Rule::any(RuleAction::Deny);
+    r.src.ip_sets = vec!["s:a".into()];
+    assert_eq!(render_with_ipv6(&r, false), vec!["ip saddr @a4-s/a drop"]);
+    let mut icmp = Rule::any(RuleAction::Allow);
+    icmp.icmp = Some(calico_dataplane_model::IcmpMatch {
+        type_: 8,
+        code: None,
+    });
+    assert_eq!(render_with_ipv6(&icmp, false).len(), 1);
+    assert_eq!(render_with_ipv6(&icmp, true).len(), 2);
+    let mut ports = Rule::any(RuleAction::Allow);
+    ports.protocol = Some(6);
+    ports.dst.ports = vec![pr(80, 80)];
+    assert_eq!(render_with_ipv6(&ports, false), render(&ports));
+    let mut v6_only = Rule::any(RuleAction::Allow);
+    v6_only.src.nets = nets(&["fd00::/64"]);
+    assert!(render_with_ipv6(&v6_only, false).is_empty());
+    assert_eq!(render(&v6_only).len(), 1);
 }
 
 #[test]

@@ -126,7 +126,16 @@ impl FelixEnv {
                     out.route_refresh_interval = Some(parse_seconds(raw).map_err(bad)?)
                 }
                 "interfaceprefix" => out.interface_prefixes = parse_iface_list(raw).map_err(bad)?,
-                "ipv6support" => out.ipv6_support = parse_bool(raw).map_err(bad)?,
+                "ipv6support" => {
+                    out.ipv6_support = parse_bool(raw).map_err(bad)?;
+                    // Also a FelixConfiguration field, which the policy dataplane follows
+                    // (environment over the datastore's configuration, as Felix merges).
+                    overlay.insert(
+                        "ipv6Support".to_string(),
+                        serde_json::Value::Bool(out.ipv6_support),
+                    );
+                    overlay_vars.push((var.clone(), raw.clone()));
+                }
                 "openstackregion" => {
                     out.openstack_region =
                         Some(parse_region(raw).map_err(bad)?).filter(|r| !r.is_empty())

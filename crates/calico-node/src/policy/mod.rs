@@ -601,7 +601,8 @@ fn host_interfaces(
 /// The policy loop's settings from Felix's configuration (env `FELIX_*` merged into a
 /// FelixConfiguration spec): `NftablesRefreshInterval` (default 90 s), `InterfacePrefix`,
 /// `FailsafeInboundHostPorts` / `FailsafeOutboundHostPorts`, `DefaultEndpointToHostAction`,
-/// `LogPrefix`. Returns the settings and warnings about values that were not understood.
+/// `LogPrefix`, `IPv6Support`. Returns the settings and warnings about values that were not
+/// understood.
 pub fn settings_from_felix(
     node_name: &str,
     netns: Option<PathBuf>,
@@ -611,6 +612,8 @@ pub fn settings_from_felix(
     let mut warnings = Vec::new();
     let mut nft = NftConfig {
         iface_prefixes: iface_prefixes.to_vec(),
+        // `IPv6Support` (default true): without it no IPv6 rules or sets are programmed.
+        ipv6: spec.ipv6_support.unwrap_or(true),
         ..NftConfig::default()
     };
     // Entries without a net go to the failsafe sets; entries with one become rules for that
