@@ -128,99 +128,99 @@ fn profile_sets(model: &DataplaneModel, name: &str) -> Arc<[IpSetId]> {
     sets_of(model.profiles.get(name).map(|p| p.ip_set_ids()))
 }
 
-impl Members {
-    fn hold_sets(&mut self, sets: &[IpSetId]) {
-        for s in sets {
-            *self.sets.entry(s.clone()).or_insert(0) += 1;
-        }
+/// One more holder of each of `sets`.
+fn hold_sets(counts: &mut SharedMap<IpSetId, u32>, sets: &[IpSetId]) {
+    for s in sets {
+        *counts.entry(s.clone()).or_insert(0) += 1;
     }
+}
 
-    fn release_sets(&mut self, sets: &[IpSetId]) {
-        for s in sets {
-            if let Some(n) = self.sets.get_mut(s) {
-                *n -= 1;
-                if *n == 0 {
-                    self.sets.remove(s);
-                }
+/// One holder less of each of `sets`; a set nobody holds leaves.
+fn release_sets(counts: &mut SharedMap<IpSetId, u32>, sets: &[IpSetId]) {
+    for s in sets {
+        if let Some(n) = counts.get_mut(s) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(s);
             }
         }
     }
+}
 
+/// One more user of held object `key` (a policy or a profile); new to the table, it
+/// brings `model_sets()`.
+fn hold<K: Ord + Clone>(
+    held: &mut SharedMap<K, Held>,
+    set_counts: &mut SharedMap<IpSetId, u32>,
+    key: &K,
+    model_sets: impl FnOnce() -> Arc<[IpSetId]>,
+) {
+    if let Some(h) = held.get_mut(key) {
+        h.users += 1;
+    } else {
+        let sets = model_sets();
+        hold_sets(set_counts, &sets);
+        held.insert(key.clone(), Held { users: 1, sets });
+    }
+}
+
+/// One user less of held object `key`; with none left it leaves with its sets.
+fn release<K: Ord + Clone>(
+    held: &mut SharedMap<K, Held>,
+    set_counts: &mut SharedMap<IpSetId, u32>,
+    key: &K,
+) {
+    let Some(h) = held.get_mut(key) else {
+        return;
+    };
+    h.users -= 1;
+    if h.users == 0
+        && let Some(h) = held.remove(key)
+    {
+        release_sets(set_counts, &h.sets);
+    }
+}
+
+/// Held object `key` changed in the model: its IP sets become `model_sets()`.
+fn refresh<K: Ord + Clone>(
+    held: &mut SharedMap<K, Held>,
+    set_counts: &mut SharedMap<IpSetId, u32>,
+    key: &K,
+    model_sets: impl FnOnce() -> Arc<[IpSetId]>,
+) {
+    let Some(h) = held.get_mut(key) else {
+        return;
+    };
+    let new = model_sets();
+    if new != h.sets {
+        let old = std::mem::replace(&mut h.sets, new.clone());
+        hold_sets(set_counts, &new);
+        release_sets(set_counts, &old);
+    }
+}
+
+impl Members {
     /// One more endpoint uses `uses`; objects new to the table bring their model IP sets.
     fn add_uses(&mut self, model: &DataplaneModel, uses: &Uses) {
         for id in &uses.policies {
-            if let Some(h) = self.policies.get_mut(id) {
-                h.users += 1;
-            } else {
-                let sets = policy_sets(model, id);
-                self.hold_sets(&sets);
-                self.policies.insert(id.clone(), Held { users: 1, sets });
-            }
+            hold(&mut self.policies, &mut self.sets, id, || {
+                policy_sets(model, id)
+            });
         }
         for name in &uses.profiles {
-            if let Some(h) = self.profiles.get_mut(name) {
-                h.users += 1;
-            } else {
-                let sets = profile_sets(model, name);
-                self.hold_sets(&sets);
-                self.profiles.insert(name.clone(), Held { users: 1, sets });
-            }
+            hold(&mut self.profiles, &mut self.sets, name, || {
+                profile_sets(model, name)
+            });
         }
     }
 
     /// One endpoint less uses `uses`; objects nobody uses any more leave with their sets.
     fn remove_uses(&mut self, uses: &Uses) {
         for id in &uses.policies {
-            let Some(h) = self.policies.get_mut(id) else {
-                continue;
-            };
-            h.users -= 1;
-            if h.users == 0
-                && let Some(h) = self.policies.remove(id)
-            {
-                self.release_sets(&h.sets);
-            }
+            release(&mut self.policies, &mut self.sets, id);
         }
         for name in &uses.profiles {
-            let Some(h) = self.profiles.get_mut(name) else {
-                continue;
-            };
-            h.users -= 1;
-            if h.users == 0
-                && let Some(h) = self.profiles.remove(name)
-            {
-                self.release_sets(&h.sets);
-            }
-        }
-    }
-
-    /// A held policy changed in the model: its IP sets may have.
-    fn refresh_policy(&mut self, model: &DataplaneModel, id: &PolicyId) {
-        let Some(old) = self.policies.get(id).map(|h| h.sets.clone()) else {
-            return;
-        };
-        let new = policy_sets(model, id);
-        if new != old {
-            self.hold_sets(&new);
-            self.release_sets(&old);
-            if let Some(h) = self.policies.get_mut(id) {
-                h.sets = new;
-            }
-        }
-    }
-
-    /// A held profile changed in the model: its IP sets may have.
-    fn refresh_profile(&mut self, model: &DataplaneModel, name: &str) {
-        let Some(old) = self.profiles.get(name).map(|h| h.sets.clone()) else {
-            return;
-        };
-        let new = profile_sets(model, name);
-        if new != old {
-            self.hold_sets(&new);
-            self.release_sets(&old);
-            if let Some(h) = self.profiles.get_mut(name) {
-                h.sets = new;
-            }
+            release(&mut self.profiles, &mut self.sets, name);
         }
     }
 
@@ -280,10 +280,12 @@ impl Members {
             }
         }
         for id in &touched.policies {
-            m.refresh_policy(model, id);
+            refresh(&mut m.policies, &mut m.sets, id, || policy_sets(model, id));
         }
         for name in &touched.profiles {
-            m.refresh_profile(model, name);
+            refresh(&mut m.profiles, &mut m.sets, name, || {
+                profile_sets(model, name)
+            });
         }
         for id in mine() {
             if let Some(ep) = model.workload_endpoints.get(id) {
