@@ -1022,12 +1022,23 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
 }
 
 /// A shard table's chains: dispatch without the fail-closed drop (an interface of another
-/// shard is not this table's business; the main table drops unknown ones) and the `forward`
-/// and `input` base chains. They hook after the main table (priority filter + 10), so the
-/// main table's stages that read the accept mark of the raw and pre-DNAT stages run first;
-/// every table only drops or lets the packet go on, so a packet passes when every table lets
-/// it (for traffic between two local workloads: the source's egress policy, in its shard,
-/// and the destination's ingress policy, in its own).
+/// shard is not this table's business; the main table drops unknown ones) and two base
+/// chains. Every table only drops or lets the packet go on, so a packet passes when every
+/// table lets it (for traffic between two local workloads: the source's egress policy, in its
+/// shard, and the destination's ingress policy, in its own).
+///
+/// - `prerouting` (priority filter + 10: after conntrack and DNAT, so it sees what `forward`
+///   and `input` see): the workload's **egress** policy, for every packet a workload sends,
+///   whether it is forwarded or for the host. Felix applies it in FORWARD and in INPUT; one
+///   hook evaluates it as often per packet but has the kernel validate the egress chains once
+///   instead of once per hook at every commit (~35 % less to validate per shard). The accept
+///   mark is cleared after it, so that the main table's filter stages, which read that bit as
+///   "accepted by the raw / pre-DNAT stage", never see an egress verdict; for workload → host
+///   traffic the main table's `wl-to-host` then applies DefaultEndpointToHostAction. IPv6
+///   router duties towards the host (link-local or multicast destinations) are exempt, as in
+///   `wl-to-host`.
+/// - `forward` (priority filter + 10, after the main table): the destination workload's
+///   **ingress** policy.
 fn shard_chains(rs: &mut Ruleset) -> Result<(), NftError> {
     for d in [&FROM_WL, &TO_WL] {
         add_chain(
@@ -1042,27 +1053,19 @@ fn shard_chains(rs: &mut Ruleset) -> Result<(), NftError> {
             "type filter hook {hook} priority filter + 10; policy accept;"
         ))
     };
+    let mut prerouting = vec![
+        est.clone(),
+        format!("{ICMPV6_ROUTER} ip6 daddr fe80::/10 accept"),
+        format!("{ICMPV6_ROUTER} ip6 daddr ff00::/8 accept"),
+        format!("jump {}", FROM_WL.chain),
+    ];
+    for p in &rs.config.iface_prefixes {
+        prerouting.push(format!("iifname \"{p}*\" {}", clear_mark(ALL)));
+    }
+    let forward = vec![est, format!("jump {}", TO_WL.chain)];
     for (name, spec, rules) in [
-        (
-            "forward",
-            base("forward"),
-            vec![
-                est.clone(),
-                format!("jump {}", FROM_WL.chain),
-                format!("jump {}", TO_WL.chain),
-            ],
-        ),
-        (
-            // Workload → host: the workload's egress policy; the main table's `wl-to-host`
-            // applies DefaultEndpointToHostAction. IPv6 router duties are exempt as there.
-            "input",
-            base("input"),
-            vec![
-                est,
-                format!("{ICMPV6_ROUTER} accept"),
-                format!("jump {}", FROM_WL.chain),
-            ],
-        ),
+        ("prerouting", base("prerouting"), prerouting),
+        ("forward", base("forward"), forward),
     ] {
         if rs.chains.contains_key(name) {
             return Err(NftError::NameClash(name.to_string()));

@@ -6,7 +6,7 @@
 
 mod common;
 
-use calico_nft::{NftConfig, Ruleset, anon_set_debug, compile, rule_code, synthetic};
+use calico_nft::{NftConfig, PolicyTables, Ruleset, anon_set_debug, compile, rule_code, synthetic};
 use common::{golden_models, in_netns};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -97,6 +97,41 @@ fn golden_rules_compile_as_nft_compiles_them() {
 fn synthetic_benchmark_rules_compile_as_nft_compiles_them() {
     let rs = compile(&synthetic::model(50), &NftConfig::default()).unwrap();
     check("synthetic model (50 policies)", &rs);
+}
+
+/// The sharded layout (main and shard tables, with their own base chains), with and without
+/// IPv6 support, on random models (their endpoints are in three namespaces).
+#[test]
+fn sharded_tables_compile_as_nft_compiles_them() {
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[9; 32]),
+    );
+    let strategy = common::models::model();
+    let mut shard_tables = 0;
+    for case in 0..12 {
+        let model = strategy.new_tree(&mut runner).unwrap().current();
+        let cfg = NftConfig {
+            shards: 4,
+            ipv6: case % 2 == 0,
+            ..NftConfig::default()
+        };
+        let Ok(tables) = PolicyTables::compile(&model, &cfg) else {
+            continue;
+        };
+        for rs in tables.tables() {
+            if rs.table() != "calico" {
+                shard_tables += 1;
+            }
+            if rs
+                .chain_names()
+                .any(|c| !rs.chain_rules(c).unwrap().is_empty())
+            {
+                check(&format!("random model {case}: {}", rs.table()), rs);
+            }
+        }
+    }
+    assert!(shard_tables >= 6, "only {shard_tables} shard tables");
 }
 
 #[test]

@@ -222,6 +222,106 @@ udp from 10.0.9.9
     assert_eq!(out, want, "stderr: {err}");
 }
 
+/// The sharded layout on real traffic: a shard table evaluates workload egress at prerouting
+/// and clears the accept mark after it, so the main table's `wl-to-host` still applies
+/// `DefaultEndpointToHostAction` to traffic a workload's egress policy allowed (the main
+/// table reads that bit as "accepted by the raw / pre-DNAT stage"); egress denies hold for
+/// forwarded and host-bound traffic alike; ingress is evaluated at forward.
+#[test]
+fn sharded_tables_keep_endpoint_to_host_action_and_egress_policy() {
+    use calico_nft::{EndpointToHostAction, PolicyTables};
+    // Pod a's egress: deny TCP 81 (to anyone), allow the rest.
+    let with_egress_deny = || {
+        let mut m = model(&[80, 81], false);
+        let mut deny = Rule::any(RuleAction::Deny);
+        deny.protocol = Some(6);
+        deny.dst.ports = vec![PortRange {
+            first: 81,
+            last: 81,
+        }];
+        m.policies.insert(
+            pid("default", "a-egress"),
+            Policy {
+                namespace: "ns".into(),
+                outbound: vec![deny, Rule::any(RuleAction::Allow)],
+                ..Policy::default()
+            },
+        );
+        let id = WorkloadEndpointId {
+            orchestrator_id: "k8s".into(),
+            workload_id: "ns/a".into(),
+            endpoint_id: "eth0".into(),
+        };
+        if let Some(a) = m.workload_endpoints.get_mut(&id) {
+            a.tiers = vec![TierInfo {
+                name: "default".into(),
+                default_action: TierDefaultAction::Deny,
+                ingress_policies: vec![],
+                egress_policies: vec![pid("default", "a-egress")],
+            }];
+        }
+        m
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut script = format!("DIR={}\n{TOPOLOGY}\n", dir.path().display());
+    for (k, action) in [
+        EndpointToHostAction::Drop,
+        EndpointToHostAction::Accept,
+        EndpointToHostAction::Return,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg = NftConfig {
+            shards: 2,
+            endpoint_to_host_action: action,
+            ..NftConfig::default()
+        };
+        let tables = PolicyTables::compile(&with_egress_deny(), &cfg).unwrap();
+        assert_eq!(
+            tables.tables().count(),
+            2,
+            "main + the shard of namespace ns"
+        );
+        for (j, t) in tables.full_replace_scripts().iter().enumerate() {
+            let file = dir.path().join(format!("{k}-{j}.nft"));
+            std::fs::write(&file, t).unwrap();
+            script.push_str(&format!("nft -f {}\n", file.display()));
+        }
+        script.push_str(&format!(
+            "echo {action:?}\n\
+             check a 10.0.2.1 80; check a 10.0.2.1 81; check a 10.0.2.2 80; check a 10.0.2.2 81\n\
+             check b 10.0.1.2 80; check b 10.0.2.1 80\n"
+        ));
+    }
+    let (ok, out, err) = in_netns_with_mount(&script);
+    assert!(ok, "script failed: {err}\n{out}");
+    let want = "\
+Drop
+a 10.0.2.1 closed:80
+a 10.0.2.1 closed:81
+a 10.0.2.2 open:80
+a 10.0.2.2 closed:81
+b 10.0.1.2 open:80
+b 10.0.2.1 closed:80
+Accept
+a 10.0.2.1 open:80
+a 10.0.2.1 closed:81
+a 10.0.2.2 open:80
+a 10.0.2.2 closed:81
+b 10.0.1.2 open:80
+b 10.0.2.1 open:80
+Return
+a 10.0.2.1 open:80
+a 10.0.2.1 closed:81
+a 10.0.2.2 open:80
+a 10.0.2.2 closed:81
+b 10.0.1.2 open:80
+b 10.0.2.1 open:80
+";
+    assert_eq!(out, want, "stderr: {err}");
+}
+
 /// `in_netns` with a private mount namespace too (for `ip netns`' /run/netns).
 fn in_netns_with_mount(script: &str) -> (bool, String, String) {
     let wrapped = format!("exec unshare --mount bash -c {}", shell_quote(script));
