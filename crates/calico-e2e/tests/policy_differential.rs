@@ -204,11 +204,12 @@ fn run_case(seed: u64) -> Result<usize, String> {
     } else {
         0
     };
-    // Every third seed compiles without IPv6 support (`FELIX_IPV6SUPPORT=false`: address
-    // matches for IPv4 only); the probes are IPv4, so the verdicts must not change.
+    // Seeds 2, 8, 14, … (even, so loaded whole) compile without IPv6 support
+    // (`FELIX_IPV6SUPPORT=false`: address matches for IPv4 only); the probes are IPv4, so the
+    // verdicts must not change.
     let cfg = NftConfig {
         shards,
-        ipv6: seed % 3 != 2,
+        ipv6: seed % 6 != 2,
         ..NftConfig::default()
     };
     let ruleset = calico_nft::PolicyTables::compile(g.model(), &cfg)
