@@ -13,7 +13,8 @@
 //!   unknown workload interfaces. Known workload interfaces are map entries that `return`.
 //! * **shard** tables `calico-00` … (one per shard that has local endpoints): the workload
 //!   endpoints of namespaces that hash to the shard ([`shard_of`]), with the policies,
-//!   profiles and IP sets they use, behind their own `forward` and `input` base chains.
+//!   profiles and IP sets they use, behind their own base chains: workload egress at
+//!   `prerouting`, ingress at `forward` (see `compile::shard_chains`).
 //!
 //! The namespace is the unit because Calico's namespaced policies, `kns.`/`ksa.` profiles and
 //! Kubernetes NetworkPolicies only ever select endpoints of their own namespace: each of them
