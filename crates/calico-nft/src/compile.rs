@@ -161,7 +161,7 @@ pub(crate) enum TableRole {
     /// that `return` (their policy is in a shard table).
     Main,
     /// The workload endpoints of one shard with the policies, profiles and IP sets they
-    /// use, behind their own `forward` and `input` base chains.
+    /// use, behind their own base chains (egress at `prerouting`, ingress at `forward`).
     Shard(u16),
 }
 
@@ -290,12 +290,20 @@ pub(crate) fn compile_scoped(
 
 /// Creates or replaces the two nft sets (one per family) of IP set `id`. Its type must not
 /// change while rules reference it (the caller recompiles those rules then).
+/// [`Ruleset::set_families`] bit: the IP set has IPv4 members.
+pub(crate) const FAM4: u8 = 1;
+/// [`Ruleset::set_families`] bit: the IP set has IPv6 members.
+pub(crate) const FAM6: u8 = 2;
+
+/// Creates or replaces IP set `id`'s nft sets (one per family). Returns whether the families
+/// it has members of changed: then the rules referencing it may render differently (a rule
+/// that needs a member of a family the set lacks cannot match and is not rendered for it).
 pub(crate) fn put_ip_set(
     rs: &mut Ruleset,
     id: &IpSetId,
     set: &IpSet,
     shared: Option<&RefCell<Shared>>,
-) -> Result<(), NftError> {
+) -> Result<bool, NftError> {
     let ty = set_type_of(id, set)?;
     if let Some(old) = rs.set_types.insert(id.clone(), ty)
         && old != ty
@@ -323,16 +331,20 @@ pub(crate) fn put_ip_set(
             (v4, v6)
         }
     };
+    let families = if v4.elements.is_empty() { 0 } else { FAM4 }
+        | if v6.elements.is_empty() { 0 } else { FAM6 };
     rs.sets.insert(names::ip_set(id, ty, 4), v4);
     // Without IPv6 support no rule references the IPv6 set (see `NftConfig::ipv6`).
     if rs.config.ipv6 {
         rs.sets.insert(names::ip_set(id, ty, 6), v6);
     }
-    Ok(())
+    let old = rs.set_families.insert(id.clone(), families);
+    Ok(old.is_some_and(|f| f != families))
 }
 
 /// Removes IP set `id`'s nft sets.
 pub(crate) fn remove_ip_set(rs: &mut Ruleset, id: &IpSetId) {
+    rs.set_families.remove(id);
     if let Some(ty) = rs.set_types.remove(id) {
         for fam in [4u8, 6] {
             rs.sets.remove(&names::ip_set(id, ty, fam));
@@ -398,6 +410,7 @@ fn put_rule_chains(
         None => {
             let env = RuleEnv {
                 set_types: &rs.set_types,
+                set_families: &rs.set_families,
                 log_prefix: &rs.config.log_prefix,
                 ipv6: rs.config.ipv6,
             };

@@ -100,6 +100,9 @@ pub(crate) fn recompile_scoped(
 
     // IP sets first: policies re-rendered below reference them by type-specific names.
     let mut removed_sets: Vec<&IpSetId> = Vec::new();
+    // Sets whose member families changed (the first IPv4 or IPv6 member arrived, or the last
+    // left): the rules that need them render differently (`RuleEnv::can_match`).
+    let mut refamilied: BTreeSet<&IpSetId> = BTreeSet::new();
     for id in &touched.sets {
         match model.ip_sets.get(id).filter(|_| scope.has_set(id)) {
             Some(set) => {
@@ -107,7 +110,9 @@ pub(crate) fn recompile_scoped(
                 if rs.set_types.get(id).is_some_and(|old| *old != ty) {
                     return compile_scoped(model, cfg, scope);
                 }
-                put_ip_set(&mut rs, id, set, scope.shared)?;
+                if put_ip_set(&mut rs, id, set, scope.shared)? {
+                    refamilied.insert(id);
+                }
             }
             None => {
                 remove_ip_set(&mut rs, id);
@@ -121,8 +126,49 @@ pub(crate) fn recompile_scoped(
         }
     }
 
+    // The policies and profiles to re-render: the touched ones, and those of this table that
+    // reference a set whose member families changed.
+    let mut policies: BTreeSet<&PolicyId> = touched.policies.iter().collect();
+    let mut profiles: BTreeSet<&String> = touched.profiles.iter().collect();
+    if !refamilied.is_empty() {
+        let policy_uses =
+            |p: &calico_dataplane_model::Policy| p.ip_set_ids().any(|s| refamilied.contains(s));
+        let profile_uses =
+            |p: &calico_dataplane_model::Profile| p.ip_set_ids().any(|s| refamilied.contains(s));
+        match scope.members {
+            Some(m) => {
+                policies.extend(
+                    m.policies
+                        .keys()
+                        .filter(|id| model.policies.get(*id).is_some_and(policy_uses)),
+                );
+                profiles.extend(
+                    m.profiles
+                        .keys()
+                        .filter(|n| model.profiles.get(*n).is_some_and(profile_uses)),
+                );
+            }
+            None => {
+                policies.extend(
+                    model
+                        .policies
+                        .iter()
+                        .filter(|(_, p)| policy_uses(p))
+                        .map(|(id, _)| id),
+                );
+                profiles.extend(
+                    model
+                        .profiles
+                        .iter()
+                        .filter(|(_, p)| profile_uses(p))
+                        .map(|(n, _)| n),
+                );
+            }
+        }
+    }
+
     let mut removed_policies: Vec<&PolicyId> = Vec::new();
-    for id in &touched.policies {
+    for id in policies {
         match model.policies.get(id).filter(|_| scope.has_policy(id)) {
             Some(p) => put_policy(&mut rs, id, p, scope.shared)?,
             None => {
@@ -137,7 +183,7 @@ pub(crate) fn recompile_scoped(
     }
 
     // A profile appearing or disappearing changes the endpoints that list it.
-    for name in &touched.profiles {
+    for name in profiles {
         let existed = rs.chains.contains_key(&names::profile_chain(true, name));
         let wanted = model.profiles.get(name).filter(|_| scope.has_profile(name));
         match wanted {

@@ -33,6 +33,30 @@ pub(crate) struct RuleEnv<'a> {
     /// Felix `IPv6Support`: without it, rules that match addresses are rendered for IPv4
     /// only.
     pub ipv6: bool,
+    /// Families each IP set has members of (`compile::FAM4` / `FAM6`).
+    pub set_families: &'a crate::ruleset::SharedMap<IpSetId, u8>,
+}
+
+impl RuleEnv<'_> {
+    /// Whether rule `r` can match a packet of family `fam` at all: not when an IP set it
+    /// requires (ANDed selector sets; a side's named-port sets when they are its only port
+    /// alternatives) has no member of that family. Then its rendering for `fam` is left out,
+    /// as it could never match: on an IPv4-only cluster that halves selector rules. An IP
+    /// set the model lacks counts as possible, so rendering reports it.
+    fn can_match(&self, r: &Rule, fam: u8) -> bool {
+        let bit = if fam == 4 {
+            crate::compile::FAM4
+        } else {
+            crate::compile::FAM6
+        };
+        let has = |id: &IpSetId| self.set_families.get(id).is_none_or(|f| f & bit != 0);
+        [&r.src, &r.dst].into_iter().all(|side| {
+            side.ip_sets.iter().all(has)
+                && (!side.ports.is_empty()
+                    || side.named_port_ip_sets.is_empty()
+                    || side.named_port_ip_sets.iter().any(has))
+        })
+    }
 }
 
 /// nft's name for an IP protocol number, or the number.
@@ -90,7 +114,10 @@ pub(crate) fn render_rule(
         return render_for_family(r, None, env, owner, out);
     }
     for fam in [4u8, 6] {
-        if r.ip_version.is_some_and(|v| v != fam) || (fam == 6 && !env.ipv6) {
+        if r.ip_version.is_some_and(|v| v != fam)
+            || (fam == 6 && !env.ipv6)
+            || !env.can_match(r, fam)
+        {
             continue;
         }
         render_for_family(r, Some(fam), env, owner, out)?;

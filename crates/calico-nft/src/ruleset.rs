@@ -57,6 +57,10 @@ pub struct Ruleset {
     pub(crate) config: NftConfig,
     /// Type of each model IP set (fixes its nft sets' names).
     pub(crate) set_types: SharedMap<IpSetId, SetType>,
+    /// Which families each model IP set has members of ([`crate::compile::FAM4`],
+    /// [`crate::compile::FAM6`]): a rule that needs a member of a family its set lacks is not
+    /// rendered for that family.
+    pub(crate) set_families: SharedMap<IpSetId, u8>,
     /// Interface of each workload endpoint (names its chains and map entries).
     pub(crate) wep_ifaces: SharedMap<WorkloadEndpointId, String>,
     /// Chains of host endpoints (rebuilt together when one changes).
@@ -74,6 +78,7 @@ impl Ruleset {
             chains: SharedMap::new(),
             config: cfg.clone(),
             set_types: SharedMap::new(),
+            set_families: SharedMap::new(),
             wep_ifaces: SharedMap::new(),
             hep_chains: BTreeSet::new(),
             role: TableRole::Whole,

@@ -12,6 +12,8 @@ fn types() -> crate::ruleset::SharedMap<IpSetId, SetType> {
         ("s:a".to_string(), SetType::Addr),
         ("s:b".to_string(), SetType::Addr),
         ("s:net".to_string(), SetType::Net),
+        ("s:v4only".to_string(), SetType::Addr),
+        ("n:v4only".to_string(), SetType::AddrPort),
         ("n:p".to_string(), SetType::AddrPort),
         ("n:q".to_string(), SetType::AddrPort),
     ]
@@ -23,12 +25,29 @@ fn render(r: &Rule) -> Vec<String> {
     render_with_ipv6(r, true)
 }
 
+/// Every test set has members of both families, except `s:v4only` and `n:v4only`.
+fn families() -> crate::ruleset::SharedMap<IpSetId, u8> {
+    types()
+        .keys()
+        .map(|id| {
+            let f = if id.ends_with(":v4only") {
+                crate::compile::FAM4
+            } else {
+                crate::compile::FAM4 | crate::compile::FAM6
+            };
+            (id.clone(), f)
+        })
+        .collect()
+}
+
 fn render_with_ipv6(r: &Rule, ipv6: bool) -> Vec<String> {
     let t = types();
+    let f = families();
     let env = RuleEnv {
         set_types: &t,
         log_prefix: "calico-packet",
         ipv6,
+        set_families: &f,
     };
     let mut out = vec![];
     render_rule(r, &env, "test", &mut out).unwrap();
@@ -37,10 +56,12 @@ fn render_with_ipv6(r: &Rule, ipv6: bool) -> Vec<String> {
 
 fn render_err(r: &Rule) -> NftError {
     let t = types();
+    let f = families();
     let env = RuleEnv {
         set_types: &t,
         log_prefix: "calico-packet",
         ipv6: true,
+        set_families: &f,
     };
     render_rule(r, &env, "policy x rule 0", &mut vec![]).unwrap_err()
 }
@@ -194,6 +215,44 @@ fn without_ipv6_support_address_rules_are_ipv4_only() {
     v6_only.src.nets = nets(&["fd00::/64"]);
     assert!(render_with_ipv6(&v6_only, false).is_empty());
     assert_eq!(render(&v6_only).len(), 1);
+}
+
+/// A rule that needs a member of an IP set for a family the set has none of cannot match a
+/// packet of that family, so it is not rendered for it; negated sets and named-port sets
+/// that are only one port alternative among others do not restrict the family.
+#[test]
+fn rules_are_rendered_only_for_families_their_sets_have_members_of() {
+    let ipv6 = |r: &Rule| render(r).iter().any(|l| l.contains("ip6 "));
+    let mut r = Rule::any(RuleAction::Allow);
+    r.src.ip_sets = vec!["s:v4only".into()];
+    assert_eq!(
+        render(&r),
+        vec!["ip saddr @a4-s/v4only meta mark set meta mark | 0x00010000 return"]
+    );
+    // ANDed with a dual-stack set: still IPv4 only.
+    r.dst.ip_sets = vec!["s:a".into()];
+    assert!(!ipv6(&r));
+    assert_eq!(render(&r).len(), 1);
+    // Negated: matches IPv6 packets (none of them is in the set).
+    let mut n = Rule::any(RuleAction::Deny);
+    n.src.not_ip_sets = vec!["s:v4only".into()];
+    assert!(ipv6(&n));
+    // Named ports: the only alternative restricts, one among numeric ports does not.
+    let mut p = Rule::any(RuleAction::Allow);
+    p.protocol = Some(6);
+    p.dst.named_port_ip_sets = vec!["n:v4only".into()];
+    assert!(!ipv6(&p));
+    assert_eq!(render(&p).len(), 1);
+    p.dst.ports = vec![pr(80, 80)];
+    assert!(ipv6(&p));
+    p.dst.ports.clear();
+    p.dst.named_port_ip_sets.push("n:p".into());
+    assert!(ipv6(&p));
+    // A dual-stack set alone: both families, as before.
+    let mut d = Rule::any(RuleAction::Allow);
+    d.src.ip_sets = vec!["s:a".into()];
+    assert!(ipv6(&d));
+    assert_eq!(render(&d).len(), 2);
 }
 
 #[test]
