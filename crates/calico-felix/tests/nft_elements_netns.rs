@@ -357,7 +357,13 @@ fn the_manager_sends_membership_changes_over_netlink() {
     let ns = TestNetns::new("felix-elem-mgr").unwrap();
     let metrics = NftMetrics::default();
     let mut m = PolicyManager::new(NftDriver::new("calico", Some(ns.path())), metrics.clone());
-    let (a, b) = (ruleset(&["10.0.0.1"]), ruleset(&["10.0.0.2", "fd00::2"]));
+    // Both versions have members of both families: a set gaining its first member of a
+    // family also gains that family's rules (calico-nft renders a rule only for families its
+    // sets have members of), which is no longer a change of elements only.
+    let (a, b) = (
+        ruleset(&["10.0.0.1", "fd00::1"]),
+        ruleset(&["10.0.0.2", "fd00::2"]),
+    );
     m.set_target(a.clone());
     assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
     m.set_target(b.clone());
