@@ -247,7 +247,7 @@ fn endpoint(i: usize, remote: Option<usize>, app_shift: usize) -> Resource {
         "projectcalico.org/orchestrator": "k8s",
         "projectcalico.org/serviceaccount": "default",
         "app": format!("app{}", (seed * 7 + app_shift) % APPS),
-        "role": ROLES[seed % ROLES.len()],
+        "role": role_of(seed),
         "env": ENVS[seed % ENVS.len()],
     });
     if remote.is_none() && i == CLIENT {
@@ -313,10 +313,13 @@ fn policy(j: usize, edit: u16) -> Resource {
     let m = j / NAMESPACES;
     let target = ns * 10 + (m + m / 10) % 10;
     let a = (target * 7) % APPS;
-    let r = ROLES[target % ROLES.len()];
+    let r = role_of(target);
     let env = ENVS[target % ENVS.len()];
-    let b = (j * 7 + 3) % APPS;
-    let r2 = ROLES[(j / 5) % ROLES.len()];
+    // The peer its rules allow: another local pod of the namespace (real policies name peers
+    // that exist; a peer selector selecting nothing gives a rule calico-nft does not render).
+    let peer = ns * 10 + (m + 3 + m / 7) % 10;
+    let b = (peer * 7) % APPS;
+    let r2 = role_of(peer);
     let port = 1000 + (j % 5000) as u16 + edit;
     match j % 50 {
         0 => res(json!({
@@ -389,6 +392,15 @@ fn policy(j: usize, edit: u16) -> Resource {
             }))
         }
     }
+}
+
+/// An endpoint's role, independent of its app (`seed * 7 % APPS` cycles every 25 seeds, the
+/// role every 125). Until session 7 the role was `seed % 5`, tied to the app, and policies
+/// named peers by a formula, so 80 % of their peer selectors selected nothing; that did not
+/// change the tables then, but calico-nft no longer renders rules that cannot match, so the
+/// peers are now pods that exist.
+fn role_of(seed: usize) -> &'static str {
+    ROLES[(seed / APPS) % ROLES.len()]
 }
 
 /// The policy that lets the two traffic pods talk (TCP to the bench ports only), first in the
