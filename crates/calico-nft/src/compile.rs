@@ -288,16 +288,16 @@ pub(crate) fn compile_scoped(
     Ok(rs)
 }
 
-/// Creates or replaces the two nft sets (one per family) of IP set `id`. Its type must not
-/// change while rules reference it (the caller recompiles those rules then).
 /// [`Ruleset::set_families`] bit: the IP set has IPv4 members.
 pub(crate) const FAM4: u8 = 1;
 /// [`Ruleset::set_families`] bit: the IP set has IPv6 members.
 pub(crate) const FAM6: u8 = 2;
 
-/// Creates or replaces IP set `id`'s nft sets (one per family). Returns whether the families
-/// it has members of changed: then the rules referencing it may render differently (a rule
-/// that needs a member of a family the set lacks cannot match and is not rendered for it).
+/// Creates or replaces IP set `id`'s nft sets (one per family; IPv4 only without IPv6
+/// support). Its type must not change while rules reference it (the caller recompiles those
+/// rules then). Returns whether the families it has members of changed: then the rules
+/// referencing it may render differently (a rule that needs a member of a family the set
+/// lacks cannot match and is not rendered for it).
 pub(crate) fn put_ip_set(
     rs: &mut Ruleset,
     id: &IpSetId,
@@ -1043,13 +1043,13 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
 /// - `prerouting` (priority filter + 10: after conntrack and DNAT, so it sees what `forward`
 ///   and `input` see): the workload's **egress** policy, for every packet a workload sends,
 ///   whether it is forwarded or for the host. Felix applies it in FORWARD and in INPUT; one
-///   hook evaluates it as often per packet but has the kernel validate the egress chains once
-///   instead of once per hook at every commit (~35 % less to validate per shard). The accept
-///   mark is cleared after it, so that the main table's filter stages, which read that bit as
-///   "accepted by the raw / pre-DNAT stage", never see an egress verdict; for workload → host
-///   traffic the main table's `wl-to-host` then applies DefaultEndpointToHostAction. IPv6
-///   router duties towards the host (link-local or multicast destinations) are exempt, as in
-///   `wl-to-host`.
+///   hook evaluates it as often per packet but has the kernel validate the egress chains
+///   once instead of once per hook at every commit (a quarter less to validate per shard).
+///   The accept mark is cleared after it, so that the main table's filter stages, which read
+///   that bit as "accepted by the raw / pre-DNAT stage", never see an egress verdict; for
+///   workload → host traffic the main table's `wl-to-host` then applies
+///   DefaultEndpointToHostAction. IPv6 router duties towards the host (link-local or
+///   multicast destinations) are exempt, as in `wl-to-host`.
 /// - `forward` (priority filter + 10, after the main table): the destination workload's
 ///   **ingress** policy.
 fn shard_chains(rs: &mut Ruleset) -> Result<(), NftError> {
