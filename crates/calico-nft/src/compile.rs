@@ -33,12 +33,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use calico_dataplane_model::{
-    DataplaneModel, HostEndpoint, IpSet, IpSetId, IpSetKind, IpSetMember, TierDefaultAction,
-    TierInfo, WorkloadEndpoint, WorkloadEndpointId,
+    DataplaneModel, HostEndpoint, IpSet, IpSetId, IpSetKind, IpSetMember, PolicyKind,
+    TierDefaultAction, TierInfo, WorkloadEndpoint, WorkloadEndpointId,
 };
 use ipnet::IpNet;
 
-use crate::marks::{ACCEPT, ALL, PASS, clear_mark, mark_is_clear, mark_is_set};
+use crate::marks::{
+    ACCEPT, ALL, GLOBAL_ACCEPT, PASS, clear_mark, mark_is_clear, mark_is_set, set_mark,
+};
 use crate::names::{self, SetType};
 use crate::rules::{RuleEnv, net_text, normalize_nets, proto_name, render_rules};
 use crate::ruleset::{NftChain, NftMap, NftSet, Ruleset};
@@ -131,11 +133,22 @@ enum Stage {
     Untracked,
 }
 
+/// Which part of a workload's policy an endpoint chain evaluates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Everything from the given tiers on: tiers, profiles, the final drop.
+    Rest,
+    /// The global prefix of a sharded layout ([`global_prefix`]): its tiers only, ending by
+    /// turning an allow into the [`GLOBAL_ACCEPT`] mark for the shard table.
+    GlobalPrefix,
+}
+
 struct Endpoint<'a> {
     owner: String,
     stage: Stage,
     ingress: bool,
     workload: bool,
+    part: Part,
     tiers: &'a [TierInfo],
     profiles: &'a [String],
     /// The compiler settings (failsafe entries with nets).
@@ -160,9 +173,44 @@ pub(crate) enum TableRole {
     /// interfaces and `DefaultEndpointToHostAction`; workload interfaces are map entries
     /// that `return` (their policy is in a shard table).
     Main,
+    /// Every workload endpoint's global prefix ([`global_prefix`]) as shared group chains,
+    /// with the global policies and IP sets they use, behind base chains just before the
+    /// shard tables' (see `global_chains`).
+    Global,
     /// The workload endpoints of one shard with the policies, profiles and IP sets they
-    /// use, behind their own base chains (egress at `prerouting`, ingress at `forward`).
+    /// use (after the global prefix), behind their own base chains (egress at
+    /// `prerouting`, ingress at `forward`).
     Shard(u16),
+}
+
+impl TableRole {
+    /// Whether the table holds workload policy only (no host endpoints, no fail-closed
+    /// drop): a shard or the global table.
+    pub(crate) fn workload_only(self) -> bool {
+        matches!(self, TableRole::Shard(_) | TableRole::Global)
+    }
+}
+
+/// How many of `tiers` (from the first) the global table of a sharded layout evaluates for
+/// one direction of a workload: the leading tiers whose policies for that direction are all
+/// GlobalNetworkPolicies (tiers without any for it included). The shard table evaluates the
+/// rest. Split at a tier boundary, the hand-over is one bit: the prefix either dropped the
+/// packet, allowed it ([`GLOBAL_ACCEPT`]: nothing after it applies), or passed it on to the
+/// next tier, where the shard's chain starts as the whole chain would continue.
+pub(crate) fn global_prefix(tiers: &[TierInfo], ingress: bool) -> usize {
+    tiers
+        .iter()
+        .take_while(|t| {
+            direction(t, ingress)
+                .iter()
+                .all(|p| p.kind == PolicyKind::GlobalNetworkPolicy)
+        })
+        .count()
+}
+
+/// Whether `tiers` has a policy for the direction.
+fn has_policies(tiers: &[TierInfo], ingress: bool) -> bool {
+    tiers.iter().any(|t| !direction(t, ingress).is_empty())
 }
 
 /// The part of a model one table is compiled from: its role, its name, and (for the tables
@@ -208,7 +256,7 @@ impl Scope<'_> {
 
     pub(crate) fn has_workload(&self, id: &WorkloadEndpointId, cfg: &NftConfig) -> bool {
         match self.role {
-            TableRole::Whole | TableRole::Main => true,
+            TableRole::Whole | TableRole::Main | TableRole::Global => true,
             TableRole::Shard(k) => crate::tables::shard_of(id, cfg.shards) == k,
         }
     }
@@ -224,14 +272,14 @@ pub(crate) fn compile_scoped(
     let mut rs = Ruleset::new(cfg);
     rs.table = scope.table.clone();
     rs.role = scope.role;
-    let shard = matches!(scope.role, TableRole::Shard(_));
+    let workload_only = scope.role.workload_only();
 
     for (id, set) in &model.ip_sets {
         if scope.has_set(id) {
             put_ip_set(&mut rs, id, set, scope.shared)?;
         }
     }
-    if !shard {
+    if !workload_only {
         for (name, ports) in [
             (FAILSAFE_IN, &cfg.failsafe_inbound),
             (FAILSAFE_OUT, &cfg.failsafe_outbound),
@@ -261,7 +309,7 @@ pub(crate) fn compile_scoped(
 
     // Maps start empty; endpoints fill them.
     for d in ALL_DISPATCH {
-        if shard && !d.map.ends_with("-wl") {
+        if workload_only && !d.map.ends_with("-wl") {
             continue;
         }
         rs.maps.insert(
@@ -278,12 +326,14 @@ pub(crate) fn compile_scoped(
         }
     }
 
-    if shard {
-        shard_chains(&mut rs)?;
-    } else {
-        put_host_endpoints(&mut rs, model)?;
-        add_chain(&mut rs, RPF_SKIP.to_string(), rpf_skip_rules(model))?;
-        base_chains(&mut rs, cfg)?;
+    match scope.role {
+        TableRole::Shard(_) => shard_chains(&mut rs)?,
+        TableRole::Global => global_chains(&mut rs)?,
+        TableRole::Whole | TableRole::Main => {
+            put_host_endpoints(&mut rs, model)?;
+            add_chain(&mut rs, RPF_SKIP.to_string(), rpf_skip_rules(model))?;
+            base_chains(&mut rs, cfg)?;
+        }
     }
     Ok(rs)
 }
@@ -449,9 +499,17 @@ pub(crate) fn add_workload(
         rs.wep_ifaces.insert(id.clone(), iface.clone());
         return Ok(());
     }
+    if rs.role == TableRole::Global {
+        return add_workload_groups(rs, model, id, ep, owner);
+    }
     let mut chains = Vec::with_capacity(2);
     for (ingress, prefix, d) in [(false, "fw-", &FROM_WL), (true, "tw-", &TO_WL)] {
         let chain = names::endpoint_chain(prefix, iface);
+        // In a shard, the tiers after the global prefix (the global table has that).
+        let skip = match rs.role {
+            TableRole::Shard(_) => global_prefix(&ep.tiers, ingress),
+            _ => 0,
+        };
         let rules = endpoint_rules(
             model,
             &Endpoint {
@@ -459,7 +517,8 @@ pub(crate) fn add_workload(
                 stage: Stage::Normal,
                 ingress,
                 workload: true,
-                tiers: &ep.tiers,
+                part: Part::Rest,
+                tiers: &ep.tiers[skip..],
                 profiles: &ep.profile_ids,
                 config: &rs.config,
             },
@@ -477,8 +536,105 @@ pub(crate) fn add_workload(
     Ok(())
 }
 
-/// Removes workload endpoint `id`'s chains and map entries (no-op when absent).
+/// The global table's part of workload endpoint `id`: for each direction with a global
+/// prefix ([`global_prefix`]), a dispatch entry to the group chain of that prefix, which
+/// every endpoint with the same prefix shares (`gfw-` / `gtw-` and a hash of the prefix, as
+/// Felix shares policy-group chains). Endpoints are mostly alike in their global policies
+/// (these select by broad labels), so a new pod usually adds map entries only.
+fn add_workload_groups(
+    rs: &mut Ruleset,
+    model: &DataplaneModel,
+    id: &WorkloadEndpointId,
+    ep: &WorkloadEndpoint,
+    owner: String,
+) -> Result<(), NftError> {
+    let iface = &ep.interface_name;
+    let mut groups: [Option<String>; 2] = [None, None];
+    for (slot, (ingress, d)) in [(false, &FROM_WL), (true, &TO_WL)].into_iter().enumerate() {
+        let tiers = &ep.tiers[..global_prefix(&ep.tiers, ingress)];
+        if !has_policies(tiers, ingress) {
+            continue;
+        }
+        // Checked for every endpoint, not only the one whose group is new: the result must
+        // not depend on the order endpoints arrive in.
+        for t in tiers {
+            for p in direction(t, ingress) {
+                if !model.policies.contains_key(p) {
+                    return Err(NftError::MissingPolicy {
+                        owner,
+                        id: p.to_string(),
+                    });
+                }
+            }
+        }
+        let name = names::group_chain(ingress, &group_key(tiers, ingress));
+        add_entry(rs, d, iface, &format!("goto {name}"), &owner)?;
+        let users = rs.group_users.get(&name).copied().unwrap_or(0);
+        if users == 0 {
+            let rules = endpoint_rules(
+                model,
+                &Endpoint {
+                    owner: owner.clone(),
+                    stage: Stage::Normal,
+                    ingress,
+                    workload: true,
+                    part: Part::GlobalPrefix,
+                    tiers,
+                    profiles: &[],
+                    config: &rs.config,
+                },
+            )?;
+            put_chain(rs, name.clone(), rules);
+        }
+        rs.group_users.insert(name.clone(), users + 1);
+        groups[slot] = Some(name);
+    }
+    if groups.iter().any(Option::is_some) {
+        rs.wep_ifaces.insert(id.clone(), iface.clone());
+        rs.wep_groups.insert(id.clone(), Arc::new(groups));
+    }
+    Ok(())
+}
+
+/// What identifies a group chain: the prefix's tiers (name, default action) and their
+/// policies for one direction, in order.
+fn group_key(tiers: &[TierInfo], ingress: bool) -> String {
+    let mut key = String::new();
+    for t in tiers {
+        let policies = direction(t, ingress);
+        if policies.is_empty() {
+            continue;
+        }
+        let action = match t.default_action {
+            TierDefaultAction::Deny => "deny",
+            TierDefaultAction::Pass => "pass",
+        };
+        key.push_str(&format!("{}:{action}:", t.name));
+        for p in policies {
+            key.push_str(&p.to_string());
+            key.push(',');
+        }
+        key.push(';');
+    }
+    key
+}
+
+/// Removes workload endpoint `id`'s chains and map entries (no-op when absent); in the
+/// global table, its uses of group chains (a chain nobody uses leaves).
 pub(crate) fn remove_workload(rs: &mut Ruleset, id: &WorkloadEndpointId) {
+    if let Some(groups) = rs.wep_groups.remove(id) {
+        for name in groups.iter().flatten() {
+            match rs.group_users.get(name).copied() {
+                Some(n) if n > 1 => {
+                    rs.group_users.insert(name.clone(), n - 1);
+                }
+                _ => {
+                    rs.group_users.remove(name);
+                    rs.chains.remove(name);
+                }
+            }
+        }
+    }
     let Some(iface) = rs.wep_ifaces.remove(id) else {
         return;
     };
@@ -639,6 +795,7 @@ fn add_host_endpoint(
                 stage,
                 ingress,
                 workload: false,
+                part: Part::Rest,
                 tiers,
                 profiles: &ep.profile_ids,
                 config: &rs.config,
@@ -910,6 +1067,14 @@ fn endpoint_rules(model: &DataplaneModel, ep: &Endpoint<'_>) -> Result<Vec<Strin
             rules.push(format!("{} drop", mark_is_clear(PASS | ACCEPT)));
         }
     }
+    if ep.part == Part::GlobalPrefix {
+        rules.push(format!(
+            "{} {}",
+            mark_is_set(ACCEPT),
+            set_mark(GLOBAL_ACCEPT)
+        ));
+        return Ok(rules);
+    }
     if ep.stage == Stage::Normal {
         for profile in ep.profiles {
             if !model.profiles.contains_key(profile) {
@@ -924,6 +1089,7 @@ fn endpoint_rules(model: &DataplaneModel, ep: &Endpoint<'_>) -> Result<Vec<Strin
 }
 
 fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
+    let main = rs.role == TableRole::Main;
     let ct = [
         "ct state established,related accept".to_string(),
         "ct state invalid drop".to_string(),
@@ -1031,6 +1197,18 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
     output.push(format!("jump {}", TO_HEP.chain));
     output.push(accepted);
     add("output", base("output", "filter"), output)?;
+
+    if main {
+        // Workload egress policy is in the shard tables' prerouting chains (filter + 10):
+        // after all of them, the marks they and the global table leave are cleared, so that
+        // the filter stages above never take an egress verdict for a raw / pre-DNAT one.
+        let clear: Vec<String> = cfg
+            .iface_prefixes
+            .iter()
+            .map(|p| format!("iifname \"{p}*\" {}", clear_mark(ALL)))
+            .collect();
+        add("wl-marks", base("prerouting", "filter + 20"), clear)?;
+    }
     Ok(())
 }
 
@@ -1045,14 +1223,31 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
 ///   whether it is forwarded or for the host. Felix applies it in FORWARD and in INPUT; one
 ///   hook evaluates it as often per packet but has the kernel validate the egress chains
 ///   once instead of once per hook at every commit (a quarter less to validate per shard).
-///   The accept mark is cleared after it, so that the main table's filter stages, which read
-///   that bit as "accepted by the raw / pre-DNAT stage", never see an egress verdict; for
-///   workload → host traffic the main table's `wl-to-host` then applies
+///   The main table clears the accept mark after it (`wl-marks`, filter + 20), so that its
+///   filter stages, which read that bit as "accepted by the raw / pre-DNAT stage", never see
+///   an egress verdict; for workload → host traffic its `wl-to-host` then applies
 ///   DefaultEndpointToHostAction. IPv6 router duties towards the host (link-local or
 ///   multicast destinations) are exempt, as in `wl-to-host`.
 /// - `forward` (priority filter + 10, after the main table): the destination workload's
 ///   **ingress** policy.
+///
+/// Both skip the endpoint when the global table allowed the packet ([`GLOBAL_ACCEPT`]).
 fn shard_chains(rs: &mut Ruleset) -> Result<(), NftError> {
+    workload_base_chains(
+        rs,
+        "filter + 10",
+        &format!("{} ", mark_is_clear(GLOBAL_ACCEPT)),
+    )
+}
+
+/// The global table's chains: dispatch to the group chains and the same two base chains as
+/// a shard's, just before them (priority filter + 5), so that the shard tables see the
+/// [`GLOBAL_ACCEPT`] mark its group chains set.
+fn global_chains(rs: &mut Ruleset) -> Result<(), NftError> {
+    workload_base_chains(rs, "filter + 5", "")
+}
+
+fn workload_base_chains(rs: &mut Ruleset, priority: &str, guard: &str) -> Result<(), NftError> {
     for d in [&FROM_WL, &TO_WL] {
         add_chain(
             rs,
@@ -1063,19 +1258,16 @@ fn shard_chains(rs: &mut Ruleset) -> Result<(), NftError> {
     let est = "ct state established,related accept".to_string();
     let base = |hook: &str| {
         Some(format!(
-            "type filter hook {hook} priority filter + 10; policy accept;"
+            "type filter hook {hook} priority {priority}; policy accept;"
         ))
     };
-    let mut prerouting = vec![
+    let prerouting = vec![
         est.clone(),
         format!("{ICMPV6_ROUTER} ip6 daddr fe80::/10 accept"),
         format!("{ICMPV6_ROUTER} ip6 daddr ff00::/8 accept"),
-        format!("jump {}", FROM_WL.chain),
+        format!("{guard}jump {}", FROM_WL.chain),
     ];
-    for p in &rs.config.iface_prefixes {
-        prerouting.push(format!("iifname \"{p}*\" {}", clear_mark(ALL)));
-    }
-    let forward = vec![est, format!("jump {}", TO_WL.chain)];
+    let forward = vec![est, format!("{guard}jump {}", TO_WL.chain)];
     for (name, spec, rules) in [
         ("prerouting", base("prerouting"), prerouting),
         ("forward", base("forward"), forward),

@@ -92,7 +92,7 @@ pub(crate) fn recompile_scoped(
     if prev.config != *cfg || prev.role != scope.role || prev.table != scope.table {
         return compile_scoped(model, cfg, scope);
     }
-    let shard = matches!(scope.role, TableRole::Shard(_));
+    let shard = scope.role.workload_only();
     let mut heps_changed = touched.heps && !shard;
     let mut weps: BTreeSet<&WorkloadEndpointId> = touched.weps.iter().collect();
 

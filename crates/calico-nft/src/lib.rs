@@ -76,7 +76,7 @@ pub use plan::{PlanError, diff_plan};
 pub use rule_code::{RuleCodeError, anon_set_debug, rule_code};
 pub use ruleset::{Ruleset, RulesetCounts};
 pub use shape::TableShape;
-pub use tables::{MAX_SHARDS, PolicyTables, TablePlan, shard_of, shard_table};
+pub use tables::{MAX_SHARDS, PolicyTables, TablePlan, global_table, shard_of, shard_table};
 
 /// What happens to traffic from a workload to its own host once the workload's egress policy
 /// allowed it (Felix `DefaultEndpointToHostAction`).
@@ -179,10 +179,12 @@ impl NftConfig {
                 &format!("{} is more than {MAX_SHARDS}", self.shards),
             ));
         }
-        if self.shards > 0 && t.len() + 3 > MAX_NAME_LEN {
+        if self.shards > 0 && t.len() + "-global".len() > MAX_NAME_LEN {
             return Err(bad(
                 "table",
-                &format!("{t:?} leaves no room for the shard suffix (-NN)"),
+                &format!(
+                    "{t:?} leaves no room for the suffixes of a sharded layout (-NN, -global)"
+                ),
             ));
         }
         if self.iface_prefixes.is_empty() {

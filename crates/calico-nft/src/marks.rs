@@ -1,7 +1,9 @@
 //! Packet mark bits, as Felix allocates them from `IptablesMarkMask` (default `0xffff0000`):
 //! accept, pass and two scratch bits (`felix/rules/rule_defs.go` `MarkAccept`, `MarkPass`,
 //! `MarkScratch0`, `MarkScratch1`). The accept bit carries "allowed" from a policy chain to
-//! its endpoint chain, and from the raw / pre-DNAT stages to the filter stage.
+//! its endpoint chain, and from the raw / pre-DNAT stages to the filter stage. One bit of
+//! our own, from the same mask: the global table's verdict for the shard tables
+//! ([`GLOBAL_ACCEPT`]).
 
 /// Set by Allow; "return if policy accepted".
 pub const ACCEPT: u32 = 0x0001_0000;
@@ -11,8 +13,12 @@ pub const PASS: u32 = 0x0002_0000;
 pub const SCRATCH0: u32 = 0x0004_0000;
 /// ORs the destination side's port alternatives.
 pub const SCRATCH1: u32 = 0x0008_0000;
+/// Set by the global table of a sharded layout when the endpoint's global tiers allowed the
+/// packet: the shard table, later at the same hook, then skips the endpoint's remaining
+/// tiers and profiles (Calico: an Allow ends policy evaluation for that direction).
+pub const GLOBAL_ACCEPT: u32 = 0x0010_0000;
 /// Every bit Calico uses.
-pub const ALL: u32 = ACCEPT | PASS | SCRATCH0 | SCRATCH1;
+pub const ALL: u32 = ACCEPT | PASS | SCRATCH0 | SCRATCH1 | GLOBAL_ACCEPT;
 
 pub(crate) fn set_mark(bits: u32) -> String {
     format!("meta mark set meta mark | 0x{bits:08x}")

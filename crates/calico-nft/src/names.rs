@@ -56,6 +56,14 @@ pub fn endpoint_chain(prefix: &str, iface: &str) -> String {
     length_limited(prefix, iface)
 }
 
+/// Group chains of the global table: `gfw-` (from workload) / `gtw-` (to workload) and 22
+/// characters (132 bits) of the SHA-256 of the group's key, so that every endpoint with the
+/// same global prefix, in every process, names the same chain.
+pub fn group_chain(ingress: bool, key: &str) -> String {
+    let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(key.as_bytes()));
+    format!("{}{}", if ingress { "gtw-" } else { "gfw-" }, &hash[..22])
+}
+
 /// What a named set holds, which fixes its nft type; part of the set's name so that a set
 /// whose kind changes gets a new name (a set's type cannot be changed in place).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -63,6 +63,10 @@ pub struct Ruleset {
     pub(crate) set_families: SharedMap<IpSetId, u8>,
     /// Interface of each workload endpoint (names its chains and map entries).
     pub(crate) wep_ifaces: SharedMap<WorkloadEndpointId, String>,
+    /// Global table: the group chains (egress, ingress) each workload endpoint uses.
+    pub(crate) wep_groups: SharedMap<WorkloadEndpointId, Arc<[Option<String>; 2]>>,
+    /// Global table: how many endpoints use each group chain.
+    pub(crate) group_users: SharedMap<String, u32>,
     /// Chains of host endpoints (rebuilt together when one changes).
     pub(crate) hep_chains: BTreeSet<String>,
     /// Which table of the layout this is.
@@ -80,6 +84,8 @@ impl Ruleset {
             set_types: SharedMap::new(),
             set_families: SharedMap::new(),
             wep_ifaces: SharedMap::new(),
+            wep_groups: SharedMap::new(),
+            group_users: SharedMap::new(),
             hep_chains: BTreeSet::new(),
             role: TableRole::Whole,
         }

@@ -15,6 +15,17 @@
 //!   endpoints of namespaces that hash to the shard ([`shard_of`]), with the policies,
 //!   profiles and IP sets they use, behind their own base chains: workload egress at
 //!   `prerouting`, ingress at `forward` (see `compile::shard_chains`).
+//! * the **global** table `calico-global` (when some workload has one): each workload's
+//!   *global prefix*, the leading tiers whose policies for a direction are all
+//!   GlobalNetworkPolicies (`compile::global_prefix`; typically a security or platform
+//!   tier before the namespaces' own policies), as group chains that endpoints with the same
+//!   prefix share, with the global policies and IP sets those use. Its base chains run just
+//!   before the shards' (filter + 5); an allow there sets the `GLOBAL_ACCEPT` mark bit and
+//!   the shard table skips the endpoint; a pass or no verdict lets the shard's chain, which
+//!   holds the tiers after the prefix, continue as the whole chain would. An edit of a
+//!   global policy used in every namespace then touches one small table instead of a copy
+//!   in every shard (the kernel validates each touched table whole), and the shard chains
+//!   lose the prefix's jumps.
 //!
 //! The namespace is the unit because Calico's namespaced policies, `kns.`/`ksa.` profiles and
 //! Kubernetes NetworkPolicies only ever select endpoints of their own namespace: each of them
@@ -34,11 +45,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use calico_dataplane_model::{
-    DataplaneModel, IpSetId, ModelUpdate, PolicyId, TierInfo, WorkloadEndpointId,
+    DataplaneModel, IpSetId, ModelUpdate, PolicyId, TierInfo, WorkloadEndpoint, WorkloadEndpointId,
 };
 
 use crate::bytecode::TableOp;
-use crate::compile::{Scope, Shared, TableRole, compile_scoped};
+use crate::compile::{Scope, Shared, TableRole, compile_scoped, global_prefix};
 use crate::incremental::{Touched, recompile_scoped};
 use crate::ruleset::SharedMap;
 use crate::{NftConfig, NftError, PlanError, Ruleset, RulesetCounts, TableShape, diff, diff_plan};
@@ -67,6 +78,11 @@ pub fn shard_table(table: &str, k: u16) -> String {
     format!("{table}-{k:02}")
 }
 
+/// The name of the global table of main table `table`.
+pub fn global_table(table: &str) -> String {
+    format!("{table}-global")
+}
+
 /// A policy or profile a table holds: how many of its endpoints use it, and the IP sets it
 /// referenced when it was last compiled (so that a change to it moves only those counts).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +99,53 @@ pub(crate) struct Uses {
 }
 
 impl Uses {
+    /// A workload's global prefix (both directions), `None` when it has no policy there:
+    /// what the global table holds for it.
+    fn global_of(ep: &WorkloadEndpoint) -> Option<Uses> {
+        let mut policies: Vec<PolicyId> = Vec::new();
+        for ingress in [false, true] {
+            let n = global_prefix(&ep.tiers, ingress);
+            for t in &ep.tiers[..n] {
+                policies.extend_from_slice(if ingress {
+                    &t.ingress_policies
+                } else {
+                    &t.egress_policies
+                });
+            }
+        }
+        if policies.is_empty() {
+            return None;
+        }
+        policies.sort_unstable();
+        policies.dedup();
+        Some(Uses {
+            policies,
+            profiles: Vec::new(),
+        })
+    }
+
+    /// A workload's tiers after the global prefix (both directions) and its profiles: what
+    /// its shard table holds for it.
+    fn shard_of(ep: &WorkloadEndpoint) -> Uses {
+        let mut policies: Vec<PolicyId> = Vec::new();
+        for ingress in [false, true] {
+            let n = global_prefix(&ep.tiers, ingress);
+            for t in &ep.tiers[n..] {
+                policies.extend_from_slice(if ingress {
+                    &t.ingress_policies
+                } else {
+                    &t.egress_policies
+                });
+            }
+        }
+        policies.sort_unstable();
+        policies.dedup();
+        let mut profiles = ep.profile_ids.clone();
+        profiles.sort_unstable();
+        profiles.dedup();
+        Uses { policies, profiles }
+    }
+
     fn of(tiers: &[&[TierInfo]], profiles: &[String]) -> Uses {
         let mut policies: Vec<PolicyId> = tiers
             .iter()
@@ -244,13 +307,17 @@ impl Members {
         m
     }
 
-    /// What shard `k` needs: its workload endpoints' policies and profiles, `None` when it
-    /// has no endpoint (then it has no table).
-    fn of_shard(model: &DataplaneModel, cfg: &NftConfig, k: u16) -> Option<Members> {
+    /// What a workload table needs: the policies and profiles of the endpoints `place`
+    /// gives it uses for (shard `k`: its endpoints' [`Uses::shard_of`]; the global table:
+    /// every endpoint's [`Uses::global_of`]), `None` when there are none (then it has no
+    /// table).
+    fn of_workloads(
+        model: &DataplaneModel,
+        place: impl Fn(&WorkloadEndpointId, &WorkloadEndpoint) -> Option<Uses>,
+    ) -> Option<Members> {
         let mut m = Members::default();
         for (id, ep) in &model.workload_endpoints {
-            if shard_of(id, cfg.shards) == k {
-                let uses = Uses::of(&[&ep.tiers], &ep.profile_ids);
+            if let Some(uses) = place(id, ep) {
                 m.add_uses(model, &uses);
                 m.endpoints.insert(id.clone(), Arc::new(uses));
             }
@@ -258,23 +325,17 @@ impl Members {
         (!m.endpoints.is_empty()).then_some(m)
     }
 
-    /// Shard holdings after `touched`: the touched endpoints' old uses out, the touched
-    /// policies' and profiles' IP sets refreshed, the touched endpoints' new uses in. `None`
-    /// when the shard has no endpoint left.
-    fn updated_shard(
+    /// A workload table's holdings after `touched`: the touched endpoints' old uses out, the
+    /// touched policies' and profiles' IP sets refreshed, the touched endpoints' new uses
+    /// (`place`, as for [`Members::of_workloads`]) in. `None` when no endpoint is left.
+    fn updated_workloads(
         &self,
         model: &DataplaneModel,
         touched: &Touched,
-        cfg: &NftConfig,
-        k: u16,
+        place: impl Fn(&WorkloadEndpointId, &WorkloadEndpoint) -> Option<Uses>,
     ) -> Option<Members> {
         let mut m = self.clone();
-        let mine = || {
-            touched
-                .weps
-                .iter()
-                .filter(|id| shard_of(id, cfg.shards) == k)
-        };
+        let mine = || touched.weps.iter();
         for id in mine() {
             if let Some(uses) = m.endpoints.remove(id) {
                 m.remove_uses(&uses);
@@ -289,14 +350,30 @@ impl Members {
             });
         }
         for id in mine() {
-            if let Some(ep) = model.workload_endpoints.get(id) {
-                let uses = Uses::of(&[&ep.tiers], &ep.profile_ids);
+            if let Some(uses) = model
+                .workload_endpoints
+                .get(id)
+                .and_then(|ep| place(id, ep))
+            {
                 m.add_uses(model, &uses);
                 m.endpoints.insert(id.clone(), Arc::new(uses));
             }
         }
         (!m.endpoints.is_empty()).then_some(m)
     }
+}
+
+/// [`Members::of_workloads`]'s `place` for shard `k`.
+fn in_shard(
+    cfg: &NftConfig,
+    k: u16,
+) -> impl Fn(&WorkloadEndpointId, &WorkloadEndpoint) -> Option<Uses> + '_ {
+    move |id, ep| (shard_of(id, cfg.shards) == k).then(|| Uses::shard_of(ep))
+}
+
+/// [`Members::of_workloads`]'s `place` for the global table.
+fn in_global(_: &WorkloadEndpointId, ep: &WorkloadEndpoint) -> Option<Uses> {
+    Uses::global_of(ep)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,6 +394,8 @@ pub struct PolicyTables {
     /// Shared between successive versions: a change re-renders only the tables it concerns
     /// and the others are not copied.
     main: Arc<Table>,
+    /// The global prefixes of the workloads' policy; `None` when no workload has one.
+    global: Option<Arc<Table>>,
     shards: BTreeMap<u16, Arc<Table>>,
 }
 
@@ -339,6 +418,7 @@ impl From<Ruleset> for PolicyTables {
                 ruleset,
                 members: None,
             }),
+            global: None,
             shards: BTreeMap::new(),
         }
     }
@@ -359,9 +439,16 @@ impl PolicyTables {
             ruleset: compile_scoped(model, cfg, &main_scope(cfg, &main_members, &shared))?,
             members: Some(main_members),
         });
+        let global = match Members::of_workloads(model, in_global).map(Arc::new) {
+            Some(members) => Some(Arc::new(Table {
+                ruleset: compile_scoped(model, cfg, &global_scope(cfg, &members, &shared))?,
+                members: Some(members),
+            })),
+            None => None,
+        };
         let mut shards = BTreeMap::new();
         for k in shards_with_endpoints(model, cfg) {
-            if let Some(members) = Members::of_shard(model, cfg, k).map(Arc::new) {
+            if let Some(members) = Members::of_workloads(model, in_shard(cfg, k)).map(Arc::new) {
                 let ruleset = compile_scoped(model, cfg, &shard_scope(cfg, k, &members, &shared))?;
                 shards.insert(
                     k,
@@ -375,6 +462,7 @@ impl PolicyTables {
         Ok(PolicyTables {
             config: cfg.clone(),
             main,
+            global,
             shards,
         })
     }
@@ -401,6 +489,7 @@ impl PolicyTables {
                     ruleset,
                     members: None,
                 }),
+                global: None,
                 shards: BTreeMap::new(),
             });
         }
@@ -439,6 +528,38 @@ impl PolicyTables {
             });
         }
 
+        // Global: when an endpoint or an object it holds is touched.
+        let old_global = self.global.as_ref().and_then(|t| t.members.clone());
+        let holds = |m: &Members| {
+            touched.policies.iter().any(|p| m.policies.contains_key(p))
+                || touched.sets.iter().any(|s| m.sets.contains_key(s))
+        };
+        if !touched.weps.is_empty() || old_global.as_deref().is_some_and(holds) {
+            let old = old_global.unwrap_or_else(|| empty.clone());
+            next.global = match old.updated_workloads(model, &touched, in_global) {
+                None => None,
+                Some(members) => {
+                    let members = if members == *old {
+                        old.clone()
+                    } else {
+                        Arc::new(members)
+                    };
+                    let scope = global_scope(cfg, &members, &shared);
+                    let ruleset = match &self.global {
+                        Some(prev) => {
+                            let t = touched_for(&touched, &old, &members, None, cfg);
+                            recompile_scoped(&prev.ruleset, model, &t, cfg, &scope)?
+                        }
+                        None => compile_scoped(model, cfg, &scope)?,
+                    };
+                    Some(Arc::new(Table {
+                        ruleset,
+                        members: Some(members),
+                    }))
+                }
+            };
+        }
+
         // Shards: the ones of touched endpoints, and the ones holding a touched object.
         let mut affected: BTreeSet<u16> = touched
             .weps
@@ -459,7 +580,7 @@ impl PolicyTables {
             let old = prev
                 .and_then(|t| t.members.clone())
                 .unwrap_or_else(|| empty.clone());
-            let Some(members) = old.updated_shard(model, &touched, cfg, k) else {
+            let Some(members) = old.updated_workloads(model, &touched, in_shard(cfg, k)) else {
                 next.shards.remove(&k);
                 continue;
             };
@@ -497,9 +618,16 @@ impl PolicyTables {
         &self.main.ruleset
     }
 
-    /// Every table: the main one first, then the shards in order.
+    /// Every table: the main one first, then the global one, then the shards in order.
     pub fn tables(&self) -> impl Iterator<Item = &Ruleset> {
-        std::iter::once(&self.main.ruleset).chain(self.shards.values().map(|t| &t.ruleset))
+        std::iter::once(&self.main.ruleset)
+            .chain(self.global.iter().map(|t| &t.ruleset))
+            .chain(self.shards.values().map(|t| &t.ruleset))
+    }
+
+    /// The global table, when some workload has a global prefix.
+    pub fn global(&self) -> Option<&Ruleset> {
+        self.global.as_ref().map(|t| &t.ruleset)
     }
 
     /// The table named `name`.
@@ -543,29 +671,41 @@ impl PolicyTables {
     }
 
     /// The nft transactions that replace whatever the kernel holds of these tables with
-    /// them, to run in order: one per shard table (`add table`, `delete table`, the table),
-    /// then the main table, which also deletes every shard table of this main table that is
-    /// not part of them (up to [`MAX_SHARDS`]), so that no stale shard keeps dropping
-    /// traffic. With one table, a single transaction.
+    /// them, to run in order: one for the global table and one per shard table (`add table`,
+    /// `delete table`, the table), then the main table, which also deletes every shard table
+    /// (up to [`MAX_SHARDS`]) and the global table of this main table that are not part of
+    /// them, so that no stale table keeps dropping traffic. With one table, a single transaction.
     ///
     /// Each table is swapped atomically, so none is ever empty. Not one transaction for all:
     /// the kernel's cost of a batch grows with the square of its size (every rule binding an
     /// anonymous set scans the batch's whole transaction list, `__nft_set_trans_bind`), so
     /// 10k policies over 13 tables take ~40 s as one batch and ~9 s as one per table. Shards
     /// go first: until the main table is swapped, a new workload interface is still unknown
-    /// there and dropped (fail closed), never known without its shard's chains.
+    /// there and dropped (fail closed), never known without its shard's chains. The global
+    /// table goes before the shards: a shard chain without the global prefix never runs
+    /// without the global table that evaluates it (an old shard chain that still has the
+    /// prefix only evaluates it twice). The main table also deletes a global table that is
+    /// no longer needed.
     pub fn full_replace_scripts(&self) -> Vec<String> {
         let mut out: Vec<String> = self
-            .shards
-            .values()
+            .global
+            .iter()
+            .chain(self.shards.values())
             .map(|t| t.ruleset.full_replace_script())
             .collect();
         let mut main = self.main.ruleset.full_replace_script();
-        for k in 0..MAX_SHARDS {
-            if !self.shards.contains_key(&k) {
-                let name = shard_table(&self.config.table, k);
-                let _ = writeln!(main, "add table inet {name}\ndelete table inet {name}");
-            }
+        let stale = (0..MAX_SHARDS)
+            .filter(|k| !self.shards.contains_key(k))
+            .map(|k| shard_table(&self.config.table, k))
+            .chain(
+                self.global
+                    .is_none()
+                    .then(|| global_table(&self.config.table)),
+            )
+            // A table name too long for a suffix cannot have had a sharded layout.
+            .filter(|name| name.len() <= crate::MAX_NAME_LEN);
+        for name in stale {
+            let _ = writeln!(main, "add table inet {name}\ndelete table inet {name}");
         }
         out.push(main);
         out
@@ -622,6 +762,19 @@ fn main_scope<'a>(cfg: &NftConfig, members: &'a Members, shared: &'a RefCell<Sha
     Scope {
         role: TableRole::Main,
         table: cfg.table.clone(),
+        members: Some(members),
+        shared: Some(shared),
+    }
+}
+
+fn global_scope<'a>(
+    cfg: &NftConfig,
+    members: &'a Members,
+    shared: &'a RefCell<Shared>,
+) -> Scope<'a> {
+    Scope {
+        role: TableRole::Global,
+        table: global_table(&cfg.table),
         members: Some(members),
         shared: Some(shared),
     }

@@ -176,21 +176,55 @@ proptest! {
         }
     }
 
-    /// Every workload endpoint's chains are in exactly one table, its shard's, with the same
-    /// rules as in the one-table layout; the main table has its interface as a `return`
-    /// entry; every policy, profile and set a shard's rules use is declared in that shard.
+    /// Every workload endpoint's chains are in exactly one table, its shard's; with the
+    /// global table's group chain for its global prefix in front (if it has one), they are
+    /// the rules of the one-table layout: the group chain is the whole chain's head up to
+    /// the end of the prefix's tiers, then the `GLOBAL_ACCEPT` hand-over; the shard chain
+    /// is the whole chain without the prefix's tiers. Every chain they jump to has the same
+    /// rules as in the one-table layout. The main table has the interface as a `return`
+    /// entry; every policy, profile and set a table's rules use is declared in that table.
     #[test]
     fn shards_hold_what_their_endpoints_use(m in models::model(), shards in 1u16..5) {
         let whole = compile(&m, &NftConfig::default()).unwrap();
         let cfg = NftConfig { shards, ..NftConfig::default() };
         let t = PolicyTables::compile(&m, &cfg).unwrap();
+        let hand_over = "meta mark & 0x00010000 != 0 meta mark set meta mark | 0x00100000";
         for (id, ep) in &m.workload_endpoints {
             let home = t.workload_table(id);
             prop_assert_eq!(home.table(), calico_nft::shard_table("calico", calico_nft::shard_of(id, shards)));
-            for prefix in ["fw-", "tw-"] {
+            for (prefix, map) in [("fw-", "from-wl"), ("tw-", "to-wl")] {
                 let chain = format!("{prefix}{}", ep.interface_name);
-                prop_assert_eq!(home.chain_rules(&chain), whole.chain_rules(&chain));
-                for rule in home.chain_rules(&chain).unwrap_or_default() {
+                let want = whole.chain_rules(&chain).unwrap();
+                let got = home.chain_rules(&chain).unwrap();
+                let group = t.global().and_then(|g| {
+                    g.map_entries(map)
+                        .unwrap()
+                        .into_iter()
+                        .find(|(iface, _)| *iface == ep.interface_name)
+                        .map(|(_, verdict)| verdict)
+                });
+                let mut composed: Vec<String> = Vec::new();
+                match &group {
+                    None => composed.extend(got.iter().cloned()),
+                    Some(verdict) => {
+                        let g = t.global().unwrap();
+                        let name = verdict.strip_prefix("goto ").unwrap();
+                        let rules = g.chain_rules(name).unwrap();
+                        prop_assert_eq!(rules.last().map(String::as_str), Some(hand_over));
+                        // Both start with the mark clearing and (egress) the encap drops.
+                        let head = if prefix == "fw-" { 3 } else { 1 };
+                        prop_assert_eq!(&rules[..head], &got[..head]);
+                        composed.extend(rules[..rules.len() - 1].iter().cloned());
+                        composed.extend(got[head..].iter().cloned());
+                        for rule in rules {
+                            if let Some(target) = rule.split("jump ").nth(1) {
+                                prop_assert_eq!(g.chain_rules(target), whole.chain_rules(target), "{}", target);
+                            }
+                        }
+                    }
+                }
+                prop_assert_eq!(composed.as_slice(), want, "{} (group {:?})", chain, group);
+                for rule in got {
                     if let Some(target) = rule.split("jump ").nth(1) {
                         prop_assert_eq!(home.chain_rules(target), whole.chain_rules(target), "{}", target);
                     }

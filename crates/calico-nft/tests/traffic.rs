@@ -322,6 +322,173 @@ b 10.0.2.1 open:80
     assert_eq!(out, want, "stderr: {err}");
 }
 
+/// The global table on real traffic: pods a (namespace x) and b (namespace y) in different
+/// shard tables; a security tier (default Pass) of GlobalNetworkPolicies before each pod's
+/// own default-tier policy. b's ingress: the global policy allows TCP 80 (b's own policy,
+/// which denies it, is skipped), passes 81 and 82 (b's own policy allows 81 and 83 only),
+/// denies 83 (b's allow does not matter) and has no rule for 85 (the tier passes it on). a's
+/// egress: the global policy allows TCP 85, which a's own policy denies. The global table's
+/// egress verdict for a (at prerouting) must not stand in for b's ingress (at forward).
+#[test]
+fn global_table_decides_before_the_shard_tables() {
+    use calico_nft::{PolicyTables, shard_of};
+    let tcp_ports = |action: RuleAction, ports: &[u16]| {
+        let mut r = Rule::any(action);
+        r.protocol = Some(6);
+        r.dst.ports = ports
+            .iter()
+            .map(|p| PortRange {
+                first: *p,
+                last: *p,
+            })
+            .collect();
+        r
+    };
+    let gnp = |name: &str| PolicyId {
+        tier: "security".into(),
+        kind: PolicyKind::GlobalNetworkPolicy,
+        namespace: String::new(),
+        name: format!("security.{name}"),
+    };
+    let np = |ns: &str, name: &str| PolicyId {
+        tier: "default".into(),
+        kind: PolicyKind::NetworkPolicy,
+        namespace: ns.into(),
+        name: name.into(),
+    };
+    let mut m = DataplaneModel::default();
+    m.policies.insert(
+        gnp("b-in"),
+        Policy {
+            inbound: vec![
+                tcp_ports(RuleAction::Allow, &[80]),
+                tcp_ports(RuleAction::Pass, &[81, 82]),
+                tcp_ports(RuleAction::Deny, &[83]),
+            ],
+            ..Policy::default()
+        },
+    );
+    m.policies.insert(
+        np("y", "b-own"),
+        Policy {
+            namespace: "y".into(),
+            inbound: vec![tcp_ports(RuleAction::Allow, &[81, 83])],
+            ..Policy::default()
+        },
+    );
+    m.policies.insert(
+        gnp("a-out"),
+        Policy {
+            outbound: vec![tcp_ports(RuleAction::Allow, &[85])],
+            ..Policy::default()
+        },
+    );
+    m.policies.insert(
+        np("x", "a-own"),
+        Policy {
+            namespace: "x".into(),
+            outbound: vec![
+                tcp_ports(RuleAction::Deny, &[85]),
+                Rule::any(RuleAction::Allow),
+            ],
+            ..Policy::default()
+        },
+    );
+    let tier = |name: &str, action, ingress: Vec<PolicyId>, egress: Vec<PolicyId>| TierInfo {
+        name: name.into(),
+        default_action: action,
+        ingress_policies: ingress,
+        egress_policies: egress,
+    };
+    let id = |ns: &str, pod: &str| WorkloadEndpointId {
+        orchestrator_id: "k8s".into(),
+        workload_id: format!("{ns}/{pod}"),
+        endpoint_id: "eth0".into(),
+    };
+    m.workload_endpoints.insert(
+        id("x", "a"),
+        WorkloadEndpoint {
+            interface_name: "calia".into(),
+            tiers: vec![
+                tier(
+                    "security",
+                    TierDefaultAction::Pass,
+                    vec![],
+                    vec![gnp("a-out")],
+                ),
+                tier(
+                    "default",
+                    TierDefaultAction::Deny,
+                    vec![],
+                    vec![np("x", "a-own")],
+                ),
+            ],
+            ..WorkloadEndpoint::default()
+        },
+    );
+    m.workload_endpoints.insert(
+        id("y", "b"),
+        WorkloadEndpoint {
+            interface_name: "calib".into(),
+            tiers: vec![
+                tier(
+                    "security",
+                    TierDefaultAction::Pass,
+                    vec![gnp("b-in")],
+                    vec![],
+                ),
+                tier(
+                    "default",
+                    TierDefaultAction::Deny,
+                    vec![np("y", "b-own")],
+                    vec![],
+                ),
+            ],
+            ..WorkloadEndpoint::default()
+        },
+    );
+    let cfg = NftConfig {
+        shards: 4,
+        ..NftConfig::default()
+    };
+    assert_ne!(shard_of(&id("x", "a"), 4), shard_of(&id("y", "b"), 4));
+    let tables = PolicyTables::compile(&m, &cfg).unwrap();
+    assert_eq!(tables.tables().count(), 4, "main, global and two shards");
+    let dir = tempfile::tempdir().unwrap();
+    let mut script = format!(
+        "DIR={}
+{TOPOLOGY}
+         ip netns exec b $PY $DIR/srv.py 0.0.0.0:82 0.0.0.0:83 0.0.0.0:85 & S4=$!
+         trap 'kill $S1 $S2 $S3 $S4' EXIT
+sleep 0.5
+",
+        dir.path().display()
+    );
+    for (j, t) in tables.full_replace_scripts().iter().enumerate() {
+        let file = dir.path().join(format!("{j}.nft"));
+        std::fs::write(&file, t).unwrap();
+        script.push_str(&format!(
+            "nft -f {}
+",
+            file.display()
+        ));
+    }
+    script.push_str(
+        "for p in 80 81 82 83 85; do check a 10.0.2.2 $p; done
+",
+    );
+    let (ok, out, err) = in_netns_with_mount(&script);
+    assert!(ok, "script failed: {err}\n{out}");
+    let want = "\
+a 10.0.2.2 open:80
+a 10.0.2.2 open:81
+a 10.0.2.2 closed:82
+a 10.0.2.2 closed:83
+a 10.0.2.2 closed:85
+";
+    assert_eq!(out, want, "stderr: {err}");
+}
+
 /// `in_netns` with a private mount namespace too (for `ip netns`' /run/netns).
 fn in_netns_with_mount(script: &str) -> (bool, String, String) {
     let wrapped = format!("exec unshare --mount bash -c {}", shell_quote(script));

@@ -153,14 +153,21 @@ pub mod models {
     const SETS: [&str; 4] = ["s:a", "s:b", "s:c", "n:d"];
 
     fn pid(i: usize) -> PolicyId {
+        let global = i == 0 || i == 4;
         PolicyId {
             tier: if i.is_multiple_of(3) {
                 "t1".into()
             } else {
                 "default".into()
             },
-            kind: PolicyKind::NetworkPolicy,
-            namespace: "ns".into(),
+            // Some global: a sharded layout evaluates the leading all-global tiers in its
+            // global table (t1 is all-global with p0 alone, both tiers with p0 and p4 alone).
+            kind: if global {
+                PolicyKind::GlobalNetworkPolicy
+            } else {
+                PolicyKind::NetworkPolicy
+            },
+            namespace: if global { String::new() } else { "ns".into() },
             name: POLICIES[i].into(),
         }
     }
