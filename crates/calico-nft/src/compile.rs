@@ -1223,31 +1223,50 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
 ///   whether it is forwarded or for the host. Felix applies it in FORWARD and in INPUT; one
 ///   hook evaluates it as often per packet but has the kernel validate the egress chains
 ///   once instead of once per hook at every commit (a quarter less to validate per shard).
-///   The main table clears the accept mark after it (`wl-marks`, filter + 20), so that its
-///   filter stages, which read that bit as "accepted by the raw / pre-DNAT stage", never see
-///   an egress verdict; for workload → host traffic its `wl-to-host` then applies
+///   The accept mark is cleared after it, so that the main table's filter stages, which read
+///   that bit as "accepted by the raw / pre-DNAT stage", never see an egress verdict; for
+///   workload → host traffic the main table's `wl-to-host` then applies
 ///   DefaultEndpointToHostAction. IPv6 router duties towards the host (link-local or
 ///   multicast destinations) are exempt, as in `wl-to-host`.
 /// - `forward` (priority filter + 10, after the main table): the destination workload's
 ///   **ingress** policy.
 ///
 /// Both skip the endpoint when the global table allowed the packet ([`GLOBAL_ACCEPT`]).
+/// That bit must survive until every shard has run (the endpoint's own may come last), so
+/// a shard clears every bit but it; the main table clears it after all of them (`wl-marks`,
+/// prerouting filter + 20), before routing could see it. (Clearing the others here too
+/// keeps `wl-to-host` right while an older main table without `wl-marks` is still in force
+/// during an upgrade's full replace.)
 fn shard_chains(rs: &mut Ruleset) -> Result<(), NftError> {
-    workload_base_chains(
-        rs,
-        "filter + 10",
-        &format!("{} ", mark_is_clear(GLOBAL_ACCEPT)),
-    )
+    let guard = format!("{} ", mark_is_clear(GLOBAL_ACCEPT));
+    let after: Vec<String> = rs
+        .config
+        .iface_prefixes
+        .iter()
+        .map(|p| format!("iifname \"{p}*\" {}", clear_mark(ALL & !GLOBAL_ACCEPT)))
+        .collect();
+    workload_base_chains(rs, "filter + 10", (&guard, after), (&guard, Vec::new()))
 }
 
 /// The global table's chains: dispatch to the group chains and the same two base chains as
 /// a shard's, just before them (priority filter + 5), so that the shard tables see the
-/// [`GLOBAL_ACCEPT`] mark its group chains set.
+/// [`GLOBAL_ACCEPT`] mark its group chains set. Each clears that bit first: what the shards
+/// read at a hook is this hook's verdict, never one left from an earlier hook (egress at
+/// prerouting, then ingress at forward), whatever the other tables clear.
 fn global_chains(rs: &mut Ruleset) -> Result<(), NftError> {
-    workload_base_chains(rs, "filter + 5", "")
+    let clear = format!("{} ", clear_mark(GLOBAL_ACCEPT));
+    workload_base_chains(rs, "filter + 5", (&clear, Vec::new()), (&clear, Vec::new()))
 }
 
-fn workload_base_chains(rs: &mut Ruleset, priority: &str, guard: &str) -> Result<(), NftError> {
+/// Dispatch chains and the `prerouting` (egress) and `forward` (ingress) base chains of a
+/// workload table: established flows accepted, then `before` and the jump to the dispatch
+/// chain in one rule, then the `after` rules.
+fn workload_base_chains(
+    rs: &mut Ruleset,
+    priority: &str,
+    (egress_before, egress_after): (&str, Vec<String>),
+    (ingress_before, ingress_after): (&str, Vec<String>),
+) -> Result<(), NftError> {
     for d in [&FROM_WL, &TO_WL] {
         add_chain(
             rs,
@@ -1261,13 +1280,15 @@ fn workload_base_chains(rs: &mut Ruleset, priority: &str, guard: &str) -> Result
             "type filter hook {hook} priority {priority}; policy accept;"
         ))
     };
-    let prerouting = vec![
+    let mut prerouting = vec![
         est.clone(),
         format!("{ICMPV6_ROUTER} ip6 daddr fe80::/10 accept"),
         format!("{ICMPV6_ROUTER} ip6 daddr ff00::/8 accept"),
-        format!("{guard}jump {}", FROM_WL.chain),
+        format!("{egress_before}jump {}", FROM_WL.chain),
     ];
-    let forward = vec![est, format!("{guard}jump {}", TO_WL.chain)];
+    prerouting.extend(egress_after);
+    let mut forward = vec![est, format!("{ingress_before}jump {}", TO_WL.chain)];
+    forward.extend(ingress_after);
     for (name, spec, rules) in [
         ("prerouting", base("prerouting"), prerouting),
         ("forward", base("forward"), forward),

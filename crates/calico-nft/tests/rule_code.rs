@@ -99,8 +99,8 @@ fn synthetic_benchmark_rules_compile_as_nft_compiles_them() {
     check("synthetic model (50 policies)", &rs);
 }
 
-/// The sharded layout (main and shard tables, with their own base chains), with and without
-/// IPv6 support, on random models (their endpoints are in three namespaces).
+/// The sharded layout (main, global and shard tables, with their own base chains), with and
+/// without IPv6 support, on random models (their endpoints are in three namespaces).
 #[test]
 fn sharded_tables_compile_as_nft_compiles_them() {
     let mut runner = TestRunner::new_with_rng(
@@ -108,8 +108,8 @@ fn sharded_tables_compile_as_nft_compiles_them() {
         TestRng::from_seed(RngAlgorithm::ChaCha, &[9; 32]),
     );
     let strategy = common::models::model();
-    let mut shard_tables = 0;
-    for case in 0..12 {
+    let (mut shard_tables, mut global_tables) = (0, 0);
+    for case in 0..32 {
         let model = strategy.new_tree(&mut runner).unwrap().current();
         let cfg = NftConfig {
             shards: 4,
@@ -120,8 +120,10 @@ fn sharded_tables_compile_as_nft_compiles_them() {
             continue;
         };
         for rs in tables.tables() {
-            if rs.table() != "calico" {
-                shard_tables += 1;
+            match rs.table() {
+                "calico" => {}
+                "calico-global" => global_tables += 1,
+                _ => shard_tables += 1,
             }
             if rs
                 .chain_names()
@@ -132,6 +134,7 @@ fn sharded_tables_compile_as_nft_compiles_them() {
         }
     }
     assert!(shard_tables >= 6, "only {shard_tables} shard tables");
+    assert!(global_tables >= 3, "only {global_tables} global tables");
 }
 
 #[test]

@@ -928,7 +928,9 @@ fn incremental(
     out.push(("policy edit (one rule's port)", t));
 
     // A security-tier GlobalNetworkPolicy (`env == ...`): it selects endpoints of every
-    // namespace, so with shards it is copied into every shard table and an edit touches all.
+    // namespace. With shards it is in the global table (the security tier holds only global
+    // policies, so it is every endpoint's global prefix); before session 8 it was copied into
+    // every shard table and an edit touched them all.
     let mut t = ChangeTimes::default();
     for k in 0..args.changes {
         progress(format!("(b) global policy edit {}/{}", k + 1, args.changes));
@@ -1509,6 +1511,12 @@ fn main() -> Result<()> {
         None
     };
     let big = prog.graph.model().policies.len();
+    let largest_table = prog
+        .ruleset
+        .tables()
+        .max_by_key(|r| r.counts().rules)
+        .map(|r| format!("`{}`, {} rules", r.table(), r.counts().rules))
+        .unwrap_or_default();
     let largest_size = sizes.last().copied().unwrap_or_default();
     if let Some(d) = &args.dump {
         for (k, (_, t)) in changes.iter().enumerate() {
@@ -1577,7 +1585,10 @@ fn main() -> Result<()> {
     let layout = if args.shards == 0 {
         "one table".to_string()
     } else {
-        format!("{} shard tables + main, by namespace", args.shards)
+        format!(
+            "{} shard tables by namespace + global + main; probes on the largest, {}",
+            args.shards, largest_table
+        )
     };
     print_changes(
         &format!(
