@@ -150,6 +150,10 @@ fn apply_list_and_repair_drift() {
         None,
         "fresh netns"
     );
+    assert_eq!(
+        m.dataplane_mut().tables().unwrap(),
+        Some(Default::default())
+    );
     // Nothing programmed yet: nothing to compare, nothing to do.
     assert!(!m.check_drift().unwrap());
 
@@ -158,6 +162,13 @@ fn apply_list_and_repair_drift() {
     assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
     let listed = m.dataplane_mut().list_table("calico").unwrap().unwrap();
     assert_eq!(listed, first.shape(), "kernel listing vs compiled shape");
+    // The first replace created the table without deleting it first; the listing of tables
+    // now has it (and only the inet ones: the one ip table added here is not listed).
+    nft(&node, "add table ip other");
+    assert_eq!(
+        m.dataplane_mut().tables().unwrap(),
+        Some(["calico".to_string()].into())
+    );
     assert!(listed.chains.len() >= 3, "{listed:?}");
     assert!(nft(&node, "list table inet calico").contains("10.65.0.1"));
     assert!(!m.check_drift().unwrap(), "no drift right after applying");

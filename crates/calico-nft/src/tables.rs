@@ -687,13 +687,32 @@ impl PolicyTables {
     /// prefix only evaluates it twice). The main table also deletes a global table that is
     /// no longer needed.
     pub fn full_replace_scripts(&self) -> Vec<String> {
+        self.full_replace_scripts_over(None)
+    }
+
+    /// [`PolicyTables::full_replace_scripts`] when the kernel's `inet` tables are known
+    /// (`existing`, e.g. from `nft list tables` just before): a table that does not exist
+    /// yet is created by its definition alone, without the `add table` / `delete table` that
+    /// make a replace atomic, and only stale tables that exist are deleted. On a node's first
+    /// start that is most of the cost of a full replace beyond loading the rules (at 1k
+    /// policies ~10 ms per table and ~60 ms for the 65 stale names). With `None`, the
+    /// scripts assume every table may exist.
+    pub fn full_replace_scripts_over(&self, existing: Option<&BTreeSet<String>>) -> Vec<String> {
+        let exists = |name: &str| existing.is_none_or(|e| e.contains(name));
+        let script = |r: &Ruleset| {
+            if exists(r.table()) {
+                r.full_replace_script()
+            } else {
+                r.render()
+            }
+        };
         let mut out: Vec<String> = self
             .global
             .iter()
             .chain(self.shards.values())
-            .map(|t| t.ruleset.full_replace_script())
+            .map(|t| script(&t.ruleset))
             .collect();
-        let mut main = self.main.ruleset.full_replace_script();
+        let mut main = script(&self.main.ruleset);
         let stale = (0..MAX_SHARDS)
             .filter(|k| !self.shards.contains_key(k))
             .map(|k| shard_table(&self.config.table, k))
@@ -703,7 +722,7 @@ impl PolicyTables {
                     .then(|| global_table(&self.config.table)),
             )
             // A table name too long for a suffix cannot have had a sharded layout.
-            .filter(|name| name.len() <= crate::MAX_NAME_LEN);
+            .filter(|name| name.len() <= crate::MAX_NAME_LEN && exists(name));
         for name in stale {
             let _ = writeln!(main, "add table inet {name}\ndelete table inet {name}");
         }

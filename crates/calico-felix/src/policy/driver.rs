@@ -1,5 +1,6 @@
 //! [`NftDriver`]: the [`PolicyDataplane`] on the real `nft` binary.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -126,6 +127,11 @@ impl NftDriver {
 
     /// Whether `table inet <table>` exists, from `nft -j list tables`.
     fn table_exists(&self, table: &str) -> Result<bool, DataplaneError> {
+        Ok(self.inet_tables()?.contains(table))
+    }
+
+    /// The names of the namespace's `inet` tables, from `nft -j list tables`.
+    fn inet_tables(&self) -> Result<BTreeSet<String>, DataplaneError> {
         let args = ["-j", "list", "tables"];
         let out = self.run(&args, None)?;
         let listing = |detail: String| DataplaneError::Listing {
@@ -138,12 +144,13 @@ impl NftDriver {
             .get("nftables")
             .and_then(|v| v.as_array())
             .ok_or_else(|| listing("no top-level \"nftables\" array".into()))?;
-        Ok(items.iter().any(|item| {
-            item.get("table").is_some_and(|t| {
-                t.get("family").and_then(|f| f.as_str()) == Some("inet")
-                    && t.get("name").and_then(|n| n.as_str()) == Some(table)
-            })
-        }))
+        Ok(items
+            .iter()
+            .filter_map(|item| item.get("table"))
+            .filter(|t| t.get("family").and_then(|f| f.as_str()) == Some("inet"))
+            .filter_map(|t| t.get("name").and_then(|n| n.as_str()))
+            .map(str::to_string)
+            .collect())
     }
 }
 
@@ -173,6 +180,10 @@ impl PolicyDataplane for NftDriver {
             return Ok(());
         }
         self.run(&["-f", "-"], Some(script)).map(|_| ())
+    }
+
+    fn tables(&mut self) -> Result<Option<BTreeSet<String>>, DataplaneError> {
+        self.inet_tables().map(Some)
     }
 
     fn list_table(&mut self, table: &str) -> Result<Option<TableShape>, DataplaneError> {

@@ -143,10 +143,19 @@ impl<D: PolicyDataplane> PolicyManager<D> {
                     (SyncAction::Diff, Work::Script(applied.script(&target)))
                 }
             },
-            _ => (
-                SyncAction::FullReplace,
-                Work::Scripts(target.full_replace_scripts()),
-            ),
+            _ => {
+                // Which tables exist: a missing one is created without the delete that
+                // makes replacing atomic, and only existing stale ones are deleted. Unknown
+                // (a listing error): every table is treated as possibly there.
+                let existing = self.dataplane.tables().unwrap_or_else(|e| {
+                    tracing::debug!(error = %e, "could not list nftables tables before a full replace");
+                    None
+                });
+                (
+                    SyncAction::FullReplace,
+                    Work::Scripts(target.full_replace_scripts_over(existing.as_ref())),
+                )
+            }
         };
         let before = self.generation();
         let started = Instant::now();
@@ -315,6 +324,8 @@ fn describe(shape: Option<&TableShape>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use calico_dataplane_model::{DataplaneModel, Rule, RuleAction};
     use calico_nft::{NftConfig, Ruleset, compile};
 
@@ -337,6 +348,9 @@ mod tests {
         /// Netlink batches of table operations applied, and how many of the next fail.
         plans: Vec<Vec<TableOp>>,
         fail_plans: usize,
+        /// What `tables` reports (`None`: unknown, the trait's default), or an error.
+        tables: Option<BTreeSet<String>>,
+        tables_error: bool,
     }
 
     impl PolicyDataplane for Fake {
@@ -377,6 +391,15 @@ mod tests {
             }
             Ok(self.listing.clone())
         }
+        fn tables(&mut self) -> Result<Option<BTreeSet<String>>, DataplaneError> {
+            if self.tables_error {
+                return Err(DataplaneError::Listing {
+                    command: "nft -j list tables".into(),
+                    detail: "not JSON".into(),
+                });
+            }
+            Ok(self.tables.clone())
+        }
         fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
             if self.generation_error {
                 return Err(DataplaneError::Listing {
@@ -406,6 +429,54 @@ mod tests {
 
     fn manager() -> PolicyManager<Fake> {
         PolicyManager::new(Fake::default(), NftMetrics::default())
+    }
+
+    /// A full replace knows which tables exist: a missing table is created by its definition
+    /// alone (no `add table` / `delete table`), and only existing stale tables are deleted;
+    /// when the listing fails, every table is replaced and every stale name deleted.
+    #[test]
+    fn a_full_replace_deletes_only_tables_that_exist() {
+        let cfg = NftConfig {
+            shards: 4,
+            ..NftConfig::default()
+        };
+        let target = PolicyTables::compile(&model(&["10.0.0.1"]), &cfg).unwrap();
+        let shard = target
+            .tables()
+            .map(|r| r.table().to_string())
+            .find(|t| t != "calico")
+            .unwrap();
+        let stale = if shard == "calico-01" {
+            "calico-02"
+        } else {
+            "calico-01"
+        };
+        let mut m = manager();
+        m.dataplane_mut().tables = Some(["calico".to_string(), stale.to_string()].into());
+        m.set_target(target.clone());
+        assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
+        let scripts = &m.dataplane().scripts;
+        assert_eq!(scripts.len(), 2, "{scripts:?}");
+        assert!(
+            scripts[0].starts_with(&format!("table inet {shard} {{")),
+            "a missing table is just defined:\n{}",
+            scripts[0]
+        );
+        let main = &scripts[1];
+        assert!(main.starts_with("add table inet calico\ndelete table inet calico\n"));
+        assert!(
+            main.contains(&format!("delete table inet {stale}\n")),
+            "{main}"
+        );
+        assert_eq!(main.matches("delete table").count(), 2, "{main}");
+
+        // Unknown tables: the safe form, as without a listing.
+        let mut m = manager();
+        m.dataplane_mut().tables_error = true;
+        m.set_target(target.clone());
+        assert_eq!(m.sync().unwrap(), SyncAction::FullReplace);
+        assert_eq!(m.dataplane().scripts, target.full_replace_scripts());
+        assert!(m.dataplane().scripts[1].contains(&format!("delete table inet {stale}\n")));
     }
 
     #[test]

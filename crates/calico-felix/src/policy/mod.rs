@@ -38,6 +38,8 @@ pub use driver::NftDriver;
 pub use manager::{PolicyManager, SyncAction};
 pub use metrics::NftMetrics;
 
+use std::collections::BTreeSet;
+
 use calico_nft::bytecode::TableOp;
 use calico_nft::{ElementOp, TablePlan, TableShape};
 
@@ -105,6 +107,13 @@ pub trait PolicyDataplane: Send + 'static {
     /// The shape (chains with rule counts, sets and maps with element counts) of table
     /// `inet <table>`; `None` when the table does not exist.
     fn list_table(&mut self, table: &str) -> Result<Option<TableShape>, DataplaneError>;
+    /// The names of the namespace's `inet` tables, so that a full replace creates a missing
+    /// table without first deleting it and deletes only stale tables that exist
+    /// ([`calico_nft::PolicyTables::full_replace_scripts_over`]). `None` (the default):
+    /// unknown, and a full replace assumes every table may exist.
+    fn tables(&mut self) -> Result<Option<BTreeSet<String>>, DataplaneError> {
+        Ok(None)
+    }
     /// The namespace's nftables ruleset generation, which the kernel bumps on every committed
     /// transaction of anyone (`NFT_MSG_GETGEN`). `None` (the default): this dataplane cannot
     /// tell, and every drift check lists the table.
@@ -154,6 +163,9 @@ impl PolicyDataplane for Box<dyn PolicyDataplane> {
     }
     fn list_table(&mut self, table: &str) -> Result<Option<TableShape>, DataplaneError> {
         (**self).list_table(table)
+    }
+    fn tables(&mut self) -> Result<Option<BTreeSet<String>>, DataplaneError> {
+        (**self).tables()
     }
     fn generation(&mut self) -> Result<Option<u32>, DataplaneError> {
         (**self).generation()
