@@ -39,7 +39,8 @@ use calico_dataplane_model::{
 use ipnet::IpNet;
 
 use crate::marks::{
-    ACCEPT, ALL, GLOBAL_ACCEPT, PASS, clear_mark, mark_is_clear, mark_is_set, set_mark,
+    ACCEPT, ALL, GLOBAL_ACCEPT, GLOBAL_GROUP, PASS, clear_mark, group_mark, mark_is_clear,
+    mark_is_set, set_mark,
 };
 use crate::names::{self, SetType};
 use crate::rules::{RuleEnv, net_text, normalize_nets, proto_name, render_rules};
@@ -149,6 +150,9 @@ struct Endpoint<'a> {
     ingress: bool,
     workload: bool,
     part: Part,
+    /// The `GLOBAL_GROUP` mark of the global prefix's group: what a group chain sets, what
+    /// a shard chain that starts after that prefix expects (`None`: no prefix).
+    group: Option<u32>,
     tiers: &'a [TierInfo],
     profiles: &'a [String],
     /// The compiler settings (failsafe entries with nets).
@@ -505,10 +509,18 @@ pub(crate) fn add_workload(
     let mut chains = Vec::with_capacity(2);
     for (ingress, prefix, d) in [(false, "fw-", &FROM_WL), (true, "tw-", &TO_WL)] {
         let chain = names::endpoint_chain(prefix, iface);
-        // In a shard, the tiers after the global prefix (the global table has that).
-        let skip = match rs.role {
-            TableRole::Shard(_) => global_prefix(&ep.tiers, ingress),
-            _ => 0,
+        // In a shard, the tiers after the global prefix (the global table has that), and
+        // the group whose verdict the chain trusts.
+        let (skip, group) = match rs.role {
+            TableRole::Shard(_) => {
+                let n = global_prefix(&ep.tiers, ingress);
+                let group = has_policies(&ep.tiers[..n], ingress).then(|| {
+                    let (_, id) = names::group_chain(ingress, &group_key(&ep.tiers[..n], ingress));
+                    group_mark(id)
+                });
+                (n, group)
+            }
+            _ => (0, None),
         };
         let rules = endpoint_rules(
             model,
@@ -518,6 +530,7 @@ pub(crate) fn add_workload(
                 ingress,
                 workload: true,
                 part: Part::Rest,
+                group,
                 tiers: &ep.tiers[skip..],
                 profiles: &ep.profile_ids,
                 config: &rs.config,
@@ -567,7 +580,7 @@ fn add_workload_groups(
                 }
             }
         }
-        let name = names::group_chain(ingress, &group_key(tiers, ingress));
+        let (name, id) = names::group_chain(ingress, &group_key(tiers, ingress));
         add_entry(rs, d, iface, &format!("goto {name}"), &owner)?;
         let users = rs.group_users.get(&name).copied().unwrap_or(0);
         if users == 0 {
@@ -579,6 +592,7 @@ fn add_workload_groups(
                     ingress,
                     workload: true,
                     part: Part::GlobalPrefix,
+                    group: Some(group_mark(id)),
                     tiers,
                     profiles: &[],
                     config: &rs.config,
@@ -796,6 +810,7 @@ fn add_host_endpoint(
                 ingress,
                 workload: false,
                 part: Part::Rest,
+                group: None,
                 tiers,
                 profiles: &ep.profile_ids,
                 config: &rs.config,
@@ -986,7 +1001,22 @@ fn set_elements(set: &IpSet, ty: SetType, fam: u8) -> BTreeSet<String> {
 }
 
 fn endpoint_rules(model: &DataplaneModel, ep: &Endpoint<'_>) -> Result<Vec<String>, NftError> {
-    let mut rules = vec![clear_mark(ACCEPT | PASS)];
+    let mut rules = Vec::new();
+    if let (Part::Rest, Some(group)) = (ep.part, ep.group) {
+        // A shard chain after a global prefix: the group it was compiled with allowed →
+        // done; that group passed → go on; any other group or none ran (tables replaced
+        // one at a time, the global one not yet or already) → drop rather than go on
+        // without the prefix.
+        rules.push(format!(
+            "meta mark & 0x{:08x} == 0x{:08x} return",
+            GLOBAL_ACCEPT | GLOBAL_GROUP,
+            GLOBAL_ACCEPT | group
+        ));
+        rules.push(format!(
+            "meta mark & 0x{GLOBAL_GROUP:08x} != 0x{group:08x} drop"
+        ));
+    }
+    rules.push(clear_mark(ACCEPT | PASS));
     if !ep.workload && ep.stage != Stage::Forward {
         // Failsafe ports (felix/rules/static.go failsafeInChain / failsafeOutChain): accepted
         // whatever the policy. In the raw stage, responses to the other direction's failsafe
@@ -1068,6 +1098,9 @@ fn endpoint_rules(model: &DataplaneModel, ep: &Endpoint<'_>) -> Result<Vec<Strin
         }
     }
     if ep.part == Part::GlobalPrefix {
+        if let Some(group) = ep.group {
+            rules.push(set_mark(group));
+        }
         rules.push(format!(
             "{} {}",
             mark_is_set(ACCEPT),
@@ -1231,30 +1264,36 @@ fn base_chains(rs: &mut Ruleset, cfg: &NftConfig) -> Result<(), NftError> {
 /// - `forward` (priority filter + 10, after the main table): the destination workload's
 ///   **ingress** policy.
 ///
-/// Both skip the endpoint when the global table allowed the packet ([`GLOBAL_ACCEPT`]).
-/// That bit must survive until every shard has run (the endpoint's own may come last), so
-/// a shard clears every bit but it; the main table clears it after all of them (`wl-marks`,
-/// prerouting filter + 20), before routing could see it. (Clearing the others here too
-/// keeps `wl-to-host` right while an older main table without `wl-marks` is still in force
-/// during an upgrade's full replace.)
+/// The global table's verdict reaches them in two mark fields it sets: which group chain
+/// ran ([`GLOBAL_GROUP`]) and whether it allowed ([`GLOBAL_ACCEPT`]); an endpoint chain that
+/// starts after a global prefix checks both (`endpoint_rules`). They must survive until
+/// every shard has run (the endpoint's own may come last), so a shard clears every bit but
+/// them after egress; the main table clears them after all of them (`wl-marks`, prerouting
+/// filter + 20), before routing could see them. (Clearing the others here too keeps
+/// `wl-to-host` right while an older main table without `wl-marks` is still in force during
+/// an upgrade's full replace.)
 fn shard_chains(rs: &mut Ruleset) -> Result<(), NftError> {
-    let guard = format!("{} ", mark_is_clear(GLOBAL_ACCEPT));
     let after: Vec<String> = rs
         .config
         .iface_prefixes
         .iter()
-        .map(|p| format!("iifname \"{p}*\" {}", clear_mark(ALL & !GLOBAL_ACCEPT)))
+        .map(|p| {
+            format!(
+                "iifname \"{p}*\" {}",
+                clear_mark(ALL & !(GLOBAL_ACCEPT | GLOBAL_GROUP))
+            )
+        })
         .collect();
-    workload_base_chains(rs, "filter + 10", (&guard, after), (&guard, Vec::new()))
+    workload_base_chains(rs, "filter + 10", ("", after), ("", Vec::new()))
 }
 
 /// The global table's chains: dispatch to the group chains and the same two base chains as
 /// a shard's, just before them (priority filter + 5), so that the shard tables see the
-/// [`GLOBAL_ACCEPT`] mark its group chains set. Each clears that bit first: what the shards
-/// read at a hook is this hook's verdict, never one left from an earlier hook (egress at
-/// prerouting, then ingress at forward), whatever the other tables clear.
+/// marks its group chains set. Each clears those fields first: what the shards read at a
+/// hook is this hook's verdict, never one left from an earlier hook (egress at prerouting,
+/// then ingress at forward), whatever the other tables clear.
 fn global_chains(rs: &mut Ruleset) -> Result<(), NftError> {
-    let clear = format!("{} ", clear_mark(GLOBAL_ACCEPT));
+    let clear = format!("{} ", clear_mark(GLOBAL_ACCEPT | GLOBAL_GROUP));
     workload_base_chains(rs, "filter + 5", (&clear, Vec::new()), (&clear, Vec::new()))
 }
 

@@ -58,10 +58,14 @@ pub fn endpoint_chain(prefix: &str, iface: &str) -> String {
 
 /// Group chains of the global table: `gfw-` (from workload) / `gtw-` (to workload) and 22
 /// characters (132 bits) of the SHA-256 of the group's key, so that every endpoint with the
-/// same global prefix, in every process, names the same chain.
-pub fn group_chain(ingress: bool, key: &str) -> String {
-    let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(key.as_bytes()));
-    format!("{}{}", if ingress { "gtw-" } else { "gfw-" }, &hash[..22])
+/// same global prefix, in every process, names the same chain; and the group's id for the
+/// `GLOBAL_GROUP` mark field, 1..=2047 from the same hash.
+pub fn group_chain(ingress: bool, key: &str) -> (String, u16) {
+    let digest = Sha256::digest(key.as_bytes());
+    let id = u16::from_be_bytes([digest[0], digest[1]]) % 2047 + 1;
+    let hash = URL_SAFE_NO_PAD.encode(digest);
+    let name = format!("{}{}", if ingress { "gtw-" } else { "gfw-" }, &hash[..22]);
+    (name, id)
 }
 
 /// What a named set holds, which fixes its nft type; part of the set's name so that a set

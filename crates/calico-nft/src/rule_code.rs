@@ -811,11 +811,13 @@ fn meta_mark(tokens: &[Token], i: usize, ctx: &mut Ctx) -> Result<usize, String>
         let op = match w(4) {
             Some("==") => CmpOp::Eq,
             Some("!=") => CmpOp::Neq,
-            _ => return Err("meta mark & M other than == 0 / != 0".into()),
+            _ => return Err("meta mark & M other than == V / != V".into()),
         };
-        if w(5) != Some("0") {
-            return Err("meta mark & M compared with other than 0".into());
-        }
+        let data = match w(5) {
+            Some("0") => vec![0; 4],
+            Some(v) => mark_data(v)?,
+            None => return Err("meta mark & M compared with nothing".into()),
+        };
         ctx.exprs.push(load);
         ctx.exprs.push(Expr::Bitwise {
             sreg: REG_1,
@@ -826,7 +828,7 @@ fn meta_mark(tokens: &[Token], i: usize, ctx: &mut Ctx) -> Result<usize, String>
         ctx.exprs.push(Expr::Cmp {
             op,
             sreg: REG_1,
-            data: vec![0; 4],
+            data,
         });
         return Ok(i + 6);
     }

@@ -20,9 +20,11 @@
 //!   GlobalNetworkPolicies (`compile::global_prefix`; typically a security or platform
 //!   tier before the namespaces' own policies), as group chains that endpoints with the same
 //!   prefix share, with the global policies and IP sets those use. Its base chains run just
-//!   before the shards' (filter + 5); an allow there sets the `GLOBAL_ACCEPT` mark bit and
-//!   the shard table skips the endpoint; a pass or no verdict lets the shard's chain, which
-//!   holds the tiers after the prefix, continue as the whole chain would. An edit of a
+//!   before the shards' (filter + 5); a group chain marks which group ran
+//!   (`GLOBAL_GROUP`) and whether it allowed (`GLOBAL_ACCEPT`). The endpoint's shard chain,
+//!   which holds the tiers after the prefix, returns at once after an allow, continues as the
+//!   whole chain would after a pass or no verdict, and drops when another group (or none)
+//!   ran: a transitional mix of old and new tables fails closed. An edit of a
 //!   global policy used in every namespace then touches one small table instead of a copy
 //!   in every shard (the kernel validates each touched table whole), and the shard chains
 //!   lose the prefix's jumps.
@@ -682,10 +684,13 @@ impl PolicyTables {
     /// 10k policies over 13 tables take ~40 s as one batch and ~9 s as one per table. Shards
     /// go first: until the main table is swapped, a new workload interface is still unknown
     /// there and dropped (fail closed), never known without its shard's chains. The global
-    /// table goes before the shards: a shard chain without the global prefix never runs
-    /// without the global table that evaluates it (an old shard chain that still has the
-    /// prefix only evaluates it twice). The main table also deletes a global table that is
-    /// no longer needed.
+    /// table goes before the shards. Between the swaps, old and new tables meet: a shard
+    /// chain that still holds the whole tier list ignores the global table (at worst the
+    /// prefix is evaluated twice); one that starts after a global prefix goes on only if the
+    /// group chain it was compiled for ran at this hook (the `GLOBAL_GROUP` mark) and drops
+    /// otherwise, so a prefix that changed or went away is never skipped unenforced, only
+    /// fail closed until the endpoint's shard is swapped too. The main table also deletes a
+    /// global table that is no longer needed.
     pub fn full_replace_scripts(&self) -> Vec<String> {
         self.full_replace_scripts_over(None)
     }

@@ -179,8 +179,8 @@ proptest! {
     /// Every workload endpoint's chains are in exactly one table, its shard's; with the
     /// global table's group chain for its global prefix in front (if it has one), they are
     /// the rules of the one-table layout: the group chain is the whole chain's head up to
-    /// the end of the prefix's tiers, then the `GLOBAL_ACCEPT` hand-over; the shard chain
-    /// is the whole chain without the prefix's tiers. Every chain they jump to has the same
+    /// the end of the prefix's tiers, then its group mark and the `GLOBAL_ACCEPT` hand-over;
+    /// the shard chain checks both, then is the whole chain without the prefix's tiers. Every chain they jump to has the same
     /// rules as in the one-table layout. The main table has the interface as a `return`
     /// entry; every policy, profile and set a table's rules use is declared in that table.
     #[test]
@@ -210,11 +210,28 @@ proptest! {
                         let g = t.global().unwrap();
                         let name = verdict.strip_prefix("goto ").unwrap();
                         let rules = g.chain_rules(name).unwrap();
-                        prop_assert_eq!(rules.last().map(String::as_str), Some(hand_over));
-                        // Both start with the mark clearing and (egress) the encap drops.
+                        // The group chain ends by setting its group's mark, then the accept
+                        // hand-over; the shard chain starts by checking both.
+                        let n = rules.len();
+                        prop_assert!(n >= 2);
+                        prop_assert_eq!(rules[n - 1].as_str(), hand_over);
+                        let group = rules[n - 2]
+                            .strip_prefix("meta mark set meta mark | 0x")
+                            .and_then(|v| u32::from_str_radix(v, 16).ok())
+                            .unwrap();
+                        prop_assert!(group & 0xffe0_0000 == group && group != 0, "{:x}", group);
+                        prop_assert_eq!(
+                            &got[..2],
+                            &[
+                                format!("meta mark & 0xfff00000 == 0x{:08x} return", group | 0x0010_0000),
+                                format!("meta mark & 0xffe00000 != 0x{group:08x} drop"),
+                            ]
+                        );
+                        let got = &got[2..];
+                        // Both go on with the mark clearing and (egress) the encap drops.
                         let head = if prefix == "fw-" { 3 } else { 1 };
                         prop_assert_eq!(&rules[..head], &got[..head]);
-                        composed.extend(rules[..rules.len() - 1].iter().cloned());
+                        composed.extend(rules[..n - 2].iter().cloned());
                         composed.extend(got[head..].iter().cloned());
                         for rule in rules {
                             if let Some(target) = rule.split("jump ").nth(1) {

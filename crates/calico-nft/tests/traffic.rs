@@ -329,9 +329,9 @@ b 10.0.2.1 open:80
 /// denies 83 (b's allow does not matter) and has no rule for 85 (the tier passes it on). a's
 /// egress: the global policy allows TCP 85, which a's own policy denies. The global table's
 /// egress verdict for a (at prerouting) must not stand in for b's ingress (at forward).
-#[test]
-fn global_table_decides_before_the_shard_tables() {
-    use calico_nft::{PolicyTables, shard_of};
+/// The model of `global_table_decides_before_the_shard_tables`; with `b_prefix_gone`, b's
+/// security tier also has a NetworkPolicy (which decides nothing), so b has no global prefix.
+fn global_model(b_prefix_gone: bool) -> DataplaneModel {
     let tcp_ports = |action: RuleAction, ports: &[u16]| {
         let mut r = Rule::any(action);
         r.protocol = Some(6);
@@ -351,7 +351,10 @@ fn global_table_decides_before_the_shard_tables() {
         name: format!("security.{name}"),
     };
     let np = |ns: &str, name: &str| PolicyId {
-        tier: "default".into(),
+        tier: name
+            .split_once('.')
+            .map_or("default", |(tier, _)| tier)
+            .into(),
         kind: PolicyKind::NetworkPolicy,
         namespace: ns.into(),
         name: name.into(),
@@ -400,11 +403,18 @@ fn global_table_decides_before_the_shard_tables() {
         ingress_policies: ingress,
         egress_policies: egress,
     };
-    let id = |ns: &str, pod: &str| WorkloadEndpointId {
-        orchestrator_id: "k8s".into(),
-        workload_id: format!("{ns}/{pod}"),
-        endpoint_id: "eth0".into(),
-    };
+    let mut b_security = vec![gnp("b-in")];
+    if b_prefix_gone {
+        b_security.push(np("y", "security.nothing"));
+        m.policies.insert(
+            np("y", "security.nothing"),
+            Policy {
+                namespace: "y".into(),
+                inbound: vec![tcp_ports(RuleAction::Deny, &[9])],
+                ..Policy::default()
+            },
+        );
+    }
     m.workload_endpoints.insert(
         id("x", "a"),
         WorkloadEndpoint {
@@ -431,12 +441,7 @@ fn global_table_decides_before_the_shard_tables() {
         WorkloadEndpoint {
             interface_name: "calib".into(),
             tiers: vec![
-                tier(
-                    "security",
-                    TierDefaultAction::Pass,
-                    vec![gnp("b-in")],
-                    vec![],
-                ),
+                tier("security", TierDefaultAction::Pass, b_security, vec![]),
                 tier(
                     "default",
                     TierDefaultAction::Deny,
@@ -447,6 +452,21 @@ fn global_table_decides_before_the_shard_tables() {
             ..WorkloadEndpoint::default()
         },
     );
+    m
+}
+
+fn id(ns: &str, pod: &str) -> WorkloadEndpointId {
+    WorkloadEndpointId {
+        orchestrator_id: "k8s".into(),
+        workload_id: format!("{ns}/{pod}"),
+        endpoint_id: "eth0".into(),
+    }
+}
+
+#[test]
+fn global_table_decides_before_the_shard_tables() {
+    use calico_nft::{PolicyTables, shard_of};
+    let m = global_model(false);
     let cfg = NftConfig {
         shards: 4,
         ..NftConfig::default()
@@ -485,6 +505,66 @@ a 10.0.2.2 open:81
 a 10.0.2.2 closed:82
 a 10.0.2.2 closed:83
 a 10.0.2.2 closed:85
+";
+    assert_eq!(out, want, "stderr: {err}");
+}
+
+/// A full replace swaps one table at a time. When an endpoint's global prefix goes away (b's
+/// security tier gains a NetworkPolicy while calico-node is down, say), the new global table
+/// (applied first) no longer evaluates that tier for b while b's old shard chain still
+/// starts after it: the shard chain sees that the group it trusts did not run and drops
+/// (fail closed) instead of allowing TCP 83, which the security tier denies and b's own
+/// policy allows. Once the new shard is in, b's whole chain decides again.
+#[test]
+fn a_shard_chain_never_goes_on_without_its_global_prefix() {
+    use calico_nft::PolicyTables;
+    let cfg = NftConfig {
+        shards: 4,
+        ..NftConfig::default()
+    };
+    let before = PolicyTables::compile(&global_model(false), &cfg).unwrap();
+    let after = PolicyTables::compile(&global_model(true), &cfg).unwrap();
+    assert!(after.global().is_some(), "a still has a global prefix");
+    let dir = tempfile::tempdir().unwrap();
+    let mut script = format!(
+        "DIR={}\n{TOPOLOGY}\n\
+         ip netns exec b $PY $DIR/srv.py 0.0.0.0:82 0.0.0.0:83 0.0.0.0:85 & S4=$!\n\
+         trap 'kill $S1 $S2 $S3 $S4' EXIT\nsleep 0.5\n",
+        dir.path().display()
+    );
+    let mut load = |name: &str, scripts: &[String]| {
+        for (j, t) in scripts.iter().enumerate() {
+            let file = dir.path().join(format!("{name}-{j}.nft"));
+            std::fs::write(&file, t).unwrap();
+            script.push_str(&format!("nft -f {}\n", file.display()));
+        }
+        script.push_str(&format!(
+            "echo {name}; for p in 80 81 83; do check a 10.0.2.2 $p; done\n"
+        ));
+    };
+    let new = after.full_replace_scripts();
+    load("before", &before.full_replace_scripts());
+    assert!(
+        new[0].contains("table inet calico-global"),
+        "the global table goes first"
+    );
+    load("global-swapped", &new[..1]);
+    load("after", &new[1..]);
+    let (ok, out, err) = in_netns_with_mount(&script);
+    assert!(ok, "script failed: {err}\n{out}");
+    let want = "\
+before
+a 10.0.2.2 open:80
+a 10.0.2.2 open:81
+a 10.0.2.2 closed:83
+global-swapped
+a 10.0.2.2 closed:80
+a 10.0.2.2 closed:81
+a 10.0.2.2 closed:83
+after
+a 10.0.2.2 open:80
+a 10.0.2.2 open:81
+a 10.0.2.2 closed:83
 ";
     assert_eq!(out, want, "stderr: {err}");
 }

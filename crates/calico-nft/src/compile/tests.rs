@@ -412,7 +412,7 @@ fn rpf_check_and_spoofing_exemptions() {
     assert_eq!(
         &rs.chain_rules("raw-prerouting").unwrap()[..3],
         [
-            "meta mark set meta mark & 0xffe0ffff",
+            "meta mark set meta mark & 0x0000ffff",
             "iifname \"cali*\" jump rpf-skip",
             "iifname \"cali*\" fib saddr . mark . iif oif 0 drop",
         ]
