@@ -136,17 +136,10 @@ pub(crate) fn recompile_scoped(
         let profile_uses =
             |p: &calico_dataplane_model::Profile| p.ip_set_ids().any(|s| refamilied.contains(s));
         match scope.members {
+            // What a table holds records each object's sets: no model lookups.
             Some(m) => {
-                policies.extend(
-                    m.policies
-                        .keys()
-                        .filter(|id| model.policies.get(*id).is_some_and(policy_uses)),
-                );
-                profiles.extend(
-                    m.profiles
-                        .keys()
-                        .filter(|n| model.profiles.get(*n).is_some_and(profile_uses)),
-                );
+                policies.extend(m.policies_using(&refamilied));
+                profiles.extend(m.profiles_using(&refamilied));
             }
             None => {
                 policies.extend(

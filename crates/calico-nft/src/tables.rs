@@ -266,6 +266,29 @@ fn refresh<K: Ord + Clone>(
 }
 
 impl Members {
+    /// The held policies whose rules use one of `sets` (from the IP sets recorded when each
+    /// was last compiled, which the table's update refreshes for touched policies first).
+    pub(crate) fn policies_using<'a>(
+        &'a self,
+        sets: &'a BTreeSet<&IpSetId>,
+    ) -> impl Iterator<Item = &'a PolicyId> + 'a {
+        self.policies
+            .iter()
+            .filter(|(_, h)| h.sets.iter().any(|s| sets.contains(s)))
+            .map(|(id, _)| id)
+    }
+
+    /// [`Members::policies_using`] for the held profiles.
+    pub(crate) fn profiles_using<'a>(
+        &'a self,
+        sets: &'a BTreeSet<&IpSetId>,
+    ) -> impl Iterator<Item = &'a String> + 'a {
+        self.profiles
+            .iter()
+            .filter(|(_, h)| h.sets.iter().any(|s| sets.contains(s)))
+            .map(|(name, _)| name)
+    }
+
     /// One more endpoint uses `uses`; objects new to the table bring their model IP sets.
     fn add_uses(&mut self, model: &DataplaneModel, uses: &Uses) {
         for id in &uses.policies {
