@@ -32,6 +32,9 @@ pub struct GoldenModel {
     pub host_endpoints: BTreeMap<String, HostEndpoint>,
     #[serde(default)]
     pub endpoint_to_host_action: Option<String>,
+    /// `NftConfig::shards` (0 or absent: one table).
+    #[serde(default)]
+    pub shards: u16,
     /// Failsafe entries with a net: `[protocol number, port, net]`.
     #[serde(default)]
     pub failsafe_inbound_nets: Vec<(u8, u16, ipnet::IpNet)>,
@@ -82,6 +85,7 @@ impl GoldenModel {
         }
         cfg.failsafe_inbound_nets = self.failsafe_inbound_nets.clone();
         cfg.failsafe_outbound_nets = self.failsafe_outbound_nets.clone();
+        cfg.shards = self.shards;
         cfg
     }
 }
