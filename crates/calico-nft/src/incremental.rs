@@ -24,6 +24,7 @@ use crate::compile::{
     set_type_of,
 };
 use crate::names;
+use crate::tables::holders_using;
 use crate::{NftConfig, NftError, Ruleset};
 
 /// The ruleset for `model`, which is the model `prev` was compiled from with `updates`
@@ -138,8 +139,8 @@ pub(crate) fn recompile_scoped(
         match scope.members {
             // What a table holds records each object's sets: no model lookups.
             Some(m) => {
-                policies.extend(m.policies_using(&refamilied));
-                profiles.extend(m.profiles_using(&refamilied));
+                policies.extend(holders_using(&m.policies, &refamilied));
+                profiles.extend(holders_using(&m.profiles, &refamilied));
             }
             None => {
                 policies.extend(

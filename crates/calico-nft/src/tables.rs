@@ -100,27 +100,31 @@ pub(crate) struct Uses {
     profiles: Vec<String>,
 }
 
+/// The policies of a workload's global prefix (`in_prefix`) or of the tiers after it, both
+/// directions, sorted without repeats.
+fn prefix_policies(ep: &WorkloadEndpoint, in_prefix: bool) -> Vec<PolicyId> {
+    let mut policies: Vec<PolicyId> = Vec::new();
+    for ingress in [false, true] {
+        let (prefix, rest) = ep.tiers.split_at(global_prefix(&ep.tiers, ingress));
+        for t in if in_prefix { prefix } else { rest } {
+            policies.extend_from_slice(if ingress {
+                &t.ingress_policies
+            } else {
+                &t.egress_policies
+            });
+        }
+    }
+    policies.sort_unstable();
+    policies.dedup();
+    policies
+}
+
 impl Uses {
     /// A workload's global prefix (both directions), `None` when it has no policy there:
     /// what the global table holds for it.
     fn global_of(ep: &WorkloadEndpoint) -> Option<Uses> {
-        let mut policies: Vec<PolicyId> = Vec::new();
-        for ingress in [false, true] {
-            let n = global_prefix(&ep.tiers, ingress);
-            for t in &ep.tiers[..n] {
-                policies.extend_from_slice(if ingress {
-                    &t.ingress_policies
-                } else {
-                    &t.egress_policies
-                });
-            }
-        }
-        if policies.is_empty() {
-            return None;
-        }
-        policies.sort_unstable();
-        policies.dedup();
-        Some(Uses {
+        let policies = prefix_policies(ep, true);
+        (!policies.is_empty()).then(|| Uses {
             policies,
             profiles: Vec::new(),
         })
@@ -129,23 +133,13 @@ impl Uses {
     /// A workload's tiers after the global prefix (both directions) and its profiles: what
     /// its shard table holds for it.
     fn shard_of(ep: &WorkloadEndpoint) -> Uses {
-        let mut policies: Vec<PolicyId> = Vec::new();
-        for ingress in [false, true] {
-            let n = global_prefix(&ep.tiers, ingress);
-            for t in &ep.tiers[n..] {
-                policies.extend_from_slice(if ingress {
-                    &t.ingress_policies
-                } else {
-                    &t.egress_policies
-                });
-            }
-        }
-        policies.sort_unstable();
-        policies.dedup();
         let mut profiles = ep.profile_ids.clone();
         profiles.sort_unstable();
         profiles.dedup();
-        Uses { policies, profiles }
+        Uses {
+            policies: prefix_policies(ep, false),
+            profiles,
+        }
     }
 
     fn of(tiers: &[&[TierInfo]], profiles: &[String]) -> Uses {
@@ -265,30 +259,19 @@ fn refresh<K: Ord + Clone>(
     }
 }
 
+/// The held objects (policies or profiles) whose rules use one of `sets`, from the IP sets
+/// recorded when each was last compiled (which the table's update refreshes for touched
+/// objects first): no model lookups.
+pub(crate) fn holders_using<'a, K: Ord + Clone>(
+    held: &'a SharedMap<K, Held>,
+    sets: &'a BTreeSet<&IpSetId>,
+) -> impl Iterator<Item = &'a K> + 'a {
+    held.iter()
+        .filter(|(_, h)| h.sets.iter().any(|s| sets.contains(s)))
+        .map(|(key, _)| key)
+}
+
 impl Members {
-    /// The held policies whose rules use one of `sets` (from the IP sets recorded when each
-    /// was last compiled, which the table's update refreshes for touched policies first).
-    pub(crate) fn policies_using<'a>(
-        &'a self,
-        sets: &'a BTreeSet<&IpSetId>,
-    ) -> impl Iterator<Item = &'a PolicyId> + 'a {
-        self.policies
-            .iter()
-            .filter(|(_, h)| h.sets.iter().any(|s| sets.contains(s)))
-            .map(|(id, _)| id)
-    }
-
-    /// [`Members::policies_using`] for the held profiles.
-    pub(crate) fn profiles_using<'a>(
-        &'a self,
-        sets: &'a BTreeSet<&IpSetId>,
-    ) -> impl Iterator<Item = &'a String> + 'a {
-        self.profiles
-            .iter()
-            .filter(|(_, h)| h.sets.iter().any(|s| sets.contains(s)))
-            .map(|(name, _)| name)
-    }
-
     /// One more endpoint uses `uses`; objects new to the table bring their model IP sets.
     fn add_uses(&mut self, model: &DataplaneModel, uses: &Uses) {
         for id in &uses.policies {
